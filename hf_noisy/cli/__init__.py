@@ -1,0 +1,74 @@
+"""``hf-noisy`` command line: one module per command, each a thin wrapper over a public library function.
+
+Command modules import nothing heavy at the top level, so ``hf-noisy --help`` and start-up stay fast.
+Each module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+#: command name -> module under hf_noisy.cli
+COMMANDS = {
+    "demo": "demo",
+    "noise": "noise",
+    "show": "show",
+    "evaluate": "evaluate",
+    "quality": "quality",
+    "build": "build",
+    "push": "push",
+    "export": "export",
+}
+
+
+def _available() -> dict:
+    modules = {}
+    for name, module in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{module}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-noisy",
+        description="Label-noise benchmarks for instance segmentation: make noisy COCO-style datasets "
+        "(COCO-N levels of Grad et al. 2024), score them, and publish them as Hugging Face datasets.",
+    )
+    parser.add_argument("--version", action="version", version=f"hf-noisy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available().items():
+        command = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    from ..errors import HfNoisyError
+
+    try:
+        return int(args._run(args) or 0)
+    except (HfNoisyError, FileNotFoundError, FileExistsError) as err:
+        print(f"hf-noisy {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hf-noisy {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""COCO instance-annotation files: read, validate, write.
+
+``load_coco`` returns the file's own dict (``images``, ``annotations``, ``categories``, plus whatever else it
+holds) after checking everything the rest of hf-noisy relies on. A problem raises :class:`CocoFormatError`,
+whose message names the file, the annotation (or image/category) id and the field. ``write_coco`` writes
+atomically: a failed write leaves no file behind.
+
+Accepted segmentations: polygons (a list of ``[x1, y1, x2, y2, ...]`` lists, pixel coordinates, each with at
+least 3 points), uncompressed RLE (``counts`` a list of ints) and compressed RLE (``counts`` a str). RLE
+``size`` must equal the image's ``[height, width]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from .errors import HfNoisyError
+from .fsutil import atomic_write_bytes
+from .masks import check_rle, segmentation_to_rle
+
+__all__ = ["CocoFormatError", "load_coco", "validate_coco", "write_coco", "dumps_coco", "file_sha256"]
+
+#: How far (pixels) a polygon vertex may lie outside ``[0, width] x [0, height]`` before it is an error.
+POLYGON_TOLERANCE = 1.0
+
+
+class CocoFormatError(HfNoisyError):
+    """A COCO file that hf-noisy cannot use; the message says where and why."""
+
+    def __init__(self, message: str, *, source: str = "<data>", where: str = "", field: str = "") -> None:
+        self.source, self.where, self.field = source, where, field
+        parts = [source]
+        if where:
+            parts.append(where)
+        if field:
+            parts.append(f"field '{field}'")
+        super().__init__(": ".join(parts) + ": " + message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False) -> dict:
+    """Read and validate a COCO instance file (see :func:`validate_coco`)."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise CocoFormatError("no such file", source=source)
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except json.JSONDecodeError as err:
+        raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source) from None
+    except UnicodeDecodeError as err:
+        raise CocoFormatError(f"not UTF-8 text ({err.reason})", source=source) from None
+    validate_coco(data, source=source, allow_empty_masks=allow_empty_masks)
+    return data
+
+
+def validate_coco(data: Any, *, source: str = "<data>", allow_empty_masks: bool = False) -> None:
+    """Check a COCO instance dict; raise :class:`CocoFormatError` on the first problem.
+
+    Checks: the three top-level lists; unique integer ids; positive integer image sizes; every annotation's
+    image and category exist; ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
+    ``area`` is finite and non-negative; polygons have >= 3 finite points within the image (with
+    :data:`POLYGON_TOLERANCE`); RLE size matches the image and its runs cover it exactly; and, unless
+    ``allow_empty_masks``, no mask is empty.
+    """
+
+    def fail(message: str, where: str = "", field: str = "") -> CocoFormatError:
+        return CocoFormatError(message, source=source, where=where, field=field)
+
+    if not isinstance(data, dict):
+        raise fail(f"the top level must be a JSON object, got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise fail("missing", field=key)
+        if not isinstance(data[key], list):
+            raise fail(f"must be a list, got {type(data[key]).__name__}", field=key)
+
+    sizes: dict[int, tuple[int, int]] = {}
+    for index, image in enumerate(data["images"]):
+        where = f"image #{index}"
+        if not isinstance(image, dict):
+            raise fail("must be an object", where)
+        image_id = image.get("id")
+        if not _is_int(image_id):
+            raise fail(f"must be an integer, got {image_id!r}", where, "id")
+        where = f"image {image_id}"
+        if image_id in sizes:
+            raise fail("duplicate image id", where, "id")
+        for key in ("height", "width"):
+            if not _is_int(image.get(key)) or image[key] <= 0:
+                raise fail(f"must be a positive integer, got {image.get(key)!r}", where, key)
+        sizes[image_id] = (image["height"], image["width"])
+
+    category_ids: set[int] = set()
+    for index, category in enumerate(data["categories"]):
+        where = f"category #{index}"
+        if not isinstance(category, dict):
+            raise fail("must be an object", where)
+        if not _is_int(category.get("id")):
+            raise fail(f"must be an integer, got {category.get('id')!r}", where, "id")
+        where = f"category {category['id']}"
+        if category["id"] in category_ids:
+            raise fail("duplicate category id", where, "id")
+        if not isinstance(category.get("name"), str):
+            raise fail("must be a string", where, "name")
+        category_ids.add(category["id"])
+    if not category_ids:
+        raise fail("no categories", field="categories")
+
+    annotation_ids: set[int] = set()
+    for index, ann in enumerate(data["annotations"]):
+        where = f"annotation #{index}"
+        if not isinstance(ann, dict):
+            raise fail("must be an object", where)
+        ann_id = ann.get("id")
+        if not _is_int(ann_id) or ann_id < 0:
+            raise fail(f"must be a non-negative integer, got {ann_id!r}", where, "id")
+        where = f"annotation {ann_id}"
+        if ann_id in annotation_ids:
+            raise fail("duplicate annotation id", where, "id")
+        annotation_ids.add(ann_id)
+        image_id = ann.get("image_id")
+        if image_id not in sizes or not _is_int(image_id):
+            raise fail(f"unknown image id {image_id!r}", where, "image_id")
+        category_id = ann.get("category_id")
+        if category_id not in category_ids or not _is_int(category_id):
+            raise fail(f"unknown category id {category_id!r}", where, "category_id")
+        if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
+            raise fail(f"must be 0 or 1, got {ann.get('iscrowd')!r}", where, "iscrowd")
+        if "bbox" in ann:
+            bbox = ann["bbox"]
+            if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
+                raise fail(f"must be 4 finite numbers [x, y, w, h], got {bbox!r}", where, "bbox")
+            if bbox[2] < 0 or bbox[3] < 0:
+                raise fail(f"width and height must be >= 0, got {bbox!r}", where, "bbox")
+        if "area" in ann and (not _is_number(ann["area"]) or ann["area"] < 0):
+            raise fail(f"must be a finite number >= 0, got {ann['area']!r}", where, "area")
+        if "segmentation" not in ann:
+            raise fail("missing", where, "segmentation")
+        height, width = sizes[image_id]
+        _check_segmentation(ann["segmentation"], height, width, fail, where)
+        if not allow_empty_masks and mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
+            raise fail("the mask is empty (no pixel inside the image); pass allow_empty_masks to keep it", where, "segmentation")
+
+
+def _check_segmentation(segmentation: Any, height: int, width: int, fail, where: str) -> None:
+    field = "segmentation"
+    if isinstance(segmentation, list):
+        if not segmentation:
+            raise fail("no polygon", where, field)
+        for k, polygon in enumerate(segmentation):
+            if not isinstance(polygon, list) or not all(map(_is_number, polygon)):
+                raise fail(f"polygon {k} must be a list of finite numbers", where, field)
+            if len(polygon) % 2:
+                raise fail(f"polygon {k} has an odd number of coordinates ({len(polygon)})", where, field)
+            if len(polygon) < 6:
+                raise fail(f"polygon {k} has {len(polygon) // 2} points; a polygon needs at least 3", where, field)
+            xs, ys = polygon[0::2], polygon[1::2]
+            tol = POLYGON_TOLERANCE
+            if min(xs) < -tol or min(ys) < -tol or max(xs) > width + tol or max(ys) > height + tol:
+                raise fail(
+                    f"polygon {k} lies outside the {width}x{height} image "
+                    f"(x in [{min(xs)}, {max(xs)}], y in [{min(ys)}, {max(ys)}])",
+                    where,
+                    field,
+                )
+        return
+    if not isinstance(segmentation, dict):
+        raise fail(f"must be polygons (list) or RLE (object), got {type(segmentation).__name__}", where, field)
+    size, counts = segmentation.get("size"), segmentation.get("counts")
+    if not isinstance(size, list) or len(size) != 2 or not all(map(_is_int, size)):
+        raise fail(f"RLE size must be [height, width], got {size!r}", where, field)
+    if list(size) != [height, width]:
+        raise fail(f"RLE size {size} does not match the image's [height, width] = [{height}, {width}]", where, field)
+    if isinstance(counts, list):
+        if not all(_is_int(c) for c in counts):
+            raise fail("uncompressed RLE counts must be integers", where, field)
+    elif isinstance(counts, str):
+        if not counts or not all(48 <= ord(ch) < 48 + 64 for ch in counts):
+            raise fail("compressed RLE counts must be a non-empty COCO run-length string", where, field)
+    else:
+        raise fail(f"RLE counts must be a string or a list of ints, got {type(counts).__name__}", where, field)
+    try:
+        check_rle(segmentation)
+    except (ValueError, IndexError) as err:
+        raise fail(f"invalid RLE: {err}", where, field) from None
+
+
+def dumps_coco(data: dict) -> bytes:
+    """The canonical bytes hf-noisy writes for a COCO dict (compact JSON, keys in insertion order)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def write_coco(data: dict, path: str | os.PathLike) -> None:
+    """Write a COCO dict atomically (temporary file + rename)."""
+    atomic_write_bytes(path, dumps_coco(data))

@@ -1,0 +1,249 @@
+"""The noise spec: what noise to apply, typed, serialisable (YAML/JSON), hashable; and the paper's presets.
+
+Format (``version: 1``)::
+
+    version: 1
+    seed: 1
+    class_noise: {kind: symmetric, rate: 0.4}   # symmetric | asymmetric | matrix (+ matrix: PATH to a CxC row-stochastic matrix)
+    spatial:                                     # one op per instance, chosen with these probabilities, else unchanged
+      - {op: scale, prob: 0.3, kernel: 7}        # random dilate-or-erode (50/50)
+      - {op: localization, prob: 0.3, sigma: 4}
+      - {op: approximation, prob: 0.3, tolerance: 15}
+    include_crowd: false                         # crowd regions (iscrowd=1) are left as they are
+    empty_masks: keep                            # keep | drop: what to do with an instance whose noisy mask is empty
+    recompute_geometry: true                     # bbox/area from the noisy mask (false keeps the clean ones)
+
+Ops: ``scale`` / ``dilate`` / ``erode`` / ``opening`` take ``kernel`` (odd k >= 1, k x k ones);
+``localization`` takes ``sigma`` (pixels); ``approximation`` takes ``tolerance`` (pixels). ``localization`` and
+``approximation`` take ``holes: fill | keep`` (default ``fill``, as the paper's generator: outer contours only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from ..errors import HfNoisyError
+
+__all__ = ["SpecError", "ClassNoise", "SpatialOp", "NoiseSpec", "PRESETS", "load_spec", "SPATIAL_OPS"]
+
+SPEC_VERSION = 1
+KERNEL_OPS = ("scale", "dilate", "erode", "opening")
+SPATIAL_OPS = KERNEL_OPS + ("localization", "approximation")
+_PARAM = {**{op: "kernel" for op in KERNEL_OPS}, "localization": "sigma", "approximation": "tolerance"}
+
+
+class SpecError(HfNoisyError):
+    """An invalid noise spec."""
+
+
+@dataclass(frozen=True)
+class ClassNoise:
+    """Class (label) noise.
+
+    * ``symmetric``: with probability ``rate`` the label moves to one of the other N-1 categories, uniformly
+      (the paper's Eq. 1).
+    * ``asymmetric``: with probability ``rate`` the label moves to one of the other categories of the same
+      supercategory, uniformly (Eq. 3); a category alone in its supercategory keeps its label.
+    * ``matrix``: row ``i`` of the CxC row-stochastic matrix at ``matrix`` (JSON list of lists, rows and
+      columns in the order of the file's ``categories``) gives the label distribution for category ``i``.
+    """
+
+    kind: Literal["symmetric", "asymmetric", "matrix"]
+    rate: float = 0.0
+    matrix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("symmetric", "asymmetric", "matrix"):
+            raise SpecError(f"class_noise.kind must be symmetric, asymmetric or matrix, got {self.kind!r}")
+        if self.kind == "matrix":
+            if not self.matrix:
+                raise SpecError("class_noise.kind 'matrix' needs 'matrix: PATH'")
+        elif not isinstance(self.rate, (int, float)) or isinstance(self.rate, bool) or not 0.0 <= self.rate <= 1.0:
+            raise SpecError(f"class_noise.rate must be a number in [0, 1], got {self.rate!r}")
+
+
+@dataclass(frozen=True)
+class SpatialOp:
+    """One spatial noise op and the probability that an instance gets it."""
+
+    op: str
+    prob: float
+    param: float
+    holes: Literal["fill", "keep"] = "fill"
+
+    def __post_init__(self) -> None:
+        if self.op not in SPATIAL_OPS:
+            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {self.op!r}")
+        if not isinstance(self.prob, (int, float)) or isinstance(self.prob, bool) or not 0.0 <= self.prob <= 1.0:
+            raise SpecError(f"spatial op {self.op!r}: prob must be in [0, 1], got {self.prob!r}")
+        name = _PARAM[self.op]
+        if self.op in KERNEL_OPS:
+            if not isinstance(self.param, int) or isinstance(self.param, bool) or self.param < 1 or self.param % 2 == 0:
+                raise SpecError(f"spatial op {self.op!r}: kernel must be an odd integer >= 1, got {self.param!r}")
+        elif not isinstance(self.param, (int, float)) or isinstance(self.param, bool) or not self.param >= 0:
+            raise SpecError(f"spatial op {self.op!r}: {name} must be a number >= 0, got {self.param!r}")
+        if self.holes not in ("fill", "keep"):
+            raise SpecError(f"spatial op {self.op!r}: holes must be 'fill' or 'keep', got {self.holes!r}")
+        if self.holes == "keep" and self.op in KERNEL_OPS:
+            raise SpecError(f"spatial op {self.op!r}: 'holes' applies only to localization and approximation")
+
+    @property
+    def param_name(self) -> str:
+        return _PARAM[self.op]
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"op": self.op, "prob": self.prob, self.param_name: self.param}
+        if self.op in ("localization", "approximation"):
+            out["holes"] = self.holes
+        return out
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> "SpatialOp":
+        if not isinstance(entry, Mapping):
+            raise SpecError(f"each spatial entry must be a mapping, got {entry!r}")
+        op = entry.get("op")
+        if op not in SPATIAL_OPS:
+            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {op!r}")
+        name = _PARAM[op]
+        allowed = {"op", "prob", name} | ({"holes"} if op in ("localization", "approximation") else set())
+        unknown = set(entry) - allowed
+        if unknown:
+            raise SpecError(f"spatial op {op!r}: unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}")
+        if "prob" not in entry or name not in entry:
+            raise SpecError(f"spatial op {op!r} needs 'prob' and '{name}'")
+        return cls(op=op, prob=entry["prob"], param=entry[name], holes=entry.get("holes", "fill"))
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Everything that determines a noisy dataset, with the input file and the package version."""
+
+    seed: int = 1
+    class_noise: ClassNoise | None = None
+    spatial: tuple[SpatialOp, ...] = ()
+    include_crowd: bool = False
+    empty_masks: Literal["keep", "drop"] = "keep"
+    recompute_geometry: bool = True
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise SpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+        total = sum(op.prob for op in self.spatial)
+        if total > 1.0 + 1e-9:
+            raise SpecError(f"spatial op probabilities add up to {total:g}; they must add up to at most 1")
+        if len({op.op for op in self.spatial}) != len(self.spatial):
+            raise SpecError("each spatial op may appear only once")
+        if self.empty_masks not in ("keep", "drop"):
+            raise SpecError(f"empty_masks must be 'keep' or 'drop', got {self.empty_masks!r}")
+
+    # -- (de)serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Canonical plain-dict form (the YAML/JSON format; ``name`` is not part of it)."""
+        out: dict[str, Any] = {"version": SPEC_VERSION, "seed": self.seed}
+        if self.class_noise is not None:
+            cn = {k: v for k, v in asdict(self.class_noise).items() if v is not None}
+            if self.class_noise.kind == "matrix":
+                cn.pop("rate", None)
+            out["class_noise"] = cn
+        if self.spatial:
+            out["spatial"] = [op.to_dict() for op in self.spatial]
+        out.update(include_crowd=self.include_crowd, empty_masks=self.empty_masks, recompute_geometry=self.recompute_geometry)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> "NoiseSpec":
+        if not isinstance(data, Mapping):
+            raise SpecError(f"a noise spec must be a mapping, got {type(data).__name__}")
+        allowed = {"version", "seed", "class_noise", "spatial", "include_crowd", "empty_masks", "recompute_geometry"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise SpecError(f"unknown key(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+        version = data.get("version", SPEC_VERSION)
+        if version != SPEC_VERSION:
+            raise SpecError(f"unsupported spec version {version!r} (this hf-noisy reads version {SPEC_VERSION})")
+        class_noise = data.get("class_noise")
+        if class_noise is not None:
+            if not isinstance(class_noise, Mapping):
+                raise SpecError("class_noise must be a mapping like {kind: symmetric, rate: 0.2}")
+            unknown = set(class_noise) - {"kind", "rate", "matrix"}
+            if unknown:
+                raise SpecError(f"class_noise: unknown key(s) {sorted(unknown)}")
+            class_noise = ClassNoise(**class_noise)
+        spatial = data.get("spatial") or []
+        if not isinstance(spatial, list):
+            raise SpecError("spatial must be a list of {op, prob, ...} entries")
+        kwargs = {k: data[k] for k in ("seed", "include_crowd", "empty_masks", "recompute_geometry") if k in data}
+        for key in ("include_crowd", "recompute_geometry"):
+            if key in kwargs and not isinstance(kwargs[key], bool):
+                raise SpecError(f"{key} must be true or false, got {kwargs[key]!r}")
+        return cls(class_noise=class_noise, spatial=tuple(SpatialOp.from_dict(e) for e in spatial), name=name, **kwargs)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, compact): the bytes that :attr:`sha256` hashes."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the canonical JSON form (a matrix spec hashes its path, not the file: record both)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def with_seed(self, seed: int) -> "NoiseSpec":
+        return replace(self, seed=seed)
+
+
+def _preset(name: str, rate: float, prob: float, kernel: int, sigma: float, tolerance: float) -> NoiseSpec:
+    return NoiseSpec(
+        seed=1,
+        class_noise=ClassNoise("symmetric", rate),
+        spatial=(
+            SpatialOp("scale", prob, kernel),
+            SpatialOp("localization", prob, sigma),
+            SpatialOp("approximation", prob, tolerance),
+        ),
+        name=name,
+    )
+
+
+#: The paper's Table 7 levels (COCO-N, Cityscapes-N, LVIS-N).
+PRESETS: dict[str, NoiseSpec] = {
+    "easy": _preset("easy", 0.2, 0.2, 3, 2, 5),
+    "medium": _preset("medium", 0.3, 0.25, 5, 3, 10),
+    "hard": _preset("hard", 0.4, 0.3, 7, 4, 15),
+}
+
+
+def load_spec(name_or_path: str | os.PathLike, *, seed: int | None = None) -> NoiseSpec:
+    """A preset name (``easy``, ``medium``, ``hard``) or a YAML/JSON spec file; ``seed`` overrides the spec's."""
+    key = str(name_or_path)
+    if key in PRESETS:
+        spec = PRESETS[key]
+    else:
+        path = Path(key)
+        if not path.is_file():
+            raise SpecError(f"{key!r} is neither a preset ({', '.join(PRESETS)}) nor a spec file")
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise SpecError(f"{path}: not valid YAML/JSON: {err}") from None
+        try:
+            spec = NoiseSpec.from_dict(data, name=path.stem)
+        except (SpecError, TypeError) as err:
+            raise SpecError(f"{path}: {err}") from None
+        if spec.class_noise is not None and spec.class_noise.kind == "matrix":
+            matrix = Path(spec.class_noise.matrix)
+            if not matrix.is_absolute():
+                spec = replace(spec, class_noise=replace(spec.class_noise, matrix=str(path.parent / matrix)))
+    return spec.with_seed(seed) if seed is not None else spec

@@ -50,7 +50,22 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is int:
+        return True
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_PLAIN_NUMBERS = {float, int}
+
+
+def _is_numbers(values: list) -> bool:
+    """All finite plain numbers (fast path for the common float/int lists)."""
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
+        return math.isfinite(sum(values))
+    return all(map(_is_number, values))
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -79,14 +94,17 @@ def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False) -> di
     return data
 
 
-def validate_coco(data: Any, *, source: str = "<data>", allow_empty_masks: bool = False) -> None:
+def validate_coco(
+    data: Any, *, source: str = "<data>", allow_empty_masks: bool = False, check_masks: bool = True
+) -> None:
     """Check a COCO instance dict; raise :class:`CocoFormatError` on the first problem.
 
     Checks: the three top-level lists; unique integer ids; positive integer image sizes; every annotation's
     image and category exist; ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
     ``area`` is finite and non-negative; polygons have >= 3 finite points within the image (with
     :data:`POLYGON_TOLERANCE`); RLE size matches the image and its runs cover it exactly; and, unless
-    ``allow_empty_masks``, no mask is empty.
+    ``allow_empty_masks``, no mask is empty (``check_masks=False`` skips rasterising the masks, for callers
+    that rasterise them anyway and check emptiness there).
     """
 
     def fail(message: str, where: str = "", field: str = "") -> CocoFormatError:
@@ -138,8 +156,8 @@ def validate_coco(data: Any, *, source: str = "<data>", allow_empty_masks: bool 
         if not isinstance(ann, dict):
             raise fail("must be an object", where)
         ann_id = ann.get("id")
-        if not _is_int(ann_id) or ann_id < 0:
-            raise fail(f"must be a non-negative integer, got {ann_id!r}", where, "id")
+        if not _is_int(ann_id) or not 0 <= ann_id < 2**63:
+            raise fail(f"must be an integer in [0, 2**63), got {ann_id!r}", where, "id")
         where = f"annotation {ann_id}"
         if ann_id in annotation_ids:
             raise fail("duplicate annotation id", where, "id")
@@ -154,7 +172,7 @@ def validate_coco(data: Any, *, source: str = "<data>", allow_empty_masks: bool 
             raise fail(f"must be 0 or 1, got {ann.get('iscrowd')!r}", where, "iscrowd")
         if "bbox" in ann:
             bbox = ann["bbox"]
-            if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
+            if not isinstance(bbox, list) or len(bbox) != 4 or not _is_numbers(bbox):
                 raise fail(f"must be 4 finite numbers [x, y, w, h], got {bbox!r}", where, "bbox")
             if bbox[2] < 0 or bbox[3] < 0:
                 raise fail(f"width and height must be >= 0, got {bbox!r}", where, "bbox")
@@ -164,8 +182,14 @@ def validate_coco(data: Any, *, source: str = "<data>", allow_empty_masks: bool 
             raise fail("missing", where, "segmentation")
         height, width = sizes[image_id]
         _check_segmentation(ann["segmentation"], height, width, fail, where)
-        if not allow_empty_masks and mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
-            raise fail("the mask is empty (no pixel inside the image); pass allow_empty_masks to keep it", where, "segmentation")
+        if check_masks and not allow_empty_masks and mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
+            raise empty_mask_error(source, where)
+
+
+def empty_mask_error(source: str, where: str) -> CocoFormatError:
+    """The error for an annotation whose mask has no pixel inside its image."""
+    return CocoFormatError("the mask is empty (no pixel inside the image); allow empty masks to keep it as it is",
+                           source=source, where=where, field="segmentation")
 
 
 def _check_segmentation(segmentation: Any, height: int, width: int, fail, where: str) -> None:
@@ -174,7 +198,7 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
         if not segmentation:
             raise fail("no polygon", where, field)
         for k, polygon in enumerate(segmentation):
-            if not isinstance(polygon, list) or not all(map(_is_number, polygon)):
+            if not isinstance(polygon, list) or not _is_numbers(polygon):
                 raise fail(f"polygon {k} must be a list of finite numbers", where, field)
             if len(polygon) % 2:
                 raise fail(f"polygon {k} has an odd number of coordinates ({len(polygon)})", where, field)

@@ -1,0 +1,130 @@
+"""Spatial noise ops: pure functions from one instance mask (a :class:`~hf_noisy.masks.Crop`) to another.
+
+Each op grows the window it works in as far as it needs (clipped to the image), so its result equals the
+same op applied to the full-image mask:
+
+* ``dilate`` / ``erode`` / ``opening`` use a ``k x k`` kernel of ones with OpenCV's default borders, as the
+  paper's generator does (outside the image counts as background for dilation and as foreground for erosion);
+  ``opening`` is ``dilate(erode(mask))``. Pixel-identical to the reference.
+* ``approximate`` traces outer contours (OpenCV, ``CHAIN_APPROX_SIMPLE``), simplifies each with
+  ``shapely`` (Douglas-Peucker, ``preserve_topology=True``, tolerance in pixels, contours of fewer than 4
+  points dropped) and fills it. With ``holes="fill"`` this is pixel-identical to the reference.
+* ``localize`` adds Gaussian noise (std ``sigma`` pixels, rounded to whole pixels) to every contour vertex
+  and fills the noisy polygons. ``holes="fill"`` (default, as the reference) traces outer contours only, so
+  holes are filled; ``holes="keep"`` also perturbs each hole's contour and keeps it open.
+
+Coordinates handed to OpenCV/shapely are absolute image pixels, so results do not depend on the window.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from ..masks import Crop
+
+__all__ = ["dilate", "erode", "opening", "localize", "approximate"]
+
+Holes = Literal["fill", "keep"]
+
+
+def _kernel(size: int) -> np.ndarray:
+    return np.ones((size, size), np.uint8)
+
+
+def dilate(crop: Crop, kernel: int) -> Crop:
+    """Binary dilation with a ``kernel x kernel`` square."""
+    padded = crop.pad(kernel // 2)
+    return padded.with_mask(cv2.dilate(padded.mask, _kernel(kernel)))
+
+
+def erode(crop: Crop, kernel: int) -> Crop:
+    """Binary erosion with a ``kernel x kernel`` square (image borders do not erode)."""
+    padded = crop.pad(kernel // 2)
+    return padded.with_mask(cv2.erode(padded.mask, _kernel(kernel)))
+
+
+def opening(crop: Crop, kernel: int) -> Crop:
+    """Erosion then dilation with a ``kernel x kernel`` square."""
+    padded = crop.pad(kernel // 2)
+    square = _kernel(kernel)
+    return padded.with_mask(cv2.dilate(cv2.erode(padded.mask, square), square))
+
+
+def _contours(crop: Crop, holes: Holes) -> tuple[Crop, list[np.ndarray], np.ndarray | None]:
+    """Contours in absolute pixel coordinates, each ``(n, 2)`` int32 ``(x, y)``, and the CCOMP hierarchy."""
+    padded = crop.pad(1)  # a zero border, so contours are traced as on the full image
+    mode = cv2.RETR_EXTERNAL if holes == "fill" else cv2.RETR_CCOMP
+    contours, hierarchy = cv2.findContours(padded.mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+    offset = np.array([padded.x0, padded.y0], np.int32)
+    return padded, [c[:, 0, :] + offset for c in contours], None if hierarchy is None else hierarchy[0]
+
+
+def _components(contours: list[np.ndarray], hierarchy: np.ndarray | None, holes: Holes) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """(outer contour, its hole contours) per connected component, in OpenCV's order."""
+    if holes == "fill" or hierarchy is None:
+        return [(c, []) for c in contours]
+    return [
+        (contours[i], [contours[j] for j in range(len(contours)) if hierarchy[j][3] == i])
+        for i in range(len(contours))
+        if hierarchy[i][3] < 0
+    ]
+
+
+def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[np.ndarray]]]) -> Crop:
+    """Rasterise polygons (absolute int coordinates) into the smallest window holding them, clipped to the image.
+
+    Each component is drawn on its own (outer filled, holes cleared), and components are united, as the
+    reference fills each contour separately and takes the maximum.
+    """
+    height, width = image_size
+    points = [p for outer, inner in components for p in (outer, *inner)]
+    if not points:
+        return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
+    stacked = np.concatenate(points)
+    x0, y0 = (max(int(v), 0) for v in stacked.min(axis=0))
+    x1, y1 = min(int(stacked[:, 0].max()) + 1, width), min(int(stacked[:, 1].max()) + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
+    out = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    shift = (-x0, -y0)
+    for outer, inner in components:
+        if inner:
+            part = np.zeros_like(out)
+            cv2.fillPoly(part, [outer.reshape(-1, 1, 2)], 1, offset=shift)
+            cv2.fillPoly(part, [h.reshape(-1, 1, 2) for h in inner], 0, offset=shift)
+            np.maximum(out, part, out=out)
+        else:
+            cv2.fillPoly(out, [outer.reshape(-1, 1, 2)], 1, offset=shift)  # filling with 1 is the union
+    return Crop(out, x0, y0, image_size)
+
+
+def localize(crop: Crop, sigma: float, rng: np.random.Generator, holes: Holes = "fill") -> Crop:
+    """Gaussian noise (std ``sigma`` px) on every contour vertex; ``rng`` draws ``(n, 2)`` normals per contour
+    in OpenCV's contour order (x then y per vertex)."""
+    if crop.area == 0:
+        return crop
+    _, contours, hierarchy = _contours(crop, holes)
+    noisy = [np.round(c + rng.normal(0.0, sigma, c.shape)).astype(np.int32) for c in contours]
+    return _fill(crop.image_size, _components(noisy, hierarchy, holes))
+
+
+def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
+    """Douglas-Peucker simplification (topology-preserving) of the contours, ``tolerance`` in pixels."""
+    if crop.area == 0:
+        return crop
+    from shapely.geometry import Polygon
+
+    _, contours, hierarchy = _contours(crop, holes)
+    simplified = []
+    for outer, inner in _components(contours, hierarchy, holes):
+        if len(outer) < 4:
+            continue
+        shape = Polygon(outer, [h for h in inner if len(h) >= 4]).simplify(tolerance, preserve_topology=True)
+        if shape.is_empty:
+            continue
+        exterior = np.asarray(shape.exterior.coords).astype(np.int32)
+        simplified.append((exterior, [np.asarray(r.coords).astype(np.int32) for r in shape.interiors]))
+    return _fill(crop.image_size, simplified)

@@ -94,7 +94,10 @@ def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[n
         if inner:
             part = np.zeros_like(out)
             cv2.fillPoly(part, [outer.reshape(-1, 1, 2)], 1, offset=shift)
-            cv2.fillPoly(part, [h.reshape(-1, 1, 2) for h in inner], 0, offset=shift)
+            holes = [h.reshape(-1, 1, 2) for h in inner]
+            cv2.fillPoly(part, holes, 0, offset=shift)
+            # OpenCV traces a hole along the object's own pixels around it: draw that line back.
+            cv2.polylines(part, [h + np.array(shift, np.int32) for h in holes], True, 1)
             np.maximum(out, part, out=out)
         else:
             cv2.fillPoly(out, [outer.reshape(-1, 1, 2)], 1, offset=shift)  # filling with 1 is the union

@@ -1,0 +1,121 @@
+"""The engine on real COCO: valid output, rates per op, provenance, reproducibility across runs and processes."""
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from hf_noisy.noise import PRESETS, NoiseSpec, SpatialOp, apply_noise, load_spec, noise_file
+
+LEVEL_PROB = {"easy": 0.2, "medium": 0.25, "hard": 0.3}
+LEVEL_CLASS = {"easy": 0.2, "medium": 0.3, "hard": 0.4}
+
+
+@pytest.fixture(scope="module")
+def train(coco_tiny):
+    return coco_tiny / "annotations/instances_train2017.json"
+
+
+def _within(count, n, p, sigmas=4.5):
+    return abs(count / n - p) <= sigmas * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("level", ["easy", "medium", "hard"])
+def test_presets_give_valid_coco_with_expected_rates(train, tmp_path, level):
+    out = tmp_path / f"{level}.json"
+    result = noise_file(train, out, PRESETS[level])
+    clean = json.loads(train.read_text())
+    noisy = json.loads(out.read_text())
+    coco = COCO(str(out))  # round-trips through pycocotools
+    for ann in coco.dataset["annotations"]:
+        assert coco.annToMask(ann).shape == (coco.imgs[ann["image_id"]]["height"], coco.imgs[ann["image_id"]]["width"])
+    assert [a["id"] for a in noisy["annotations"]] == [a["id"] for a in clean["annotations"]]
+    eligible = [a for a in noisy["annotations"] if not a["iscrowd"]]
+    n = len(eligible)
+    ops = {op: sum(a["noise_op"] == op for a in eligible) for op in ("dilate", "erode", "localization", "approximation")}
+    p = LEVEL_PROB[level]
+    assert _within(ops["dilate"] + ops["erode"], n, p)
+    assert _within(ops["localization"], n, p) and _within(ops["approximation"], n, p)
+    assert _within(ops["dilate"], ops["dilate"] + ops["erode"], 0.5)
+    assert _within(sum(a["class_flipped"] for a in eligible), n, LEVEL_CLASS[level])
+    by_id = {a["id"]: a for a in clean["annotations"]}
+    params = {op.op: op.param for op in PRESETS[level].spatial}
+    for ann in noisy["annotations"]:
+        original = by_id[ann["id"]]
+        assert ann["original_category_id"] == original["category_id"]
+        assert ann["class_flipped"] == (ann["category_id"] != original["category_id"])
+        if ann["noise_op"] == "none":
+            assert ann["segmentation"] == original["segmentation"] and ann["bbox"] == original["bbox"]
+            assert ann["noise_param"] is None
+        else:
+            assert isinstance(ann["segmentation"]["counts"], str)
+            spec_op = "scale" if ann["noise_op"] in ("dilate", "erode") else ann["noise_op"]
+            assert ann["noise_param"] == params[spec_op]
+    for crowd in (a for a in noisy["annotations"] if a["iscrowd"]):
+        assert crowd["noise_op"] == "none" and not crowd["class_flipped"]
+    info = noisy["info"]["hf_noisy"]
+    assert info["spec_sha256"] == PRESETS[level].sha256 and len(info["input_sha256"]) == 64
+    assert info["summary"] == result.summary.to_dict()
+
+
+def test_noisy_bbox_and_area_describe_the_noisy_mask(train, tmp_path):
+    out = tmp_path / "hard.json"
+    noise_file(train, out, PRESETS["hard"])
+    coco = COCO(str(out))
+    changed = [a for a in coco.dataset["annotations"] if a["noise_op"] != "none"]
+    assert changed
+    for ann in changed:
+        mask = coco.annToMask(ann)
+        assert ann["area"] == int(mask.sum())
+        if ann["area"]:
+            ys, xs = np.nonzero(mask)
+            assert ann["bbox"] == [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+
+
+def test_byte_identical_across_runs_and_num_proc(train, tmp_path):
+    outputs = []
+    for i, num_proc in enumerate([1, 2, 1]):
+        path = tmp_path / f"out{i}.json"
+        noise_file(train, path, PRESETS["hard"], num_proc=num_proc)
+        outputs.append(path.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    other = tmp_path / "seed2.json"
+    noise_file(train, other, PRESETS["hard"].with_seed(2))
+    assert other.read_bytes() != outputs[0]
+
+
+def test_order_does_not_matter(train):
+    data = json.loads(train.read_text())
+    forward = apply_noise(data, PRESETS["medium"]).data["annotations"]
+    shuffled = dict(data, annotations=list(reversed(data["annotations"])))
+    backward = apply_noise(shuffled, PRESETS["medium"]).data["annotations"]
+    assert forward == list(reversed(backward))
+    assert data["annotations"][0].get("noise_op") is None  # the input is not modified
+
+
+def test_empty_masks_keep_or_drop(train):
+    data = json.loads(train.read_text())
+    keep = NoiseSpec(spatial=(SpatialOp("erode", 1.0, 31),), empty_masks="keep")
+    kept = apply_noise(data, keep)
+    emptied = [a for a in kept.data["annotations"] if a["noise_op"] == "erode" and a["area"] == 0]
+    assert emptied and all(a["bbox"] == [0.0, 0.0, 0.0, 0.0] for a in emptied)
+    assert kept.summary.emptied == len(emptied)
+    dropped = apply_noise(data, NoiseSpec(spatial=keep.spatial, empty_masks="drop"))
+    assert len(dropped.data["annotations"]) == len(data["annotations"]) - len(emptied)
+    assert dropped.summary.dropped == len(emptied)
+
+
+def test_keep_clean_geometry_option(train):
+    data = json.loads(train.read_text())
+    spec = NoiseSpec(spatial=(SpatialOp("dilate", 1.0, 5),), recompute_geometry=False)
+    for clean, noisy in zip(data["annotations"], apply_noise(data, spec).data["annotations"]):
+        assert noisy["bbox"] == clean["bbox"] and noisy["area"] == clean["area"]
+
+
+def test_spec_file_round_trip(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(PRESETS["hard"].to_yaml())
+    spec = load_spec(path)
+    assert spec == PRESETS["hard"] and spec.sha256 == PRESETS["hard"].sha256
+    assert load_spec("hard", seed=5).seed == 5

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+
+from hf_noisy.masks import Crop, check_rle, rle_counts, rle_from_counts
+
+
+def _reference_rle(mask):
+    rle = mask_utils.encode(np.asfortranarray(mask))
+    return rle["counts"].decode("ascii")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crop_codec_matches_pycocotools_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        h, w = rng.integers(1, 25, 2)
+        mask = (rng.random((h, w)) < rng.random() ** 2).astype(np.uint8)
+        if rng.random() < 0.3:  # a solid block, often touching borders
+            mask[:] = 0
+            mask[rng.integers(0, h) : rng.integers(0, h + 1), rng.integers(0, w) : rng.integers(0, w + 1)] = 1
+        expected = _reference_rle(mask)
+        assert Crop.from_full(mask).to_rle()["counts"] == expected
+        crop = Crop.from_rle({"size": [int(h), int(w)], "counts": expected}, margin=int(rng.integers(0, 3)))
+        assert np.array_equal(crop.to_full(), mask)
+        assert crop.to_rle()["counts"] == expected
+        assert crop.bbox() == mask_utils.toBbox({"size": [int(h), int(w)], "counts": expected}).tolist()
+        assert crop.area == int(mask.sum())
+
+
+def test_crops_equal_ann_to_mask_on_coco_tiny(coco_tiny):
+    coco = COCO(str(coco_tiny / "annotations/instances_val2017.json"))
+    for ann in coco.dataset["annotations"]:
+        image = coco.imgs[ann["image_id"]]
+        full = coco.annToMask(ann)
+        crop = Crop.from_segmentation(ann["segmentation"], image["height"], image["width"], margin=2)
+        assert np.array_equal(crop.to_full(), full), ann["id"]
+        assert crop.to_rle()["counts"] == _reference_rle(full), ann["id"]
+        # the window is the tight box grown by the margin, clipped to the image
+        x, y, bw, bh = mask_utils.toBbox(mask_utils.encode(np.asfortranarray(full)))
+        assert crop.x0 == max(int(x) - 2, 0) and crop.y0 == max(int(y) - 2, 0)
+
+
+def test_empty_mask_round_trip():
+    empty = Crop.from_full(np.zeros((7, 5), np.uint8))
+    rle = empty.to_rle()
+    assert rle["counts"] == _reference_rle(np.zeros((7, 5), np.uint8))
+    decoded = Crop.from_rle(rle)
+    assert decoded.mask.shape == (0, 0) and decoded.area == 0 and decoded.bbox() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_rle_counts_round_trip_and_checks():
+    counts = [0, 3, 5, 1, 200, 7, 34]
+    rle = rle_from_counts(counts, 10, 25)
+    assert rle_counts(rle).tolist() == counts
+    check_rle(rle)
+    with pytest.raises(ValueError, match="cover 250 pixels"):
+        check_rle({"size": [10, 26], "counts": rle["counts"]})
+    with pytest.raises(ValueError, match="truncated"):
+        rle_counts({"size": [1, 1], "counts": "0P"})  # 'P' = 0x20 set: a run that never ends

@@ -1,0 +1,35 @@
+"""hf-noisy show: clean vs noisy overlays of a few images, as PNG files."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "render clean vs noisy overlays of a few images to PNG (like the paper's Fig. 3)"
+DESCRIPTION = """\
+Draw the clean annotations (left) and the noisy ones (right) of a few images side by side. Flipped classes are
+marked with '*', spatially noised instances with their op in brackets.
+
+example:
+  hf-noisy show instances_val2017.json val_hard.json --images val2017/ -o overlays/ --num 6
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clean", help="clean COCO JSON")
+    parser.add_argument("noisy", help="noisy COCO JSON (from hf-noisy noise)")
+    parser.add_argument("--images", required=True, help="folder holding the images (file_name)")
+    parser.add_argument("-o", "--output", required=True, help="folder for the PNG files")
+    parser.add_argument("--num", type=int, default=4, help="number of images (first ones in the file; default 4)")
+    parser.add_argument("--image-ids", type=int, nargs="+", help="these image ids instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..coco import load_coco
+    from ..viz import render_overlays
+
+    clean = load_coco(args.clean, allow_empty_masks=True)
+    noisy = load_coco(args.noisy, allow_empty_masks=True)
+    paths = render_overlays(clean, noisy, args.images, args.output, num_images=args.num, image_ids=args.image_ids)
+    for path in paths:
+        print(path)
+    return 0

@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+from hf_noisy.cli import build_parser, main
+from hf_noisy.coco import load_coco
+from hf_noisy.demo import run_demo
+
+
+def test_demo_builds_everything_and_is_deterministic(tmp_path):
+    first = run_demo(tmp_path / "a", num_images=4)
+    second = run_demo(tmp_path / "b", num_images=4)
+    for level in ("easy", "medium", "hard"):
+        a = (tmp_path / "a/noisy" / f"{level}.json").read_bytes()
+        assert a == (tmp_path / "b/noisy" / f"{level}.json").read_bytes()
+        noisy = json.loads(a)
+        assert noisy["info"]["hf_noisy"]["summary"] == first.summaries[level].to_dict()
+    clean = load_coco(tmp_path / "a/data/annotations/instances.json")
+    assert any(a["iscrowd"] for a in clean["annotations"])  # crowd regions
+    assert any(isinstance(a["segmentation"], dict) and not a["iscrowd"] for a in clean["annotations"])  # rings (holes)
+    assert any(len(a["segmentation"]) == 2 for a in clean["annotations"] if isinstance(a["segmentation"], list))
+    assert len(list((tmp_path / "a/overlays").glob("*.png"))) == 4
+    assert "| hard |" in second.table
+    # harder levels change more instances
+    unchanged = [first.summaries[level].ops["none"] for level in ("easy", "medium", "hard")]
+    assert unchanged[0] > unchanged[1] > unchanged[2]
+
+
+def test_demo_replaces_the_folder_atomically(tmp_path):
+    out = tmp_path / "demo"
+    run_demo(out, num_images=2)
+    (out / "stale.txt").write_text("old")
+    run_demo(out, num_images=2)
+    assert not (out / "stale.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_cli_help_lists_commands_and_runs_as_module():
+    help_text = build_parser().format_help()
+    for command in ("demo", "noise", "show"):
+        assert command in help_text
+    out = subprocess.run([sys.executable, "-m", "hf_noisy.cli", "noise", "--help"], capture_output=True, text=True, check=True)
+    assert "Table 7" in out.stdout and "--num-proc" in out.stdout
+
+
+def test_show_writes_overlays(tmp_path, capsys):
+    run_demo(tmp_path / "d", num_images=3, levels=("hard",))
+    out = tmp_path / "png"
+    assert main(["show", str(tmp_path / "d/data/annotations/instances.json"), str(tmp_path / "d/noisy/hard.json"),
+                 "--images", str(tmp_path / "d/data/images"), "-o", str(out), "--num", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["1000.png", "1001.png"]
+    assert main(["show", str(tmp_path / "d/data/annotations/instances.json"), str(tmp_path / "d/noisy/hard.json"),
+                 "--images", ".", "-o", str(out), "--image-ids", "5"]) == 2

@@ -10,18 +10,20 @@ Conventions used everywhere in hf-noisy:
   ``(y0 + r, x0 + c)``; every pixel outside the window is 0. Spatial noise works on crops so that its cost
   follows the size of the instance, not of the image.
 
-Decoding and encoding go through the same pycocotools rasteriser as ``COCO.annToMask``: a polygon is
-rasterised on the full image grid (pycocotools works on the run-length form, so this is cheap) and only
-the window is expanded, which keeps every mask pixel-identical to what pycocotools would give.
+Polygons are rasterised by pycocotools exactly as ``COCO.annToMask`` does (on the full image grid, in
+run-length form, which is cheap); only the window around the instance is then expanded, and a window is
+encoded straight to the full-image RLE string (``hf_noisy._rle``, a small C codec for COCO's string format).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from . import _rle
 
 RLE = dict  # {"size": [h, w], "counts": str}
 
@@ -29,8 +31,6 @@ __all__ = [
     "Crop",
     "RLE",
     "segmentation_to_rle",
-    "rle_counts",
-    "rle_from_counts",
     "check_rle",
     "decode",
     "encode",
@@ -44,55 +44,14 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
     The returned ``counts`` is a ``str``.
     """
     if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        rles = mask_utils.frPyObjects(segmentation, height, width)
+        rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)  # merging one RLE returns it unchanged
     elif isinstance(segmentation.get("counts"), list):
         rle = mask_utils.frPyObjects(segmentation, height, width)
     else:
         rle = segmentation
     counts = rle["counts"]
     return {"size": [int(height), int(width)], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
-
-
-def rle_counts(rle: RLE) -> np.ndarray:
-    """The run lengths of an RLE (compressed or uncompressed) as ``int64`` (zeros first, column-major)."""
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        return np.asarray(counts, dtype=np.int64)
-    raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
-    if not raw:
-        return np.zeros(0, dtype=np.int64)
-    # COCO's string form: each run is a little-endian sequence of 5-bit chunks, 0x20 = "more chunks follow",
-    # 0x10 in the last chunk = negative; from the third run on, each value is a delta to the run two before.
-    chars = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
-    if chars[-1] & 0x20:
-        raise ValueError("RLE counts string is truncated (its last run is unfinished)")
-    last = np.flatnonzero((chars & 0x20) == 0)
-    starts = np.concatenate(([0], last[:-1] + 1))
-    position = np.arange(chars.size) - np.repeat(starts, last - starts + 1)
-    values = np.add.reduceat((chars & 0x1F) << (5 * position), starts)
-    negative = (chars[last] & 0x10) != 0
-    values[negative] -= np.left_shift(1, 5 * (position[last][negative] + 1))
-    values[2::2] = np.cumsum(values[2::2])
-    values[1::2] = np.cumsum(values[1::2])
-    return values
-
-
-def rle_from_counts(counts: Sequence[int] | np.ndarray, height: int, width: int) -> RLE:
-    """Compress run lengths (zeros first, column-major) into an RLE with ``str`` counts.
-
-    Produces the same string as pycocotools (``rleToString``) for the same runs.
-    """
-    values = np.asarray(counts, dtype=np.int64).copy()
-    values[3:] -= np.asarray(counts, dtype=np.int64)[1:-2]
-    shifts = 5 * np.arange(8, dtype=np.int64)
-    rest = values[:, None] >> shifts  # what is left before chunk j (arithmetic shift keeps the sign)
-    chunks = rest & 0x1F
-    after = rest >> 5
-    more = np.where((chunks & 0x10) != 0, after != -1, after != 0)
-    used = np.cumprod(np.concatenate((np.ones((values.size, 1), bool), more[:, :-1]), axis=1), axis=1).astype(bool)
-    chars = (chunks | np.where(more, 0x20, 0)) + 48
-    text = chars[used].astype(np.uint8).tobytes().decode("ascii")
-    return {"size": [int(height), int(width)], "counts": text}
 
 
 def decode(rle: RLE) -> np.ndarray:
@@ -105,62 +64,21 @@ def encode(mask: np.ndarray) -> RLE:
     return Crop.from_full(mask).to_rle()
 
 
+def _counts_str(rle: RLE) -> str | bytes:
+    """Compressed counts of an RLE (uncompressed list counts are compressed by pycocotools)."""
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        height, width = (int(v) for v in rle["size"])
+        if any(c < 0 for c in counts) or sum(counts) != height * width:
+            raise ValueError(f"RLE runs cover {sum(counts)} pixels (or hold a negative run), but size {height}x{width} has {height * width}")
+        return segmentation_to_rle(rle, height, width)["counts"]
+    return counts
+
+
 def check_rle(rle: RLE) -> None:
-    """Raise ``ValueError`` unless the RLE's runs are non-negative and cover exactly ``height * width`` pixels."""
+    """Raise ``ValueError`` unless the RLE's runs are well-formed and cover exactly ``height * width`` pixels."""
     height, width = (int(v) for v in rle["size"])
-    counts = rle_counts(rle)
-    if counts.size and counts.min() < 0:
-        raise ValueError("RLE has a negative run length")
-    covered = int(counts.sum())
-    if covered != height * width:
-        raise ValueError(f"RLE runs cover {covered} pixels, but size {height}x{width} has {height * width}")
-
-
-def _read_run(counts: str, start: int) -> tuple[int, int]:
-    """Decode the run value whose first character is at ``start``; returns (value, index after it)."""
-    value, shift, i = 0, 0, start
-    while True:
-        c = ord(counts[i]) - 48
-        value |= (c & 0x1F) << shift
-        shift += 5
-        i += 1
-        if not c & 0x20:
-            if c & 0x10:
-                value -= 1 << shift
-            return value, i
-
-
-def _write_run(value: int) -> str:
-    """COCO's string form of one (delta-coded) run value."""
-    out = []
-    while True:
-        c = value & 0x1F
-        value >>= 5
-        more = value != -1 if c & 0x10 else value != 0
-        out.append(chr((c | 0x20 if more else c) + 48))
-        if not more:
-            return "".join(out)
-
-
-def _strip_counts(counts: str, add_first: int, add_last: int) -> str:
-    """Add ``add_first`` to the first run and ``add_last`` to the last run of a compressed RLE string.
-
-    Both must be zero runs. The first run is never a delta reference (COCO codes run m as a delta to run m-2
-    only for m > 2), so only its own characters change; the last run is nobody's reference either.
-    """
-    first, after_first = _read_run(counts, 0)
-    begin = len(counts) - 1
-    while begin > 0 and (ord(counts[begin - 1]) - 48) & 0x20:
-        begin -= 1
-    if begin == 0:  # a single run: the mask is empty
-        return _write_run(first + add_first + add_last)
-    if begin < after_first:
-        raise ValueError("malformed RLE counts")
-    last, _ = _read_run(counts, begin)
-    middle = counts[after_first:begin]
-    # With exactly two runs, the last is the first ones run: never the case for zero runs (callers ensure
-    # the strip ends on zeros, and runs 0 and 2 are not delta-coded).
-    return _write_run(first + add_first) + middle + _write_run(last + add_last)
+    _rle.decode_window(_counts_str(rle), height, width, 0)
 
 
 @dataclass(frozen=True)
@@ -196,20 +114,11 @@ class Crop:
         An empty RLE gives an empty ``(0, 0)`` window at the origin.
         """
         height, width = (int(v) for v in rle["size"])
-        counts = rle["counts"]
-        if isinstance(counts, list):
-            rle = rle_from_counts(counts, height, width)
-        elif isinstance(counts, bytes):
-            rle = {"size": [height, width], "counts": counts.decode("ascii")}
-        bx, by, bw, bh = (int(v) for v in mask_utils.toBbox(rle))
-        if bw == 0:
+        decoded = _rle.decode_window(_counts_str(rle), height, width, margin)
+        if decoded is None:
             return cls(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
-        x0, x1 = max(bx - margin, 0), min(bx + bw + margin, width)
-        y0, y1 = max(by - margin, 0), min(by + bh + margin, height)
-        # The window's columns [x0, x1) as a strip RLE of size (height, x1 - x0): every foreground run lies in
-        # those columns, so only the leading and trailing zero runs change (see _strip_counts).
-        strip = {"size": [height, x1 - x0], "counts": _strip_counts(rle["counts"], -x0 * height, -(width - x1) * height)}
-        window = np.ascontiguousarray(mask_utils.decode(strip)[y0:y1])
+        x0, y0, x1, y1, column_major = decoded
+        window = np.frombuffer(column_major, np.uint8).reshape(x1 - x0, y1 - y0).T.copy()
         return cls(window, x0, y0, (height, width))
 
     @classmethod
@@ -273,12 +182,5 @@ class Crop:
         """Full-image compressed RLE (``counts`` as ``str``)."""
         height, width = self.image_size
         h, w = self.mask.shape
-        if self.area == 0:
-            return {"size": [height, width], "counts": rle_from_counts([height * width], height, width)["counts"]}
-        # Encode a full-height strip of the window's columns with pycocotools, then widen its first and last
-        # zero runs to the whole image. One extra empty column keeps the strip ending on a zero run.
-        extra = 1 if self.x1 < width else 0
-        strip = np.zeros((height, w + extra), np.uint8, order="F")
-        strip[self.y0 : self.y1, :w] = self.mask
-        counts = mask_utils.encode(strip)["counts"].decode("ascii")
-        return {"size": [height, width], "counts": _strip_counts(counts, self.x0 * height, (width - self.x1 - extra) * height)}
+        column_major = np.ascontiguousarray(self.mask.T, dtype=np.uint8)
+        return {"size": [height, width], "counts": _rle.encode_window(column_major, h, w, self.x0, self.y0, height, width)}

@@ -3,7 +3,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from hf_noisy.masks import Crop, check_rle, rle_counts, rle_from_counts
+from hf_noisy.masks import Crop, check_rle
 
 
 def _reference_rle(mask):
@@ -50,12 +50,35 @@ def test_empty_mask_round_trip():
     assert decoded.mask.shape == (0, 0) and decoded.area == 0 and decoded.bbox() == [0.0, 0.0, 0.0, 0.0]
 
 
-def test_rle_counts_round_trip_and_checks():
+def test_uncompressed_counts_and_checks():
     counts = [0, 3, 5, 1, 200, 7, 34]
-    rle = rle_from_counts(counts, 10, 25)
-    assert rle_counts(rle).tolist() == counts
+    rle = {"size": [10, 25], "counts": counts}
+    mask = np.zeros(250, np.uint8)
+    mask[0:3] = 1
+    mask[8:9] = 1
+    mask[209:216] = 1
+    mask = mask.reshape(25, 10).T
+    assert np.array_equal(Crop.from_rle(rle).to_full(), mask)
+    assert Crop.from_rle(rle).to_rle()["counts"] == _reference_rle(mask)
     check_rle(rle)
+    compressed = Crop.from_rle(rle).to_rle()
     with pytest.raises(ValueError, match="cover 250 pixels"):
-        check_rle({"size": [10, 26], "counts": rle["counts"]})
+        check_rle({"size": [10, 26], "counts": compressed["counts"]})
+    with pytest.raises(ValueError, match="cover 249 pixels"):
+        check_rle({"size": [10, 25], "counts": counts[:-1] + [33]})
     with pytest.raises(ValueError, match="truncated"):
-        rle_counts({"size": [1, 1], "counts": "0P"})  # 'P' = 0x20 set: a run that never ends
+        check_rle({"size": [1, 1], "counts": "0P"})  # 'P' = 0x20 set: a run that never ends
+    with pytest.raises(ValueError, match="alphabet"):
+        check_rle({"size": [1, 1], "counts": "1~"})
+
+
+def test_full_height_windows_and_runs_across_columns():
+    mask = np.zeros((6, 5), np.uint8)
+    mask[4:, 1] = 1
+    mask[:3, 2] = 1  # one run from the bottom of column 1 into column 2
+    mask[:, 4] = 1  # the last pixel is foreground
+    crop = Crop.from_full(mask)
+    assert crop.to_rle()["counts"] == _reference_rle(mask)
+    decoded = Crop.from_rle({"size": [6, 5], "counts": _reference_rle(mask)})
+    assert (decoded.x0, decoded.y0, decoded.mask.shape) == (1, 0, (6, 4))
+    assert np.array_equal(decoded.to_full(), mask)

@@ -20,13 +20,14 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pycocotools import mask as mask_utils
 
 from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
 from .masks import check_rle, segmentation_to_rle
 
-__all__ = ["CocoFormatError", "load_coco", "validate_coco", "write_coco", "dumps_coco", "file_sha256"]
+__all__ = ["CocoFormatError", "load_coco", "parse_coco_bytes", "validate_coco", "write_coco", "dumps_coco", "file_sha256"]
 
 #: How far (pixels) a polygon vertex may lie outside ``[0, width] x [0, height]`` before it is an error.
 POLYGON_TOLERANCE = 1.0
@@ -77,20 +78,28 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False) -> dict:
-    """Read and validate a COCO instance file (see :func:`validate_coco`)."""
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise CocoFormatError("no such file", source=source)
+def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
+    """Parse JSON bytes (orjson, falling back to the standard library for its line/column messages and for
+    the non-standard ``NaN``/``Infinity`` literals, which validation then reports precisely)."""
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read())
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
     except json.JSONDecodeError as err:
         raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source) from None
     except UnicodeDecodeError as err:
         raise CocoFormatError(f"not UTF-8 text ({err.reason})", source=source) from None
-    validate_coco(data, source=source, allow_empty_masks=allow_empty_masks)
+
+
+def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False) -> dict:
+    """Read and validate a COCO instance file (see :func:`validate_coco`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CocoFormatError("no such file", source=str(path))
+    data = parse_coco_bytes(path.read_bytes(), source=str(path))
+    validate_coco(data, source=str(path), allow_empty_masks=allow_empty_masks)
     return data
 
 
@@ -236,8 +245,8 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
 
 
 def dumps_coco(data: dict) -> bytes:
-    """The canonical bytes hf-noisy writes for a COCO dict (compact JSON, keys in insertion order)."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """The canonical bytes hf-noisy writes for a COCO dict (compact UTF-8 JSON, keys in insertion order)."""
+    return orjson.dumps(data)
 
 
 def write_coco(data: dict, path: str | os.PathLike) -> None:

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -38,7 +38,7 @@ from ..coco import empty_mask_error, validate_coco
 from ..masks import Crop, segmentation_to_rle
 from . import spatial
 from .labels import draw_label, transition_matrix
-from .spec import NoiseSpec
+from .spec import KERNEL_OPS, NoiseSpec
 
 __all__ = ["InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise"]
 
@@ -94,7 +94,7 @@ class InstanceNoiser:
         rle = segmentation_to_rle(ann["segmentation"], height, width)
         if not self.allow_empty_masks:
             self._check_not_empty(rle, ann)
-        crop = Crop.from_rle(rle)
+        crop = Crop.from_rle(rle, margin=op.param // 2 if op.op in KERNEL_OPS else 1)  # the room the op needs
         name = op.op if op.op != "scale" else ("dilate" if u_scale < 0.5 else "erode")
         if name == "dilate":
             crop = spatial.dilate(crop, op.param)
@@ -184,16 +184,23 @@ class NoiseResult:
     summary: NoiseSummary
 
 
-def _noise_chunk(task: tuple[NoiseSpec, list[dict], bool, list[tuple[dict, int, int]]]) -> list[dict | None]:
-    spec, categories, allow_empty_masks, items = task
-    noiser = InstanceNoiser(spec, categories, allow_empty_masks=allow_empty_masks)
-    return [noiser(ann, height, width) for ann, height, width in items]
+# Per worker process: the noiser and the (annotation, height, width) items, set once by the pool
+# initializer (inherited without copying under fork) so that tasks are just index ranges.
+_WORKER: dict[str, Any] = {}
 
 
-def _chunks(items: list, count: int) -> Iterable[list]:
-    size = max(1, -(-len(items) // count))
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _init_worker(noiser: "InstanceNoiser", items: list[tuple[dict, int, int]]) -> None:
+    _WORKER.update(noiser=noiser, items=items)
+
+
+def _noise_range(bounds: tuple[int, int]) -> list[dict | None]:
+    noiser, items = _WORKER["noiser"], _WORKER["items"]
+    return [noiser(*items[i]) for i in range(*bounds)]
+
+
+def _ranges(total: int, count: int) -> list[tuple[int, int]]:
+    size = max(1, -(-total // max(count, 1)))
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def apply_noise(
@@ -225,8 +232,7 @@ def apply_noise(
     sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
     annotations = data["annotations"]
     items = [(ann, *sizes[ann["image_id"]]) for ann in annotations]
-    categories = data["categories"]
-    InstanceNoiser(spec, categories)  # fail early (e.g. a bad class-noise matrix) before starting workers
+    noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks)  # fails early on a bad matrix
 
     bar = None
     if progress:
@@ -234,15 +240,14 @@ def apply_noise(
 
         bar = tqdm(total=len(items), desc="noising", unit="ann", dynamic_ncols=True)
     results: list[dict | None] = []
-    pieces = max(1, num_proc * 8) if num_proc > 1 else max(1, len(items) // 2000)
-    tasks = ((spec, categories, allow_empty_masks, chunk) for chunk in _chunks(items, pieces))
+    pool = None
     if num_proc == 1:
-        outputs = map(_noise_chunk, tasks)
-        pool = None
+        outputs = ([noiser(*items[i]) for i in range(*bounds)] for bounds in _ranges(len(items), len(items) // 2000 + 1))
     else:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(min(num_proc, os.cpu_count() or num_proc))
-        outputs = pool.imap(_noise_chunk, tasks)
+        processes = min(num_proc, os.cpu_count() or num_proc)
+        pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (noiser, items))
+        outputs = pool.imap(_noise_range, _ranges(len(items), processes * 8))
     try:
         for chunk in outputs:
             results.extend(chunk)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
-from ..coco import CocoFormatError, validate_coco, write_coco
+from ..coco import CocoFormatError, parse_coco_bytes, validate_coco, write_coco
 from .engine import NoiseResult, apply_noise
 from .spec import NoiseSpec
 
@@ -33,12 +32,7 @@ def noise_file(
     if not source.is_file():
         raise CocoFormatError("no such file", source=str(source))
     raw = source.read_bytes()
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=str(source)) from None
-    except UnicodeDecodeError as err:
-        raise CocoFormatError(f"not UTF-8 text ({err.reason})", source=str(source)) from None
+    data = parse_coco_bytes(raw, source=str(source))
     validate_coco(data, source=str(source), check_masks=False)
     try:
         result = apply_noise(

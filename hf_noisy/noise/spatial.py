@@ -73,21 +73,26 @@ def _components(contours: list[np.ndarray], hierarchy: np.ndarray | None, holes:
     ]
 
 
-def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[np.ndarray]]]) -> Crop:
-    """Rasterise polygons (absolute int coordinates) into the smallest window holding them, clipped to the image.
+def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[np.ndarray]]], window: Crop | None = None) -> Crop:
+    """Rasterise polygons (absolute int coordinates) into ``window`` (known to hold them) or else into the
+    smallest window holding them, clipped to the image.
 
     Each component is drawn on its own (outer filled, holes cleared), and components are united, as the
     reference fills each contour separately and takes the maximum.
     """
-    height, width = image_size
-    points = [p for outer, inner in components for p in (outer, *inner)]
-    if not points:
-        return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
-    stacked = np.concatenate(points)
-    x0, y0 = (max(int(v), 0) for v in stacked.min(axis=0))
-    x1, y1 = min(int(stacked[:, 0].max()) + 1, width), min(int(stacked[:, 1].max()) + 1, height)
-    if x1 <= x0 or y1 <= y0:
-        return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
+    if window is not None:
+        x0, y0, x1, y1 = window.x0, window.y0, window.x1, window.y1
+    else:
+        height, width = image_size
+        points = [p for outer, inner in components for p in (outer, *inner)]
+        if not points:
+            return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
+        stacked = np.concatenate(points)
+        low, high = stacked.min(axis=0), stacked.max(axis=0)
+        x0, y0 = max(int(low[0]), 0), max(int(low[1]), 0)
+        x1, y1 = min(int(high[0]) + 1, width), min(int(high[1]) + 1, height)
+        if x1 <= x0 or y1 <= y0:
+            return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
     out = np.zeros((y1 - y0, x1 - x0), np.uint8)
     shift = (-x0, -y0)
     for outer, inner in components:
@@ -120,7 +125,7 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
         return crop
     from shapely.geometry import Polygon
 
-    _, contours, hierarchy = _contours(crop, holes)
+    window, contours, hierarchy = _contours(crop, holes)
     simplified = []
     for outer, inner in _components(contours, hierarchy, holes):
         if len(outer) < 4:
@@ -129,5 +134,6 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
         if shape.is_empty:
             continue
         exterior = np.asarray(shape.exterior.coords).astype(np.int32)
-        simplified.append((exterior, [np.asarray(r.coords).astype(np.int32) for r in shape.interiors]))
-    return _fill(crop.image_size, simplified)
+        simplified.append((exterior, [np.asarray(r.coords).astype(np.int32) for r in shape.interiors] if inner else []))
+    # simplified vertices are contour points, so they lie inside the window
+    return _fill(crop.image_size, simplified, window)

@@ -64,7 +64,7 @@ static int parse_counts(const char *s, Py_ssize_t len, Runs *out) {
 }
 
 /* decode_window(counts: bytes|str, height, width, margin)
- *   -> (x0, y0, x1, y1, column-major bytes of the window) or None for an empty mask.
+ *   -> (x0, y0, x1, y1, bytearray of the window, row-major) or None for an empty mask.
  * The window is the tight box of the foreground grown by `margin`, clipped to the image. */
 static PyObject *decode_window(PyObject *self, PyObject *args) {
     const char *s;
@@ -109,12 +109,14 @@ static PyObject *decode_window(PyObject *self, PyObject *args) {
     int64_t x0 = xmin - margin < 0 ? 0 : xmin - margin, x1 = xmax + 1 + margin > w ? w : xmax + 1 + margin;
     int64_t y0 = ymin - margin < 0 ? 0 : ymin - margin, y1 = ymax + 1 + margin > h ? h : ymax + 1 + margin;
     int64_t wh = y1 - y0, ww = x1 - x0;
-    PyObject *buffer = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(wh * ww));
+    PyObject *buffer = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(wh * ww));
     if (!buffer) {
         free(runs.v);
         return NULL;
     }
-    char *out = PyBytes_AS_STRING(buffer);
+    /* Mark each column piece [r0, r1) as +1 at row r0 and -1 at row r1, then sum down the rows: every write
+       and the summation run along contiguous memory. */
+    signed char *out = (signed char *)PyByteArray_AS_STRING(buffer);
     memset(out, 0, (size_t)(wh * ww));
     total = 0;
     for (Py_ssize_t i = 0; i < runs.n; i++) {
@@ -124,11 +126,15 @@ static PyObject *decode_window(PyObject *self, PyObject *args) {
         for (int64_t p = start; p < total;) {
             int64_t col = p / hh, row = p % hh;
             int64_t stop = (col + 1) * hh < total ? (col + 1) * hh : total; /* end of this piece in this column */
-            int64_t r1 = row + (stop - p);
-            /* rows [row, r1) of column col; all foreground lies inside the window */
-            memset(out + (col - x0) * wh + (row - y0), 1, (size_t)(r1 - row));
+            int64_t r0 = row - y0, r1 = row + (stop - p) - y0, c = col - x0;
+            out[r0 * ww + c] += 1;
+            if (r1 < wh) out[r1 * ww + c] -= 1;
             p = stop;
         }
+    }
+    for (int64_t r = 1; r < wh; r++) {
+        signed char *cur = out + r * ww, *prev = cur - ww;
+        for (int64_t c = 0; c < ww; c++) cur[c] += prev[c];
     }
     free(runs.v);
     return Py_BuildValue("(LLLLN)", (long long)x0, (long long)y0, (long long)x1, (long long)y1, buffer);
@@ -153,8 +159,9 @@ static int write_run(char **buf, Py_ssize_t *n, Py_ssize_t *cap, int64_t x) {
     return 0;
 }
 
-/* encode_window(window: uint8 buffer, column-major (ww columns of wh rows), wh, ww, x0, y0, height, width) -> str
- * The full-image compressed RLE of a mask that is zero outside the window (nonzero = foreground). */
+/* encode_window(window: uint8 buffer, row-major (wh rows of ww), wh, ww, x0, y0, height, width) -> str
+ * The full-image compressed RLE of a mask that is zero outside the window (nonzero = foreground).
+ */
 static PyObject *encode_window(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t wh, ww, x0, y0, h, w;
@@ -165,46 +172,62 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
         return NULL;
     }
     const unsigned char *m = view.buf;
-    Runs runs = {0};
-    int64_t last = 0, hh = h, total = (int64_t)h * w;
-    int cur = 0, failed = 0;
-    for (Py_ssize_t c = 0; c < ww && !failed; c++) {
-        const unsigned char *column = m + c * wh;
-        for (Py_ssize_t r = 0; r < wh; r++) {
-            int v = column[r] != 0;
-            if (v == cur) continue;
-            int64_t p = (x0 + c) * hh + y0 + r;
-            failed |= runs_push(&runs, p - last);
-            last = p;
-            cur = v;
+    /* Transitions (column, row) found row by row against the row above (rows -1 and wh are background),
+       8 bytes at a time where nothing changes; then a counting sort by column puts them in RLE order. */
+    Runs cols = {0}, rows = {0};
+    unsigned char *zeros = calloc((size_t)ww + 1, 1);
+    int64_t *count = calloc((size_t)ww + 1, sizeof(int64_t));
+    int failed = !zeros || !count;
+    for (Py_ssize_t r = 0; r <= wh && !failed; r++) {
+        const unsigned char *cur = r < wh ? m + r * ww : zeros, *prev = r > 0 ? m + (r - 1) * ww : zeros;
+        Py_ssize_t c = 0;
+        for (; c + 8 <= ww; c += 8) {
+            uint64_t a, b;
+            memcpy(&a, cur + c, 8);
+            memcpy(&b, prev + c, 8);
+            if (a == b) continue;
+            for (int j = 0; j < 8; j++)
+                if ((cur[c + j] != 0) != (prev[c + j] != 0)) failed |= runs_push(&cols, c + j) | runs_push(&rows, r);
         }
-        /* the pixel after this column's window rows is background, unless the window spans whole columns and
-           the next column is still inside it */
-        int continues = (y0 == 0 && wh == h && c + 1 < ww);
-        if (cur && !continues) {
-            int64_t p = (x0 + c) * hh + y0 + wh;
-            if (p < total) {
-                failed |= runs_push(&runs, p - last);
-                last = p;
-                cur = 0;
-            }
-        }
+        for (; c < ww; c++)
+            if ((cur[c] != 0) != (prev[c] != 0)) failed |= runs_push(&cols, c) | runs_push(&rows, r);
     }
     PyBuffer_Release(&view);
-    if (!failed) failed = runs_push(&runs, total - last);
-    Py_ssize_t n = 0, cap = 64 + runs.n * 2;
-    char *text = failed ? NULL : malloc((size_t)cap);
-    if (!text) {
-        free(runs.v);
+    int64_t n = cols.n;
+    int64_t *pos = failed ? NULL : malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (!pos) {
+        free(zeros), free(count), free(cols.v), free(rows.v);
         return PyErr_NoMemory();
     }
-    for (Py_ssize_t i = 0; i < runs.n && !failed; i++) {
-        int64_t x = runs.v[i];
-        if (i > 2) x -= runs.v[i - 2];
-        failed = write_run(&text, &n, &cap, x);
+    for (int64_t i = 0; i < n; i++) count[cols.v[i] + 1]++;
+    for (Py_ssize_t c = 0; c < ww; c++) count[c + 1] += count[c];
+    for (int64_t i = 0; i < n; i++) pos[count[cols.v[i]]++] = ((int64_t)x0 + cols.v[i]) * h + y0 + rows.v[i];
+    free(zeros), free(count), free(cols.v), free(rows.v);
+    /* A window as tall as the image: the 1->0 at the bottom of one column and the 0->1 at the top of the next
+       land on the same pixel and cancel; a final 1->0 at the very end of the image is no transition. */
+    int64_t k = 0, total = (int64_t)h * w;
+    for (int64_t i = 0; i < n; i++) {
+        if (k > 0 && pos[k - 1] == pos[i]) {
+            k--;
+            continue;
+        }
+        pos[k++] = pos[i];
     }
-    free(runs.v);
-    PyObject *result = failed ? PyErr_NoMemory() : PyUnicode_FromStringAndSize(text, n);
+    if (k > 0 && pos[k - 1] == total) k--;
+    Py_ssize_t length = 0, cap = 64 + (Py_ssize_t)k * 2;
+    char *text = malloc((size_t)cap);
+    failed = !text;
+    int64_t last = 0, before_last = 0, previous = 0;
+    for (int64_t i = 0; i <= k && !failed; i++) {
+        int64_t run = (i < k ? pos[i] : total) - last;
+        last = i < k ? pos[i] : total;
+        int64_t x = i > 2 ? run - before_last : run; /* runs after the third are deltas to the run two before */
+        before_last = previous;
+        previous = run;
+        failed = write_run(&text, &length, &cap, x);
+    }
+    free(pos);
+    PyObject *result = failed ? PyErr_NoMemory() : PyUnicode_FromStringAndSize(text, length);
     free(text);
     return result;
 }

@@ -117,8 +117,8 @@ class Crop:
         decoded = _rle.decode_window(_counts_str(rle), height, width, margin)
         if decoded is None:
             return cls(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
-        x0, y0, x1, y1, column_major = decoded
-        window = np.frombuffer(column_major, np.uint8).reshape(x1 - x0, y1 - y0).T.copy()
+        x0, y0, x1, y1, buffer = decoded
+        window = np.frombuffer(buffer, np.uint8).reshape(y1 - y0, x1 - x0)
         return cls(window, x0, y0, (height, width))
 
     @classmethod
@@ -182,5 +182,5 @@ class Crop:
         """Full-image compressed RLE (``counts`` as ``str``)."""
         height, width = self.image_size
         h, w = self.mask.shape
-        column_major = np.ascontiguousarray(self.mask.T, dtype=np.uint8)
-        return {"size": [height, width], "counts": _rle.encode_window(column_major, h, w, self.x0, self.y0, height, width)}
+        window = np.ascontiguousarray(self.mask, dtype=np.uint8)
+        return {"size": [height, width], "counts": _rle.encode_window(window, h, w, self.x0, self.y0, height, width)}

@@ -92,9 +92,9 @@ class InstanceNoiser:
             return out
         op = self.spec.spatial[k]
         rle = segmentation_to_rle(ann["segmentation"], height, width)
-        if not self.allow_empty_masks:
-            self._check_not_empty(rle, ann)
         crop = Crop.from_rle(rle, margin=op.param // 2 if op.op in KERNEL_OPS else 1)  # the room the op needs
+        if crop.mask.size == 0 and not self.allow_empty_masks:
+            self._check_not_empty(rle, ann)
         name = op.op if op.op != "scale" else ("dilate" if u_scale < 0.5 else "erode")
         if name == "dilate":
             crop = spatial.dilate(crop, op.param)
@@ -108,7 +108,7 @@ class InstanceNoiser:
             crop = spatial.approximate(crop, op.param, op.holes)
         noisy = crop.to_rle()
         out.update(noise_op=name, noise_param=op.param, segmentation=noisy)
-        area = int(mask_utils.area(noisy))
+        area = crop.area
         if area == 0 and self.spec.empty_masks == "drop":
             return None
         if self.spec.recompute_geometry:
@@ -144,7 +144,9 @@ class NoiseSummary:
             summary.class_flipped += out["class_flipped"]
             if ann.get("iscrowd", 0) and not spec.include_crowd:
                 summary.crowd_skipped += 1
-            elif out["noise_op"] != "none" and mask_utils.area(out["segmentation"]) == 0:
+            elif out["noise_op"] != "none" and (
+                out["area"] == 0 if spec.recompute_geometry else mask_utils.area(out["segmentation"]) == 0
+            ):
                 summary.emptied += 1
         summary.emptied += summary.dropped
         summary.ops = dict(sorted(summary.ops.items()))

@@ -51,3 +51,16 @@ def test_show_writes_overlays(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["1000.png", "1001.png"]
     assert main(["show", str(tmp_path / "d/data/annotations/instances.json"), str(tmp_path / "d/noisy/hard.json"),
                  "--images", ".", "-o", str(out), "--image-ids", "5"]) == 2
+
+
+def test_spec_command_round_trips_a_preset(tmp_path, capsys):
+    assert main(["spec", "medium"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert main(["spec", str(path), "--seed", "4"]) == 0
+    again = capsys.readouterr().out
+    from hf_noisy.noise import PRESETS
+
+    assert text.startswith(f"# sha256: {PRESETS['medium'].sha256}")
+    assert "seed: 4" in again and "kernel: 5" in again

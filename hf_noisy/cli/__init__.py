@@ -16,6 +16,7 @@ from .. import __version__
 COMMANDS = {
     "demo": "demo",
     "noise": "noise",
+    "spec": "spec",
     "show": "show",
     "evaluate": "evaluate",
     "quality": "quality",

@@ -1,0 +1,139 @@
+"""Read a COCO-N dataset (a local build folder or a Hub id): rows with images, masks, back to COCO.
+
+``path`` is anything ``datasets.load_dataset`` accepts: the folder written by
+:func:`hf_noisy.hub.build_coco_n` or a Hub id such as ``"noisy-seg/coco-n"`` (with ``revision="v1.0"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..coco import write_coco
+from ..masks import decode
+from .build import METADATA_FILE
+
+__all__ = ["load_coco_n", "to_masks", "export_coco", "read_metadata"]
+
+
+def read_metadata(path: str | os.PathLike, *, revision: str | None = None) -> dict:
+    """The build's ``hf_noisy_benchmark.json`` (from the folder, or downloaded from the Hub)."""
+    local = Path(path) / METADATA_FILE
+    if Path(path).is_dir():
+        return json.loads(local.read_text(encoding="utf-8"))
+    from huggingface_hub import hf_hub_download
+
+    return json.loads(Path(hf_hub_download(str(path), METADATA_FILE, repo_type="dataset", revision=revision)).read_text("utf-8"))
+
+
+def _join(images: Any, rows: Any, streaming: bool) -> Any:
+    """``image`` from the clean config's rows next to a noisy config's rows (same order, checked by image_id)."""
+    from datasets import concatenate_datasets
+
+    images = images.rename_column("image_id", "_image_id")
+    if not streaming:
+        if list(images["_image_id"]) != list(rows["image_id"]):
+            raise ValueError("the clean and noisy configs do not list the same images in the same order")
+        return concatenate_datasets([images.remove_columns("_image_id"), rows], axis=1)
+
+    def check(row: dict) -> dict:
+        if row["_image_id"] != row["image_id"]:
+            raise ValueError(f"image rows out of step: clean {row['_image_id']} vs noisy {row['image_id']}")
+        return row
+
+    return concatenate_datasets([images, rows], axis=1).map(check).remove_columns("_image_id")
+
+
+def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | None = None, *,
+                streaming: bool = False, **kwargs: Any) -> Any:
+    """``load_dataset(path, config, split=..., streaming=...)`` whose rows always have ``image``.
+
+    A noisy config of a ``shared``-storage build holds no image bytes; its ``image`` column is joined from the
+    ``clean`` config by position (both list the same images in the same order; ``image_id`` is checked).
+    Extra ``kwargs`` go to ``load_dataset`` (e.g. ``revision``). Returns a ``Dataset``/``IterableDataset``
+    with ``split``, else a ``DatasetDict``/``IterableDatasetDict``.
+    """
+    from datasets import DatasetDict, IterableDatasetDict, load_dataset
+
+    rows = load_dataset(str(path), config, split=split, streaming=streaming, **kwargs)
+    parts = {split: rows} if split is not None else dict(rows)
+    if all("image" in part.features for part in parts.values()):
+        return rows
+    joined = {}
+    for name, part in parts.items():
+        images = load_dataset(str(path), "clean", split=name, streaming=streaming, columns=["image", "image_id"], **kwargs)
+        joined[name] = _join(images, part, streaming)
+    if split is not None:
+        return joined[split]
+    return (IterableDatasetDict if streaming else DatasetDict)(joined)
+
+
+def to_masks(row: dict) -> np.ndarray:
+    """The row's instance masks as a ``(N, height, width)`` ``uint8`` {0, 1} array, in ``objects`` order.
+
+    ``row`` is one COCO-N row (``objects`` a list of dicts with an RLE ``segmentation``, plus ``height`` and
+    ``width``); a row without objects gives shape ``(0, height, width)``.
+    """
+    objects = row["objects"]
+    if not objects:
+        return np.zeros((0, int(row["height"]), int(row["width"])), np.uint8)
+    return np.stack([decode(obj["segmentation"]) for obj in objects])
+
+
+def _annotation(obj: dict, image_id: int, ids: list[int], kernel_ops: tuple[str, ...]) -> dict:
+    param = obj["noise_param"]
+    if param is not None and obj["noise_op"] in kernel_ops:
+        param = int(param)
+    return {
+        "id": obj["id"],
+        "image_id": image_id,
+        "category_id": ids[obj["category_id"]],
+        "segmentation": {"size": list(obj["segmentation"]["size"]), "counts": obj["segmentation"]["counts"]},
+        "area": obj["area"],
+        "bbox": list(obj["bbox"]),
+        "iscrowd": obj["iscrowd"],
+        "noise_op": obj["noise_op"],
+        "noise_param": param,
+        "class_flipped": obj["class_flipped"],
+        "original_category_id": ids[obj["original_category_id"]],
+    }
+
+
+def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None,
+                **kwargs: Any) -> dict:
+    """A config's split as a COCO instance dict (written atomically to ``output`` if given).
+
+    Category ids are the COCO ids (from ``hf_noisy_benchmark.json``); segmentations are compressed RLE
+    (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
+    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
+    """
+    from datasets import load_dataset
+
+    from ..noise.spec import KERNEL_OPS
+
+    metadata = read_metadata(path, revision=kwargs.get("revision"))
+    rows = load_dataset(str(path), config, split=split, columns=["image_id", "file_name", "width", "height", "objects"],
+                        **kwargs)
+    ids = [c["id"] for c in metadata["categories"]]
+    images, annotations = [], []
+    for row in rows:
+        images.append({"id": row["image_id"], "file_name": row["file_name"], "width": row["width"], "height": row["height"]})
+        annotations.extend(_annotation(obj, row["image_id"], ids, KERNEL_OPS) for obj in row["objects"])
+    entry = metadata["configs"][config]
+    data = {
+        "info": {"hf_noisy": {
+            "benchmark": metadata["benchmark"], "benchmark_version": metadata["benchmark_version"],
+            "config": config, "split": split, "spec": entry["spec"] if split == "train" else None,
+            "spec_sha256": entry["spec_sha256"] if split == "train" else None,
+        }},
+        "images": images,
+        "annotations": annotations,
+        "categories": metadata["categories"],
+    }
+    if output is not None:
+        write_coco(data, output)
+    return data

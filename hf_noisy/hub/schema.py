@@ -1,0 +1,118 @@
+"""The COCO-N row schema: one row per image, its instances in ``objects``.
+
+Conventions (recorded in the dataset card):
+
+* ``category_id`` and ``original_category_id`` are :class:`datasets.ClassLabel` indices: index ``i`` is the
+  ``i``-th entry of the source file's ``categories`` list (COCO ids are not contiguous: person=1 is index 0,
+  toothbrush=90 is index 79). :class:`CategoryMap` converts both ways; the COCO ids are stored in the
+  dataset's ``hf_noisy_benchmark.json`` and in the card.
+* ``segmentation`` is always compressed RLE ``{"size": [height, width], "counts": str}``; polygons are
+  rasterised with :func:`hf_noisy.masks.segmentation_to_rle` (exactly as ``COCO.annToRLE``).
+* ``bbox`` is ``[x, y, w, h]`` floats and ``area`` a float, both as in the (noisy) COCO annotation.
+* ``noise_param`` is a float (kernel size, sigma or tolerance in pixels) or null for ``noise_op == "none"``.
+* ``image`` holds the source file's bytes unchanged (no re-encoding) and its COCO ``file_name`` as path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from ..errors import HfNoisyError
+from ..masks import segmentation_to_rle
+
+__all__ = ["CategoryMap", "coco_n_features", "image_row", "ANNOTATION_COLUMNS"]
+
+#: Row columns other than ``image``, in order.
+ANNOTATION_COLUMNS = ("image_id", "file_name", "width", "height", "objects")
+
+
+@dataclass(frozen=True)
+class CategoryMap:
+    """COCO category ids <-> ClassLabel indices (index = position in ``categories``)."""
+
+    categories: tuple[dict, ...]
+
+    @classmethod
+    def of(cls, categories: Sequence[dict]) -> "CategoryMap":
+        names = [c["name"] for c in categories]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise HfNoisyError(f"category names must be unique to become ClassLabel names; repeated: {duplicates}")
+        return cls(tuple({"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")} for c in categories))
+
+    @property
+    def names(self) -> list[str]:
+        return [c["name"] for c in self.categories]
+
+    @property
+    def ids(self) -> list[int]:
+        return [c["id"] for c in self.categories]
+
+    def index(self, category_id: int) -> int:
+        """ClassLabel index of a COCO category id."""
+        return self.ids.index(category_id)
+
+    def index_of(self) -> dict[int, int]:
+        """``{COCO id: ClassLabel index}``."""
+        return {cid: i for i, cid in enumerate(self.ids)}
+
+
+def coco_n_features(category_names: Sequence[str], *, with_image: bool) -> "datasets.Features":  # noqa: F821
+    """The row features; ``with_image=False`` gives the annotation-only rows of the noisy configs."""
+    from datasets import ClassLabel, Features, Image, List, Value
+
+    label = ClassLabel(names=list(category_names))
+    objects = List(
+        {
+            "id": Value("int64"),
+            "category_id": label,
+            "bbox": List(Value("float64")),
+            "area": Value("float64"),
+            "iscrowd": Value("int8"),
+            "segmentation": {"size": List(Value("int32")), "counts": Value("string")},
+            "noise_op": Value("string"),
+            "noise_param": Value("float64"),
+            "class_flipped": Value("bool"),
+            "original_category_id": label,
+        }
+    )
+    columns: dict[str, Any] = {"image": Image()} if with_image else {}
+    columns.update(
+        image_id=Value("int64"), file_name=Value("string"), width=Value("int32"), height=Value("int32"), objects=objects
+    )
+    return Features(columns)
+
+
+def _object(ann: dict, height: int, width: int, index_of: dict[int, int]) -> dict:
+    param = ann.get("noise_param")
+    return {
+        "id": ann["id"],
+        "category_id": index_of[ann["category_id"]],
+        "bbox": [float(v) for v in ann["bbox"]],
+        "area": float(ann["area"]),
+        "iscrowd": int(ann.get("iscrowd", 0)),
+        "segmentation": segmentation_to_rle(ann["segmentation"], height, width),
+        "noise_op": ann.get("noise_op", "none"),
+        "noise_param": None if param is None else float(param),
+        "class_flipped": bool(ann.get("class_flipped", False)),
+        "original_category_id": index_of[ann.get("original_category_id", ann["category_id"])],
+    }
+
+
+def image_row(image: dict, annotations: Iterable[dict], index_of: dict[int, int], image_bytes: bytes | None = None) -> dict:
+    """One row from a COCO image entry and its (clean or noisy) annotations, in the given order.
+
+    Clean annotations (no provenance fields) get ``noise_op="none"``, ``class_flipped=False`` and
+    ``original_category_id = category_id``. With ``image_bytes`` the row has an ``image`` column.
+    """
+    height, width = int(image["height"]), int(image["width"])
+    row: dict[str, Any] = {} if image_bytes is None else {"image": {"bytes": image_bytes, "path": image["file_name"]}}
+    row.update(
+        image_id=image["id"],
+        file_name=image["file_name"],
+        width=width,
+        height=height,
+        objects=[_object(ann, height, width, index_of) for ann in annotations],
+    )
+    return row

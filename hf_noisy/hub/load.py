@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..coco import write_coco
+from ..errors import HfNoisyError
 from ..masks import decode
 from .build import METADATA_FILE
 
@@ -116,6 +117,9 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     from ..noise.spec import KERNEL_OPS
 
     metadata = read_metadata(path, revision=kwargs.get("revision"))
+    if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
+        raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"
+                           f" with splits train, validation")
     rows = load_dataset(str(path), config, split=split, columns=["image_id", "file_name", "width", "height", "objects"],
                         **kwargs)
     ids = [c["id"] for c in metadata["categories"]]

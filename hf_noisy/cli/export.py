@@ -1,0 +1,33 @@
+"""hf-noisy export: one config and split of a built (or Hub) dataset back to a COCO instance file."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "write a config/split of a COCO-N dataset (folder or Hub id) as a COCO instance JSON"
+DESCRIPTION = """\
+Turn one config and split of a dataset built by `hf-noisy build` (a local folder, or a Hub id with --revision)
+back into a COCO instance file for detectron2 / MMDetection: COCO category ids, RLE segmentations
+(detectron2: INPUT.MASK_FORMAT=bitmask), noise provenance on each annotation. Written atomically.
+
+example:
+  hf-noisy export coco-n --config hard --split train -o instances_train2017_hard.json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", help="dataset folder or Hub id")
+    parser.add_argument("--config", required=True, help="clean | easy | medium | hard")
+    parser.add_argument("--split", default="train", help="train | validation (default: train)")
+    parser.add_argument("-o", "--output", required=True, help="COCO JSON to write")
+    parser.add_argument("--revision", default=None, help="Hub revision (tag), e.g. v1.0")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hub import export_coco
+
+    kwargs = {"revision": args.revision} if args.revision else {}
+    data = export_coco(args.dataset, args.config, args.split, args.output, **kwargs)
+    print(f"wrote {args.output}: {len(data['images'])} images, {len(data['annotations'])} annotations "
+          f"({args.config}/{args.split})")
+    return 0

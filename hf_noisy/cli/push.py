@@ -1,0 +1,31 @@
+"""hf-noisy push: upload a built dataset folder to the Hugging Face Hub and tag the version."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "upload a built dataset folder to the Hugging Face Hub and tag it (e.g. v1.0)"
+DESCRIPTION = """\
+Upload a folder written by `hf-noisy build` to a dataset repository (created if missing) in one commit, then
+tag that commit with --revision (default: the build's benchmark version, e.g. v1.0). A tag that exists already
+is an error: published versions never move. Authentication: `hf auth login` or HF_TOKEN.
+
+example:
+  hf-noisy push coco-n --repo-id noisy-seg/coco-n --revision v1.0
+  python -c "from datasets import load_dataset; load_dataset('noisy-seg/coco-n', 'hard', revision='v1.0')"
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="dataset folder written by hf-noisy build")
+    parser.add_argument("--repo-id", required=True, help="dataset repository, e.g. noisy-seg/coco-n")
+    parser.add_argument("--revision", default=None, help="tag to create (default: the build's benchmark version)")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hub import push_dataset
+
+    result = push_dataset(args.folder, args.repo_id, revision=args.revision, private=args.private)
+    print(f"pushed {args.folder} to datasets/{result.repo_id} @ {result.commit[:12]}, tagged {result.revision}")
+    return 0

@@ -21,10 +21,7 @@ from typing import Any, Iterable, Sequence
 from ..errors import HfNoisyError
 from ..masks import segmentation_to_rle
 
-__all__ = ["CategoryMap", "coco_n_features", "image_row", "ANNOTATION_COLUMNS"]
-
-#: Row columns other than ``image``, in order.
-ANNOTATION_COLUMNS = ("image_id", "file_name", "width", "height", "objects")
+__all__ = ["CategoryMap", "coco_n_features", "image_row"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +45,6 @@ class CategoryMap:
     @property
     def ids(self) -> list[int]:
         return [c["id"] for c in self.categories]
-
-    def index(self, category_id: int) -> int:
-        """ClassLabel index of a COCO category id."""
-        return self.ids.index(category_id)
-
-    def index_of(self) -> dict[int, int]:
-        """``{COCO id: ClassLabel index}``."""
-        return {cid: i for i, cid in enumerate(self.ids)}
 
 
 def coco_n_features(category_names: Sequence[str], *, with_image: bool) -> "datasets.Features":  # noqa: F821

@@ -4,6 +4,7 @@ The public API, imported lazily so that ``import hf_noisy`` stays cheap::
 
     from hf_noisy import PRESETS, load_spec, apply_noise, noise_file   # noise engine
     from hf_noisy import load_coco, write_coco, Crop                   # COCO files, masks
+    from hf_noisy import build_coco_n, load_coco_n, to_masks, export_coco, NoiseTransform   # HF datasets
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ _EXPORTS = {
     "CocoFormatError": "hf_noisy.coco",
     "Crop": "hf_noisy.masks",
     "HfNoisyError": "hf_noisy.errors",
+    "to_masks": "hf_noisy.hub",
+    "build_coco_n": "hf_noisy.hub",
+    "load_coco_n": "hf_noisy.hub",
+    "export_coco": "hf_noisy.hub",
+    "NoiseTransform": "hf_noisy.hub",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,6 +1,7 @@
 """A small, deterministic COCO-format dataset of shapes: the built-in data of ``hf-noisy demo`` and of tests.
 
-It holds what makes noise interesting: objects with holes (rings, stored as RLE since COCO polygons cannot
+It is laid out like COCO 2017 (``train2017/``, ``val2017/``, ``annotations/instances_*.json``) and holds
+what makes noise interesting: objects with holes (rings, stored as RLE since COCO polygons cannot
 have holes), thin objects that erosion can empty, touching objects, several polygons per object, and crowd
 regions (``iscrowd=1`` RLE). Images are PNGs drawn with OpenCV. Same ``seed`` gives the same bytes.
 """
@@ -17,7 +18,7 @@ from .coco import write_coco
 from .fsutil import atomic_write_bytes
 from .masks import Crop
 
-__all__ = ["CATEGORIES", "make_shapes_dataset"]
+__all__ = ["CATEGORIES", "make_shapes_coco"]
 
 #: (id, name, supercategory): ids are not contiguous, as in COCO.
 CATEGORIES = [
@@ -58,14 +59,22 @@ def _raster(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
     return mask
 
 
-def make_shapes_dataset(root: str | os.PathLike, *, num_images: int = 12, seed: int = 0, height: int = 240, width: int = 320) -> Path:
-    """Write ``root/images/*.png`` and ``root/annotations/instances.json``; return the annotation file's path."""
+def make_shapes_coco(root: str | os.PathLike, *, num_train: int = 12, num_val: int = 4, seed: int = 0) -> Path:
+    """Write a COCO root like COCO 2017's: ``train2017/``, ``val2017/`` (PNG images) and
+    ``annotations/instances_{train,val}2017.json``; return ``root``. Image and annotation ids are unique
+    across the splits."""
     root = Path(root)
     rng = np.random.default_rng(seed)
+    _write_split(root, "train2017", range(1000, 1000 + num_train), 1, rng)
+    _write_split(root, "val2017", range(5000, 5000 + num_val), 100_001, rng)
+    return root
+
+
+def _write_split(root: Path, split: str, image_ids: range, first_ann_id: int, rng: np.random.Generator,
+                 height: int = 240, width: int = 320) -> None:
     images, annotations = [], []
-    ann_id = 1
-    for index in range(num_images):
-        image_id = 1000 + index
+    ann_id = first_ann_id
+    for index, image_id in enumerate(image_ids):
         yy, xx = np.mgrid[0:height, 0:width]
         canvas = np.stack([180 + 40 * xx / width, 190 + 30 * yy / height, 200 - 30 * xx / width], axis=-1)
         canvas += rng.normal(0, 6, canvas.shape)
@@ -121,7 +130,7 @@ def make_shapes_dataset(root: str | os.PathLike, *, num_images: int = 12, seed: 
         file_name = f"{image_id:012d}.png"
         ok, png = cv2.imencode(".png", np.clip(canvas, 0, 255).astype(np.uint8)[:, :, ::-1])
         assert ok
-        atomic_write_bytes(root / "images" / file_name, png.tobytes())
+        atomic_write_bytes(root / split / file_name, png.tobytes())
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
     data = {
         "info": {"description": "hf-noisy synthetic shapes", "version": "1.0", "year": 2026},
@@ -130,6 +139,4 @@ def make_shapes_dataset(root: str | os.PathLike, *, num_images: int = 12, seed: 
         "annotations": annotations,
         "categories": CATEGORIES,
     }
-    path = root / "annotations" / "instances.json"
-    write_coco(data, path)
-    return path
+    write_coco(data, root / "annotations" / f"instances_{split}.json")

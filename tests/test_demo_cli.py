@@ -9,18 +9,22 @@ from hf_noisy.demo import run_demo
 
 def test_demo_builds_everything_and_is_deterministic(tmp_path):
     first = run_demo(tmp_path / "a", num_images=4)
-    second = run_demo(tmp_path / "b", num_images=4)
+    second = run_demo(tmp_path / "b", num_images=4, hub=False)
     for level in ("easy", "medium", "hard"):
         a = (tmp_path / "a/noisy" / f"{level}.json").read_bytes()
         assert a == (tmp_path / "b/noisy" / f"{level}.json").read_bytes()
         noisy = json.loads(a)
         assert noisy["info"]["hf_noisy"]["summary"] == first.summaries[level].to_dict()
-    clean = load_coco(tmp_path / "a/data/annotations/instances.json")
+    clean = load_coco(tmp_path / "a/coco/annotations/instances_train2017.json")
     assert any(a["iscrowd"] for a in clean["annotations"])  # crowd regions
     assert any(isinstance(a["segmentation"], dict) and not a["iscrowd"] for a in clean["annotations"])  # rings (holes)
     assert any(len(a["segmentation"]) == 2 for a in clean["annotations"] if isinstance(a["segmentation"], list))
     assert len(list((tmp_path / "a/overlays").glob("*.png"))) == 4
     assert "| hard |" in second.table
+    # the Hugging Face dataset folder was built and every config loads back with images
+    assert first.hub_rows == {"clean": 4, "easy": 4, "medium": 4, "hard": 4}
+    assert (tmp_path / "a/shapes-n/README.md").is_file() and not (tmp_path / "b/shapes-n").exists()
+    assert "mean IoU" in first.table
     # harder levels change more instances
     unchanged = [first.summaries[level].ops["none"] for level in ("easy", "medium", "hard")]
     assert unchanged[0] > unchanged[1] > unchanged[2]
@@ -28,9 +32,9 @@ def test_demo_builds_everything_and_is_deterministic(tmp_path):
 
 def test_demo_replaces_the_folder_atomically(tmp_path):
     out = tmp_path / "demo"
-    run_demo(out, num_images=2)
+    run_demo(out, num_images=2, hub=False)
     (out / "stale.txt").write_text("old")
-    run_demo(out, num_images=2)
+    run_demo(out, num_images=2, hub=False)
     assert not (out / "stale.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
@@ -44,12 +48,13 @@ def test_cli_help_lists_commands_and_runs_as_module():
 
 
 def test_show_writes_overlays(tmp_path, capsys):
-    run_demo(tmp_path / "d", num_images=3, levels=("hard",))
+    run_demo(tmp_path / "d", num_images=3, hub=False)
     out = tmp_path / "png"
-    assert main(["show", str(tmp_path / "d/data/annotations/instances.json"), str(tmp_path / "d/noisy/hard.json"),
-                 "--images", str(tmp_path / "d/data/images"), "-o", str(out), "--num", "2"]) == 0
+    clean = str(tmp_path / "d/coco/annotations/instances_train2017.json")
+    assert main(["show", clean, str(tmp_path / "d/noisy/hard.json"),
+                 "--images", str(tmp_path / "d/coco/train2017"), "-o", str(out), "--num", "2"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["1000.png", "1001.png"]
-    assert main(["show", str(tmp_path / "d/data/annotations/instances.json"), str(tmp_path / "d/noisy/hard.json"),
+    assert main(["show", clean, str(tmp_path / "d/noisy/hard.json"),
                  "--images", ".", "-o", str(out), "--image-ids", "5"]) == 2
 
 

@@ -8,8 +8,9 @@ HELP = "make a small synthetic COCO dataset, noise it at every paper level, and 
 DESCRIPTION = """\
 Run the whole pipeline on built-in data: a deterministic synthetic dataset of shapes (holes, thin objects,
 touching objects, multi-part objects, crowd regions) is written as COCO, noised at the paper's easy, medium and
-hard levels, drawn as clean-vs-noisy overlays, and summarised. Output goes to one folder (default
-./hf-noisy-demo), replaced atomically on each run.
+hard levels, drawn as clean-vs-noisy overlays, built into a COCO-N-style Hugging Face dataset folder (parquet
+configs clean/easy/medium/hard + card; needs the hub extra), loaded back with load_dataset, and summarised.
+Output goes to one folder (default ./hf-noisy-demo), replaced atomically on each run.
 
 example:
   hf-noisy demo
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     report = run_demo(args.out, num_images=args.images, seed=args.seed, num_proc=args.num_proc)
-    print(f"hf-noisy demo: wrote {report.out_dir}/ (clean data, noisy/{{easy,medium,hard}}.json, overlays/, summary.md)\n")
+    made = "coco/, noisy/{easy,medium,hard}.json, overlays/" + (", shapes-n/" if report.hub_rows else "") + ", summary.md"
+    print(f"hf-noisy demo: wrote {report.out_dir}/ ({made})\n")
     print(report.table)
     return 0

@@ -1,0 +1,166 @@
+"""COCO-style evaluation of instance segmentations: ``segm`` (mask AP), ``bbox`` (box AP) and ``boundary``
+(Boundary AP, Cheng et al. CVPR 2021).
+
+Engine: matching and accumulation run in faster-coco-eval's C++ ``COCOeval_faster`` (numbers identical to
+pycocotools' ``COCOeval``); boundaries are computed here, on a window around each instance
+(:mod:`hf_noisy.metrics.boundary`), instead of on the full image. For ``boundary`` the IoU of a detection
+with a non-crowd ground truth is ``min(mask IoU, boundary IoU)``; with a crowd region it is the mask IoU under
+the crowd rule (intersection over the detection's area), as in boundary-iou-api.
+
+Ground-truth conventions: ``area`` as stored in the file decides the small/medium/large range (as in
+pycocotools); a missing ``area`` is the mask's pixel count, a missing ``bbox`` the mask's tight box
+``[x, y, w, h]``, a missing ``iscrowd`` 0. Crowd regions are ignored (never counted as missed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
+
+__all__ = ["IOU_TYPES", "STAT_NAMES", "Evaluation", "evaluate_coco"]
+
+#: Supported IoU types, in the order results are reported.
+IOU_TYPES = ("segm", "bbox", "boundary")
+
+#: The 12 COCO summary numbers, in pycocotools' order. ``AR1``/``AR10``/``AR100`` are the recalls at the three
+#: detection limits ``(1, 10, max_dets)``; AP and the area-range numbers use ``max_dets`` (100 by default).
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of one IoU type.
+
+    Attributes:
+        iou_type: ``"segm"``, ``"bbox"`` or ``"boundary"``.
+        stats: the 12 summary numbers by :data:`STAT_NAMES` key; ``-1.0`` where undefined (no ground truth in
+            that range), as pycocotools reports them.
+        per_category: AP (IoU 0.50:0.95, all areas, ``max_dets``) per category id; ``-1.0`` for a category
+            without ground truth.
+        precision: pycocotools' ``eval["precision"]``, shape ``[T=10 IoU thresholds, R=101 recall thresholds,
+            K categories, A=4 area ranges, M=3 detection limits]``, ``-1`` where undefined.
+        recall: ``eval["recall"]``, shape ``[T, K, A, M]``.
+        category_ids: the category id of each index ``K`` (sorted).
+    """
+
+    iou_type: str
+    stats: dict[str, float]
+    per_category: dict[int, float]
+    precision: np.ndarray = field(repr=False)
+    recall: np.ndarray = field(repr=False)
+    category_ids: tuple[int, ...]
+
+
+def _ground_truth(gt: dict) -> list[dict]:
+    """Annotations with the fields evaluation reads (copies; the caller's dict is not touched)."""
+    from pycocotools import mask as mask_utils
+
+    from ..masks import segmentation_to_rle
+
+    sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
+    annotations = []
+    for ann in gt["annotations"]:
+        rle = segmentation_to_rle(ann["segmentation"], *sizes[ann["image_id"]])
+        annotations.append({
+            "id": ann["id"], "image_id": ann["image_id"], "category_id": ann["category_id"],
+            "segmentation": rle, "iscrowd": int(ann.get("iscrowd", 0)),
+            "area": float(ann["area"]) if "area" in ann else float(mask_utils.area(rle)),
+            "bbox": [float(v) for v in ann["bbox"]] if "bbox" in ann else [float(v) for v in mask_utils.toBbox(rle)],
+        })
+    return annotations
+
+
+def _coco(images: list, categories: list, annotations: list):
+    from faster_coco_eval import COCO
+
+    coco = COCO()
+    coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
+    coco.createIndex()
+    return coco
+
+
+def _make_evaluator(iou_type: str):
+    """A ``COCOeval_faster`` whose boundary IoU reads the ``boundary`` RLE already stored on each annotation."""
+    from faster_coco_eval import COCOeval_faster
+
+    class _Evaluator(COCOeval_faster):
+        def _prepare(self) -> None:
+            # Decode masks to RLE as usual, but keep the precomputed (windowed) boundaries.
+            compute_boundary = self.params.compute_boundary
+            self.params.compute_boundary = False
+            try:
+                super()._prepare()
+            finally:
+                self.params.compute_boundary = compute_boundary
+
+    return _Evaluator
+
+
+def evaluate_coco(
+    gt: dict,
+    predictions: list,
+    iou_types: Iterable[str] = IOU_TYPES,
+    *,
+    dilation_ratio: float = DEFAULT_DILATION_RATIO,
+    max_dets: int = 100,
+) -> dict[str, Evaluation]:
+    """Evaluate detections against a COCO ground truth, once per IoU type.
+
+    Args:
+        gt: a validated COCO instance dict (see :func:`hf_noisy.coco.validate_coco`).
+        predictions: COCO results (see :mod:`hf_noisy.metrics.predictions`); validated here.
+        iou_types: any of :data:`IOU_TYPES`.
+        dilation_ratio: boundary width as a fraction of the image diagonal (``boundary`` only).
+        max_dets: detections kept per image and category (the third detection limit).
+
+    Returns:
+        ``{iou_type: Evaluation}`` in the order of ``iou_types``.
+    """
+    from ..errors import HfNoisyError
+    from .predictions import prepare_predictions
+
+    iou_types = list(dict.fromkeys(iou_types))
+    unknown = [name for name in iou_types if name not in IOU_TYPES]
+    if unknown or not iou_types:
+        raise HfNoisyError(f"unknown IoU type(s) {unknown or iou_types}; choose from {', '.join(IOU_TYPES)}")
+    if not (isinstance(max_dets, int) and max_dets >= 10):
+        raise HfNoisyError(f"max_dets must be an integer >= 10, got {max_dets!r}")
+    if not 0 < dilation_ratio <= 1:
+        raise HfNoisyError(f"dilation_ratio must be in (0, 1], got {dilation_ratio!r}")
+    detections = prepare_predictions(predictions, gt)
+    ground_truth = _ground_truth(gt)
+    if "boundary" in iou_types:
+        for ann in ground_truth + detections:
+            ann["boundary"] = boundary_rle(ann["segmentation"], dilation_ratio)
+    category_ids = tuple(sorted(category["id"] for category in gt["categories"]))
+    results = {}
+    for iou_type in iou_types:
+        gt_coco = _coco(gt["images"], gt["categories"], ground_truth)
+        dt_coco = _coco(gt["images"], gt["categories"], detections)
+        evaluator = _make_evaluator(iou_type)(gt_coco, dt_coco, iou_type, print_function=_quiet)
+        evaluator.params.maxDets = [1, 10, max_dets]
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+        results[iou_type] = _evaluation(iou_type, evaluator, category_ids)
+    return results
+
+
+def _quiet(*_: Any) -> None:
+    """faster-coco-eval's print hook: evaluation prints nothing."""
+
+
+def _evaluation(iou_type: str, evaluator: Any, category_ids: tuple[int, ...]) -> Evaluation:
+    precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
+    recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)
+    stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[: len(STAT_NAMES)])}
+    per_category = {}
+    for k, category_id in enumerate(category_ids):
+        values = precision[:, :, k, 0, -1]
+        values = values[values > -1]
+        per_category[category_id] = float(values.mean()) if values.size else -1.0
+    return Evaluation(iou_type, stats, per_category, precision, recall, category_ids)

@@ -1,0 +1,71 @@
+"""Mask AP, Boundary AP and box AP (COCO-style) as a Hugging Face ``evaluate`` module.
+
+A thin wrapper over :mod:`hf_noisy.metrics`: the per-image inputs are stored as JSON strings and turned into a
+COCO ground truth and COCO results at ``compute()``.
+"""
+
+import json
+
+import datasets
+import evaluate
+
+from hf_noisy.coco import validate_coco
+from hf_noisy.metrics import IOU_TYPES, evaluate_coco
+from hf_noisy.metrics.per_image import coco_from_images, flatten
+
+_DESCRIPTION = """\
+COCO mask AP (segm), box AP (bbox) and Boundary AP (boundary; Boundary IoU, Cheng et al. CVPR 2021) with the 12
+COCO summary numbers per IoU type, identical to pycocotools / boundary-iou-api.
+"""
+
+_KWARGS_DESCRIPTION = """\
+Args:
+    predictions: one dict per image: {"masks": [RLE], "scores": [float], "labels": [category id],
+        optional "image_size": [height, width], optional "boxes": [[x, y, w, h]]}.
+    references: one dict per image: {"image_id": int, "height": int, "width": int,
+        "annotations": [{"segmentation": polygons or RLE, "category_id": int, "iscrowd": 0/1, ...}]}.
+    iou_types: list of "segm", "bbox", "boundary" (default all three).
+    dilation_ratio: boundary width as a fraction of the image diagonal (default 0.02).
+    max_dets: detections kept per image and category (default 100).
+    per_category: also return f"{iou_type}_AP_cat{id}" (default False).
+Returns:
+    a flat dict {f"{iou_type}_{stat}": float}, stat in AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
+    ARm, ARl; -1.0 where undefined.
+Examples:
+    >>> metric = evaluate.load("eval/mask_boundary_ap")
+    >>> metric.add_batch(predictions=[prediction], references=[reference])
+    >>> metric.compute()["boundary_AP"]
+"""
+
+
+class MaskBoundaryAP(evaluate.Metric):
+    """Per-image predictions and references in, flat COCO summary numbers out."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+        )
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add images: lists of per-image predictions and references (or one image's dicts)."""
+        if isinstance(predictions, dict):
+            predictions, references = [predictions], [references]
+        return super().add_batch(predictions=_dump(predictions), references=_dump(references), **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one image's prediction and reference."""
+        return super().add(prediction=json.dumps(prediction), reference=json.dumps(reference), **kwargs)
+
+    def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=0.02, max_dets=100,
+                 per_category=False):
+        gt, results = coco_from_images([json.loads(p) for p in predictions], [json.loads(r) for r in references])
+        validate_coco(gt, source="references", allow_empty_masks=True)
+        evaluations = evaluate_coco(gt, results, iou_types, dilation_ratio=dilation_ratio, max_dets=max_dets)
+        return flatten(evaluations, per_category)
+
+
+def _dump(items):
+    return None if items is None else [json.dumps(item) for item in items]

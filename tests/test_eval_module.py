@@ -1,0 +1,73 @@
+"""The evaluate module gives the reference numbers from per-image inputs, and clear errors on bad ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hf_noisy.coco import CocoFormatError, load_coco
+from hf_noisy.metrics import STAT_NAMES, PredictionError
+
+MODULE = str(Path(__file__).resolve().parents[1] / "eval" / "mask_boundary_ap")
+
+
+@pytest.fixture(scope="module")
+def per_image(shared_dir):
+    evaluate = pytest.importorskip("evaluate")
+    gt = load_coco(shared_dir / "data" / "coco-tiny" / "annotations" / "instances_val2017.json")
+    folder = shared_dir / "data" / "vectors"
+    detections = json.loads((folder / "eval_val2017_detections.json").read_text())
+    expected = json.loads((folder / "eval_val2017_expected.json").read_text())
+    predictions, references = [], []
+    for image in gt["images"]:
+        dets = [d for d in detections if d["image_id"] == image["id"]]
+        predictions.append({"masks": [d["segmentation"] for d in dets], "scores": [d["score"] for d in dets],
+                            "labels": [d["category_id"] for d in dets], "boxes": [d["bbox"] for d in dets],
+                            "image_size": [image["height"], image["width"]]})
+        references.append({"image_id": image["id"], "height": image["height"], "width": image["width"],
+                           "annotations": [a for a in gt["annotations"] if a["image_id"] == image["id"]]})
+    return evaluate, predictions, references, expected
+
+
+def test_module_matches_references(per_image):
+    evaluate, predictions, references, expected = per_image
+    metric = evaluate.load(MODULE)
+    for prediction, reference in zip(predictions, references):
+        metric.add_batch(predictions=[prediction], references=[reference])
+    result = metric.compute()
+    assert len(result) == 3 * len(STAT_NAMES)
+    for iou_type, tol in (("segm", 1e-9), ("bbox", 1e-9), ("boundary", 1e-6)):
+        got = [result[f"{iou_type}_{name}"] for name in STAT_NAMES]
+        np.testing.assert_allclose(got, expected[iou_type], rtol=0, atol=tol, err_msg=iou_type)
+
+
+def test_module_options(per_image):
+    evaluate, predictions, references, expected = per_image
+    metric = evaluate.load(MODULE)
+    result = metric.compute(predictions=predictions, references=references, iou_types=["boundary"],
+                            per_category=True, dilation_ratio=0.05)
+    assert "segm_AP" not in result and "boundary_AP" in result
+    per_category = [v for k, v in result.items() if k.startswith("boundary_AP_cat") and v > -1]
+    assert per_category and np.isclose(np.mean(per_category), result["boundary_AP"])
+    assert result["boundary_AP"] != pytest.approx(expected["boundary"][0])  # a wider boundary changes the score
+
+
+def test_module_bad_inputs(per_image):
+    evaluate, predictions, references, _ = per_image
+    metric = evaluate.load(MODULE)
+    wrong_size = {**predictions[0], "image_size": [1, 1]}
+    with pytest.raises(PredictionError, match="image_size"):
+        metric.compute(predictions=[wrong_size], references=references[:1])
+    short = {**predictions[0], "scores": predictions[0]["scores"][:-1]}
+    with pytest.raises(PredictionError, match="same length"):
+        metric.compute(predictions=[short], references=references[:1])
+    no_height = {k: v for k, v in references[0].items() if k != "height"}
+    with pytest.raises(CocoFormatError, match="height"):
+        metric.compute(predictions=[{k: v for k, v in predictions[0].items() if k != "image_size"}],
+                       references=[no_height])
+    nan = {**predictions[0], "scores": [float("nan")] * len(predictions[0]["scores"])}
+    with pytest.raises(PredictionError, match="score"):
+        metric.compute(predictions=[nan], references=references[:1])

@@ -32,6 +32,7 @@ __all__ = [
     "RLE",
     "segmentation_to_rle",
     "check_rle",
+    "mask_iou",
     "decode",
     "encode",
 ]
@@ -52,6 +53,11 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
         rle = segmentation
     counts = rle["counts"]
     return {"size": [int(height), int(width)], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def mask_iou(a: RLE, b: RLE) -> float:
+    """Intersection over union of two masks of the same image (non-crowd rule; 0 when both are empty)."""
+    return float(mask_utils.iou([a], [b], [0])[0][0])
 
 
 def decode(rle: RLE) -> np.ndarray:

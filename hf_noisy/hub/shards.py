@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pycocotools import mask as mask_utils
 
-from ..masks import segmentation_to_rle
+from ..masks import mask_iou, segmentation_to_rle
 from .schema import coco_n_features, image_row
 
 __all__ = ["ShardTask", "ShardStats", "write_shard"]
@@ -53,7 +52,7 @@ def _iou(noisy: dict, clean: dict, height: int, width: int) -> float:
         return 1.0
     a = segmentation_to_rle(noisy["segmentation"], height, width)
     b = segmentation_to_rle(clean["segmentation"], height, width)
-    return float(mask_utils.iou([a], [b], [0])[0][0])
+    return mask_iou(a, b)
 
 
 def write_shard(task: ShardTask) -> ShardStats:

@@ -70,9 +70,7 @@ def _mean(values: list[float]) -> float | None:
 
 def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_DILATION_RATIO) -> QualityReport:
     """Score ``noisy`` against ``clean`` (both validated COCO dicts over the same images); see the module docstring."""
-    from pycocotools import mask as mask_utils
-
-    from ..masks import segmentation_to_rle
+    from ..masks import mask_iou, segmentation_to_rle
     from .coco_eval import evaluate_coco
 
     _check_compatible(clean, noisy)
@@ -95,10 +93,10 @@ def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_D
         if match is None or match.get("iscrowd", 0) or match["image_id"] != ann["image_id"]:
             continue
         noisy_rle, clean_rle = rle_of(ann), rle_of(match)
-        mask_iou = float(mask_utils.iou([noisy_rle], [clean_rle], [0])[0][0])
-        boundary_iou = float(mask_utils.iou([boundary_rle(noisy_rle, dilation_ratio)],
-                                            [boundary_rle(clean_rle, dilation_ratio)], [0])[0][0])
-        ious[ann["id"]] = (mask_iou, boundary_iou)
+        ious[ann["id"]] = (
+            mask_iou(noisy_rle, clean_rle),
+            mask_iou(boundary_rle(noisy_rle, dilation_ratio), boundary_rle(clean_rle, dilation_ratio)),
+        )
 
     report = {}
     for name, anns in groups.items():

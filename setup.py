@@ -2,4 +2,4 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("hf_noisy._rle", ["hf_noisy/_rle.c"], extra_compile_args=["-O2"])])
+setup(ext_modules=[Extension("hf_noisy._rle", ["hf_noisy/_rle.c"], extra_compile_args=["-O3"])])

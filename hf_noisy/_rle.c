@@ -9,6 +9,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -63,69 +64,49 @@ static int parse_counts(const char *s, Py_ssize_t len, Runs *out) {
     return 0;
 }
 
-/* decode_window(counts: bytes|str, height, width, margin)
- *   -> (x0, y0, x1, y1, bytearray of the window, row-major) or None for an empty mask.
- * The window is the tight box of the foreground grown by `margin`, clipped to the image. */
-static PyObject *decode_window(PyObject *self, PyObject *args) {
-    const char *s;
-    Py_ssize_t len, h, w, margin;
-    if (!PyArg_ParseTuple(args, "s#nnn", &s, &len, &h, &w, &margin)) return NULL;
-    if (h <= 0 || w <= 0 || margin < 0) {
-        PyErr_SetString(PyExc_ValueError, "height and width must be positive and margin >= 0");
-        return NULL;
-    }
-    Runs runs = {0};
-    if (parse_counts(s, len, &runs) < 0) {
-        free(runs.v);
-        return NULL;
-    }
-    int64_t total = 0, hh = h;
+/* The window (tight box of the foreground grown by `margin`, clipped to the image) of a mask given as
+ * run lengths (zeros first, column-major, covering h * w): (x0, y0, x1, y1, bytearray, row-major) or None
+ * when the mask is empty. */
+static PyObject *runs_window(const Runs *runs, int64_t h, int64_t w, int64_t margin) {
+    int64_t total = 0;
     int64_t xmin = INT64_MAX, xmax = -1, ymin = INT64_MAX, ymax = -1;
-    for (Py_ssize_t i = 0; i < runs.n; i++) {
-        int64_t start = total, n = runs.v[i];
+    for (Py_ssize_t i = 0; i < runs->n; i++) {
+        int64_t start = total, n = runs->v[i];
         total += n;
         if ((i & 1) && n > 0) {
-            int64_t end = total - 1, c0 = start / hh, c1 = end / hh;
+            int64_t end = total - 1, c0 = start / h, c1 = end / h;
             if (c0 < xmin) xmin = c0;
             if (c1 > xmax) xmax = c1;
             if (c0 != c1) {
                 ymin = 0;
-                ymax = hh - 1;
+                ymax = h - 1;
             } else {
-                if (start % hh < ymin) ymin = start % hh;
-                if (end % hh > ymax) ymax = end % hh;
+                if (start % h < ymin) ymin = start % h;
+                if (end % h > ymax) ymax = end % h;
             }
         }
     }
-    if (total != (int64_t)h * w) {
-        free(runs.v);
-        return PyErr_Format(PyExc_ValueError, "RLE runs cover %lld pixels, but size %zdx%zd has %lld", (long long)total,
-                            h, w, (long long)h * w);
-    }
-    if (xmax < 0) {
-        free(runs.v);
-        Py_RETURN_NONE;
-    }
+    if (total != h * w)
+        return PyErr_Format(PyExc_ValueError, "RLE runs cover %lld pixels, but size %lldx%lld has %lld", (long long)total,
+                            (long long)h, (long long)w, (long long)(h * w));
+    if (xmax < 0) Py_RETURN_NONE;
     int64_t x0 = xmin - margin < 0 ? 0 : xmin - margin, x1 = xmax + 1 + margin > w ? w : xmax + 1 + margin;
     int64_t y0 = ymin - margin < 0 ? 0 : ymin - margin, y1 = ymax + 1 + margin > h ? h : ymax + 1 + margin;
     int64_t wh = y1 - y0, ww = x1 - x0;
     PyObject *buffer = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(wh * ww));
-    if (!buffer) {
-        free(runs.v);
-        return NULL;
-    }
+    if (!buffer) return NULL;
     /* Mark each column piece [r0, r1) as +1 at row r0 and -1 at row r1, then sum down the rows: every write
        and the summation run along contiguous memory. */
     signed char *out = (signed char *)PyByteArray_AS_STRING(buffer);
     memset(out, 0, (size_t)(wh * ww));
     total = 0;
-    for (Py_ssize_t i = 0; i < runs.n; i++) {
-        int64_t start = total, n = runs.v[i];
+    for (Py_ssize_t i = 0; i < runs->n; i++) {
+        int64_t start = total, n = runs->v[i];
         total += n;
         if (!(i & 1) || n == 0) continue;
         for (int64_t p = start; p < total;) {
-            int64_t col = p / hh, row = p % hh;
-            int64_t stop = (col + 1) * hh < total ? (col + 1) * hh : total; /* end of this piece in this column */
+            int64_t col = p / h, row = p % h;
+            int64_t stop = (col + 1) * h < total ? (col + 1) * h : total; /* end of this piece in this column */
             int64_t r0 = row - y0, r1 = row + (stop - p) - y0, c = col - x0;
             out[r0 * ww + c] += 1;
             if (r1 < wh) out[r1 * ww + c] -= 1;
@@ -136,8 +117,192 @@ static PyObject *decode_window(PyObject *self, PyObject *args) {
         signed char *cur = out + r * ww, *prev = cur - ww;
         for (int64_t c = 0; c < ww; c++) cur[c] += prev[c];
     }
-    free(runs.v);
     return Py_BuildValue("(LLLLN)", (long long)x0, (long long)y0, (long long)x1, (long long)y1, buffer);
+}
+
+static int check_size(Py_ssize_t h, Py_ssize_t w, Py_ssize_t margin) {
+    if (h > 0 && w > 0 && margin >= 0 && (int64_t)h * w < ((int64_t)1 << 31)) return 0;
+    PyErr_SetString(PyExc_ValueError, "height and width must be positive (at most 2**31 pixels) and margin >= 0");
+    return -1;
+}
+
+/* decode_window(counts: bytes|str, height, width, margin) -> runs_window(...) of a compressed RLE. */
+static PyObject *decode_window(PyObject *self, PyObject *args) {
+    const char *s;
+    Py_ssize_t len, h, w, margin;
+    if (!PyArg_ParseTuple(args, "s#nnn", &s, &len, &h, &w, &margin) || check_size(h, w, margin) < 0) return NULL;
+    Runs runs = {0};
+    PyObject *result = parse_counts(s, len, &runs) < 0 ? NULL : runs_window(&runs, h, w, margin);
+    free(runs.v);
+    return result;
+}
+
+/* One toggle of pycocotools' rule between the points (u0, v0) and (u1, v1) of an edge walk (scaled by 5): the
+ * step crosses a pixel centre's column when min(u) / 5 lands on it, and toggles that column from the first
+ * pixel centre below min(v) on, clamped to [0, h]. The same double arithmetic as pycocotools. */
+static int push_toggle(int u_low, int v_low, int64_t h, int64_t w, Runs *cols, Runs *rows) {
+    const double scale = 5;
+    double xd = ((double)u_low + .5) / scale - .5;
+    if (floor(xd) != xd || xd < 0 || xd > w - 1) return 0;
+    double yd = ((double)v_low + .5) / scale - .5;
+    yd = yd < 0 ? 0 : yd > h ? h : yd;
+    return runs_push(cols, (int64_t)xd) | runs_push(rows, (int64_t)ceil(yd));
+}
+
+/* Where one polygon toggles the mask, as (column, row) pairs, by pycocotools' rule (rleFrPoly): vertices are
+ * scaled by 5 and rounded, and every edge is walked one step at a time along its major axis, from its lower
+ * end; v(t) (or u(t)) on the minor axis is rounded from the line, and each step that moves u by one is a
+ * candidate toggle (push_toggle). Consecutive edges meet at a shared point, so steps never cross edges and
+ * each edge is walked on its own. Along x only every 5th step can land on a pixel centre, so only those
+ * are computed. A zero-length edge has no step (pycocotools divides 0 by 0 there and never uses it). */
+static int polygon_toggles(const double *xy, Py_ssize_t k, int64_t h, int64_t w, Runs *cols, Runs *rows) {
+    const double scale = 5;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Py_ssize_t next = j + 1 < k ? j + 1 : 0;
+        int xs = (int)(scale * xy[2 * j] + .5), ys = (int)(scale * xy[2 * j + 1] + .5);
+        int xe = (int)(scale * xy[2 * next] + .5), ye = (int)(scale * xy[2 * next + 1] + .5);
+        int dx = abs(xe - xs), dy = abs(ys - ye);
+        if ((dx >= dy && xs > xe) || (dx < dy && ys > ye)) {
+            int t = xs;
+            xs = xe, xe = t, t = ys, ys = ye, ye = t;
+        }
+        if (dx >= dy && dx > 0) {
+            double s = (double)(ye - ys) / dx;
+            for (int t = ((2 - xs) % 5 + 5) % 5; t < dx; t += 5) { /* u = xs + t lands on a centre: t = 2 - xs mod 5 */
+                int v0 = (int)(ys + s * t + .5), v1 = (int)(ys + s * (t + 1) + .5);
+                if (push_toggle(xs + t, v0 < v1 ? v0 : v1, h, w, cols, rows) < 0) return -1;
+            }
+        } else if (dx < dy) {
+            double s = (double)(xe - xs) / dy;
+            int u0 = (int)(xs + .5);
+            for (int t = 0; t < dy; t++) {
+                int u1 = (int)(xs + s * (t + 1) + .5);
+                if (u1 != u0 && push_toggle(u1 < u0 ? u1 : u0, ys + t, h, w, cols, rows) < 0) return -1;
+                u0 = u1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Column-major positions col * h + row of (column, row) pairs, in order: a counting sort by column, then an
+ * insertion sort of each column's few rows. Returns a malloc'ed array of cols->n entries, or NULL. */
+static int64_t *sorted_positions(const Runs *cols, const Runs *rows, int64_t h) {
+    int64_t n = cols->n, low = INT64_MAX, high = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (cols->v[i] < low) low = cols->v[i];
+        if (cols->v[i] > high) high = cols->v[i];
+    }
+    int64_t *pos = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int64_t *start = n ? calloc((size_t)(high - low + 2), sizeof(int64_t)) : NULL;
+    if (!pos || (n && !start)) {
+        free(pos), free(start);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) start[cols->v[i] - low + 1]++;
+    for (int64_t c = 0; c < high - low + 1; c++) start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) pos[start[cols->v[i] - low]++] = cols->v[i] * h + rows->v[i];
+    free(start);
+    for (int64_t i = 1; i < n; i++) {
+        int64_t value = pos[i], j = i;
+        for (; j > 0 && pos[j - 1] > value; j--) pos[j] = pos[j - 1];
+        pos[j] = value;
+    }
+    return pos;
+}
+
+static int compare_int64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* polygons_window(polygons: sequence of flat [x0, y0, x1, y1, ...] sequences, height, width, margin)
+ *   -> runs_window(...) of their union, rasterised exactly as pycocotools' frPyObjects + merge. */
+static PyObject *polygons_window(PyObject *self, PyObject *args) {
+    PyObject *polygons;
+    Py_ssize_t h, w, margin;
+    if (!PyArg_ParseTuple(args, "Onnn", &polygons, &h, &w, &margin) || check_size(h, w, margin) < 0) return NULL;
+    PyObject *outer = PySequence_Fast(polygons, "polygons must be a sequence of coordinate sequences");
+    if (!outer) return NULL;
+    Runs cols = {0}, rows = {0}, spans = {0}; /* spans: [start, end) pairs of foreground, all polygons */
+    double *xy = NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(outer);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *coords = PySequence_Fast(PySequence_Fast_GET_ITEM(outer, i), "a polygon must be a sequence of numbers");
+        if (!coords) goto done;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(coords);
+        if (n < 6 || n % 2) {
+            Py_DECREF(coords);
+            PyErr_Format(PyExc_ValueError, "polygon %zd has %zd coordinates; it needs an even number, at least 6", i, n);
+            goto done;
+        }
+        double *grown = realloc(xy, (size_t)n * sizeof(double));
+        if (!grown) {
+            Py_DECREF(coords);
+            PyErr_NoMemory();
+            goto done;
+        }
+        xy = grown;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            xy[j] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(coords, j));
+            if (xy[j] == -1.0 && PyErr_Occurred()) break;
+            if (!isfinite(xy[j]) || fabs(xy[j]) > 1e8) {
+                PyErr_Format(PyExc_ValueError, "polygon %zd holds a non-finite or huge coordinate", i);
+                break;
+            }
+        }
+        Py_DECREF(coords);
+        if (PyErr_Occurred()) goto done;
+        cols.n = rows.n = 0;
+        if (polygon_toggles(xy, n / 2, h, w, &cols, &rows) < 0) goto nomemory;
+        int64_t *toggles = sorted_positions(&cols, &rows, h);
+        if (!toggles) goto nomemory;
+        /* Toggles at the same pixel cancel in pairs; the foreground lies between the 1st and 2nd remaining
+           toggle, the 3rd and 4th, ..., and from an unpaired last one to the end of the image. */
+        Py_ssize_t kept = 0;
+        for (Py_ssize_t j = 0; j < cols.n; j++) {
+            if (kept > 0 && toggles[kept - 1] == toggles[j]) kept--;
+            else toggles[kept++] = toggles[j];
+        }
+        for (Py_ssize_t j = 0; j < kept; j += 2) {
+            int64_t end = j + 1 < kept ? toggles[j + 1] : (int64_t)h * w;
+            if (end > toggles[j] && (runs_push(&spans, toggles[j]) < 0 || runs_push(&spans, end) < 0)) {
+                free(toggles);
+                goto nomemory;
+            }
+        }
+        free(toggles);
+    }
+    /* The union: sort the spans by start (pairs stay together) and merge the ones that overlap or touch. */
+    if (count > 1) qsort(spans.v, (size_t)spans.n / 2, 2 * sizeof(int64_t), compare_int64);
+    Runs runs = {0};
+    int64_t position = 0;
+    for (Py_ssize_t j = 0; j < spans.n; j += 2) {
+        int64_t start = spans.v[j], end = spans.v[j + 1];
+        if (runs.n > 0 && start <= position) {
+            if (end > position) runs.v[runs.n - 1] += end - position, position = end;
+            continue;
+        }
+        if (runs_push(&runs, start - position) < 0 || runs_push(&runs, end - start) < 0) {
+            free(runs.v);
+            goto nomemory;
+        }
+        position = end;
+    }
+    if (runs_push(&runs, (int64_t)h * w - position) < 0) {
+        free(runs.v);
+        goto nomemory;
+    }
+    result = runs_window(&runs, h, w, margin);
+    free(runs.v);
+    goto done;
+nomemory:
+    PyErr_NoMemory();
+done:
+    Py_DECREF(outer);
+    free(xy), free(cols.v), free(rows.v), free(spans.v);
+    return result;
 }
 
 static int write_run(char **buf, Py_ssize_t *n, Py_ssize_t *cap, int64_t x) {
@@ -159,8 +324,10 @@ static int write_run(char **buf, Py_ssize_t *n, Py_ssize_t *cap, int64_t x) {
     return 0;
 }
 
-/* encode_window(window: uint8 buffer, row-major (wh rows of ww), wh, ww, x0, y0, height, width) -> str
- * The full-image compressed RLE of a mask that is zero outside the window (nonzero = foreground).
+/* encode_window(window: uint8 buffer, row-major (wh rows of ww), wh, ww, x0, y0, height, width)
+ *   -> (counts: str, area: int, bbox: (x, y, w, h) floats, (0, 0, 0, 0) when empty)
+ * The full-image compressed RLE of a mask that is zero outside the window (nonzero = foreground), with the
+ * foreground's pixel count and tight box.
  */
 static PyObject *encode_window(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -214,6 +381,20 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
         pos[k++] = pos[i];
     }
     if (k > 0 && pos[k - 1] == total) k--;
+    /* Area and tight box of the foreground [pos[0], pos[1]), [pos[2], pos[3]), ... (pycocotools' toBbox rule:
+       a run that spans columns spans all rows). */
+    int64_t area = 0, bx0 = INT64_MAX, bx1 = -1, by0 = INT64_MAX, by1 = -1;
+    for (int64_t i = 0; i < k; i += 2) {
+        int64_t start = pos[i], end = (i + 1 < k ? pos[i + 1] : total) - 1, c0 = start / h, c1 = end / h;
+        area += end - start + 1;
+        if (c0 < bx0) bx0 = c0;
+        if (c1 > bx1) bx1 = c1;
+        if (c0 != c1) by0 = 0, by1 = h - 1;
+        if (start % h < by0) by0 = start % h;
+        if (end % h > by1) by1 = end % h;
+    }
+    double box[4] = {0, 0, 0, 0};
+    if (k > 0) box[0] = (double)bx0, box[1] = (double)by0, box[2] = (double)(bx1 - bx0 + 1), box[3] = (double)(by1 - by0 + 1);
     Py_ssize_t length = 0, cap = 64 + (Py_ssize_t)k * 2;
     char *text = malloc((size_t)cap);
     failed = !text;
@@ -227,7 +408,8 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
         failed = write_run(&text, &length, &cap, x);
     }
     free(pos);
-    PyObject *result = failed ? PyErr_NoMemory() : PyUnicode_FromStringAndSize(text, length);
+    PyObject *result = failed ? PyErr_NoMemory()
+                              : Py_BuildValue("(s#L(dddd))", text, length, (long long)area, box[0], box[1], box[2], box[3]);
     free(text);
     return result;
 }
@@ -235,6 +417,7 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"decode_window", decode_window, METH_VARARGS, "Decode the window around an RLE's foreground."},
     {"encode_window", encode_window, METH_VARARGS, "Encode a window of a mask as full-image RLE counts."},
+    {"polygons_window", polygons_window, METH_VARARGS, "Rasterise polygons (as pycocotools) into a window."},
     {NULL, NULL, 0, NULL},
 };
 

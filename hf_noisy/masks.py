@@ -10,15 +10,15 @@ Conventions used everywhere in hf-noisy:
   ``(y0 + r, x0 + c)``; every pixel outside the window is 0. Spatial noise works on crops so that its cost
   follows the size of the instance, not of the image.
 
-Polygons are rasterised by pycocotools exactly as ``COCO.annToMask`` does (on the full image grid, in
-run-length form, which is cheap); only the window around the instance is then expanded, and a window is
-encoded straight to the full-image RLE string (``hf_noisy._rle``, a small C codec for COCO's string format).
+Polygons are rasterised exactly as ``COCO.annToMask`` does, straight into the window around the instance
+(``hf_noisy._rle``, a small C codec that follows pycocotools' rasterisation rule and COCO's string format);
+an RLE is expanded only in its window, and a window is encoded straight to the full-image RLE string.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -29,6 +29,7 @@ RLE = dict  # {"size": [h, w], "counts": str}
 
 __all__ = [
     "Crop",
+    "Encoded",
     "RLE",
     "segmentation_to_rle",
     "check_rle",
@@ -120,16 +121,22 @@ class Crop:
         An empty RLE gives an empty ``(0, 0)`` window at the origin.
         """
         height, width = (int(v) for v in rle["size"])
-        decoded = _rle.decode_window(_counts_str(rle), height, width, margin)
+        return cls._from_window(_rle.decode_window(_counts_str(rle), height, width, margin), height, width)
+
+    @classmethod
+    def _from_window(cls, decoded: tuple | None, height: int, width: int) -> "Crop":
+        """A crop from the C codec's ``(x0, y0, x1, y1, row-major bytes)``, or an empty one for ``None``."""
         if decoded is None:
             return cls(np.zeros((0, 0), np.uint8), 0, 0, (height, width))
         x0, y0, x1, y1, buffer = decoded
-        window = np.frombuffer(buffer, np.uint8).reshape(y1 - y0, x1 - x0)
-        return cls(window, x0, y0, (height, width))
+        return cls(np.frombuffer(buffer, np.uint8).reshape(y1 - y0, x1 - x0), x0, y0, (height, width))
 
     @classmethod
     def from_segmentation(cls, segmentation: Any, height: int, width: int, margin: int = 0) -> "Crop":
-        """Window of a COCO segmentation (polygons or RLE), rasterised exactly as ``COCO.annToMask``."""
+        """Window of a COCO segmentation (polygons or RLE), rasterised exactly as ``COCO.annToMask``
+        (polygons straight into the window, with pycocotools' rule; several polygons are united)."""
+        if isinstance(segmentation, list):
+            return cls._from_window(_rle.polygons_window(segmentation, height, width, margin), height, width)
         return cls.from_rle(segmentation_to_rle(segmentation, height, width), margin)
 
     # -- geometry -----------------------------------------------------------------------------------
@@ -186,7 +193,21 @@ class Crop:
 
     def to_rle(self) -> RLE:
         """Full-image compressed RLE (``counts`` as ``str``)."""
+        return self.encode().rle
+
+    def encode(self) -> "Encoded":
+        """Full-image RLE, tight bbox and area in one pass over the window."""
         height, width = self.image_size
         h, w = self.mask.shape
         window = np.ascontiguousarray(self.mask, dtype=np.uint8)
-        return {"size": [height, width], "counts": _rle.encode_window(window, h, w, self.x0, self.y0, height, width)}
+        counts, area, bbox = _rle.encode_window(window, h, w, self.x0, self.y0, height, width)
+        return Encoded({"size": [height, width], "counts": counts}, list(bbox), area)
+
+
+class Encoded(NamedTuple):
+    """A mask as an annotation stores it: full-image ``rle`` (``counts`` a str), tight ``bbox`` (``[x, y, w, h]``
+    floats, ``[0, 0, 0, 0]`` when empty, as ``pycocotools.mask.toBbox``) and ``area`` (pixel count)."""
+
+    rle: RLE
+    bbox: list[float]
+    area: int

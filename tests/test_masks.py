@@ -27,10 +27,52 @@ def test_crop_codec_matches_pycocotools_on_random_masks(seed):
         assert crop.to_rle()["counts"] == expected
         assert crop.bbox() == mask_utils.toBbox({"size": [int(h), int(w)], "counts": expected}).tolist()
         assert crop.area == int(mask.sum())
+        encoded = crop.encode()  # the C encoder's own box and area, from the runs
+        assert encoded.rle["counts"] == expected and encoded.bbox == crop.bbox() and encoded.area == crop.area
 
 
-def test_crops_equal_ann_to_mask_on_coco_tiny(coco_tiny):
-    coco = COCO(str(coco_tiny / "annotations/instances_val2017.json"))
+@pytest.mark.parametrize("seed", range(4))
+def test_polygons_rasterise_as_pycocotools(seed):
+    """Random polygons, partly outside the image (within COCO's tolerance), with repeated vertices, explicitly
+    closed rings, self-intersections and several overlapping parts: the window equals frPyObjects + merge."""
+    rng = np.random.default_rng(seed)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(1, 200 if rng.random() < 0.2 else 40, 2))
+        polygons = []
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(3, 12))
+            points = np.stack([rng.uniform(-1.5, w + 1.5, k), rng.uniform(-1.5, h + 1.5, k)], axis=1)
+            if rng.random() < 0.3:
+                points = np.round(points * 2) / 2
+            if rng.random() < 0.2:
+                points[1] = points[0]
+            if rng.random() < 0.2:
+                points = np.concatenate([points, points[:1]])
+            polygons.append(points.ravel().tolist())
+        margin = int(rng.integers(0, 4))
+        expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polygons, h, w)))
+        crop = Crop.from_segmentation(polygons, h, w, margin=margin)
+        assert np.array_equal(crop.to_full(), expected), (h, w, polygons)
+        if expected.any():
+            rows, cols = np.nonzero(expected)
+            assert (crop.x0, crop.y0) == (max(cols.min() - margin, 0), max(rows.min() - margin, 0))
+            assert (crop.x1, crop.y1) == (min(cols.max() + 1 + margin, w), min(rows.max() + 1 + margin, h))
+        else:
+            assert crop.mask.shape == (0, 0)
+
+
+def test_polygon_rasteriser_rejects_bad_coordinates():
+    with pytest.raises(ValueError, match="non-finite"):
+        Crop.from_segmentation([[0, 0, 5, float("nan"), 5, 5]], 10, 10)
+    with pytest.raises(ValueError, match="even number"):
+        Crop.from_segmentation([[0, 0, 5, 0, 5]], 10, 10)
+    with pytest.raises(TypeError):
+        Crop.from_segmentation([[0, 0, "5", 0, 5, 5]], 10, 10)
+
+
+@pytest.mark.parametrize("split", ["train2017", "val2017"])
+def test_crops_equal_ann_to_mask_on_coco_tiny(coco_tiny, split):
+    coco = COCO(str(coco_tiny / f"annotations/instances_{split}.json"))
     for ann in coco.dataset["annotations"]:
         image = coco.imgs[ann["image_id"]]
         full = coco.annToMask(ann)

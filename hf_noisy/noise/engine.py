@@ -35,10 +35,10 @@ from pycocotools import mask as mask_utils
 
 from .. import __version__
 from ..coco import empty_mask_error, validate_coco
-from ..masks import Crop, segmentation_to_rle
+from ..masks import Crop
 from . import spatial
 from .labels import draw_label, transition_matrix
-from .spec import KERNEL_OPS, NoiseSpec
+from .spec import NoiseSpec
 
 __all__ = ["InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise"]
 
@@ -87,14 +87,13 @@ class InstanceNoiser:
             out["class_flipped"] = out["category_id"] != category
         k = bisect.bisect_right(self._op_bounds, u_op)
         if k == len(self.spec.spatial):
-            if not self.allow_empty_masks:
-                self._check_not_empty(segmentation_to_rle(ann["segmentation"], height, width), ann)
+            if not self.allow_empty_masks and Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
+                raise empty_mask_error("input", f"annotation {ann['id']}")
             return out
         op = self.spec.spatial[k]
-        rle = segmentation_to_rle(ann["segmentation"], height, width)
-        crop = Crop.from_rle(rle, margin=op.param // 2 if op.op in KERNEL_OPS else 1)  # the room the op needs
+        crop = Crop.from_segmentation(ann["segmentation"], height, width)
         if crop.mask.size == 0 and not self.allow_empty_masks:
-            self._check_not_empty(rle, ann)
+            raise empty_mask_error("input", f"annotation {ann['id']}")
         name = op.op if op.op != "scale" else ("dilate" if u_scale < 0.5 else "erode")
         if name == "dilate":
             crop = spatial.dilate(crop, op.param)
@@ -106,20 +105,13 @@ class InstanceNoiser:
             crop = spatial.localize(crop, op.param, np.random.Generator(np.random.PCG64(op_seed)), op.holes)
         else:
             crop = spatial.approximate(crop, op.param, op.holes)
-        noisy = crop.to_rle()
-        out.update(noise_op=name, noise_param=op.param, segmentation=noisy)
-        area = crop.area
-        if area == 0 and self.spec.empty_masks == "drop":
+        noisy = crop.encode()
+        if noisy.area == 0 and self.spec.empty_masks == "drop":
             return None
+        out.update(noise_op=name, noise_param=op.param, segmentation=noisy.rle)
         if self.spec.recompute_geometry:
-            out["bbox"], out["area"] = mask_utils.toBbox(noisy).tolist(), area
+            out["bbox"], out["area"] = noisy.bbox, noisy.area
         return out
-
-
-    @staticmethod
-    def _check_not_empty(rle: dict, ann: dict) -> None:
-        if mask_utils.area(rle) == 0:
-            raise empty_mask_error("input", f"annotation {ann['id']}")
 
 
 @dataclass

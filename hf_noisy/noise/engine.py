@@ -1,9 +1,9 @@
 """Apply a :class:`~hf_noisy.noise.spec.NoiseSpec` to one annotation or to a whole COCO dataset.
 
 Randomness: every annotation's draws come from ``BLAKE2b(spec.seed, annotation id)`` (see :func:`draws`):
-three uniforms (class, op choice, dilate-or-erode) and the seed of a ``numpy`` ``PCG64`` generator for the
-op's own draws (Gaussian vertex noise for localization). The output therefore depends only on
-(input, spec), never on the order of annotations or the number of processes.
+three uniforms (class, op choice, dilate-or-erode) and the 128-bit state and increment of a ``numpy``
+``PCG64`` generator for the op's own draws (Gaussian vertex noise for localization). The output therefore
+depends only on (input, spec), never on the order of annotations or the number of processes.
 
 Each output annotation keeps its ``id`` and gains provenance:
 
@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -48,19 +48,32 @@ PROVENANCE_FIELDS = ("noise_op", "noise_param", "class_flipped", "original_categ
 _UNIT = 2.0**-53
 
 
-def draws(seed: int, annotation_id: int) -> tuple[float, float, float, int]:
-    """An annotation's random draws: three uniforms in [0, 1) and a 64-bit seed, from
-    ``BLAKE2b-256(seed as 8 bytes LE, id as 8 bytes LE, person="hf-noisy")``: independent per (seed, id)."""
-    digest = hashlib.blake2b(struct.pack("<QQ", seed, annotation_id), digest_size=32, person=b"hf-noisy").digest()
-    a, b, c, d = struct.unpack("<4Q", digest)
-    return (a >> 11) * _UNIT, (b >> 11) * _UNIT, (c >> 11) * _UNIT, d
+class Draws(NamedTuple):
+    """One annotation's randomness: uniforms in [0, 1) for the class, the op and dilate-or-erode, and the
+    ``PCG64`` state (128 bits) and increment (128 bits, odd) of the op's generator."""
+
+    u_class: float
+    u_op: float
+    u_scale: float
+    pcg_state: int
+    pcg_increment: int
+
+
+def draws(seed: int, annotation_id: int) -> Draws:
+    """An annotation's random draws, from ``BLAKE2b-512(seed as 8 bytes LE, id as 8 bytes LE,
+    person="hf-noisy")`` read as eight 64-bit LE words: uniforms from the top 53 bits of words 0-2, the PCG64
+    state from words 3-4 and its increment from words 5-6 (low bit set). Independent per (seed, id)."""
+    digest = hashlib.blake2b(struct.pack("<QQ", seed, annotation_id), digest_size=64, person=b"hf-noisy").digest()
+    a, b, c, s_high, s_low, i_high, i_low, _ = struct.unpack("<8Q", digest)
+    return Draws((a >> 11) * _UNIT, (b >> 11) * _UNIT, (c >> 11) * _UNIT, s_high << 64 | s_low, i_high << 64 | i_low | 1)
 
 
 class InstanceNoiser:
     """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped).
 
     ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order.
-    The input annotation is not modified.
+    The input annotation is not modified. A noiser reuses one generator, re-seeded for each annotation: give
+    each thread its own noiser.
     """
 
     def __init__(self, spec: NoiseSpec, categories: Sequence[dict], *, allow_empty_masks: bool = True) -> None:
@@ -72,6 +85,8 @@ class InstanceNoiser:
             None if spec.class_noise is None else transition_matrix(spec.class_noise, categories).cumsum(axis=1).tolist()
         )
         self._op_bounds = list(np.cumsum([op.prob for op in spec.spatial]))
+        self._bits = np.random.PCG64(0)  # re-seeded from each annotation's draws (cheaper than a new generator)
+        self._rng = np.random.Generator(self._bits)
 
 
     def __call__(self, ann: dict, height: int, width: int) -> dict | None:
@@ -80,7 +95,7 @@ class InstanceNoiser:
         out.update(noise_op="none", noise_param=None, class_flipped=False, original_category_id=category)
         if ann.get("iscrowd", 0) and not self.spec.include_crowd:
             return out
-        u_class, u_op, u_scale, op_seed = draws(self.spec.seed, ann["id"])
+        u_class, u_op, u_scale, pcg_state, pcg_increment = draws(self.spec.seed, ann["id"])
         if self._cumulative is not None:
             row = self._cumulative[self._index[category]]
             out["category_id"] = self._category_ids[draw_label(row, u_class)]
@@ -102,7 +117,9 @@ class InstanceNoiser:
         elif name == "opening":
             crop = spatial.opening(crop, op.param)
         elif name == "localization":
-            crop = spatial.localize(crop, op.param, np.random.Generator(np.random.PCG64(op_seed)), op.holes)
+            self._bits.state = {"bit_generator": "PCG64", "state": {"state": pcg_state, "inc": pcg_increment},
+                                "has_uint32": 0, "uinteger": 0}
+            crop = spatial.localize(crop, op.param, self._rng, op.holes)
         else:
             crop = spatial.approximate(crop, op.param, op.holes)
         noisy = crop.encode()

@@ -53,13 +53,14 @@ def opening(crop: Crop, kernel: int) -> Crop:
     return padded.with_mask(cv2.dilate(cv2.erode(padded.mask, square), square))
 
 
-def _contours(crop: Crop, holes: Holes) -> tuple[Crop, list[np.ndarray], np.ndarray | None]:
-    """Contours in absolute pixel coordinates, each ``(n, 2)`` int32 ``(x, y)``, and the CCOMP hierarchy."""
-    padded = crop.pad(1)  # a zero border, so contours are traced as on the full image
+def _contours(crop: Crop, holes: Holes) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Contours in absolute pixel coordinates, each ``(n, 2)`` int32 ``(x, y)``, and the CCOMP hierarchy.
+
+    OpenCV traces inside a zero border of its own, so the window gives the same contours as the full image.
+    """
     mode = cv2.RETR_EXTERNAL if holes == "fill" else cv2.RETR_CCOMP
-    contours, hierarchy = cv2.findContours(padded.mask, mode, cv2.CHAIN_APPROX_SIMPLE)
-    offset = np.array([padded.x0, padded.y0], np.int32)
-    return padded, [c[:, 0, :] + offset for c in contours], None if hierarchy is None else hierarchy[0]
+    contours, hierarchy = cv2.findContours(crop.mask, mode, cv2.CHAIN_APPROX_SIMPLE, offset=(crop.x0, crop.y0))
+    return [c.reshape(-1, 2) for c in contours], None if hierarchy is None else hierarchy[0]
 
 
 def _components(contours: list[np.ndarray], hierarchy: np.ndarray | None, holes: Holes) -> list[tuple[np.ndarray, list[np.ndarray]]]:
@@ -87,10 +88,9 @@ def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[n
         points = [p for outer, inner in components for p in (outer, *inner)]
         if not points:
             return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
-        stacked = np.concatenate(points)
-        low, high = stacked.min(axis=0), stacked.max(axis=0)
-        x0, y0 = max(int(low[0]), 0), max(int(low[1]), 0)
-        x1, y1 = min(int(high[0]) + 1, width), min(int(high[1]) + 1, height)
+        left, top, box_width, box_height = cv2.boundingRect(points[0] if len(points) == 1 else np.concatenate(points))
+        x0, y0 = max(left, 0), max(top, 0)
+        x1, y1 = min(left + box_width, width), min(top + box_height, height)
         if x1 <= x0 or y1 <= y0:
             return Crop(np.zeros((0, 0), np.uint8), 0, 0, image_size)
     out = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -110,13 +110,15 @@ def _fill(image_size: tuple[int, int], components: list[tuple[np.ndarray, list[n
 
 
 def localize(crop: Crop, sigma: float, rng: np.random.Generator, holes: Holes = "fill") -> Crop:
-    """Gaussian noise (std ``sigma`` px) on every contour vertex; ``rng`` draws ``(n, 2)`` normals per contour
-    in OpenCV's contour order (x then y per vertex)."""
+    """Gaussian noise (std ``sigma`` px) on every contour vertex, rounded to whole pixels; ``rng`` draws one
+    normal per coordinate, contours in OpenCV's order, x then y per vertex."""
     if crop.area == 0:
         return crop
-    _, contours, hierarchy = _contours(crop, holes)
-    noisy = [np.round(c + rng.normal(0.0, sigma, c.shape)).astype(np.int32) for c in contours]
-    return _fill(crop.image_size, _components(noisy, hierarchy, holes))
+    contours, hierarchy = _contours(crop, holes)
+    stacked = contours[0] if len(contours) == 1 else np.concatenate(contours)
+    noisy = np.rint(stacked + rng.normal(0.0, sigma, stacked.shape)).astype(np.int32)
+    parts = [noisy] if len(contours) == 1 else np.split(noisy, np.cumsum([len(c) for c in contours[:-1]]))
+    return _fill(crop.image_size, _components(parts, hierarchy, holes))
 
 
 def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
@@ -125,7 +127,7 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
         return crop
     from shapely.geometry import Polygon
 
-    window, contours, hierarchy = _contours(crop, holes)
+    contours, hierarchy = _contours(crop, holes)
     simplified = []
     for outer, inner in _components(contours, hierarchy, holes):
         if len(outer) < 4:
@@ -135,5 +137,5 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
             continue
         exterior = np.asarray(shape.exterior.coords).astype(np.int32)
         simplified.append((exterior, [np.asarray(r.coords).astype(np.int32) for r in shape.interiors] if inner else []))
-    # simplified vertices are contour points, so they lie inside the window
-    return _fill(crop.image_size, simplified, window)
+    # simplified vertices are contour points, which are foreground pixels of the window
+    return _fill(crop.image_size, simplified, crop)

@@ -5,7 +5,7 @@ The reference is called as its SOURCE.md says (its CLI benchmark path crashes): 
 with the level dict from its ``__main__``. The input is coco-tiny train, replicated ``--replicate`` times
 (fresh image and annotation ids) so that start-up does not dominate.
 
-    python benchmarks/bench_noise.py --level hard --replicate 10 --num-proc 1 2
+    python benchmarks/bench_noise.py --level hard --replicate 10 --num-proc 1 2 --cpus 0 1
 """
 
 from __future__ import annotations
@@ -56,13 +56,19 @@ def replicate(source: Path, times: int, target: Path) -> int:
     return len(annotations)
 
 
-def timed(command: list[str], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(commands: dict[str, tuple[list[str], set[int] | None]], repeats: int, env: dict[str, str]) -> dict[str, float]:
+    """Median wall seconds per command; one untimed warm-up each (it writes the byte-code caches), then the
+    commands take turns so that a drift of the machine's speed hits them alike. A command with a CPU set runs
+    pinned to it."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(repeats + 1):
+        for name, (command, cpus) in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                           preexec_fn=(lambda cpus=cpus: os.sched_setaffinity(0, cpus)) if cpus else None)
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -71,7 +77,10 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=SHARED / "data/coco-tiny/annotations/instances_train2017.json")
     parser.add_argument("--replicate", type=int, default=10, help="copies of the input (default 10)")
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per command; the median is reported")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per command; the median is reported")
+    parser.add_argument("--cpus", type=int, nargs="+", default=None,
+                        help="pin: one-process runs (and the reference) to the first CPU given, --num-proc N to the "
+                             "first N (default: not pinned)")
     args = parser.parse_args()
     if not REFERENCE.is_dir():
         sys.exit(f"reference generator not found at {REFERENCE} (set HF_NOISY_SHARED)")
@@ -82,16 +91,26 @@ def main() -> None:
         n = replicate(args.input, args.replicate, data)
         runner = tmp / "reference_runner.py"
         runner.write_text(REFERENCE_RUNNER.format(ref=str(REFERENCE), level=LEVELS[args.level]))
-        env_note = "one process, OMP/OpenCV threads left at their defaults"
-        print(f"input: {args.input.name} x{args.replicate} = {n} annotations; level {args.level}; median of {args.repeats}; {env_note}")
-        ref = timed([sys.executable, str(runner), str(data), str(tmp / "ref.json")], args.repeats)
-        print(f"{'reference (eden500 generator)':<34}{ref:8.2f} s {n / ref:10.0f} ann/s")
-        ours_1 = None
+        # Both sides run as users run them: with byte-code caches (kept in the temporary folder).
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        pins = (lambda count: set(args.cpus[:count])) if args.cpus else (lambda count: None)
+        commands = {"reference": ([sys.executable, str(runner), str(data), str(tmp / "ref.json")], pins(1))}
         for num_proc in args.num_proc:
-            command = [sys.executable, "-m", "hf_noisy.cli", "noise", str(data), "-o", str(tmp / f"ours{num_proc}.json"),
-                       "--spec", args.level, "--num-proc", str(num_proc), "--no-progress"]
-            ours = timed(command, args.repeats)
-            ours_1 = ours if num_proc == 1 else ours_1
+            commands[f"--num-proc {num_proc}"] = (
+                [sys.executable, "-m", "hf_noisy.cli", "noise", str(data), "-o", str(tmp / f"ours{num_proc}.json"),
+                 "--spec", args.level, "--num-proc", str(num_proc), "--no-progress"],
+                pins(num_proc),
+            )
+        pinned = f"pinned to CPUs {args.cpus}" if args.cpus else "not pinned"
+        print(f"input: {args.input.name} x{args.replicate} = {n} annotations; level {args.level}; "
+              f"median of {args.repeats} interleaved runs after a warm-up; whole processes; {pinned}")
+        medians = timed(commands, args.repeats, env)
+        ref = medians["reference"]
+        print(f"{'reference (eden500 generator)':<34}{ref:8.2f} s {n / ref:10.0f} ann/s")
+        ours_1 = medians.get("--num-proc 1")
+        for num_proc in args.num_proc:
+            ours = medians[f"--num-proc {num_proc}"]
             extra = f"  x{ours_1 / ours:.2f} vs --num-proc 1" if ours_1 and num_proc > 1 else ""
             print(f"{'hf-noisy --num-proc ' + str(num_proc):<34}{ours:8.2f} s {n / ours:10.0f} ann/s  ratio {ref / ours:6.2f}x{extra}")
         same = len({(tmp / f"ours{p}.json").read_bytes() for p in args.num_proc}) == 1

@@ -305,6 +305,39 @@ done:
     return result;
 }
 
+/* The top bit of each byte of x set where that byte is nonzero, every other bit clear. */
+static inline uint64_t nonzero_bytes(uint64_t x) {
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7FULL;
+    return (((x & low7) + low7) | x) & ~low7;
+}
+
+/* polygon_bounds(coordinates: list) -> (x_min, y_min, x_max, y_max) of a flat [x0, y0, x1, y1, ...] list, or
+ * None unless it holds at least one point and only finite plain floats and ints (validation's fast path; it
+ * looks closer at anything else). */
+static PyObject *polygon_bounds(PyObject *self, PyObject *arg) {
+    if (!PyList_CheckExact(arg) || PyList_GET_SIZE(arg) < 2) Py_RETURN_NONE;
+    double low[2] = {INFINITY, INFINITY}, high[2] = {-INFINITY, -INFINITY};
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arg); i++) {
+        PyObject *item = PyList_GET_ITEM(arg, i);
+        double v;
+        if (PyFloat_CheckExact(item)) {
+            v = PyFloat_AS_DOUBLE(item);
+        } else if (PyLong_CheckExact(item)) {
+            v = PyLong_AsDouble(item);
+            if (v == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+        } else {
+            Py_RETURN_NONE;
+        }
+        if (!isfinite(v)) Py_RETURN_NONE;
+        if (v < low[i & 1]) low[i & 1] = v;
+        if (v > high[i & 1]) high[i & 1] = v;
+    }
+    return Py_BuildValue("(dddd)", low[0], low[1], high[0], high[1]);
+}
+
 static int write_run(char **buf, Py_ssize_t *n, Py_ssize_t *cap, int64_t x) {
     int more = 1;
     while (more) {
@@ -348,13 +381,22 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
     for (Py_ssize_t r = 0; r <= wh && !failed; r++) {
         const unsigned char *cur = r < wh ? m + r * ww : zeros, *prev = r > 0 ? m + (r - 1) * ww : zeros;
         Py_ssize_t c = 0;
+        while (c + 32 <= ww && memcmp(cur + c, prev + c, 32) == 0) c += 32; /* long unchanged stretches */
         for (; c + 8 <= ww; c += 8) {
             uint64_t a, b;
             memcpy(&a, cur + c, 8);
             memcpy(&b, prev + c, 8);
-            if (a == b) continue;
+            if (a == b) {
+                if (c + 40 <= ww && memcmp(cur + c + 8, prev + c + 8, 32) == 0) c += 32;
+                continue;
+            }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            for (uint64_t diff = nonzero_bytes(a) ^ nonzero_bytes(b); diff; diff &= diff - 1)
+                failed |= runs_push(&cols, c + (__builtin_ctzll(diff) >> 3)) | runs_push(&rows, r);
+#else
             for (int j = 0; j < 8; j++)
                 if ((cur[c + j] != 0) != (prev[c + j] != 0)) failed |= runs_push(&cols, c + j) | runs_push(&rows, r);
+#endif
         }
         for (; c < ww; c++)
             if ((cur[c] != 0) != (prev[c] != 0)) failed |= runs_push(&cols, c) | runs_push(&rows, r);
@@ -418,6 +460,7 @@ static PyMethodDef methods[] = {
     {"decode_window", decode_window, METH_VARARGS, "Decode the window around an RLE's foreground."},
     {"encode_window", encode_window, METH_VARARGS, "Encode a window of a mask as full-image RLE counts."},
     {"polygons_window", polygons_window, METH_VARARGS, "Rasterise polygons (as pycocotools) into a window."},
+    {"polygon_bounds", polygon_bounds, METH_O, "Bounds of a flat coordinate list of finite plain numbers."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 from numbers import Real
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,21 @@ from pycocotools import mask as mask_utils
 
 from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
+from . import _rle
 from .masks import check_rle, segmentation_to_rle
 
-__all__ = ["CocoFormatError", "load_coco", "parse_coco_bytes", "validate_coco", "write_coco", "dumps_coco", "file_sha256"]
+__all__ = [
+    "CocoFormatError",
+    "CocoHeader",
+    "check_annotation",
+    "check_header",
+    "dumps_coco",
+    "file_sha256",
+    "load_coco",
+    "parse_coco_bytes",
+    "validate_coco",
+    "write_coco",
+]
 
 #: How far (pixels) a polygon vertex may lie outside ``[0, width] x [0, height]`` before it is an error.
 POLYGON_TOLERANCE = 1.0
@@ -37,13 +50,24 @@ class CocoFormatError(HfNoisyError):
     """A COCO file that hf-noisy cannot use; the message says where and why."""
 
     def __init__(self, message: str, *, source: str = "<data>", where: str = "", field: str = "") -> None:
-        self.source, self.where, self.field = source, where, field
+        self.message, self.source, self.where, self.field = message, source, where, field
         parts = [source]
         if where:
             parts.append(where)
         if field:
             parts.append(f"field '{field}'")
         super().__init__(": ".join(parts) + ": " + message)
+
+    def __reduce__(self):  # keep the parts when the error crosses a process boundary
+        return _coco_format_error, (self.message, self.source, self.where, self.field)
+
+    def with_source(self, source: str) -> "CocoFormatError":
+        """The same error, naming ``source`` (e.g. the file the data came from)."""
+        return CocoFormatError(self.message, source=source, where=self.where, field=self.field)
+
+
+def _coco_format_error(message: str, source: str, where: str, field: str) -> CocoFormatError:
+    return CocoFormatError(message, source=source, where=where, field=field)
 
 
 def _is_int(value: Any) -> bool:
@@ -115,6 +139,30 @@ def validate_coco(
     ``allow_empty_masks``, no mask is empty (``check_masks=False`` skips rasterising the masks, for callers
     that rasterise them anyway and check emptiness there).
     """
+    header = check_header(data, source=source)
+    seen: set[int] = set()
+    for index, ann in enumerate(data["annotations"]):
+        check_annotation(ann, index, header, source=source)
+        if ann["id"] in seen:
+            raise CocoFormatError("duplicate annotation id", source=source, where=f"annotation {ann['id']}", field="id")
+        seen.add(ann["id"])
+        if check_masks and not allow_empty_masks:
+            height, width = header.sizes[ann["image_id"]]
+            if mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
+                raise empty_mask_error(source, f"annotation {ann['id']}")
+
+
+@dataclass(frozen=True)
+class CocoHeader:
+    """What annotations are checked against: ``sizes`` maps image id to ``(height, width)``."""
+
+    sizes: dict[int, tuple[int, int]]
+    category_ids: frozenset[int]
+
+
+def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
+    """Check everything but the annotations themselves (see :func:`validate_coco`): the top level, images and
+    categories."""
 
     def fail(message: str, where: str = "", field: str = "") -> CocoFormatError:
         return CocoFormatError(message, source=source, where=where, field=field)
@@ -158,41 +206,43 @@ def validate_coco(
         category_ids.add(category["id"])
     if not category_ids:
         raise fail("no categories", field="categories")
+    return CocoHeader(sizes, frozenset(category_ids))
 
-    annotation_ids: set[int] = set()
-    for index, ann in enumerate(data["annotations"]):
-        where = f"annotation #{index}"
-        if not isinstance(ann, dict):
-            raise fail("must be an object", where)
-        ann_id = ann.get("id")
-        if not _is_int(ann_id) or not 0 <= ann_id < 2**63:
-            raise fail(f"must be an integer in [0, 2**63), got {ann_id!r}", where, "id")
-        where = f"annotation {ann_id}"
-        if ann_id in annotation_ids:
-            raise fail("duplicate annotation id", where, "id")
-        annotation_ids.add(ann_id)
-        image_id = ann.get("image_id")
-        if image_id not in sizes or not _is_int(image_id):
-            raise fail(f"unknown image id {image_id!r}", where, "image_id")
-        category_id = ann.get("category_id")
-        if category_id not in category_ids or not _is_int(category_id):
-            raise fail(f"unknown category id {category_id!r}", where, "category_id")
-        if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
-            raise fail(f"must be 0 or 1, got {ann.get('iscrowd')!r}", where, "iscrowd")
-        if "bbox" in ann:
-            bbox = ann["bbox"]
-            if not isinstance(bbox, list) or len(bbox) != 4 or not _is_numbers(bbox):
-                raise fail(f"must be 4 finite numbers [x, y, w, h], got {bbox!r}", where, "bbox")
-            if bbox[2] < 0 or bbox[3] < 0:
-                raise fail(f"width and height must be >= 0, got {bbox!r}", where, "bbox")
-        if "area" in ann and (not _is_number(ann["area"]) or ann["area"] < 0):
-            raise fail(f"must be a finite number >= 0, got {ann['area']!r}", where, "area")
-        if "segmentation" not in ann:
-            raise fail("missing", where, "segmentation")
-        height, width = sizes[image_id]
-        _check_segmentation(ann["segmentation"], height, width, fail, where)
-        if check_masks and not allow_empty_masks and mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
-            raise empty_mask_error(source, where)
+
+def check_annotation(ann: Any, index: int, header: CocoHeader, *, source: str = "<data>") -> None:
+    """Check one annotation (the ``index``-th) against ``header``: every check of :func:`validate_coco` but
+    unique ids and empty masks."""
+
+    def fail(message: str, where: str = "", field: str = "") -> CocoFormatError:
+        return CocoFormatError(message, source=source, where=where, field=field)
+
+    where = f"annotation #{index}"
+    if not isinstance(ann, dict):
+        raise fail("must be an object", where)
+    ann_id = ann.get("id")
+    if not _is_int(ann_id) or not 0 <= ann_id < 2**63:
+        raise fail(f"must be an integer in [0, 2**63), got {ann_id!r}", where, "id")
+    where = f"annotation {ann_id}"
+    image_id = ann.get("image_id")
+    if not _is_int(image_id) or image_id not in header.sizes:
+        raise fail(f"unknown image id {image_id!r}", where, "image_id")
+    category_id = ann.get("category_id")
+    if not _is_int(category_id) or category_id not in header.category_ids:
+        raise fail(f"unknown category id {category_id!r}", where, "category_id")
+    if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
+        raise fail(f"must be 0 or 1, got {ann.get('iscrowd')!r}", where, "iscrowd")
+    if "bbox" in ann:
+        bbox = ann["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4 or not _is_numbers(bbox):
+            raise fail(f"must be 4 finite numbers [x, y, w, h], got {bbox!r}", where, "bbox")
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise fail(f"width and height must be >= 0, got {bbox!r}", where, "bbox")
+    if "area" in ann and (not _is_number(ann["area"]) or ann["area"] < 0):
+        raise fail(f"must be a finite number >= 0, got {ann['area']!r}", where, "area")
+    if "segmentation" not in ann:
+        raise fail("missing", where, "segmentation")
+    height, width = header.sizes[image_id]
+    _check_segmentation(ann["segmentation"], height, width, fail, where)
 
 
 def empty_mask_error(source: str, where: str) -> CocoFormatError:
@@ -206,15 +256,18 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
     if isinstance(segmentation, list):
         if not segmentation:
             raise fail("no polygon", where, field)
+        tol = POLYGON_TOLERANCE
         for k, polygon in enumerate(segmentation):
-            if not isinstance(polygon, list) or not _is_numbers(polygon):
+            bounds = _rle.polygon_bounds(polygon)  # None unless a list of finite plain numbers: then look closer
+            if bounds is None and (not isinstance(polygon, list) or not _is_numbers(polygon)):
                 raise fail(f"polygon {k} must be a list of finite numbers", where, field)
             if len(polygon) % 2:
                 raise fail(f"polygon {k} has an odd number of coordinates ({len(polygon)})", where, field)
             if len(polygon) < 6:
                 raise fail(f"polygon {k} has {len(polygon) // 2} points; a polygon needs at least 3", where, field)
+            if bounds is not None and bounds[0] >= -tol and bounds[1] >= -tol and bounds[2] <= width + tol and bounds[3] <= height + tol:
+                continue
             xs, ys = polygon[0::2], polygon[1::2]
-            tol = POLYGON_TOLERANCE
             if min(xs) < -tol or min(ys) < -tol or max(xs) > width + tol or max(ys) > height + tol:
                 raise fail(
                     f"polygon {k} lies outside the {width}x{height} image "
@@ -231,7 +284,7 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
     if list(size) != [height, width]:
         raise fail(f"RLE size {size} does not match the image's [height, width] = [{height}, {width}]", where, field)
     if isinstance(counts, list):
-        if not all(_is_int(c) for c in counts):
+        if set(map(type, counts)) - {int}:
             raise fail("uncompressed RLE counts must be integers", where, field)
     elif isinstance(counts, str):
         if not counts or not all(48 <= ord(ch) < 48 + 64 for ch in counts):

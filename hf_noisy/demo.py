@@ -71,8 +71,7 @@ def run_demo(
         clean = root / "annotations" / "instances_train2017.json"
         summaries = {}
         for level in LEVELS:
-            result = noise_file(clean, tmp / "noisy" / f"{level}.json", PRESETS[level].with_seed(seed), num_proc=num_proc)
-            summaries[level] = result.summary
+            summaries[level] = noise_file(clean, tmp / "noisy" / f"{level}.json", PRESETS[level].with_seed(seed), num_proc=num_proc)
         render_overlays(load_coco(clean), load_coco(tmp / "noisy" / "hard.json", allow_empty_masks=True),
                         root / "train2017", tmp / "overlays", num_images=4, title="hard")
         table = "Noise applied to the train split (instances per op):\n\n" + _table(summaries)

@@ -1,12 +1,15 @@
 """The engine on real COCO: valid output, rates per op, provenance, reproducibility across runs and processes."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from hf_noisy.coco import CocoFormatError, dumps_coco, validate_coco
 from hf_noisy.noise import PRESETS, NoiseSpec, SpatialOp, apply_noise, load_spec, noise_file
+from hf_noisy.noise.engine import noise_to_json
 
 LEVEL_PROB = {"easy": 0.2, "medium": 0.25, "hard": 0.3}
 LEVEL_CLASS = {"easy": 0.2, "medium": 0.3, "hard": 0.4}
@@ -24,7 +27,7 @@ def _within(count, n, p, sigmas=4.5):
 @pytest.mark.parametrize("level", ["easy", "medium", "hard"])
 def test_presets_give_valid_coco_with_expected_rates(train, tmp_path, level):
     out = tmp_path / f"{level}.json"
-    result = noise_file(train, out, PRESETS[level])
+    summary = noise_file(train, out, PRESETS[level])
     clean = json.loads(train.read_text())
     noisy = json.loads(out.read_text())
     coco = COCO(str(out))  # round-trips through pycocotools
@@ -56,7 +59,7 @@ def test_presets_give_valid_coco_with_expected_rates(train, tmp_path, level):
         assert crowd["noise_op"] == "none" and not crowd["class_flipped"]
     info = noisy["info"]["hf_noisy"]
     assert info["spec_sha256"] == PRESETS[level].sha256 and len(info["input_sha256"]) == 64
-    assert info["summary"] == result.summary.to_dict()
+    assert info["summary"] == summary.to_dict()
 
 
 def test_noisy_bbox_and_area_describe_the_noisy_mask(train, tmp_path):
@@ -119,3 +122,41 @@ def test_spec_file_round_trip(tmp_path):
     spec = load_spec(path)
     assert spec == PRESETS["hard"] and spec.sha256 == PRESETS["hard"].sha256
     assert load_spec("hard", seed=5).seed == 5
+
+
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_json_output_equals_the_dict_result(train, num_proc):
+    """noise_to_json (workers serialise their own annotations) writes exactly dumps_coco(apply_noise(...).data)."""
+    data = json.loads(train.read_text())
+    spec = NoiseSpec(spatial=PRESETS["hard"].spatial, class_noise=PRESETS["hard"].class_noise, empty_masks="drop")
+    result = apply_noise(data, spec, num_proc=num_proc)
+    text, summary = noise_to_json(data, spec, num_proc=num_proc)
+    assert text == dumps_coco(result.data)
+    assert summary == result.summary and summary.dropped > 0  # chunk summaries add up, drops included
+    assert summary.annotations == len(data["annotations"])
+
+
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_first_problem_is_reported_whatever_the_workers(train, num_proc):
+    """An empty mask early on and a bad annotation in a later chunk: the bad annotation is the file's first
+    problem (validation comes before noising), as validate_coco says it, naming the source."""
+    data = json.loads(train.read_text())
+    data["annotations"] = data["annotations"] * 8  # several chunks per worker
+    data["annotations"] = [dict(a, id=i) for i, a in enumerate(data["annotations"])]
+    data["annotations"][3]["segmentation"] = [[-1, -1, -1, -1, -1, -1]]  # empty: noising would fail here first
+    data["annotations"][-5]["category_id"] = 999
+    with pytest.raises(CocoFormatError) as caught:
+        apply_noise(data, PRESETS["hard"], num_proc=num_proc, source="train.json")
+    with pytest.raises(CocoFormatError) as expected:
+        validate_coco(data, source="train.json", check_masks=False)
+    assert str(caught.value) == str(expected.value)
+    assert str(caught.value).startswith(f"train.json: annotation {len(data['annotations']) - 5}: field 'category_id'")
+    data["annotations"][-5]["category_id"] = data["annotations"][0]["category_id"]
+    with pytest.raises(CocoFormatError, match="train.json: annotation 3: field 'segmentation': the mask is empty"):
+        apply_noise(data, PRESETS["hard"], num_proc=num_proc, source="train.json")
+
+
+def test_format_errors_survive_pickling():
+    err = CocoFormatError("bad", source="a.json", where="annotation 5", field="bbox")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) == "a.json: annotation 5: field 'bbox': bad" and back.field == "bbox"

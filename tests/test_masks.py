@@ -84,6 +84,16 @@ def test_crops_equal_ann_to_mask_on_coco_tiny(coco_tiny, split):
         assert crop.x0 == max(int(x) - 2, 0) and crop.y0 == max(int(y) - 2, 0)
 
 
+def test_any_nonzero_value_is_foreground():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        values = rng.choice(np.array([1, 7, 128, 255], np.uint8), size=(h, w))
+        mask = np.where(rng.random((h, w)) < rng.random(), values, 0).astype(np.uint8)
+        crop = Crop(mask, 0, 0, (h, w))  # as is: not normalised to {0, 1}
+        assert crop.encode().rle["counts"] == _reference_rle((mask > 0).astype(np.uint8))
+
+
 def test_empty_mask_round_trip():
     empty = Crop.from_full(np.zeros((7, 5), np.uint8))
     rle = empty.to_rle()

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..noise import load_spec, noise_file
 
     spec = load_spec(args.spec, seed=args.seed)
-    result = noise_file(
+    summary = noise_file(
         args.input,
         args.output,
         spec,
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         allow_empty_masks=args.allow_empty_masks,
     )
     if args.json:
-        print(json.dumps({"output": str(args.output), "spec_sha256": spec.sha256, **result.summary.to_dict()}))
+        print(json.dumps({"output": str(args.output), "spec_sha256": spec.sha256, **summary.to_dict()}))
     else:
         print(f"wrote {args.output} (spec {spec.name or args.spec}, seed {spec.seed}, sha256 {spec.sha256[:12]})")
-        print(result.summary.table())
+        print(summary.table())
     return 0

@@ -24,23 +24,24 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import multiprocessing
 import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
+import cv2
 import numpy as np
+import orjson
 from pycocotools import mask as mask_utils
 
 from .. import __version__
-from ..coco import empty_mask_error, validate_coco
+from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
 from ..masks import Crop
 from . import spatial
 from .labels import draw_label, transition_matrix
 from .spec import NoiseSpec
 
-__all__ = ["InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise"]
+__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json"]
 
 PROVENANCE_FIELDS = ("noise_op", "noise_param", "class_flipped", "original_category_id")
 
@@ -161,6 +162,19 @@ class NoiseSummary:
         summary.ops = dict(sorted(summary.ops.items()))
         return summary
 
+    def __add__(self, other: "NoiseSummary") -> "NoiseSummary":
+        ops = dict(self.ops)
+        for op, count in other.ops.items():
+            ops[op] = ops.get(op, 0) + count
+        return NoiseSummary(
+            annotations=self.annotations + other.annotations,
+            ops=dict(sorted(ops.items())),
+            class_flipped=self.class_flipped + other.class_flipped,
+            crowd_skipped=self.crowd_skipped + other.crowd_skipped,
+            emptied=self.emptied + other.emptied,
+            dropped=self.dropped + other.dropped,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "annotations": self.annotations,
@@ -195,25 +209,6 @@ class NoiseResult:
     summary: NoiseSummary
 
 
-# Per worker process: the noiser and the (annotation, height, width) items, set once by the pool
-# initializer (inherited without copying under fork) so that tasks are just index ranges.
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(noiser: "InstanceNoiser", items: list[tuple[dict, int, int]]) -> None:
-    _WORKER.update(noiser=noiser, items=items)
-
-
-def _noise_range(bounds: tuple[int, int]) -> list[dict | None]:
-    noiser, items = _WORKER["noiser"], _WORKER["items"]
-    return [noiser(*items[i]) for i in range(*bounds)]
-
-
-def _ranges(total: int, count: int) -> list[tuple[int, int]]:
-    size = max(1, -(-total // max(count, 1)))
-    return [(start, min(start + size, total)) for start in range(0, total, size)]
-
-
 def apply_noise(
     data: dict,
     spec: NoiseSpec,
@@ -223,6 +218,7 @@ def apply_noise(
     input_sha256: str | None = None,
     validate: bool = True,
     allow_empty_masks: bool = False,
+    source: str = "<data>",
 ) -> NoiseResult:
     """Noise every annotation of a COCO instance dict.
 
@@ -232,47 +228,139 @@ def apply_noise(
         num_proc: worker processes; the output is byte-identical for any value.
         progress: show a progress bar (tqdm, on stderr).
         input_sha256: hash of the input file, recorded in ``info.hf_noisy``.
-        validate: check ``data`` with :func:`~hf_noisy.coco.validate_coco` first.
+        validate: check ``data`` as :func:`~hf_noisy.coco.validate_coco` does (in the workers, while noising);
+            the first problem raises :class:`~hf_noisy.coco.CocoFormatError` naming ``source``.
         allow_empty_masks: pass annotations with an empty input mask through instead of raising
             :class:`~hf_noisy.coco.CocoFormatError` (checked while noising, where masks are rasterised anyway).
+        source: what to call ``data`` in error messages (e.g. its file name).
     """
-    if validate:
-        validate_coco(data, check_masks=False)
+    head, chunks, summary = _noise_chunks(data, spec, False, num_proc, progress, input_sha256, validate,
+                                          allow_empty_masks, source)
+    head["annotations"] = [ann for chunk in chunks for ann in chunk if ann is not None]
+    return NoiseResult(head, summary)
+
+
+def noise_to_json(
+    data: dict,
+    spec: NoiseSpec,
+    *,
+    num_proc: int = 1,
+    progress: bool = False,
+    input_sha256: str | None = None,
+    validate: bool = True,
+    allow_empty_masks: bool = False,
+    source: str = "<data>",
+) -> tuple[bytes, NoiseSummary]:
+    """:func:`apply_noise` straight to the bytes :func:`~hf_noisy.coco.dumps_coco` would write for its
+    result (identical bytes). Each worker serialises its own annotations, so little is left to the main
+    process."""
+    head, chunks, summary = _noise_chunks(data, spec, True, num_proc, progress, input_sha256, validate,
+                                          allow_empty_masks, source)
+    head["annotations"] = []
+    empty_list = dumps_coco(head)
+    if not empty_list.endswith(b"[]}"):  # annotations is the last key; anything else is a bug here
+        raise AssertionError("the annotations list must be serialised last")
+    body = b",".join(chunk for chunk in chunks if chunk)
+    return empty_list[:-2] + body + b"]}", summary
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The work of one run; each task is a range of annotation indices (cheap to send to a worker)."""
+
+    noiser: InstanceNoiser
+    annotations: list
+    sizes: dict[int, tuple[int, int]]  # image id -> (height, width)
+    header: CocoHeader | None  # check each annotation against it, or trust the data
+    as_json: bool
+    source: str
+
+    def run(self, bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, NoiseSummary]:
+        start, stop = bounds
+        annotations = self.annotations[start:stop]
+        if self.header is not None:
+            for index, ann in enumerate(annotations, start):
+                check_annotation(ann, index, self.header, source=self.source)
+        outputs = [self.noiser(ann, *self.sizes[ann["image_id"]]) for ann in annotations]
+        summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
+        if self.as_json:
+            return b",".join([orjson.dumps(ann) for ann in outputs if ann is not None]), summary
+        return outputs, summary
+
+
+# The job of a worker process, set once by the pool's initializer (inherited without copying under fork),
+# so that a task is only an index range.
+_WORKER: dict[str, _Job] = {}
+
+
+def _init_worker(job: _Job) -> None:
+    cv2.setNumThreads(1)
+    _WORKER["job"] = job
+
+
+def _run_in_worker(bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, NoiseSummary]:
+    return _WORKER["job"].run(bounds)
+
+
+def _ranges(total: int, count: int) -> list[tuple[int, int]]:
+    size = max(1, -(-total // max(count, 1)))
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def _noise_chunks(
+    data: dict, spec: NoiseSpec, as_json: bool, num_proc: int, progress: bool, input_sha256: str | None,
+    validate: bool, allow_empty_masks: bool, source: str,
+) -> tuple[dict, list, NoiseSummary]:
+    """Noise ``data``'s annotations in chunks (in worker processes when ``num_proc > 1``): the output dict
+    without annotations, each chunk's output (annotations, or their JSON joined by commas) in order, and the
+    summary."""
     if num_proc < 1:
         raise ValueError(f"num_proc must be >= 1, got {num_proc}")
-    sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    header = check_header(data, source=source) if validate else None
     annotations = data["annotations"]
-    items = [(ann, *sizes[ann["image_id"]]) for ann in annotations]
+    if validate and not _ids_unique(annotations):
+        validate_coco(data, source=source, check_masks=False)  # raises the first problem, as it would say it
     noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks)  # fails early on a bad matrix
+    sizes = header.sizes if header else {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    job = _Job(noiser, annotations, sizes, header, as_json, source)
 
+    processes = min(num_proc, os.cpu_count() or num_proc)
+    ranges = _ranges(len(annotations), max(processes * 8 if processes > 1 else 1, len(annotations) // 2000 + 1))
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(items), desc="noising", unit="ann", dynamic_ncols=True)
-    results: list[dict | None] = []
-    pool = None
-    if num_proc == 1:
-        outputs = ([noiser(*items[i]) for i in range(*bounds)] for bounds in _ranges(len(items), len(items) // 2000 + 1))
-    else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        processes = min(num_proc, os.cpu_count() or num_proc)
-        pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (noiser, items))
-        outputs = pool.imap(_noise_range, _ranges(len(items), processes * 8))
+        bar = tqdm(total=len(annotations), desc="noising", unit="ann", dynamic_ncols=True)
+    chunks, summary, pool = [], NoiseSummary(), None
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # windows are small: OpenCV's own threads would only spin (and slow other workers)
     try:
-        for chunk in outputs:
-            results.extend(chunk)
+        if processes == 1:
+            outputs = map(job.run, ranges)
+        else:
+            import multiprocessing
+
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (job,))
+            outputs = pool.imap(_run_in_worker, ranges)
+        for (start, stop), (chunk, chunk_summary) in zip(ranges, outputs):
+            chunks.append(chunk)
+            summary += chunk_summary
             if bar is not None:
-                bar.update(len(chunk))
+                bar.update(stop - start)
+    except CocoFormatError as err:
+        if validate:  # an annotation problem in a later chunk comes before an empty mask in this one
+            validate_coco(data, source=source, check_masks=False)
+        raise err.with_source(source) from None
     finally:
+        cv2.setNumThreads(threads)
         if pool is not None:
             pool.terminate()
         if bar is not None:
             bar.close()
 
-    summary = NoiseSummary.of(annotations, results, spec)
-    out = {key: value for key, value in data.items() if key != "annotations"}
-    info = dict(out.get("info") or {})
+    head = {key: value for key, value in data.items() if key != "annotations"}
+    info = dict(head.get("info") or {})
     info["hf_noisy"] = {
         "version": __version__,
         "spec": spec.to_dict(),
@@ -280,6 +368,13 @@ def apply_noise(
         "input_sha256": input_sha256,
         "summary": summary.to_dict(),
     }
-    out["info"] = info
-    out["annotations"] = [ann for ann in results if ann is not None]
-    return NoiseResult(out, summary)
+    head["info"] = info
+    return head, chunks, summary
+
+
+def _ids_unique(annotations: list) -> bool:
+    """Whether every annotation is an object with a distinct, hashable id (the one check that needs them all)."""
+    try:
+        return len({ann["id"] for ann in annotations}) == len(annotations)
+    except (TypeError, KeyError):
+        return False

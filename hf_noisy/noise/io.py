@@ -6,8 +6,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..coco import CocoFormatError, parse_coco_bytes, validate_coco, write_coco
-from .engine import NoiseResult, apply_noise
+from ..coco import CocoFormatError, parse_coco_bytes
+from ..fsutil import atomic_write_bytes
+from .engine import NoiseSummary, noise_to_json
 from .spec import NoiseSpec
 
 __all__ = ["noise_file"]
@@ -21,10 +22,10 @@ def noise_file(
     num_proc: int = 1,
     progress: bool = False,
     allow_empty_masks: bool = False,
-) -> NoiseResult:
-    """Noise a COCO instance file into ``output_path``.
+) -> NoiseSummary:
+    """Noise a COCO instance file into ``output_path``; returns what was applied.
 
-    The input is validated first (a bad file raises :class:`~hf_noisy.coco.CocoFormatError` naming the
+    The input is validated (a bad file raises :class:`~hf_noisy.coco.CocoFormatError` naming the file,
     annotation and field, and nothing is written); the output is written atomically. The output's
     ``info.hf_noisy`` records the spec, its hash, the package version and the input file's SHA-256.
     """
@@ -33,13 +34,9 @@ def noise_file(
         raise CocoFormatError("no such file", source=str(source))
     raw = source.read_bytes()
     data = parse_coco_bytes(raw, source=str(source))
-    validate_coco(data, source=str(source), check_masks=False)
-    try:
-        result = apply_noise(
-            data, spec, num_proc=num_proc, progress=progress, input_sha256=hashlib.sha256(raw).hexdigest(),
-            validate=False, allow_empty_masks=allow_empty_masks,
-        )
-    except CocoFormatError as err:
-        raise CocoFormatError(str(err).removeprefix("input: "), source=str(source)) from None
-    write_coco(result.data, output_path)
-    return result
+    text, summary = noise_to_json(
+        data, spec, num_proc=num_proc, progress=progress, input_sha256=hashlib.sha256(raw).hexdigest(),
+        allow_empty_masks=allow_empty_masks, source=str(source),
+    )
+    atomic_write_bytes(output_path, text)
+    return summary

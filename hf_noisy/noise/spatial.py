@@ -22,6 +22,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from shapely.geometry import Polygon
 
 from ..masks import Crop
 
@@ -125,8 +126,6 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
     """Douglas-Peucker simplification (topology-preserving) of the contours, ``tolerance`` in pixels."""
     if crop.area == 0:
         return crop
-    from shapely.geometry import Polygon
-
     contours, hierarchy = _contours(crop, holes)
     simplified = []
     for outer, inner in _components(contours, hierarchy, holes):

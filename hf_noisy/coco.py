@@ -28,6 +28,7 @@ from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
 from . import _rle
 from .masks import check_rle, segmentation_to_rle
+from .runtime import paused_gc
 
 __all__ = [
     "CocoFormatError",
@@ -106,7 +107,8 @@ def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
     """Parse JSON bytes (orjson, falling back to the standard library for its line/column messages and for
     the non-standard ``NaN``/``Infinity`` literals, which validation then reports precisely)."""
     try:
-        return orjson.loads(raw)
+        with paused_gc():  # a large acyclic tree: collections during the parse would find nothing
+            return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
     try:

@@ -37,6 +37,7 @@ from pycocotools import mask as mask_utils
 from .. import __version__
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
 from ..masks import Crop
+from ..runtime import single_threaded_opencv
 from . import spatial
 from .labels import draw_label, transition_matrix
 from .spec import NoiseSpec
@@ -88,7 +89,6 @@ class InstanceNoiser:
         self._op_bounds = list(np.cumsum([op.prob for op in spec.spatial]))
         self._bits = np.random.PCG64(0)  # re-seeded from each annotation's draws (cheaper than a new generator)
         self._rng = np.random.Generator(self._bits)
-
 
     def __call__(self, ann: dict, height: int, width: int) -> dict | None:
         out = dict(ann)
@@ -294,7 +294,7 @@ _WORKER: dict[str, _Job] = {}
 
 
 def _init_worker(job: _Job) -> None:
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # as in the parent while it noises (inherited under fork, set here under spawn)
     _WORKER["job"] = job
 
 
@@ -332,32 +332,30 @@ def _noise_chunks(
 
         bar = tqdm(total=len(annotations), desc="noising", unit="ann", dynamic_ncols=True)
     chunks, summary, pool = [], NoiseSummary(), None
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # windows are small: OpenCV's own threads would only spin (and slow other workers)
-    try:
-        if processes == 1:
-            outputs = map(job.run, ranges)
-        else:
-            import multiprocessing
+    with single_threaded_opencv():  # workers fork inside and inherit it
+        try:
+            if processes == 1:
+                outputs = map(job.run, ranges)
+            else:
+                import multiprocessing
 
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (job,))
-            outputs = pool.imap(_run_in_worker, ranges)
-        for (start, stop), (chunk, chunk_summary) in zip(ranges, outputs):
-            chunks.append(chunk)
-            summary += chunk_summary
+                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+                pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (job,))
+                outputs = pool.imap(_run_in_worker, ranges)
+            for (start, stop), (chunk, chunk_summary) in zip(ranges, outputs):
+                chunks.append(chunk)
+                summary += chunk_summary
+                if bar is not None:
+                    bar.update(stop - start)
+        except CocoFormatError as err:
+            if validate:  # an annotation problem in a later chunk comes before an empty mask in this one
+                validate_coco(data, source=source, check_masks=False)
+            raise err.with_source(source) from None
+        finally:
+            if pool is not None:
+                pool.terminate()
             if bar is not None:
-                bar.update(stop - start)
-    except CocoFormatError as err:
-        if validate:  # an annotation problem in a later chunk comes before an empty mask in this one
-            validate_coco(data, source=source, check_masks=False)
-        raise err.with_source(source) from None
-    finally:
-        cv2.setNumThreads(threads)
-        if pool is not None:
-            pool.terminate()
-        if bar is not None:
-            bar.close()
+                bar.close()
 
     head = {key: value for key, value in data.items() if key != "annotations"}
     info = dict(head.get("info") or {})

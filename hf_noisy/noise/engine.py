@@ -302,8 +302,10 @@ def _run_in_worker(bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, 
     return _WORKER["job"].run(bounds)
 
 
-def _ranges(total: int, count: int) -> list[tuple[int, int]]:
-    size = max(1, -(-total // max(count, 1)))
+def _ranges(total: int, processes: int) -> list[tuple[int, int]]:
+    """Index ranges of at most 1,000 annotations (progress updates), and with several processes at least ~24
+    per process, so that the last ones to finish are small (annotations differ a lot in cost)."""
+    size = 1000 if processes == 1 else max(50, min(1000, total // (24 * processes)))
     return [(start, min(start + size, total)) for start in range(0, total, size)]
 
 
@@ -325,7 +327,7 @@ def _noise_chunks(
     job = _Job(noiser, annotations, sizes, header, as_json, source)
 
     processes = min(num_proc, os.cpu_count() or num_proc)
-    ranges = _ranges(len(annotations), max(processes * 8 if processes > 1 else 1, len(annotations) // 2000 + 1))
+    ranges = _ranges(len(annotations), processes)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -40,7 +40,7 @@ from ..masks import Crop
 from ..runtime import single_threaded_opencv
 from . import spatial
 from .labels import draw_label, transition_matrix
-from .spec import NoiseSpec
+from .spec import NoiseSpec, SpatialOp
 
 __all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json"]
 
@@ -91,11 +91,36 @@ class InstanceNoiser:
         self._rng = np.random.Generator(self._bits)
 
     def __call__(self, ann: dict, height: int, width: int) -> dict | None:
+        return self.noise_many([(ann, height, width)])[0]
+
+    def noise_many(self, items: Sequence[tuple[dict, int, int]]) -> list[dict | None]:
+        """Noise ``(annotation, height, width)`` items; the same as calling the noiser on each, but the
+        approximations share one vectorised simplification per op."""
+        outputs: list[dict | None] = []
+        approximations: dict[SpatialOp, list[tuple[int, Crop]]] = {}
+        for ann, height, width in items:
+            out, op, name, crop = self._start(ann, height, width)
+            if op is None:
+                outputs.append(out)
+            elif name == "approximation":
+                approximations.setdefault(op, []).append((len(outputs), crop))
+                outputs.append(out)
+            else:
+                outputs.append(self._finish(out, op, name, crop))
+        for op, pending in approximations.items():
+            noisy = spatial.approximate_many([crop for _, crop in pending], op.param, op.holes)
+            for (position, _), crop in zip(pending, noisy):
+                outputs[position] = self._finish(outputs[position], op, "approximation", crop)
+        return outputs
+
+    def _start(self, ann: dict, height: int, width: int) -> tuple[dict, SpatialOp | None, str, Crop | None]:
+        """The output with provenance and class noise, the spatial op drawn (None: mask unchanged), its name
+        (``scale`` resolved to dilate or erode) and the crop: already noised, or clean for an approximation."""
         out = dict(ann)
         category = ann["category_id"]
         out.update(noise_op="none", noise_param=None, class_flipped=False, original_category_id=category)
         if ann.get("iscrowd", 0) and not self.spec.include_crowd:
-            return out
+            return out, None, "none", None
         u_class, u_op, u_scale, pcg_state, pcg_increment = draws(self.spec.seed, ann["id"])
         if self._cumulative is not None:
             row = self._cumulative[self._index[category]]
@@ -104,12 +129,12 @@ class InstanceNoiser:
         k = bisect.bisect_right(self._op_bounds, u_op)
         if k == len(self.spec.spatial):
             if not self.allow_empty_masks and Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
-                raise empty_mask_error("input", f"annotation {ann['id']}")
-            return out
+                raise empty_mask_error("<data>", f"annotation {ann['id']}")
+            return out, None, "none", None
         op = self.spec.spatial[k]
         crop = Crop.from_segmentation(ann["segmentation"], height, width)
         if crop.mask.size == 0 and not self.allow_empty_masks:
-            raise empty_mask_error("input", f"annotation {ann['id']}")
+            raise empty_mask_error("<data>", f"annotation {ann['id']}")
         name = op.op if op.op != "scale" else ("dilate" if u_scale < 0.5 else "erode")
         if name == "dilate":
             crop = spatial.dilate(crop, op.param)
@@ -121,8 +146,10 @@ class InstanceNoiser:
             self._bits.state = {"bit_generator": "PCG64", "state": {"state": pcg_state, "inc": pcg_increment},
                                 "has_uint32": 0, "uinteger": 0}
             crop = spatial.localize(crop, op.param, self._rng, op.holes)
-        else:
-            crop = spatial.approximate(crop, op.param, op.holes)
+        return out, op, name, crop
+
+    def _finish(self, out: dict, op: SpatialOp, name: str, crop: Crop) -> dict | None:
+        """The output with its noisy mask (RLE) and, by the spec, recomputed geometry; None if dropped."""
         noisy = crop.encode()
         if noisy.area == 0 and self.spec.empty_masks == "drop":
             return None
@@ -281,7 +308,7 @@ class _Job:
         if self.header is not None:
             for index, ann in enumerate(annotations, start):
                 check_annotation(ann, index, self.header, source=self.source)
-        outputs = [self.noiser(ann, *self.sizes[ann["image_id"]]) for ann in annotations]
+        outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations])
         summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
         if self.as_json:
             return b",".join([orjson.dumps(ann) for ann in outputs if ann is not None]), summary

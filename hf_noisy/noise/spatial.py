@@ -18,15 +18,16 @@ Coordinates handed to OpenCV/shapely are absolute image pixels, so results do no
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
+import shapely
 from shapely.geometry import Polygon
 
 from ..masks import Crop
 
-__all__ = ["dilate", "erode", "opening", "localize", "approximate"]
+__all__ = ["dilate", "erode", "opening", "localize", "approximate", "approximate_many"]
 
 Holes = Literal["fill", "keep"]
 
@@ -124,17 +125,51 @@ def localize(crop: Crop, sigma: float, rng: np.random.Generator, holes: Holes = 
 
 def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
     """Douglas-Peucker simplification (topology-preserving) of the contours, ``tolerance`` in pixels."""
-    if crop.area == 0:
-        return crop
-    contours, hierarchy = _contours(crop, holes)
-    simplified = []
-    for outer, inner in _components(contours, hierarchy, holes):
-        if len(outer) < 4:
+    return approximate_many([crop], tolerance, holes)[0]
+
+
+def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fill") -> list[Crop]:
+    """:func:`approximate` of each crop, with one vectorised shapely call for all their polygons: GEOS
+    simplifies each polygon exactly as on its own, and the per-polygon Python cost is paid once."""
+    owners: list[int] = []  # which crop each polygon comes from, in order
+    shells: list[np.ndarray] = []
+    interiors: list[list[np.ndarray] | None] = []  # the hole contours of a component that has some, else None
+    for index, crop in enumerate(crops):
+        if crop.area == 0:
             continue
-        shape = Polygon(outer, [h for h in inner if len(h) >= 4]).simplify(tolerance, preserve_topology=True)
-        if shape.is_empty:
-            continue
-        exterior = np.asarray(shape.exterior.coords).astype(np.int32)
-        simplified.append((exterior, [np.asarray(r.coords).astype(np.int32) for r in shape.interiors] if inner else []))
-    # simplified vertices are contour points, which are foreground pixels of the window
-    return _fill(crop.image_size, simplified, crop)
+        for outer, inner in _components(*_contours(crop, holes), holes):
+            if len(outer) >= 4:
+                owners.append(index)
+                shells.append(outer)
+                interiors.append([h for h in inner if len(h) >= 4] if inner else None)
+    simplified = shapely.simplify(_polygons(shells, interiors), tolerance, preserve_topology=True)
+    exteriors = _exterior_coordinates(simplified)
+    parts: list[list[tuple[np.ndarray, list[np.ndarray]]]] = [[] for _ in crops]
+    for owner, shape, exterior, inner in zip(owners, simplified, exteriors, interiors):
+        if len(exterior):
+            kept = [np.asarray(ring.coords).astype(np.int32) for ring in shape.interiors] if inner is not None else []
+            parts[owner].append((exterior, kept))
+    # simplified vertices are contour points, which are foreground pixels of the crop's window
+    return [crop if crop.area == 0 else _fill(crop.image_size, part, crop) for crop, part in zip(crops, parts)]
+
+
+def _polygons(shells: list[np.ndarray], interiors: list[list[np.ndarray] | None]) -> np.ndarray:
+    """shapely Polygons (an object array): those without holes built in one vectorised call."""
+    out = np.empty(len(shells), dtype=object)
+    plain = [i for i, inner in enumerate(interiors) if inner is None]
+    if plain:
+        coordinates = np.concatenate([shells[i] for i in plain]).astype(np.float64)
+        ring_of = np.repeat(np.arange(len(plain)), [len(shells[i]) for i in plain])
+        out[plain] = shapely.polygons(shapely.linearrings(coordinates, indices=ring_of))
+    for i, inner in enumerate(interiors):
+        if inner is not None:
+            out[i] = Polygon(shells[i], inner)
+    return out
+
+
+def _exterior_coordinates(polygons: np.ndarray) -> list[np.ndarray]:
+    """Each polygon's exterior ring as ``(n, 2)`` int32 (closed: the first point repeated); empty if none."""
+    coordinates, owner = shapely.get_coordinates(shapely.get_exterior_ring(polygons), return_index=True)
+    bounds = np.searchsorted(owner, np.arange(len(polygons) + 1))
+    coordinates = coordinates.astype(np.int32)
+    return [coordinates[bounds[i] : bounds[i + 1]] for i in range(len(polygons))]

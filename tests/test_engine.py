@@ -8,8 +8,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from hf_noisy.coco import CocoFormatError, dumps_coco, validate_coco
-from hf_noisy.noise import PRESETS, NoiseSpec, SpatialOp, apply_noise, load_spec, noise_file
-from hf_noisy.noise.engine import noise_to_json
+from hf_noisy.noise import PRESETS, NoiseSpec, SpatialOp, apply_noise, load_spec, noise_file, noise_to_json
 
 LEVEL_PROB = {"easy": 0.2, "medium": 0.25, "hard": 0.3}
 LEVEL_CLASS = {"easy": 0.2, "medium": 0.3, "hard": 0.4}

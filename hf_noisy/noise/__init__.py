@@ -6,7 +6,7 @@
 {'approximation': 211, 'dilate': 108, ...}
 """
 
-from .engine import InstanceNoiser, NoiseResult, NoiseSummary, apply_noise
+from .engine import InstanceNoiser, NoiseResult, NoiseSummary, apply_noise, noise_to_json
 from .io import noise_file
 from .spec import PRESETS, ClassNoise, NoiseSpec, SpatialOp, SpecError, load_spec
 
@@ -22,4 +22,5 @@ __all__ = [
     "apply_noise",
     "load_spec",
     "noise_file",
+    "noise_to_json",
 ]

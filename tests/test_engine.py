@@ -159,3 +159,19 @@ def test_format_errors_survive_pickling():
     err = CocoFormatError("bad", source="a.json", where="annotation 5", field="bbox")
     back = pickle.loads(pickle.dumps(err))
     assert str(back) == str(err) == "a.json: annotation 5: field 'bbox': bad" and back.field == "bbox"
+
+
+def test_spawn_workers_give_the_same_bytes(train, monkeypatch):
+    """Where fork is missing (macOS and Windows default to spawn), workers get the job by pickling."""
+    import multiprocessing
+
+    data = json.loads(train.read_text())
+    data["annotations"] = data["annotations"][:120]
+    expected, _ = noise_to_json(data, PRESETS["hard"])
+    methods = []
+    real_get_context = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: methods.append(method) or real_get_context(method))
+    spawned, summary = noise_to_json(data, PRESETS["hard"], num_proc=2)
+    assert methods == ["spawn"]
+    assert spawned == expected and summary.annotations == 120

@@ -16,17 +16,17 @@ import hashlib
 import json
 import math
 import os
-from numbers import Real
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import orjson
 from pycocotools import mask as mask_utils
 
+from . import _rle
 from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
-from . import _rle
 from .masks import check_rle, segmentation_to_rle
 from .runtime import paused_gc
 

@@ -44,9 +44,6 @@ from .spec import NoiseSpec, SpatialOp
 
 __all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json"]
 
-PROVENANCE_FIELDS = ("noise_op", "noise_param", "class_flipped", "original_category_id")
-
-
 _UNIT = 2.0**-53
 
 

@@ -46,9 +46,8 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
     The returned ``counts`` is a ``str``.
     """
     if isinstance(segmentation, list):
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)  # merging one RLE returns it unchanged
-    elif isinstance(segmentation.get("counts"), list):
+        return Crop.from_segmentation(segmentation, height, width).to_rle()
+    if isinstance(segmentation.get("counts"), list):
         rle = mask_utils.frPyObjects(segmentation, height, width)
     else:
         rle = segmentation

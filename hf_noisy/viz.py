@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .fsutil import atomic_write_bytes
-from .masks import Crop, segmentation_to_rle
+from .masks import Crop
 
 __all__ = ["render_pair", "render_overlays"]
 
@@ -26,7 +26,7 @@ def _draw(image: np.ndarray, annotations: Sequence[dict], names: dict[int, str],
     height, width = image.shape[:2]
     out = image.copy()
     for ann in annotations:
-        full = Crop.from_rle(segmentation_to_rle(ann["segmentation"], height, width)).to_full()
+        full = Crop.from_segmentation(ann["segmentation"], height, width).to_full()
         colour = np.array(_colour(ann["category_id"]), float)
         region = full.astype(bool)
         out[region] = (0.45 * out[region] + 0.55 * colour).astype(np.uint8)

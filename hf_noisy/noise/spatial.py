@@ -18,6 +18,7 @@ Coordinates handed to OpenCV/shapely are absolute image pixels, so results do no
 
 from __future__ import annotations
 
+import functools
 from typing import Literal, Sequence
 
 import cv2
@@ -32,7 +33,9 @@ __all__ = ["dilate", "erode", "opening", "localize", "approximate", "approximate
 Holes = Literal["fill", "keep"]
 
 
+@functools.cache
 def _kernel(size: int) -> np.ndarray:
+    """The ``size x size`` square of ones (shared: OpenCV only reads it)."""
     return np.ones((size, size), np.uint8)
 
 

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pycocotools import mask as mask_utils
 
 from . import _rle
 from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
-from .masks import check_rle, segmentation_to_rle
+from .masks import Crop, check_rle
 from .runtime import paused_gc
 
 __all__ = [
@@ -150,7 +149,7 @@ def validate_coco(
         seen.add(ann["id"])
         if check_masks and not allow_empty_masks:
             height, width = header.sizes[ann["image_id"]]
-            if mask_utils.area(segmentation_to_rle(ann["segmentation"], height, width)) == 0:
+            if Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
                 raise empty_mask_error(source, f"annotation {ann['id']}")
 
 

@@ -176,20 +176,6 @@ class Crop:
         """Foreground pixel count."""
         return int(np.count_nonzero(self.mask))
 
-    def bbox(self) -> list[float]:
-        """Tight ``[x, y, w, h]`` of the foreground in image pixels; ``[0, 0, 0, 0]`` when empty
-        (the same numbers as ``pycocotools.mask.toBbox``)."""
-        rows = np.flatnonzero(self.mask.any(axis=1))
-        if rows.size == 0:
-            return [0.0, 0.0, 0.0, 0.0]
-        cols = np.flatnonzero(self.mask.any(axis=0))
-        return [
-            float(self.x0 + cols[0]),
-            float(self.y0 + rows[0]),
-            float(cols[-1] - cols[0] + 1),
-            float(rows[-1] - rows[0] + 1),
-        ]
-
     def to_rle(self) -> RLE:
         """Full-image compressed RLE (``counts`` as ``str``)."""
         return self.encode().rle

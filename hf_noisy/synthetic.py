@@ -121,10 +121,10 @@ def _write_split(root: Path, split: str, image_ids: range, first_ann_id: int, rn
         for category, segmentation, mask, iscrowd in objects:
             colour = np.array(_COLORS[category], float)
             canvas[mask.astype(bool)] = colour + rng.normal(0, 4, (int(mask.sum()), 3))
-            crop = Crop.from_segmentation(segmentation, height, width)  # geometry as pycocotools rasterises it
+            geometry = Crop.from_segmentation(segmentation, height, width).encode()  # as pycocotools rasterises it
             annotations.append(
                 {"id": ann_id, "image_id": image_id, "category_id": category, "iscrowd": iscrowd,
-                 "segmentation": segmentation, "area": float(crop.area), "bbox": crop.bbox()}
+                 "segmentation": segmentation, "area": float(geometry.area), "bbox": geometry.bbox}
             )
             ann_id += 1
         file_name = f"{image_id:012d}.png"

@@ -18,7 +18,7 @@ __all__ = ["COLUMNS", "board_rows", "load_reported", "queue_rows"]
 
 #: Columns of a benchmark's table, in display order.
 COLUMNS = ("Source", "Model", "Method", "Trained on", "Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75",
-           "Retention (mask)", "Retention (boundary)", "Submitter", "Reference")
+           "Retention", "Retention (boundary)", "Submitter", "Reference")
 
 
 def load_reported() -> dict:
@@ -38,7 +38,7 @@ def _reported_rows(reported: dict) -> dict[str, list[dict]]:
                 "Source": "reported", "Model": entry["model_name"], "Method": entry.get("method", ""),
                 "Trained on": entry["trained_on"], "Mask AP": entry.get("segm_AP"),
                 "Boundary AP": entry.get("boundary_AP"), "Box AP": entry.get("bbox_AP"), "Mask AP50": None,
-                "Mask AP75": None, "Retention (mask)": entry.get("retention"), "Retention (boundary)": None,
+                "Mask AP75": None, "Retention": entry.get("retention"), "Retention (boundary)": None,
                 "Submitter": "paper", "Reference": f"{table['table']}, {reported['paper']['url']}",
             })
     return rows
@@ -52,7 +52,7 @@ def _evaluated_row(result: dict, results: dict[str, dict]) -> dict:
         "Mask AP": _percent(metrics["segm"]["AP"]), "Boundary AP": _percent(metrics["boundary"]["AP"]),
         "Box AP": _percent(metrics["bbox"]["AP"]), "Mask AP50": _percent(metrics["segm"]["AP50"]),
         "Mask AP75": _percent(metrics["segm"]["AP75"]),
-        "Retention (mask)": None if kept is None else round(kept["AP"], 3),
+        "Retention": None if kept is None else round(kept["AP"], 3),
         "Retention (boundary)": None if kept is None else round(kept["boundary_AP"], 3),
         "Submitter": meta["submitter"], "Reference": meta.get("paper_url") or meta.get("code_url") or "",
     }

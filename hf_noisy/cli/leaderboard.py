@@ -1,0 +1,105 @@
+"""hf-noisy leaderboard {init,submit,evaluate,serve}: a leaderboard store, its submissions, scores and board."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "leaderboard: create a store, submit results, score pending submissions, serve the Gradio board"
+DESCRIPTION = """\
+A leaderboard store is a local folder or, written hf://ORG, two Hub dataset repos (ORG/leaderboard-submissions,
+ORG/leaderboard-results). Submissions are COCO results files (.json or .json.gz; RLE masks, scores in [0, 1],
+the source dataset's category ids, image ids of the benchmark's clean validation split), checked before
+anything is stored, then scored in a resource-limited child process.
+
+examples:
+  hf-noisy leaderboard init --store board --benchmark coco-n=noisy-seg/coco-n@v1.0
+  hf-noisy leaderboard submit results.json --store board --benchmark coco-n --trained-on hard \\
+      --model-name "M2F R50" --method CE --submitter alice
+  hf-noisy leaderboard evaluate --store board
+  hf-noisy leaderboard serve --store board --submitter alice
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    init = sub.add_parser("init", help="create a store and set where each benchmark's validation annotations come from")
+    init.add_argument("--store", required=True, help="a folder, or hf://ORG for Hub dataset repos")
+    init.add_argument("--benchmark", action="append", required=True, metavar="NAME=PATH_OR_ID[@REVISION]",
+                      help="coco-n, cityscapes-n, lvis-n or coco-wan = a built dataset folder, a Hub dataset id, "
+                           "or a COCO .json file (repeatable)")
+
+    submit = sub.add_parser("submit", help="check a results file and store it for evaluation")
+    submit.add_argument("results", help="COCO results file (.json or .json.gz)")
+    submit.add_argument("--store", required=True)
+    submit.add_argument("--benchmark", required=True, help="coco-n, cityscapes-n, lvis-n or coco-wan")
+    submit.add_argument("--trained-on", required=True, help="the config trained on: clean, easy, medium or hard")
+    submit.add_argument("--model-name", required=True)
+    submit.add_argument("--submitter", required=True, help="your Hub user name")
+    submit.add_argument("--method", default="", help="training method, e.g. CE or SCE")
+    submit.add_argument("--config-revision", default="", help="revision of the training config (tag or commit)")
+    submit.add_argument("--paper-url", default="")
+    submit.add_argument("--code-url", default="")
+
+    evaluate = sub.add_parser("evaluate", help="score every pending submission in a resource-limited child process")
+    evaluate.add_argument("--store", required=True)
+    evaluate.add_argument("--cpu-seconds", type=float, default=1800.0, help="CPU time per submission (default 1800)")
+    evaluate.add_argument("--memory-mb", type=float, default=8192.0,
+                          help="memory per submission beyond the loaded ground truth, MB (default 8192)")
+    evaluate.add_argument("--wall-seconds", type=float, default=7200.0, help="real time per submission (default 7200)")
+    evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
+                                                            "(default $HF_HOME/hf_noisy/leaderboard)")
+
+    serve = sub.add_parser("serve", help="run the Gradio board locally (needs the leaderboard extra)")
+    serve.add_argument("--store", required=True)
+    serve.add_argument("--submitter", default=None,
+                       help="who submits from this local board (on a Space: the logged-in Hub user instead); "
+                            "without it the submit tab is read-only")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--no-evaluate", action="store_true", help="do not score submissions as they arrive")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import leaderboard as lb
+
+    if args.action == "init":
+        config = lb.init_store(args.store, lb.parse_benchmark_sources(args.benchmark))
+        for name, entry in sorted(config["benchmarks"].items()):
+            print(f"{name}: {entry['source']}" + (f"@{entry['revision']}" if entry["revision"] else ""))
+        return 0
+    if args.action == "submit":
+        from pathlib import Path
+
+        meta = lb.SubmissionMeta(model_name=args.model_name, benchmark=args.benchmark, trained_on=args.trained_on,
+                                 submitter=args.submitter, method=args.method, config_revision=args.config_revision,
+                                 paper_url=args.paper_url, code_url=args.code_url)
+        path = Path(args.results)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        if path.stat().st_size > lb.Limits().max_compressed_bytes:
+            raise lb.SubmissionError("oversized", f"{path}: {path.stat().st_size:,} bytes; the cap is "
+                                     f"{lb.Limits().max_compressed_bytes:,}")
+        submission = lb.submit(args.store, path.read_bytes(), meta)
+        print(f"stored {submission.id} ({submission.detections} detections); pending evaluation")
+        return 0
+    if args.action == "evaluate":
+        limits = lb.SandboxLimits(args.cpu_seconds, args.memory_mb, args.wall_seconds)
+
+        def report(record: dict) -> None:
+            if record["status"] == "done":
+                metrics = record["metrics"]
+                print(f"done    {record['submission']}: mask AP {metrics['segm']['AP']:.4f}, "
+                      f"boundary AP {metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
+            else:
+                print(f"failed  {record['submission']}: {record['reason']}")
+
+        written = lb.evaluate_pending(args.store, limits=limits, cache_dir=args.cache_dir, on_result=report)
+        if not written:
+            print("nothing pending")
+        return 0
+    from ..leaderboard.app import serve
+
+    serve(args.store, submitter=args.submitter, host=args.host, port=args.port, evaluate=not args.no_evaluate)
+    return 0
+

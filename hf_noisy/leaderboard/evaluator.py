@@ -28,7 +28,7 @@ __all__ = ["SandboxLimits", "evaluate_pending"]
 @dataclass(frozen=True)
 class SandboxLimits:
     """Budgets for scoring one submission, on top of the interpreter, libraries and ground truth:
-    ``cpu_seconds`` of CPU time, ``memory_mb`` of address space, and ``wall_seconds`` of real time for the
+    ``cpu_seconds`` of CPU time, ``memory_mb`` of data memory (heap and private mappings), and ``wall_seconds`` of real time for the
     whole child (start-up and ground-truth loading included)."""
 
     cpu_seconds: float = 1800.0
@@ -37,7 +37,7 @@ class SandboxLimits:
 
 
 def _limits_reason(returncode: int, limits: SandboxLimits) -> str:
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+    if returncode in (-signal.SIGPROF, -signal.SIGXCPU, -signal.SIGKILL):
         return f"CPU time limit exceeded ({limits.cpu_seconds:g} s for the submission)"
     if returncode < 0:
         name = signal.Signals(-returncode).name

@@ -1,9 +1,8 @@
 """Score one submission inside resource limits: ``python -m hf_noisy.leaderboard.sandbox ...``.
 
 Run by :func:`hf_noisy.leaderboard.evaluate_pending` in a child process. The child imports the evaluation
-stack and loads the (trusted) ground truth first, then caps itself with ``setrlimit``: CPU time
-(``RLIMIT_CPU``: ``SIGXCPU``, then ``SIGKILL`` one second later) and address space (``RLIMIT_AS``: allocations
-beyond it fail). The limits are budgets for the submission's own work on top of that baseline: reading,
+stack and loads the (trusted) ground truth first, then caps itself: CPU time (a profiling timer, backed by
+``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits are budgets for the submission's own work on top of that baseline: reading,
 checking and scoring the detections. Only then does it read the submitted file (parsed as JSON with the
 caps of :func:`~hf_noisy.leaderboard.submission.parse_results`; nothing in it can execute).
 
@@ -16,24 +15,33 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import signal
 import sys
 from pathlib import Path
 
 EXIT_MEMORY = 3
 
 
-def _address_space() -> int:
-    """Current virtual memory size of this process, in bytes."""
-    with open("/proc/self/statm", encoding="ascii") as handle:
-        return int(handle.read().split()[0]) * resource.getpagesize()
+def _data_size() -> int:
+    """This process's data segment (``VmData``: heap and private writable mappings), in bytes."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/self/status has no VmData line")
 
 
 def _cap(cpu_seconds: float, memory_bytes: int) -> None:
+    """CPU: ``ITIMER_PROF`` counts this process's CPU time up to the budget, then ``SIGPROF`` ends it (its
+    default action; nothing here handles it); ``RLIMIT_CPU`` (whole seconds) backs it up. Memory:
+    ``RLIMIT_DATA`` (heap and private writable mappings, Linux >= 4.7). ``RLIMIT_AS`` is not used: it counts
+    address space that allocators and thread pools reserve without using, so it fails at random."""
+    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
     used = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = int(used.ru_utime + used.ru_stime + cpu_seconds + 0.999)
+    cpu = int(used.ru_utime + used.ru_stime + cpu_seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    limit = _address_space() + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit = _data_size() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -160,7 +160,7 @@ def submit(
         if (benchmark, trained_on, other_slug) == (meta.benchmark, meta.trained_on, slug):
             raise SubmissionError("duplicate", f"{meta.submitter} already submitted {meta.model_name!r} for "
                                   f"{meta.benchmark} trained on {meta.trained_on} ({submission_id}); a model "
-                                  "name is submitted once per benchmark and config")
+                                  "name (compared ignoring case and punctuation) is submitted once per benchmark and config")
         recent += now - timedelta(days=1) < when <= now
     if recent >= limits.per_day:
         raise SubmissionError("rate-limit", f"{meta.submitter} has made {recent} submissions in the last 24 hours;"

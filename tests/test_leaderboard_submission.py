@@ -153,3 +153,10 @@ def test_a_crash_before_the_marker_leaves_no_submission(store: Path, valid: list
     assert list_submissions(store) == [] and evaluate_pending(store) == []
     submit(store, dumps(valid), META, now=NOW)  # and it does not block the real submission
     assert len(list_submissions(store)) == 1
+
+
+def test_depth_ignores_brackets_inside_strings():
+    from hf_noisy.leaderboard.submission import _max_depth
+
+    assert _max_depth(rb'["a\"[[[{", [1, {"b": "]]]\\"}], "\\\\"]') == 3
+    assert _max_depth(b"[]") == 1 and _max_depth(b"") == 0

@@ -168,7 +168,7 @@ def _gunzip(raw: bytes, cap: int) -> bytes:
     return bytes(out)
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def _max_depth(data: bytes) -> int:

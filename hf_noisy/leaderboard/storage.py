@@ -95,7 +95,8 @@ class HubBackend:
         self.description = f"{HUB_PREFIX}{org}"
 
     def _repo(self, path: str) -> str:
-        return self.results_repo if _check_path(path).startswith("results/") else self.submissions_repo
+        top = _check_path(path.rstrip("/")).split("/")[0]
+        return self.results_repo if top == "results" else self.submissions_repo
 
     def create(self) -> None:
         for repo in (self.submissions_repo, self.results_repo):

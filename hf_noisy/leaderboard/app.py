@@ -23,6 +23,9 @@ from .table import COLUMNS, board_rows, queue_rows
 
 __all__ = ["build_app", "filter_rows", "main", "robustness_figure", "serve"]
 
+#: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in percent of the table.
+COLUMN_WIDTHS = ("8%", "13%", "6%", "7%", "6%", "7%", "6%", "6%", "6%", "7%", "8%", "7%", "13%")
+
 ABOUT = """\
 ## Protocol
 
@@ -193,12 +196,13 @@ def build_app(
                         sources = gr.CheckboxGroup(["reported", "evaluated"], value=["reported", "evaluated"],
                                                    label="Source")
                     frame = gr.Dataframe(label=f"{benchmark} (AP in %, click a column to sort)", interactive=False,
-                                         elem_id=f"table-{benchmark}", show_search="none", wrap=True)
+                                         elem_id=f"table-{benchmark}", show_search="none", wrap=True,
+                                         column_widths=list(COLUMN_WIDTHS))
                     filters += [query, configs, sources]
                     frames.append(frame)
-        with gr.Tab("Robustness"):
+        with gr.Tab("Robustness") as robustness_tab:
             which = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark")
-            figure = gr.Plot(label="AP against noise level")
+            figure = gr.Plot(label="AP against noise level", elem_id="robustness-plot")
         with gr.Tab("Submit"):
             if on_space:
                 gr.LoginButton()
@@ -214,7 +218,7 @@ def build_app(
                 revision = gr.Textbox(label="Config revision", placeholder="v1.0")
             with gr.Row():
                 model_name = gr.Textbox(label="Model name", elem_id="model-name")
-                method = gr.Textbox(label="Method", placeholder="CE, SCE, ...")
+                method = gr.Textbox(label="Method", placeholder="CE, SCE, ...", elem_id="method")
             with gr.Row():
                 paper_url = gr.Textbox(label="Paper URL")
                 code_url = gr.Textbox(label="Code URL")
@@ -236,6 +240,7 @@ def build_app(
                 return do_submit(submitter, file, bench, config, name, meth, rev, paper, code), queue()
 
         send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=frames)
+        robustness_tab.select(plot, inputs=which, outputs=figure)
         refresh.click(tables, inputs=filters, outputs=frames)
         for component in filters:
             component.change(tables, inputs=filters, outputs=frames)

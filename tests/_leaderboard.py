@@ -45,3 +45,11 @@ def write_gt(gt: dict, path: Path) -> Path:
 
 def dumps(results: list) -> bytes:
     return json.dumps(results).encode("utf-8")
+
+
+def shapes_gt(root: Path, num_val: int = 6) -> dict:
+    """The validation split of the built-in shapes dataset (no ``../shared`` needed)."""
+    from hf_noisy.synthetic import make_shapes_coco
+
+    return load_coco(make_shapes_coco(root, num_train=1, num_val=num_val) / "annotations" / "instances_val2017.json",
+                     allow_empty_masks=True)

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions, small_gt, write_gt
+from _leaderboard import dumps, predictions
 
 from hf_noisy.leaderboard import init_store, list_submissions, parse_benchmark_sources
 from hf_noisy.metrics import evaluate_coco
@@ -48,16 +48,20 @@ def _cells(page, table: str, model: str) -> list[str]:
     return [text.strip() for text in row.locator("[role=gridcell]").all_inner_texts()]
 
 
-def test_the_board_in_a_browser(coco_tiny: Path, tmp_path: Path):
+def test_the_board_in_a_browser(tmp_path: Path):
     _require_browser()
+    from hf_noisy.coco import load_coco
+    from hf_noisy.synthetic import make_shapes_coco
     from playwright.sync_api import expect, sync_playwright
 
     from hf_noisy.leaderboard.app import build_app
     from hf_noisy.leaderboard.table import COLUMNS
 
-    gt = small_gt(coco_tiny, 10)
+    # The built-in shapes dataset as the ground truth, so that CI runs this test without ../shared.
+    gt_file = make_shapes_coco(tmp_path / "shapes", num_train=1, num_val=6) / "annotations" / "instances_val2017.json"
+    gt = load_coco(gt_file, allow_empty_masks=True)
     store = tmp_path / "board"
-    init_store(store, parse_benchmark_sources([f"coco-n={write_gt(gt, tmp_path / 'val.json')}"]))
+    init_store(store, parse_benchmark_sources([f"coco-n={gt_file}"]))
     detections = predictions(gt, seed=7)
     valid, invalid = tmp_path / "valid.json", tmp_path / "invalid.json"
     valid.write_bytes(dumps(detections))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions, small_gt, write_gt
+from _leaderboard import dumps, predictions, shapes_gt, write_gt
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import EntryNotFoundError
 
@@ -53,9 +53,9 @@ def hub(monkeypatch, tmp_path: Path) -> tuple[dict, list]:
     return repos, calls
 
 
-def test_init_submit_evaluate_on_the_hub(hub, coco_tiny: Path, tmp_path: Path):
+def test_init_submit_evaluate_on_the_hub(hub, tmp_path: Path):
     repos, calls = hub
-    gt = small_gt(coco_tiny, 10)
+    gt = shapes_gt(tmp_path / "shapes")
     gt_file = write_gt(gt, tmp_path / "val.json")
     store = "hf://noisy-seg"
     assert isinstance(open_backend(store), HubBackend)

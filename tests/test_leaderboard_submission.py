@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions, small_gt, write_gt
+from _leaderboard import dumps, predictions, shapes_gt, write_gt
 
 from hf_noisy.leaderboard import (Limits, SubmissionError, SubmissionMeta, evaluate_pending, init_store,
                                   list_submissions, parse_benchmark_sources, parse_results, submit)
@@ -21,8 +21,8 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def gt(coco_tiny: Path) -> dict:
-    return small_gt(coco_tiny, 10)
+def gt(tmp_path_factory) -> dict:
+    return shapes_gt(tmp_path_factory.mktemp("shapes"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from .storage import Backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
 from .table import COLUMNS, board_rows, queue_rows
 
-__all__ = ["build_app", "filter_rows", "main", "robustness_figure", "serve"]
+__all__ = ["build_app", "filter_rows", "main", "robustness_figure", "serve", "submit_form"]
 
 #: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in percent of the table.
 COLUMN_WIDTHS = ("8%", "13%", "6%", "7%", "6%", "7%", "6%", "6%", "6%", "7%", "8%", "7%", "13%")
@@ -103,6 +103,62 @@ def robustness_figure(rows: list[dict], benchmark: str) -> Any:
     return figure
 
 
+def submit_form(
+    store: str | os.PathLike | Backend,
+    user: str | None,
+    file: Any,
+    benchmark: str,
+    trained_on: str,
+    model_name: str,
+    method: str = "",
+    revision: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    *,
+    on_space: bool = False,
+    evaluate: bool = True,
+    limits: Limits = Limits(),
+    sandbox: SandboxLimits = SandboxLimits(),
+    cache_dir: str | os.PathLike | None = None,
+) -> str:
+    """What the submit tab does with its form: check and store the file as ``user`` (on a Space the signed-in
+    Hub user, else the board's ``--submitter``; ``None`` refuses), then score it if ``evaluate``. Returns the
+    Markdown status shown under the form: accepted with its scores, or refused with the rule and reason."""
+    from .board import submit
+
+    backend = _backend(store)
+    if not user:
+        return ("**Not submitted:** sign in with your Hugging Face account first." if on_space else
+                "**Not submitted:** this board was started without `--submitter`, so it is read-only.")
+    if file is None:
+        return "**Not submitted:** choose a results file (.json or .json.gz)."
+    path = file if isinstance(file, (str, os.PathLike)) else getattr(file, "name", file)
+    size = os.path.getsize(path)
+    if size > limits.max_compressed_bytes:
+        return f"**Rejected** (oversized): {size:,} bytes; the cap is {limits.max_compressed_bytes:,}"
+    meta = SubmissionMeta(model_name=(model_name or "").strip(), benchmark=benchmark or "",
+                          trained_on=trained_on or "", submitter=user, method=(method or "").strip(),
+                          config_revision=(revision or "").strip(), paper_url=(paper_url or "").strip(),
+                          code_url=(code_url or "").strip())
+    try:
+        with open(path, "rb") as handle:
+            submission = submit(backend, handle.read(), meta, limits=limits, cache_dir=cache_dir)
+    except SubmissionError as err:
+        return f"**Rejected** ({err.kind}): {err}"
+    message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
+    if not evaluate:
+        return message + " It will be scored by the next evaluator run."
+    records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
+    record = records.get(submission.id)
+    if record is None:
+        return message + " Pending evaluation."
+    if record["status"] != "done":
+        return message + f" **Evaluation failed:** {record['reason']}"
+    metrics = record["metrics"]
+    return (message + f" **Evaluated:** mask AP {100 * metrics['segm']['AP']:.1f}, Boundary AP "
+            f"{100 * metrics['boundary']['AP']:.1f}, box AP {100 * metrics['bbox']['AP']:.1f}.")
+
+
 def build_app(
     store: str | os.PathLike | Backend,
     *,
@@ -128,6 +184,7 @@ def build_app(
     backend = _backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
     benchmarks = list(BENCHMARKS)
+    settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox, "cache_dir": cache_dir}
 
     def tables(*filters: Any) -> list:
         rows = board_rows(backend)
@@ -145,41 +202,6 @@ def build_app(
 
     def plot(benchmark: str) -> Any:
         return robustness_figure(board_rows(backend).get(benchmark, []), benchmark)
-
-    def do_submit(user: str | None, file: Any, benchmark: str, trained_on: str, model_name: str, method: str,
-                  revision: str, paper_url: str, code_url: str) -> str:
-        from .board import submit
-
-        if not user:
-            return ("**Not submitted:** sign in with your Hugging Face account first." if on_space else
-                    "**Not submitted:** this board was started without `--submitter`, so it is read-only.")
-        if file is None:
-            return "**Not submitted:** choose a results file (.json or .json.gz)."
-        path = file if isinstance(file, str) else getattr(file, "name", file)
-        size = os.path.getsize(path)
-        if size > limits.max_compressed_bytes:
-            return f"**Rejected** (oversized): {size:,} bytes; the cap is {limits.max_compressed_bytes:,}"
-        meta = SubmissionMeta(model_name=(model_name or "").strip(), benchmark=benchmark or "",
-                              trained_on=trained_on or "", submitter=user, method=(method or "").strip(),
-                              config_revision=(revision or "").strip(), paper_url=(paper_url or "").strip(),
-                              code_url=(code_url or "").strip())
-        try:
-            with open(path, "rb") as handle:
-                submission = submit(backend, handle.read(), meta, limits=limits, cache_dir=cache_dir)
-        except SubmissionError as err:
-            return f"**Rejected** ({err.kind}): {err}"
-        message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
-        if not evaluate:
-            return message + " It will be scored by the next evaluator run."
-        records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
-        record = records.get(submission.id)
-        if record is None:
-            return message + " Pending evaluation."
-        if record["status"] != "done":
-            return message + f" **Evaluation failed:** {record['reason']}"
-        metrics = record["metrics"]
-        return (message + f" **Evaluated:** mask AP {100 * metrics['segm']['AP']:.1f}, Boundary AP "
-                f"{100 * metrics['boundary']['AP']:.1f}, box AP {100 * metrics['bbox']['AP']:.1f}.")
 
     with gr.Blocks(title="hf-noisy leaderboard") as demo:
         gr.Markdown("# Noisy-label instance segmentation leaderboard\nCOCO-N, Cityscapes-N, LVIS-N and COCO-WAN "
@@ -233,11 +255,12 @@ def build_app(
             # gradio passes the signed-in user to a parameter annotated gr.OAuthProfile (None when signed out).
             def handler(file, bench, config, name, meth, rev, paper, code,  # noqa: ANN001
                         profile: gr.OAuthProfile | None) -> tuple:
-                return do_submit(profile.username if profile else None, file, bench, config, name, meth, rev,
-                                 paper, code), queue()
+                return submit_form(backend, profile.username if profile else None, file, bench, config, name,
+                                   meth, rev, paper, code, **settings), queue()
         else:
             def handler(file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
-                return do_submit(submitter, file, bench, config, name, meth, rev, paper, code), queue()
+                return submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,
+                                   **settings), queue()
 
         send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=frames)
         robustness_tab.select(plot, inputs=which, outputs=figure)

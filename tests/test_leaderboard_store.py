@@ -198,3 +198,21 @@ def test_cli_reports_a_refused_submission(board: Path, tmp_path: Path, capsys):
                  "hard", "--model-name", "x", "--submitter", "alice"]) == 2
     assert "image_id 1 is not in the benchmark's clean validation split" in capsys.readouterr().err
     assert list_submissions(board) == []
+
+
+def test_lvis_n_is_scored_with_lvis_rules(shared_dir: Path, tmp_path: Path):
+    from hf_noisy import metrics
+    from hf_noisy.coco import load_coco
+
+    if not hasattr(metrics, "evaluate_lvis"):
+        pytest.skip("hf_noisy.metrics.evaluate_lvis is not in this build yet (written alongside; wired at merge)")
+    gt_file = shared_dir / "data" / "lvis-tiny" / "lvis_val_100.json"
+    gt = load_coco(gt_file, allow_empty_masks=True)
+    detections = predictions(gt, seed=10, limit=200)
+    init_store(tmp_path / "board", parse_benchmark_sources([f"lvis-n={gt_file}"]))
+    submit(tmp_path / "board", dumps(detections), replace(META, benchmark="lvis-n"))
+    (record,) = evaluate_pending(tmp_path / "board")
+    expected = metrics.evaluate_lvis(gt, detections, ("segm", "bbox", "boundary"), max_dets=300)
+    assert record["status"] == "done", record.get("reason")
+    assert record["metrics"] == {name: dict(result.stats) for name, result in expected.items()}
+    assert {"APr", "APc", "APf"} <= set(record["metrics"]["segm"])

@@ -184,7 +184,8 @@ def build_app(
     backend = _backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
     benchmarks = list(BENCHMARKS)
-    settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox, "cache_dir": cache_dir}
+    settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox,
+                "cache_dir": cache_dir}
 
     def tables(*filters: Any) -> list:
         rows = board_rows(backend)

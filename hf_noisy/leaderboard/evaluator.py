@@ -28,8 +28,8 @@ __all__ = ["SandboxLimits", "evaluate_pending"]
 @dataclass(frozen=True)
 class SandboxLimits:
     """Budgets for scoring one submission, on top of the interpreter, libraries and ground truth:
-    ``cpu_seconds`` of CPU time, ``memory_mb`` of data memory (heap and private mappings), and ``wall_seconds`` of real time for the
-    whole child (start-up and ground-truth loading included)."""
+    ``cpu_seconds`` of CPU time, ``memory_mb`` of data memory (heap and private mappings), and
+    ``wall_seconds`` of real time for the whole child (start-up and ground-truth loading included)."""
 
     cpu_seconds: float = 1800.0
     memory_mb: float = 8192.0

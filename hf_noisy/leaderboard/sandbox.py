@@ -2,8 +2,8 @@
 
 Run by :func:`hf_noisy.leaderboard.evaluate_pending` in a child process. The child imports the evaluation
 stack and loads the (trusted) ground truth first, then caps itself: CPU time (a profiling timer, backed by
-``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits are budgets for the submission's own work on top of that baseline: reading,
-checking and scoring the detections. Only then does it read the submitted file (parsed as JSON with the
+``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits are budgets for the
+submission's own work on top of that baseline: reading, checking and scoring the detections. Only then does it read the submitted file (parsed as JSON with the
 caps of :func:`~hf_noisy.leaderboard.submission.parse_results`; nothing in it can execute).
 
 It writes ``{"metrics": {...}}`` or ``{"error": kind, "reason": ...}`` to ``--out`` atomically; exit status 0

@@ -58,6 +58,7 @@ class Limits:
 
 _SUBMITTER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?")
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"']+")
 
 
 def _check_name(field: str, value: Any, limits: Limits, *, required: bool = True) -> None:
@@ -122,7 +123,7 @@ class SubmissionMeta:
                                   "or commit name (letters, digits, '-', '_', '.')")
         for name in ("paper_url", "code_url"):
             url = getattr(self, name)
-            if url and (len(url) > limits.max_url_length or not re.fullmatch(r"https?://[^\s\x00-\x1f\x7f<>\"']+", url)):
+            if url and (len(url) > limits.max_url_length or not _URL.fullmatch(url)):
                 raise SubmissionError("meta", f"meta '{name}': must be an http(s) URL of at most "
                                       f"{limits.max_url_length} characters, got {url[:80]!r}")
 
@@ -197,7 +198,8 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
         raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
     data = _gunzip(bytes(raw), limits.max_uncompressed_bytes) if raw[:2] == b"\x1f\x8b" else bytes(raw)
     if len(data) > limits.max_uncompressed_bytes:
-        raise SubmissionError("oversized", f"{len(data):,} bytes uncompressed; the cap is {limits.max_uncompressed_bytes:,}")
+        raise SubmissionError("oversized",
+                              f"{len(data):,} bytes uncompressed; the cap is {limits.max_uncompressed_bytes:,}")
     head = data.lstrip()[:64]
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise SubmissionError("not-json", "this is a Python pickle; only JSON is accepted (pickles execute code)")
@@ -269,7 +271,8 @@ def check_results(results: list, gt: dict, *, max_per_image: int) -> list[dict]:
         return prepare_predictions(results, gt)
     except PredictionError as err:
         message = str(err)
-        kind = "rle-size" if "does not match image" in message else "rle-corrupt" if "segmentation" in message else "schema"
+        kind = ("rle-size" if "does not match image" in message
+                else "rle-corrupt" if "segmentation" in message else "schema")
         raise SubmissionError(kind, message) from None
 
 

@@ -314,7 +314,7 @@ def convert_cityscapes(
             polygons json, an unreadable image or label file, labels whose size differs from the image's.
     """
     if num_proc < 1:
-        raise ValueError(f"num_proc must be >= 1, got {num_proc}")
+        raise HfNoisyError(f"num_proc must be >= 1, got {num_proc}")
     frames = _list_frames(Path(root), split)
     bar = None
     if progress:

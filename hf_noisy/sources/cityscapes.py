@@ -253,6 +253,15 @@ def _draw_polygons(path: Path) -> np.ndarray:
     return np.asarray(image)
 
 
+def _window(mask: np.ndarray) -> Crop:
+    """A non-empty boolean full-image mask as the crop of its bounding box (encoding it costs half as much)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[y0:y1].any(axis=0))
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    return Crop(mask[y0:y1, x0:x1].view(np.uint8), x0, y0, (int(mask.shape[0]), int(mask.shape[1])))
+
+
 def _annotations(ids: np.ndarray, image_id: int) -> list[dict]:
     """One annotation per value of an instance class in ``ids``, in increasing value order."""
     annotations = []
@@ -260,7 +269,7 @@ def _annotations(ids: np.ndarray, image_id: int) -> list[dict]:
         class_id = value // 1000 if value >= 1000 else value
         if class_id not in _INSTANCE_CLASS_IDS:
             continue
-        encoded = Crop.from_full(ids == value).encode()
+        encoded = _window(ids == value).encode()
         annotations.append({
             "id": image_id * _ANN_ID_FACTOR + value,
             "image_id": image_id,

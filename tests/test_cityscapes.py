@@ -271,6 +271,15 @@ def _break(root: Path, how: str) -> Path:
     if how == "unreadable image":
         image.write_bytes(b"")
         return image
+    if how == "truncated image":
+        Image.effect_noise((200, 100), 60).convert("RGB").resize(ids.shape[::-1]).save(image)
+        data = image.read_bytes()
+        image.write_bytes(data[: len(data) * 2 // 3])
+        return image
+    if how == "truncated label":
+        data = label.read_bytes()
+        label.write_bytes(data[: len(data) // 2])
+        return label
     if how == "rgb label":
         Image.new("RGB", ids.shape[::-1]).save(label)
         return label
@@ -300,6 +309,8 @@ def _break(root: Path, how: str) -> Path:
     ("no labels", "no gtFine annotation"),
     ("unreadable label", "cannot read the instanceIds png"),
     ("unreadable image", "cannot read the image"),
+    ("truncated image", "cannot read the image"),
+    ("truncated label", "cannot read the instanceIds png"),
     ("rgb label", "16- or 32-bit single-channel"),
     ("size mismatch", "labels are 59x40 but the image"),
     ("bad polygons", "unknown label 'spaceship'"),

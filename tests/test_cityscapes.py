@@ -329,6 +329,9 @@ def test_missing_root_split_or_bad_split_name(tmp_path):
     with pytest.raises(HfNoisyError, match="no such directory") as info:
         convert_cityscapes(tmp_path / "nowhere", "val")
     assert str(tmp_path / "nowhere") in str(info.value)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(HfNoisyError, match="a_file: not a directory"):
+        convert_cityscapes(tmp_path / "a_file", "val")
     root = tmp_path / "cityscapes"
     _write_frame(root, "val", "lindau_000000_000019", size=(40, 60), ids=_synthetic_ids())
     with pytest.raises(HfNoisyError, match="no such directory") as info:
@@ -381,3 +384,31 @@ def test_readme_cityscapes_example_runs(shared_dir):
     exec(compile(block.replace('"/data/cityscapes"', repr(root)).replace("progress=True", "progress=False"),
                  "README.md", "exec"), namespace)
     assert namespace["path"].is_file() and len(namespace["coco"]["annotations"]) == 7
+
+
+def test_large_ids_evaluate_like_small_ones(tmp_path):
+    """Image and annotation ids above 2**53 give the same metrics (faster-coco-eval) as ids renumbered 1..N."""
+    from hf_noisy.masks import encode
+    from hf_noisy.metrics import evaluate_coco
+
+    root = tmp_path / "cityscapes"
+    for k, frame in enumerate(["lindau_000000_000019", "munster_000042_000019"]):
+        _write_frame(root, "val", frame, size=(40, 60), ids=np.roll(_synthetic_ids(), 5 * k, axis=1))
+    gt = convert_cityscapes(root, "val")
+    predictions = []
+    for k, ann in enumerate(gt["annotations"]):  # shifted copies of every mask, crowd regions included
+        mask = np.roll(decode(ann["segmentation"]), k % 3, axis=k % 2)
+        predictions.append({"image_id": ann["image_id"], "category_id": 26 if k % 4 == 0 else ann["category_id"],
+                            "segmentation": encode(mask), "score": 1.0 - 0.03 * k})
+    image_ids = {image["id"]: n for n, image in enumerate(gt["images"], start=1)}
+    small = {**gt, "images": [{**image, "id": image_ids[image["id"]]} for image in gt["images"]],
+             "annotations": [{**ann, "id": n, "image_id": image_ids[ann["image_id"]]}
+                             for n, ann in enumerate(gt["annotations"], start=1)]}
+    small_predictions = [{**p, "image_id": image_ids[p["image_id"]]} for p in predictions]
+    assert max(ann["id"] for ann in gt["annotations"]) > 2**53
+    large_stats = evaluate_coco(gt, predictions, ["segm", "bbox"])
+    small_stats = evaluate_coco(small, small_predictions, ["segm", "bbox"])
+    for iou_type in ("segm", "bbox"):
+        assert large_stats[iou_type].stats == small_stats[iou_type].stats
+        assert large_stats[iou_type].per_category == small_stats[iou_type].per_category
+        assert 0 < large_stats[iou_type].stats["AP"] < 1

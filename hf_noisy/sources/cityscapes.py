@@ -168,7 +168,8 @@ def _list_frames(root: Path, split: str) -> list[_Frame]:
     if split not in SPLITS:
         raise HfNoisyError(f"unknown Cityscapes split {split!r}; expected one of {', '.join(SPLITS)}")
     if not root.is_dir():
-        raise HfNoisyError(f"{root}: no such directory (expected a Cityscapes root holding leftImg8bit/ and gtFine/)")
+        problem = "not a directory" if root.exists() else "no such directory"
+        raise HfNoisyError(f"{root}: {problem} (expected a Cityscapes root holding leftImg8bit/ and gtFine/)")
     image_dir, label_dir = root / "leftImg8bit" / split, root / "gtFine" / split
     for folder, what in ((image_dir, "leftImg8bit_trainvaltest.zip"), (label_dir, "gtFine_trainvaltest.zip")):
         if not folder.is_dir():

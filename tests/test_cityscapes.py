@@ -118,10 +118,11 @@ def test_categories_are_the_label_tables_evaluated_instance_classes():
 
 
 # -- the real sample -------------------------------------------------------------------------------------
-def test_real_sample_every_instance_pixel_for_pixel(shared_dir, tmp_path):
+def test_real_sample_every_instance_pixel_for_pixel(shared_dir, tmp_path, capsys):
     root = shared_dir / "data" / "cityscapes-tiny"
     before = _listing(root)
-    data = convert_cityscapes(root, "val")
+    data = convert_cityscapes(root, "val", progress=True)
+    assert "cityscapes val" in capsys.readouterr().err  # the progress bar, on stderr
     validate_coco(data)
     ids = _read_ids(root / "gtFine" / "val" / "frankfurt" / f"{SAMPLE_FRAME}_gtFine_instanceIds.png")
     image_id = cityscapes_image_id(SAMPLE_FRAME)
@@ -216,6 +217,14 @@ def test_instance_ids_png_is_preferred_over_polygons(tmp_path):
     data = convert_cityscapes(root, "val")
     assert data["info"]["hf_noisy"]["frames"] == {"instanceIds": 1, "polygons": 0}
     _assert_exact(data, ids, cityscapes_image_id("lindau_000000_000019"))
+
+
+def test_test_split_with_unlabelled_frames(tmp_path):
+    root = tmp_path / "cityscapes"  # the released test gtFine has no instances
+    _write_frame(root, "test", "berlin_000000_000019", size=(40, 60), ids=np.zeros((40, 60), np.int32))
+    data = convert_cityscapes(root, "test")
+    validate_coco(data)
+    assert [image["id"] for image in data["images"]] == [2_000000_000019] and data["annotations"] == []
 
 
 # -- ids ---------------------------------------------------------------------------------------------------

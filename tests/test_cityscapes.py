@@ -16,7 +16,7 @@ from hf_noisy.coco import dumps_coco, load_coco, validate_coco, write_coco
 from hf_noisy.errors import HfNoisyError
 from hf_noisy.masks import decode
 from hf_noisy.noise import NoiseSpec, apply_noise
-from hf_noisy.sources import (
+from hf_noisy.sources.cityscapes import (
     CITYSCAPES_CATEGORIES,
     CITYSCAPES_CITATION,
     CITYSCAPES_LICENSE,

@@ -1,37 +1,33 @@
-"""Sources: public datasets turned into COCO instance dicts, plus a way to find each image's file.
+"""Sources of the benchmarks: each reads a dataset's own layout and gives its splits as COCO dicts
+(:class:`SourceSplit`: validated annotations + the image file of each image), with its licence and citation.
+Sources sit below the builder (``hf_noisy.hub``) and never import ``datasets``.
 
-A source reads a dataset in its own layout and returns a plain COCO dict (``images``, ``annotations``,
-``categories``; masks as compressed RLE through :mod:`hf_noisy.masks`) that :func:`hf_noisy.coco.validate_coco`
-accepts. Sources sit below the builder (``hf_noisy.hub``) and never import ``datasets``.
-
-* :mod:`hf_noisy.sources.cityscapes`: Cityscapes ``gtFine`` instances (8 classes), from ``*_instanceIds.png``
-  or, where only polygons exist, from ``*_polygons.json`` drawn by the official cityscapesScripts.
+* :mod:`.coco`: COCO 2017 (COCO-N, COCO-WAN).
+* :mod:`.lvis`: LVIS v1 / v0.5 over COCO 2017 images (LVIS-N).
+* :mod:`.cityscapes`: Cityscapes ``gtFine`` instances (8 classes) converted from ``*_instanceIds.png`` or, where
+  only polygons exist, from ``*_polygons.json`` drawn by the official cityscapesScripts (Cityscapes-N).
 """
 
-from __future__ import annotations
-
+from .base import SourceSplit
 from .cityscapes import (
     CITYSCAPES_CATEGORIES,
-    CITYSCAPES_CITATION,
-    CITYSCAPES_CITIES,
-    CITYSCAPES_HOMEPAGE,
-    CITYSCAPES_LICENSE,
-    CITYSCAPES_LICENSE_URL,
     cityscapes_frame_name,
     cityscapes_image_id,
     cityscapes_image_path,
     convert_cityscapes,
 )
+from .coco import COCO_SPLITS, read_coco_split
+from .lvis import lvis_image_name, read_lvis_split
 
 __all__ = [
     "CITYSCAPES_CATEGORIES",
-    "CITYSCAPES_CITATION",
-    "CITYSCAPES_CITIES",
-    "CITYSCAPES_HOMEPAGE",
-    "CITYSCAPES_LICENSE",
-    "CITYSCAPES_LICENSE_URL",
+    "COCO_SPLITS",
+    "SourceSplit",
     "cityscapes_frame_name",
     "cityscapes_image_id",
     "cityscapes_image_path",
     "convert_cityscapes",
+    "lvis_image_name",
+    "read_coco_split",
+    "read_lvis_split",
 ]

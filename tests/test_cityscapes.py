@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,6 +25,7 @@ from hf_noisy.sources.cityscapes import (
     cityscapes_image_id,
     cityscapes_image_path,
     convert_cityscapes,
+    read_cityscapes_split,
 )
 
 SAMPLE_FRAME = "frankfurt_000000_000294"
@@ -393,6 +395,7 @@ def test_readme_cityscapes_example_runs(shared_dir):
     exec(compile(block.replace('"/data/cityscapes"', repr(root)).replace("progress=True", "progress=False"),
                  "README.md", "exec"), namespace)
     assert namespace["path"].is_file() and len(namespace["coco"]["annotations"]) == 7
+    assert namespace["split"].data["annotations"] == namespace["coco"]["annotations"]
 
 
 def test_large_ids_evaluate_like_small_ones(tmp_path):
@@ -421,3 +424,51 @@ def test_large_ids_evaluate_like_small_ones(tmp_path):
         assert large_stats[iou_type].stats == small_stats[iou_type].stats
         assert large_stats[iou_type].per_category == small_stats[iou_type].per_category
         assert 0 < large_stats[iou_type].stats["AP"] < 1
+
+
+# -- the builder's view ------------------------------------------------------------------------------------
+def _two_split_root(root: Path) -> dict[str, np.ndarray]:
+    frames = {}
+    for k, frame in enumerate(["aachen_000001_000019", "bochum_000000_000313", "zurich_000121_000019"]):
+        frames[frame] = np.roll(_synthetic_ids(), 4 * k, axis=1)
+        _write_frame(root, "train", frame, size=(40, 60), ids=frames[frame])
+    frames["lindau_000000_000019"] = _synthetic_ids()
+    _write_frame(root, "val", "lindau_000000_000019", size=(40, 60), ids=frames["lindau_000000_000019"])
+    return frames
+
+
+def test_read_cityscapes_split_for_the_builder(tmp_path):
+    root = tmp_path / "cityscapes"
+    _two_split_root(root)
+    split = read_cityscapes_split(root, "validation")
+    assert split.data == convert_cityscapes(root, "val")
+    assert split.image_paths == (root / "leftImg8bit/val/lindau/lindau_000000_000019_leftImg8bit.png",)
+    split.check_images()
+    out = tmp_path / "val.json"
+    assert main(["convert", "cityscapes", "--root", str(root), "--split", "val", "-o", str(out)]) == 0
+    assert split.provenance == {"annotations": "gtFine/val", "image_dir": "leftImg8bit/val",
+                                "frames": {"instanceIds": 1, "polygons": 0},
+                                "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+    assert len(read_cityscapes_split(root, "train").image_paths) == 3
+    with pytest.raises(HfNoisyError, match="unknown split 'val' for Cityscapes"):
+        read_cityscapes_split(root, "val")
+
+
+def test_build_cityscapes_n_keeps_every_mask(tmp_path):
+    """End to end through the builder: the clean config's rows hold exactly the instanceIds masks."""
+    from hf_noisy.hub import build_cityscapes_n, load_coco_n
+
+    root = tmp_path / "cityscapes"
+    frames = _two_split_root(root)
+    build_cityscapes_n(root, tmp_path / "cityscapes-n", levels=("clean", "hard"))
+    for split, count in (("train", 3), ("validation", 1)):
+        rows = load_coco_n(str(tmp_path / "cityscapes-n"), "clean", split=split)
+        assert len(rows) == count
+        for row in rows:
+            ids = frames[cityscapes_frame_name(row["image_id"])]
+            values = sorted(obj["id"] - row["image_id"] * 100_000 for obj in row["objects"])
+            assert values == [24, 26, 24000, 24001, 25000, 26000, 33001]
+            for obj in row["objects"]:
+                value = obj["id"] - row["image_id"] * 100_000
+                assert np.array_equal(decode(obj["segmentation"]), (ids == value).astype(np.uint8))
+                assert obj["iscrowd"] == int(value < 1000)

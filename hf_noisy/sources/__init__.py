@@ -11,16 +11,19 @@ Sources sit below the builder (``hf_noisy.hub``) and never import ``datasets``.
 from .base import SourceSplit
 from .cityscapes import (
     CITYSCAPES_CATEGORIES,
+    CITYSCAPES_SPLITS,
     cityscapes_frame_name,
     cityscapes_image_id,
     cityscapes_image_path,
     convert_cityscapes,
+    read_cityscapes_split,
 )
 from .coco import COCO_SPLITS, read_coco_split
 from .lvis import lvis_image_name, read_lvis_split
 
 __all__ = [
     "CITYSCAPES_CATEGORIES",
+    "CITYSCAPES_SPLITS",
     "COCO_SPLITS",
     "SourceSplit",
     "cityscapes_frame_name",
@@ -28,6 +31,7 @@ __all__ = [
     "cityscapes_image_path",
     "convert_cityscapes",
     "lvis_image_name",
+    "read_cityscapes_split",
     "read_coco_split",
     "read_lvis_split",
 ]

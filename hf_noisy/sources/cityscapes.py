@@ -30,6 +30,7 @@ Pillow and cityscapesScripts (the ``cityscapes`` extra) are imported only when a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -40,8 +41,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..coco import dumps_coco
 from ..errors import HfNoisyError
 from ..masks import Crop
+from .base import SourceSplit
 
 __all__ = [
     "CITYSCAPES_CATEGORIES",
@@ -50,11 +53,13 @@ __all__ = [
     "CITYSCAPES_HOMEPAGE",
     "CITYSCAPES_LICENSE",
     "CITYSCAPES_LICENSE_URL",
+    "CITYSCAPES_SPLITS",
     "SPLITS",
     "cityscapes_frame_name",
     "cityscapes_image_id",
     "cityscapes_image_path",
     "convert_cityscapes",
+    "read_cityscapes_split",
 ]
 
 #: The 8 instance classes Cityscapes evaluates (``hasInstances`` and not ``ignoreInEval`` in cityscapesScripts'
@@ -83,10 +88,10 @@ CITYSCAPES_HOMEPAGE = "https://www.cityscapes-dataset.com"
 CITYSCAPES_LICENSE_URL = "https://www.cityscapes-dataset.com/license/"
 #: For dataset cards: the terms the images and annotations come with (hf-noisy's code is Apache-2.0).
 CITYSCAPES_LICENSE = (
-    "The Cityscapes images and annotations are distributed under the Cityscapes terms of use "
-    f"({CITYSCAPES_LICENSE_URL}): non-commercial research and teaching only, no redistribution, and "
-    "publications using them must cite Cordts et al., CVPR 2016. Users must register and download the data "
-    f"themselves from {CITYSCAPES_HOMEPAGE}; hf-noisy only converts a local copy."
+    f"The Cityscapes images and annotations are distributed under the [Cityscapes terms of use]({CITYSCAPES_LICENSE_URL}): "
+    "non-commercial research and teaching only, no redistribution, and publications using them must cite "
+    "Cordts et al., CVPR 2016. Users must register and download the data themselves from "
+    f"[cityscapes-dataset.com]({CITYSCAPES_HOMEPAGE}); hf-noisy only converts a local copy."
 )
 #: BibTeX of the Cityscapes paper, as its authors ask it to be cited.
 CITYSCAPES_CITATION = """\
@@ -96,11 +101,12 @@ CITYSCAPES_CITATION = """\
                and Benenson, Rodrigo and Franke, Uwe and Roth, Stefan and Schiele, Bernt},
   booktitle = {Proc. of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
   year      = {2016}
-}
-"""
+}"""
 
 #: Splits whose ``gtFine`` may be converted (the test split's released ``gtFine`` holds no instances).
 SPLITS = ("train", "val", "test")
+#: builder split (:func:`read_cityscapes_split`) -> Cityscapes split folder
+CITYSCAPES_SPLITS = {"train": "train", "validation": "val"}
 
 _INSTANCE_CLASS_IDS = frozenset(category["id"] for category in CITYSCAPES_CATEGORIES)
 _CITY_CODES = {city: code for code, city in enumerate(CITYSCAPES_CITIES, start=1)}
@@ -370,3 +376,23 @@ def convert_cityscapes(
         "annotations": annotations,
         "categories": [dict(category) for category in CITYSCAPES_CATEGORIES],
     }
+
+
+def read_cityscapes_split(
+    root: str | os.PathLike, split: str, *, progress: bool = False, num_proc: int = 1
+) -> SourceSplit:
+    """A Cityscapes split for the builder: ``"train"`` or ``"validation"`` (Cityscapes ``val``), converted by
+    :func:`convert_cityscapes`, with each image's file.
+
+    ``provenance`` names the folders, counts the frames per label source and holds the SHA-256 of the converted
+    COCO JSON (the bytes ``hf-noisy convert cityscapes`` writes for this split).
+    """
+    if split not in CITYSCAPES_SPLITS:
+        raise HfNoisyError(f"unknown split {split!r} for Cityscapes; expected one of {', '.join(CITYSCAPES_SPLITS)}")
+    folder = CITYSCAPES_SPLITS[split]
+    data = convert_cityscapes(root, folder, progress=progress, num_proc=num_proc)
+    paths = tuple(cityscapes_image_path(root, folder, image) for image in data["images"])
+    provenance = {"annotations": f"gtFine/{folder}", "image_dir": f"leftImg8bit/{folder}",
+                  "frames": dict(data["info"]["hf_noisy"]["frames"]),
+                  "sha256": hashlib.sha256(dumps_coco(data)).hexdigest()}
+    return SourceSplit(data, paths, provenance)

@@ -168,3 +168,30 @@ def test_precomputed_file_must_keep_clean_ids(coco_tiny: Path, tmp_path: Path):
     with pytest.raises(HfNoisyError, match="missing easy.json"):
         build_coco_wan(coco_tiny, missing, tmp_path / "out2")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_cityscapes_n_from_the_real_frame(shared_dir: Path, tmp_path: Path):
+    """The real sample frame as both splits (it is a val frame; train gets a link to it): every config and split
+    loads with image and objects, and validation is the clean conversion."""
+    from datasets import load_dataset
+
+    from hf_noisy.hub import build_cityscapes_n
+    from hf_noisy.sources.cityscapes import convert_cityscapes
+
+    sample = shared_dir / "data" / "cityscapes-tiny"
+    root = tmp_path / "cityscapes"
+    for kind in ("leftImg8bit", "gtFine"):
+        (root / kind / "train").mkdir(parents=True)
+        (root / kind / "val").symlink_to(sample / kind / "val")
+        (root / kind / "train" / "frankfurt").symlink_to(sample / kind / "val" / "frankfurt")
+    out = build_cityscapes_n(root, tmp_path / "cityscapes-n").path
+    for config in ("clean", "easy", "medium", "hard"):
+        for split, rows in load_dataset(str(out), config).items():
+            row = rows[0]
+            assert rows.num_rows == 1 and row["image"].size == (256, 128) and len(row["objects"]) == 7, (config, split)
+    clean_val = convert_cityscapes(root, "val")
+    exported = export_coco(out, "hard", "validation")
+    assert [(a["id"], a["category_id"], a["segmentation"], a["iscrowd"]) for a in exported["annotations"]] == \
+        [(a["id"], a["category_id"], a["segmentation"], a["iscrowd"]) for a in clean_val["annotations"]]
+    card = (out / "README.md").read_text()
+    assert "Cityscapes" in card and "Cordts" in card and "obtain Cityscapes yourself" in card

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..coco import LVIS_FREQUENCIES
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
 
 __all__ = ["IOU_TYPES", "STAT_NAMES", "Evaluation", "evaluate_coco"]
@@ -29,9 +30,6 @@ IOU_TYPES = ("segm", "bbox", "boundary")
 #: The 12 COCO summary numbers, in pycocotools' order. ``AR1``/``AR10``/``AR100`` are the recalls at the three
 #: detection limits ``(1, 10, max_dets)``; AP and the area-range numbers use ``max_dets`` (100 by default).
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
-
-#: LVIS frequency groups (rare, common, frequent), in the order APr, APc, APf are reported.
-FREQUENCIES = ("r", "c", "f")
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,7 @@ def _make_evaluator(iou_type: str):
             # LVIS rules only: category indices by frequency; a category without ``frequency`` is in no group
             # (faster-coco-eval would raise a KeyError).
             categories = self.cocoGt.load_cats(self.params.catIds)
-            return [[k for k, c in enumerate(categories) if c.get("frequency") == label] for label in FREQUENCIES]
+            return [[k for k, c in enumerate(categories) if c.get("frequency") == label] for label in LVIS_FREQUENCIES]
 
     return _Evaluator
 

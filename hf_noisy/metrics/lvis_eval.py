@@ -33,9 +33,9 @@ from typing import Iterable
 
 import numpy as np
 
+from ..coco import LVIS_FREQUENCIES, LVIS_IMAGE_LISTS
 from .boundary import DEFAULT_DILATION_RATIO
 from .coco_eval import (
-    FREQUENCIES,
     IOU_TYPES,
     Evaluation,
     check_options,
@@ -53,14 +53,11 @@ LVIS_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf
 #: LVIS's official limit of detections per image.
 LVIS_MAX_DETS = 300
 
-_IMAGE_FIELDS = ("neg_category_ids", "not_exhaustive_category_ids")
-
-
 def is_lvis(gt: dict) -> bool:
     """Whether a ground truth is LVIS-style: an image carries ``neg_category_ids`` or
     ``not_exhaustive_category_ids``, or a category carries ``frequency``."""
     images, categories = gt.get("images") or [], gt.get("categories") or []
-    return any(isinstance(image, dict) and any(key in image for key in _IMAGE_FIELDS) for image in images) or any(
+    return any(isinstance(image, dict) and any(key in image for key in LVIS_IMAGE_LISTS) for image in images) or any(
         isinstance(category, dict) and "frequency" in category for category in categories)
 
 
@@ -116,7 +113,7 @@ def evaluate_lvis(
     categories = sorted(gt["categories"], key=lambda category: category["id"])
     category_ids = tuple(category["id"] for category in categories)
     groups = [[k for k, category in enumerate(categories) if category.get("frequency") == label]
-              for label in FREQUENCIES]
+              for label in LVIS_FREQUENCIES]
     results = {}
     for iou_type, evaluator in evaluators.items():
         precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)[..., -1]

@@ -93,8 +93,13 @@ def test_core_matches_references(case):
         assert result.precision.shape == (10, 101, len(gt["categories"]), 4, 1)
         _assert_matches(result.stats, expected[iou_type], tol, label=iou_type)
     # the numbers are not trivial, and the frequency groups differ from each other
-    segm = results["segm"].stats
-    assert 0 < segm["AP"] < 1 and len({segm["APr"], segm["APc"], segm["APf"]}) == 3
+    segm = results["segm"]
+    assert 0 < segm.stats["AP"] < 1 and len({segm.stats["APr"], segm.stats["APc"], segm.stats["APf"]}) == 3
+    # per category: -1 exactly where there is no ground truth, and the defined ones average to AP
+    with_gt = {ann["category_id"] for ann in gt["annotations"]}
+    assert {c for c, v in segm.per_category.items() if v > -1} <= with_gt
+    assert all(segm.per_category[c] == -1.0 for c in set(segm.per_category) - with_gt)
+    assert np.isclose(np.mean([v for v in segm.per_category.values() if v > -1]), segm.stats["AP"])
 
 
 def test_area_range_edges(edge_case):
@@ -176,6 +181,14 @@ def test_is_lvis_and_validation(case, coco_tiny):
         validate_coco(bad, check_masks=False)
     with pytest.raises(HfNoisyError, match="max_dets"):
         evaluate_lvis(gt, [], max_dets=0)
+    # LVIS v1 images have no file_name (only coco_url); annotations have no iscrowd: still a valid file
+    v1 = copy.deepcopy(gt)
+    for image in v1["images"]:
+        del image["file_name"]
+    assert not any("iscrowd" in ann for ann in v1["annotations"])
+    validate_coco(v1, check_masks=False)
+    stats = evaluate_lvis(v1, [], ["bbox"])["bbox"].stats  # no detections: 0 where defined, as COCO
+    assert stats["AP"] == 0.0 and stats["AR"] == 0.0 and stats["APr"] in (0.0, -1.0)
 
 
 def test_cli_detects_lvis_and_matches(case, tmp_path, capsys):

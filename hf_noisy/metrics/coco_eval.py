@@ -128,10 +128,12 @@ def check_options(iou_types: Iterable[str], dilation_ratio: float, max_dets: int
 
 
 def run_evaluator(gt: dict, ground_truth: list[dict], detections: list[dict], iou_types: list[str],
-                  dilation_ratio: float, max_dets: list[int], lvis_style: bool) -> dict[str, Any]:
+                  dilation_ratio: float, max_dets: list[int], lvis_style: bool,
+                  category_ids: list[int] | None = None) -> dict[str, Any]:
     """``{iou_type: evaluated and accumulated COCOeval_faster}``. ``ground_truth`` and ``detections`` are
     evaluable annotations (see :func:`ground_truth_annotations` and
-    :func:`hf_noisy.metrics.prepare_predictions`); boundaries are added here when ``boundary`` is asked for."""
+    :func:`hf_noisy.metrics.prepare_predictions`); boundaries are added here when ``boundary`` is asked for.
+    ``category_ids`` (non-empty), when given, limits the evaluation to those categories (default: all)."""
     if "boundary" in iou_types:
         for ann in ground_truth + detections:
             ann["boundary"] = boundary_rle(ann["segmentation"], dilation_ratio)
@@ -141,6 +143,8 @@ def run_evaluator(gt: dict, ground_truth: list[dict], detections: list[dict], io
         dt_coco = _coco(gt["images"], gt["categories"], detections)
         evaluator = _make_evaluator(iou_type)(gt_coco, dt_coco, iou_type, print_function=_quiet, lvis_style=lvis_style)
         evaluator.params.maxDets = list(max_dets)
+        if category_ids:
+            evaluator.params.catIds = list(category_ids)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluators[iou_type] = evaluator
@@ -178,7 +182,8 @@ def evaluate_coco(
     for iou_type, evaluator in evaluators.items():
         evaluator.summarize()
         stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[: len(STAT_NAMES)])}
-        results[iou_type] = evaluation(iou_type, evaluator, stats, category_ids, "coco")
+        results[iou_type] = evaluation(iou_type, evaluator.eval["precision"], evaluator.eval["recall"], stats,
+                                       category_ids, "coco")
     return results
 
 
@@ -186,11 +191,12 @@ def _quiet(*_: Any) -> None:
     """faster-coco-eval's print hook: evaluation prints nothing."""
 
 
-def evaluation(iou_type: str, evaluator: Any, stats: dict[str, float], category_ids: tuple[int, ...],
+def evaluation(iou_type: str, precision: Any, recall: Any, stats: dict[str, float], category_ids: tuple[int, ...],
                rules: str) -> Evaluation:
-    """An :class:`Evaluation` from an accumulated evaluator and its summary numbers."""
-    precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
-    recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)
+    """An :class:`Evaluation` from accumulated precision ``[T, R, K, A, M]`` and recall ``[T, K, A, M]`` (``K``
+    indexed like ``category_ids``) and the summary numbers."""
+    precision = np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
     per_category = {}
     for k, category_id in enumerate(category_ids):
         values = precision[:, :, k, 0, -1]

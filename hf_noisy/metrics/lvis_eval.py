@@ -29,7 +29,7 @@ same; the ``lvis`` package would count it as an ordinary object).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -108,19 +108,38 @@ def evaluate_lvis(
 
     iou_types = check_options(iou_types, dilation_ratio, max_dets, 1)
     detections = federated(top_per_image(prepare_predictions(predictions, gt), max_dets), gt)
+    # Only categories with ground truth can have a defined AP or AR: evaluate those, report all (-1 elsewhere).
+    with_gt = sorted({ann["category_id"] for ann in gt["annotations"]})
     evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio, [max_dets],
-                               lvis_style=True)
-    categories = sorted(gt["categories"], key=lambda category: category["id"])
-    category_ids = tuple(category["id"] for category in categories)
-    groups = [[k for k, category in enumerate(categories) if category.get("frequency") == label]
-              for label in LVIS_FREQUENCIES]
+                               lvis_style=True, category_ids=with_gt)
+    frequency = {category["id"]: category.get("frequency") for category in gt["categories"]}
+    category_ids = tuple(sorted(frequency))
+    position = {category_id: k for k, category_id in enumerate(category_ids)}
     results = {}
     for iou_type, evaluator in evaluators.items():
-        precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)[..., -1]
-        recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)[..., -1]
-        stats = _stats(precision, recall, np.asarray(evaluator.params.iouThrs), groups)
-        results[iou_type] = evaluation(iou_type, evaluator, stats, category_ids, "lvis")
+        evaluated = [int(c) for c in evaluator.params.catIds]
+        precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
+        recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)
+        # The means skip undefined (-1) entries, so the evaluated categories alone give the same numbers.
+        groups = [[k for k, c in enumerate(evaluated) if frequency[c] == label] for label in LVIS_FREQUENCIES]
+        stats = _stats(precision[..., -1], recall[..., -1], np.asarray(evaluator.params.iouThrs), groups)
+        rows = [position[c] for c in evaluated]
+        results[iou_type] = evaluation(iou_type, _all_categories(precision, rows, len(category_ids), axis=2),
+                                       _all_categories(recall, rows, len(category_ids), axis=1), stats,
+                                       category_ids, "lvis")
     return results
+
+
+def _all_categories(values: np.ndarray, rows: list[int], count: int, axis: int) -> np.ndarray:
+    """``values`` (category axis ``axis``, in the order of ``rows``) spread over all ``count`` categories, ``-1``
+    (undefined) for the others."""
+    shape = list(values.shape)
+    shape[axis] = count
+    out = np.full(shape, -1.0)
+    index: list[Any] = [slice(None)] * len(shape)
+    index[axis] = rows
+    out[tuple(index)] = values
+    return out
 
 
 def _mean(values: np.ndarray) -> float:

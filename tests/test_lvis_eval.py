@@ -120,28 +120,35 @@ def test_area_range_edges(edge_case):
 def test_rules_one_by_one(case):
     """Each federated rule moves the number it should (and COCO rules give other numbers)."""
     _, gt, detections, _ = case
-    base = evaluate_lvis(gt, detections, ["bbox"])["bbox"].stats
-    positive = {}
-    for ann in gt["annotations"]:
-        positive.setdefault(ann["image_id"], set()).add(ann["category_id"])
-    images = {image["id"]: image for image in gt["images"]}
 
-    unlisted = [d for d in detections if d["category_id"] not in
-                positive.get(d["image_id"], set()) | set(images[d["image_id"]]["neg_category_ids"])]
+    def bbox(dets, **kwargs):
+        return evaluate_lvis(gt, dets, ["bbox"], **kwargs)["bbox"].stats
+
+    listed = {image["id"]: set(image["neg_category_ids"]) for image in gt["images"]}
+    for ann in gt["annotations"]:
+        listed[ann["image_id"]].add(ann["category_id"])
+    negative = {image["id"]: set(image["neg_category_ids"]) for image in gt["images"]}
+    counts = np.bincount([d["image_id"] for d in detections])
+    crowded = int(np.argmax(counts))
+    assert counts[crowded] > 300
+    # away from the crowded image (whose 300 cut also sees unlisted detections):
+    others = [d for d in detections if d["image_id"] != crowded]
+    base = bbox(others)
     # detections of unlisted categories are dropped: removing them changes nothing ...
-    kept = [d for d in detections if d not in unlisted]
-    crowded = max(images, key=lambda i: sum(d["image_id"] == i for d in detections))
-    small = [d for d in kept if d["image_id"] != crowded]  # (the 300 cut of the crowded image saw them)
-    assert evaluate_lvis(gt, small, ["bbox"])["bbox"].stats == evaluate_lvis(
-        gt, [d for d in detections if d["image_id"] != crowded], ["bbox"])["bbox"].stats
+    only_listed = [d for d in others if d["category_id"] in listed[d["image_id"]]]
+    assert len(only_listed) < len(others) and bbox(only_listed) == base
     # ... while a negative category's detections are false positives: scoring them highest lowers AP
-    negative = [{**d, "score": 1.0} for d in kept if d["category_id"] in images[d["image_id"]]["neg_category_ids"]]
-    assert evaluate_lvis(gt, negative + kept, ["bbox"])["bbox"].stats["AP"] < base["AP"]
-    # 300 per image: a lower limit drops detections (and recall)
-    assert evaluate_lvis(gt, detections, ["bbox"], max_dets=20)["bbox"].stats["AR"] < base["AR"]
+    boosted = [{**d, "score": 1.0} for d in others if d["category_id"] in negative[d["image_id"]]]
+    assert boosted and bbox(boosted + others)["AP"] < base["AP"]
+    # the cut keeps the 300 best detections of an image over all its categories
+    full = bbox(detections)
+    on_crowded = [d for d in detections if d["image_id"] == crowded]
+    worst = {id(d) for d in sorted(on_crowded, key=lambda d: -d["score"])[300:]}
+    assert bbox([d for d in detections if id(d) not in worst]) == full
+    assert bbox(detections, max_dets=20)["AR"] < full["AR"]
     # COCO rules on the same files count every detection
     coco = evaluate_coco(gt, detections, ["bbox"], max_dets=300)["bbox"].stats
-    assert list(coco) == list(STAT_NAMES) and coco["AP"] != base["AP"]
+    assert list(coco) == list(STAT_NAMES) and coco["AP"] != full["AP"]
 
 
 def test_not_exhaustive_detections_are_not_false_positives(case):

@@ -90,8 +90,8 @@ def main() -> int:
             timings = {name: best_time(fn, gt_path, big_dets, repeat)
                        for name, fn in (("lvis + boundary-iou-api", run_reference), ("hf-noisy", run_ours))}
         reference = timings["lvis + boundary-iou-api"][1]
-        print(f"\nx{times}: {len(big_gt['images'])} images, {len(big_gt['annotations'])} GT, {len(big_dets)} detections "
-              f"(segm + bbox + boundary, best of {repeat})")
+        print(f"\nx{times}: {len(big_gt['images'])} images, {len(big_gt['annotations'])} GT, "
+              f"{len(big_dets)} detections (segm + bbox + boundary, best of {repeat})")
         ours = timings["hf-noisy"][0]
         for name, (seconds, numbers) in timings.items():
             diffs = {t: max(abs(a - b) for a, b in zip(numbers[t], reference[t])) for t in TOLERANCE}

@@ -142,7 +142,8 @@ def validate_coco(
 
     Checks: the three top-level lists; unique integer ids; positive integer image sizes; LVIS's optional fields
     when present (a category's ``frequency`` is ``"r"``, ``"c"`` or ``"f"``; an image's ``neg_category_ids`` and
-    ``not_exhaustive_category_ids`` list known category ids); every annotation's image and category exist; ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
+    ``not_exhaustive_category_ids`` list known category ids); every annotation's image and category exist;
+    ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
     ``area`` is finite and non-negative; polygons have >= 3 finite points within the image (with
     :data:`POLYGON_TOLERANCE`); RLE size matches the image and its runs cover it exactly; and, unless
     ``allow_empty_masks``, no mask is empty (``check_masks=False`` skips rasterising the masks, for callers
@@ -222,7 +223,8 @@ def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
         for key in LVIS_IMAGE_LISTS:
             if key in image and (not isinstance(image[key], list)
                                  or not all(_is_int(c) and c in category_ids for c in image[key])):
-                raise fail(f"must be a list of known category ids (LVIS), got {image[key]!r}", f"image {image['id']}", key)
+                raise fail(f"must be a list of known category ids (LVIS), got {image[key]!r}",
+                           f"image {image['id']}", key)
     return CocoHeader(sizes, frozenset(category_ids))
 
 

@@ -4,7 +4,8 @@ The public API, imported lazily so that ``import hf_noisy`` stays cheap::
 
     from hf_noisy import PRESETS, load_spec, apply_noise, noise_file   # noise engine
     from hf_noisy import load_coco, write_coco, Crop                   # COCO files, masks
-    from hf_noisy import build_coco_n, load_coco_n, to_masks, export_coco, NoiseTransform   # HF datasets
+    from hf_noisy import build_coco_n, build_cityscapes_n, build_lvis_n, build_coco_wan  # HF datasets
+    from hf_noisy import load_coco_n, to_masks, export_coco, NoiseTransform
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _EXPORTS = {
     "HfNoisyError": "hf_noisy.errors",
     "to_masks": "hf_noisy.hub",
     "build_coco_n": "hf_noisy.hub",
+    "build_cityscapes_n": "hf_noisy.hub",
+    "build_lvis_n": "hf_noisy.hub",
+    "build_coco_wan": "hf_noisy.hub",
     "load_coco_n": "hf_noisy.hub",
     "export_coco": "hf_noisy.hub",
     "NoiseTransform": "hf_noisy.hub",

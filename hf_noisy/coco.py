@@ -5,6 +5,9 @@ holds) after checking everything the rest of hf-noisy relies on. A problem raise
 whose message names the file, the annotation (or image/category) id and the field. ``write_coco`` writes
 atomically: a failed write leaves no file behind.
 
+LVIS files (v0.5 and v1) are COCO files with extra fields (no ``iscrowd``; ``frequency`` on categories,
+federated category lists on images); they load as they are.
+
 Accepted segmentations: polygons (a list of ``[x1, y1, x2, y2, ...]`` lists, pixel coordinates, each with at
 least 3 points), uncompressed RLE (``counts`` a list of ints) and compressed RLE (``counts`` a str). RLE
 ``size`` must equal the image's ``[height, width]``.
@@ -41,6 +44,10 @@ __all__ = [
     "validate_coco",
     "write_coco",
 ]
+
+#: LVIS's optional fields: a category's ``frequency`` and an image's federated category lists.
+LVIS_FREQUENCIES = ("r", "c", "f")
+LVIS_IMAGE_LISTS = ("neg_category_ids", "not_exhaustive_category_ids")
 
 #: How far (pixels) a polygon vertex may lie outside ``[0, width] x [0, height]`` before it is an error.
 POLYGON_TOLERANCE = 1.0
@@ -133,8 +140,10 @@ def validate_coco(
 ) -> None:
     """Check a COCO instance dict; raise :class:`CocoFormatError` on the first problem.
 
-    Checks: the three top-level lists; unique integer ids; positive integer image sizes; every annotation's
-    image and category exist; ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
+    Checks: the three top-level lists; unique integer ids; positive integer image sizes; LVIS's optional fields
+    when present (a category's ``frequency`` is ``"r"``, ``"c"`` or ``"f"``; an image's ``neg_category_ids`` and
+    ``not_exhaustive_category_ids`` list known category ids); every annotation's image and category exist;
+    ``iscrowd`` is 0 or 1; ``bbox`` is 4 finite numbers with non-negative size;
     ``area`` is finite and non-negative; polygons have >= 3 finite points within the image (with
     :data:`POLYGON_TOLERANCE`); RLE size matches the image and its runs cover it exactly; and, unless
     ``allow_empty_masks``, no mask is empty (``check_masks=False`` skips rasterising the masks, for callers
@@ -204,9 +213,18 @@ def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
             raise fail("duplicate category id", where, "id")
         if not isinstance(category.get("name"), str):
             raise fail("must be a string", where, "name")
+        if "frequency" in category and category["frequency"] not in LVIS_FREQUENCIES:
+            raise fail(f"must be one of {', '.join(LVIS_FREQUENCIES)} (LVIS), got {category['frequency']!r}",
+                       where, "frequency")
         category_ids.add(category["id"])
     if not category_ids:
         raise fail("no categories", field="categories")
+    for image in data["images"]:  # LVIS's federated lists, when present
+        for key in LVIS_IMAGE_LISTS:
+            if key in image and (not isinstance(image[key], list)
+                                 or not all(_is_int(c) and c in category_ids for c in image[key])):
+                raise fail(f"must be a list of known category ids (LVIS), got {image[key]!r}",
+                           f"image {image['id']}", key)
     return CocoHeader(sizes, frozenset(category_ids))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,16 @@ def coco_tiny(shared_dir: Path) -> Path:
     return shared_dir / "data" / "coco-tiny"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_hf_home(tmp_path_factory, monkeypatch):
-    """Keep datasets/evaluate caches out of the user's home and never touch the network."""
-    home = tmp_path_factory.getbasetemp() / "hf_home"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def pytest_configure(config) -> None:
+    """Keep datasets/evaluate caches out of the user's home and never touch the network.
+
+    Set before collection, because ``datasets`` and ``evaluate`` read their cache paths once, at import: a
+    per-test environment variable would come too late, and a shared ``~/.cache/huggingface`` can serve a stale
+    cached dataset for a folder path that another run used before.
+    """
+    home = tempfile.mkdtemp(prefix="hf-noisy-tests-hf-home-")
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    os.environ["HF_HOME"] = home
+    os.environ.pop("HF_DATASETS_CACHE", None)
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_HUB_OFFLINE"] = "1"

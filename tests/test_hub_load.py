@@ -1,4 +1,4 @@
-"""Loading a built COCO-N folder: image join, streaming, masks, on-the-fly noise."""
+"""Loading a built COCO-N folder: image join of a ``shared`` build, streaming, masks, on-the-fly noise."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hf_noisy.noise import PRESETS
 @pytest.fixture(scope="module")
 def built(coco_tiny: Path, tmp_path_factory) -> Path:
     return build_coco_n(coco_tiny, tmp_path_factory.mktemp("hub") / "coco-n", max_images=6, images_per_shard=4,
-                        levels=["clean", "hard"]).path
+                        levels=["clean", "hard"], images="shared").path
 
 
 def test_load_coco_n_joins_the_images(built: Path):

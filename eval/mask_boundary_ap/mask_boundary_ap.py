@@ -10,12 +10,14 @@ import datasets
 import evaluate
 
 from hf_noisy.coco import validate_coco
-from hf_noisy.metrics import IOU_TYPES, evaluate_coco
+from hf_noisy.errors import HfNoisyError
+from hf_noisy.metrics import IOU_TYPES, LVIS_MAX_DETS, evaluate_coco, evaluate_lvis, is_lvis
 from hf_noisy.metrics.per_image import coco_from_images, flatten
 
 _DESCRIPTION = """\
 COCO mask AP (segm), box AP (bbox) and Boundary AP (boundary; Boundary IoU, Cheng et al. CVPR 2021) with the 12
-COCO summary numbers per IoU type, identical to pycocotools / boundary-iou-api.
+COCO summary numbers per IoU type, identical to pycocotools / boundary-iou-api; or the same under LVIS's
+federated rules (config "lvis" or rules="lvis"), identical to the lvis package.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -23,18 +25,25 @@ Args:
     predictions: one dict per image: {"masks": [RLE], "scores": [float], "labels": [category id],
         optional "image_size": [height, width], optional "boxes": [[x, y, w, h]]}.
     references: one dict per image: {"image_id": int, "height": int, "width": int,
-        "annotations": [{"segmentation": polygons or RLE, "category_id": int, "iscrowd": 0/1, ...}]}.
+        "annotations": [{"segmentation": polygons or RLE, "category_id": int, "iscrowd": 0/1, ...}],
+        LVIS only: "neg_category_ids": [int], "not_exhaustive_category_ids": [int]}.
     iou_types: list of "segm", "bbox", "boundary" (default all three).
     dilation_ratio: boundary width as a fraction of the image diagonal (default 0.02).
-    max_dets: detections kept per image and category (default 100).
+    rules: "coco", "lvis", or None (default): "lvis" with the config name "lvis" or when the references (or
+        categories) carry LVIS fields, else "coco".
+    categories: optional list of category dicts ({"id", "name", "frequency": "r"/"c"/"f"}, e.g. LVIS's);
+        default: the ids used by references and predictions (then APr/APc/APf are -1).
+    max_dets: COCO: detections kept per image and category (default 100); LVIS: per image (default 300).
     per_category: also return f"{iou_type}_AP_cat{id}" (default False).
 Returns:
     a flat dict {f"{iou_type}_{stat}": float}, stat in AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
-    ARm, ARl; -1.0 where undefined.
+    ARm, ARl (COCO) or AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (LVIS); -1.0 where
+    undefined.
 Examples:
     >>> metric = evaluate.load("eval/mask_boundary_ap")
     >>> metric.add_batch(predictions=[prediction], references=[reference])
     >>> metric.compute()["boundary_AP"]
+    >>> lvis_metric = evaluate.load("eval/mask_boundary_ap", "lvis")       # LVIS federated rules
 """
 
 
@@ -59,11 +68,21 @@ class MaskBoundaryAP(evaluate.Metric):
         """Add one image's prediction and reference."""
         return super().add(prediction=json.dumps(prediction), reference=json.dumps(reference), **kwargs)
 
-    def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=0.02, max_dets=100,
-                 per_category=False):
-        gt, results = coco_from_images([json.loads(p) for p in predictions], [json.loads(r) for r in references])
+    def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=0.02, max_dets=None,
+                 per_category=False, rules=None, categories=None):
+        gt, results = coco_from_images([json.loads(p) for p in predictions], [json.loads(r) for r in references],
+                                       categories)
         validate_coco(gt, source="references", allow_empty_masks=True)
-        evaluations = evaluate_coco(gt, results, iou_types, dilation_ratio=dilation_ratio, max_dets=max_dets)
+        if rules is None:
+            rules = "lvis" if self.config_name == "lvis" or is_lvis(gt) else "coco"
+        if rules == "lvis":
+            evaluations = evaluate_lvis(gt, results, iou_types, dilation_ratio=dilation_ratio,
+                                        max_dets=LVIS_MAX_DETS if max_dets is None else max_dets)
+        elif rules == "coco":
+            evaluations = evaluate_coco(gt, results, iou_types, dilation_ratio=dilation_ratio,
+                                        max_dets=100 if max_dets is None else max_dets)
+        else:
+            raise HfNoisyError(f"rules must be 'coco', 'lvis' or None (automatic), got {rules!r}")
         return flatten(evaluations, per_category)
 
 

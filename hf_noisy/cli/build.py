@@ -1,34 +1,56 @@
-"""hf-noisy build: write a ready-to-push Hugging Face dataset folder (parquet configs + card)."""
+"""hf-noisy build: write a ready-to-push Hugging Face dataset folder (parquet configs + card) for a benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-HELP = "build a versioned Hugging Face dataset folder (COCO-N: clean/easy/medium/hard configs)"
+HELP = "build a benchmark's Hugging Face dataset folder (coco-n, cityscapes-n, lvis-n, coco-wan)"
 DESCRIPTION = """\
-Build the COCO-N dataset repository folder from a COCO 2017 root (annotations/instances_{train,val}2017.json,
-train2017/, val2017/): parquet shards per config and split, a README.md dataset card whose YAML `configs:`
-lists them, and hf_noisy_benchmark.json (benchmark version, spec and input hashes, statistics). Noise goes on
-train only; validation is always clean. The folder appears only once complete. Same inputs and arguments give
+Build a benchmark's dataset repository folder: parquet shards per config (clean/easy/medium/hard) and split
+(train/validation), a README.md dataset card whose YAML `configs:` lists them, and hf_noisy_benchmark.json
+(benchmark version, rules and input hashes, categories, statistics). Derived annotations go on train only;
+validation is always clean. The folder appears only once complete. Same inputs and arguments give
 byte-identical files for any --num-proc.
 
-Image storage: `shared` (default) stores the images once, in the `clean` config, and the noisy configs hold
-annotations only (hf_noisy.hub.load_coco_n joins the images back); `embedded` puts the images in every config.
+Sources (you obtain them yourself):
+  coco-n        --coco-root DIR: annotations/instances_{train,val}2017.json, train2017/, val2017/
+  cityscapes-n  --cityscapes-root DIR: leftImg8bit/{train,val}/, gtFine/{train,val}/ (instanceIds PNGs or polygons)
+  lvis-n        --lvis-root DIR (lvis_v1_{train,val}.json or lvis_v0.5_*) and --coco-root DIR (the COCO 2017 images)
+  coco-wan      --coco-root DIR and --wan-dir DIR holding easy.json, medium.json, hard.json from `hf-noisy wan`
 
-example:
+Image storage: `embedded` (default) puts the images in every config, so `load_dataset(DIR, "hard")` is complete
+(content-defined chunking: the Hub's Xet storage keeps the repeated bytes once); `shared` stores them once, in
+`clean`, for disk-limited local builds (hf_noisy.hub.load_coco_n joins them back).
+
+examples:
   hf-noisy build coco-n --coco-root /data/coco --out coco-n --num-proc 8
+  hf-noisy build lvis-n --lvis-root /data/lvis --coco-root /data/coco --out lvis-n
+  hf-noisy build cityscapes-n --cityscapes-root /data/cityscapes --out cityscapes-n
+  hf-noisy build coco-wan --coco-root /data/coco --wan-dir wan/ --out coco-wan
   python -c "from datasets import load_dataset; print(load_dataset('coco-n', 'hard'))"
 """
 
+#: benchmark -> the root options it needs
+_ROOTS = {
+    "coco-n": ("coco_root",),
+    "cityscapes-n": ("cityscapes_root",),
+    "lvis-n": ("lvis_root", "coco_root"),
+    "coco-wan": ("coco_root", "wan_dir"),
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=["coco-n"], help="which benchmark dataset to build")
-    parser.add_argument("--coco-root", required=True, help="COCO 2017 root folder")
+    parser.add_argument("dataset", choices=list(_ROOTS), help="which benchmark dataset to build")
+    parser.add_argument("--coco-root", help="COCO 2017 root folder (coco-n, lvis-n, coco-wan)")
+    parser.add_argument("--cityscapes-root", help="Cityscapes root folder (cityscapes-n)")
+    parser.add_argument("--lvis-root", help="folder with the LVIS train/val JSON files (lvis-n)")
+    parser.add_argument("--wan-dir", help="folder with easy.json, medium.json, hard.json from `hf-noisy wan` (coco-wan)")
     parser.add_argument("--out", required=True, help="dataset folder to create")
     parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs (default: all four)")
-    parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0)")
-    parser.add_argument("--images", choices=["shared", "embedded"], default="shared", help="image storage (default: shared)")
+    parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0; not for coco-wan)")
+    parser.add_argument("--images", choices=["embedded", "shared"], default="embedded",
+                        help="image storage (default: embedded, every config self-contained)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images of each split (quick builds)")
     parser.add_argument("--images-per-shard", type=int, default=1000, help="rows per parquet file (default 1000)")
@@ -37,22 +59,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub import build_coco_n
+    from .. import hub
+    from ..errors import HfNoisyError
 
-    result = build_coco_n(
-        args.coco_root,
-        args.out,
-        levels=[level.strip() for level in args.levels.split(",") if level.strip()],
-        seed=args.seed,
-        images=args.images,
-        num_proc=args.num_proc,
-        max_images=args.max_images,
-        images_per_shard=args.images_per_shard,
-        overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    missing = [f"--{name.replace('_', '-')}" for name in _ROOTS[args.dataset] if not getattr(args, name)]
+    if missing:
+        raise HfNoisyError(f"{args.dataset} needs {' and '.join(missing)}")
+    levels = [level.strip() for level in args.levels.split(",") if level.strip()]
+    common = dict(levels=levels, images=args.images, num_proc=args.num_proc, max_images=args.max_images,
+                  images_per_shard=args.images_per_shard, overwrite=args.overwrite,
+                  progress=not args.no_progress and sys.stderr.isatty())
+    if args.dataset == "coco-n":
+        result = hub.build_coco_n(args.coco_root, args.out, seed=args.seed, **common)
+    elif args.dataset == "cityscapes-n":
+        result = hub.build_cityscapes_n(args.cityscapes_root, args.out, seed=args.seed, **common)
+    elif args.dataset == "lvis-n":
+        result = hub.build_lvis_n(args.lvis_root, args.coco_root, args.out, seed=args.seed, **common)
+    else:
+        result = hub.build_coco_wan(args.coco_root, args.wan_dir, args.out, **common)
     meta = result.metadata
-    print(f"wrote {result.path} ({meta['benchmark']} {meta['benchmark_version']}, seed {meta['seed']}, "
-          f"images {meta['images']}) in {result.seconds:.1f} s")
+    print(f"wrote {result.path} ({meta['benchmark']} {meta['benchmark_version']}, images {meta['images']}) "
+          f"in {result.seconds:.1f} s")
     print(result.summary())
     return 0

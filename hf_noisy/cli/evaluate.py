@@ -1,27 +1,40 @@
-"""hf-noisy evaluate: mask AP, Boundary AP and box AP of COCO results against a COCO ground truth."""
+"""hf-noisy evaluate: mask AP, Boundary AP and box AP of COCO results against a COCO or LVIS ground truth."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "score COCO results (RLE masks) against ground truth: mask AP, Boundary AP, box AP"
+HELP = "score COCO results (RLE masks) against COCO or LVIS ground truth: mask AP, Boundary AP, box AP"
 DESCRIPTION = """\
 Evaluate detections in COCO results format (a JSON list of {image_id, category_id, segmentation RLE, score,
 optional bbox}) against a COCO instance file, with the 12 COCO summary numbers per IoU type.
 Boundary AP follows Boundary IoU (Cheng et al. 2021): IoU = min(mask IoU, boundary IoU).
 
+An LVIS ground truth (images with neg_category_ids / not_exhaustive_category_ids, or categories with a
+frequency) is scored under LVIS's federated rules: detections of categories an image does not list are not
+penalised, unmatched detections of not-exhaustively-annotated categories are ignored, the 300 best detections
+per image are kept, and the numbers are AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (as
+the lvis package). --lvis / --no-lvis override the detection.
+
 example:
   hf-noisy evaluate --gt instances_val2017.json --predictions results.json
   hf-noisy evaluate --gt instances_val2017.json --predictions results.json --iou-types segm,boundary --json
+  hf-noisy evaluate --gt lvis_v1_val.json --predictions results.json --json          # LVIS rules, detected
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gt", required=True, help="ground-truth COCO instance file")
+    parser.add_argument("--gt", required=True, help="ground-truth COCO or LVIS instance file")
     parser.add_argument("--predictions", required=True, help="COCO results JSON file")
     parser.add_argument("--iou-types", default="segm,bbox,boundary", help="comma-separated: segm, bbox, boundary")
     parser.add_argument("--dilation-ratio", type=float, default=0.02, help="boundary width / image diagonal")
-    parser.add_argument("--max-dets", type=int, default=100, help="detections kept per image and category")
+    parser.add_argument("--max-dets", type=int, default=None,
+                        help="COCO rules: detections kept per image and category (default 100); "
+                             "LVIS rules: detections kept per image (default 300)")
+    rules = parser.add_mutually_exclusive_group()
+    rules.add_argument("--lvis", dest="lvis", action="store_const", const=True, default=None,
+                       help="LVIS federated rules (default: when the ground truth is LVIS-style)")
+    rules.add_argument("--no-lvis", dest="lvis", action="store_const", const=False, help="COCO rules, always")
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -30,12 +43,18 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import STAT_NAMES, evaluate_coco, load_predictions
+    from ..metrics import LVIS_MAX_DETS, evaluate_coco, evaluate_lvis, is_lvis, load_predictions
 
     gt = load_coco(args.gt, allow_empty_masks=True)
     predictions = load_predictions(args.predictions)
     iou_types = [name.strip() for name in args.iou_types.split(",") if name.strip()]
-    results = evaluate_coco(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=args.max_dets)
+    lvis = is_lvis(gt) if args.lvis is None else args.lvis
+    if lvis:
+        max_dets = LVIS_MAX_DETS if args.max_dets is None else args.max_dets
+        results = evaluate_lvis(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
+    else:
+        max_dets = 100 if args.max_dets is None else args.max_dets
+        results = evaluate_coco(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
     if args.json:
         out = {name: result.stats for name, result in results.items()}
         if args.per_category:
@@ -44,15 +63,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     names = {category["id"]: category["name"] for category in gt["categories"]}
-    print(f"{'':>8}" + "".join(f"{name:>8}" for name in STAT_NAMES))
+    stat_names = list(next(iter(results.values())).stats)
+    if lvis:
+        print(f"LVIS federated rules, {max_dets} detections per image; APr/APc/APf: rare/common/frequent categories\n")
+    print(f"{'':>8}" + "".join(f"{name:>8}" for name in stat_names))
     for name, result in results.items():
-        print(f"{name:>8}" + "".join(_cell(result.stats[key]) for key in STAT_NAMES))
+        print(f"{name:>8}" + "".join(_cell(result.stats[key]) for key in stat_names))
     if args.per_category:
         print(f"\n{'category':<24}" + "".join(f"{name:>10}" for name in results))
         for category_id in sorted(names):
             print(f"{names[category_id][:24]:<24}"
                   + "".join(_cell(result.per_category[category_id], 10) for result in results.values()))
-    print("\n-1 = undefined (no ground truth in that area range or category)")
+    print("\n-1 = undefined (no ground truth in that area range, frequency group or category)")
     return 0
 
 

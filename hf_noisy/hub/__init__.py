@@ -4,27 +4,52 @@
 >>> build_coco_n("coco", "coco-n")                                  # doctest: +SKIP
 >>> ds = load_coco_n("coco-n", "hard", split="train")             # doctest: +SKIP
 >>> masks = to_masks(ds[0])                                         # doctest: +SKIP
+
+One builder (:func:`build_dataset`) makes every benchmark from a source and config rules; the benchmark
+definitions (:func:`build_coco_n`, :func:`build_cityscapes_n`, :func:`build_lvis_n`, :func:`build_coco_wan`)
+are a few lines each.
 """
 
-from .build import BENCHMARK_VERSION, LEVELS, METADATA_FILE, BuildResult, build_coco_n
+from .benchmarks import (
+    BENCHMARK_VERSION,
+    BENCHMARKS,
+    LEVELS,
+    benchmark_info,
+    build_cityscapes_n,
+    build_coco_n,
+    build_coco_wan,
+    build_lvis_n,
+)
+from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
+from .card import BenchmarkInfo
 from .load import export_coco, load_coco_n, read_metadata, to_masks
 from .push import push_dataset
-from .schema import CategoryMap, coco_n_features
+from .schema import CategoryMap, row_features
 from .transform import ColumnMap, NoiseTransform
 
 __all__ = [
+    "BENCHMARKS",
     "BENCHMARK_VERSION",
     "LEVELS",
     "METADATA_FILE",
+    "BenchmarkInfo",
     "BuildResult",
     "CategoryMap",
+    "Clean",
     "ColumnMap",
     "NoiseTransform",
+    "Noised",
+    "Precomputed",
+    "benchmark_info",
+    "build_cityscapes_n",
     "build_coco_n",
-    "coco_n_features",
+    "build_coco_wan",
+    "build_dataset",
+    "build_lvis_n",
     "export_coco",
     "load_coco_n",
     "push_dataset",
     "read_metadata",
+    "row_features",
     "to_masks",
 ]

@@ -1,24 +1,31 @@
-"""Build the COCO-N dataset repository folder: parquet shards per config and split, card, metadata.
+"""The one dataset builder: a benchmark's source splits + its configs -> a dataset repository folder.
+
+A benchmark is a *source* (its splits as :class:`~hf_noisy.sources.SourceSplit`: COCO dicts plus the image
+file of each image) and a set of *configs*, each a rule for how its ``train`` annotations are made
+(:class:`Clean`: as is; :class:`Noised`: a noise spec applied by the engine; :class:`Precomputed`: a COCO
+file made elsewhere, such as COCO-WAN's SAM masks). ``validation`` is the clean source split in every config:
+the paper evaluates on clean labels. The benchmark definitions themselves (COCO-N, Cityscapes-N, LVIS-N,
+COCO-WAN) are a few lines each in :mod:`hf_noisy.hub.benchmarks`.
 
 Layout of the folder (ready for ``hf-noisy push`` / ``load_dataset(folder, config)``)::
 
     README.md                          dataset card; YAML ``configs:`` lists each config's data files
-    hf_noisy_benchmark.json            version, spec hashes, input hashes, categories, statistics
+    hf_noisy_benchmark.json            version, rules and hashes, input hashes, categories, statistics
     data/<config>/<split>-00000-of-0000N.parquet
 
-Configs: ``clean`` and the noise levels (``easy``, ``medium``, ``hard``: the paper's Table 7). Splits:
-``train`` (noisy in a noisy config) and ``validation`` (always the clean annotations: the paper evaluates on
-clean labels). Image storage (``images``):
+Image storage (``images``):
 
-* ``"shared"`` (default): the image bytes are stored once, in the ``clean`` config; the noisy configs hold
-  annotation rows only, in the same row order and sharding, and :func:`hf_noisy.hub.load_coco_n` joins the
-  ``image`` column back. Parquet-only configs cannot reference another config's column, so a plain
-  ``load_dataset(repo, "hard")`` gives rows without ``image`` in this mode (the card says so).
-* ``"embedded"``: every config carries the image bytes (self-contained configs; about ``len(levels)`` times
-  the disk; on the Hub, Xet storage deduplicates the repeated bytes).
+* ``"embedded"`` (default): every config carries the image bytes, so ``load_dataset(repo, "hard")`` is
+  complete. Shards use content-defined chunking and every config lays the ``image`` column out identically
+  (same rows, row groups and pages), so the Hub's Xet storage keeps the repeated bytes once
+  (``benchmarks/bench_build.py`` measures it). On local disk it costs one copy of the images per config.
+* ``"shared"``: the image bytes are stored once, in the ``clean`` config; the other configs hold annotation
+  rows only, in the same row order and sharding, and :func:`hf_noisy.hub.load_coco_n` joins ``image`` back
+  (for disk-limited local builds).
 
-The output depends only on the inputs and arguments (not on ``num_proc``): rows follow the annotation
-file's image order, and shards are written by a pure function of their content.
+The output depends only on the inputs and arguments (not on ``num_proc``): rows follow the annotation file's
+image order, and shards are written by a pure function of their content. The folder appears only when
+complete (it is built in a hidden sibling and renamed).
 """
 
 from __future__ import annotations
@@ -27,28 +34,52 @@ import json
 import multiprocessing
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Mapping, Union
 
 from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..fsutil import atomic_directory, atomic_write_text
-from .card import render_card
+from .card import BenchmarkInfo, render_card
 from .schema import CategoryMap
 from .shards import ShardStats, ShardTask, write_shard
 
-__all__ = ["BENCHMARK_VERSION", "LEVELS", "METADATA_FILE", "BuildResult", "build_coco_n"]
+if TYPE_CHECKING:
+    from ..noise import NoiseSpec
+    from ..sources import SourceSplit
 
-BENCHMARK_VERSION = "v1.0"
-LEVELS = ("clean", "easy", "medium", "hard")
+__all__ = ["METADATA_FILE", "SPLITS", "BuildResult", "Clean", "ConfigRule", "Noised", "Precomputed", "build_dataset"]
+
 METADATA_FILE = "hf_noisy_benchmark.json"
-#: split -> (annotation file, image folder) under the COCO root
-COCO_SPLITS = {
-    "train": ("annotations/instances_train2017.json", "train2017"),
-    "validation": ("annotations/instances_val2017.json", "val2017"),
-}
+#: the splits of every benchmark: ``train`` (derived per config) and ``validation`` (always clean)
+SPLITS = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class Clean:
+    """The source's train annotations as they are."""
+
+
+@dataclass(frozen=True)
+class Noised:
+    """The train annotations noised by the engine with ``spec`` (draws from (seed, annotation id))."""
+
+    spec: "NoiseSpec"
+
+
+@dataclass(frozen=True)
+class Precomputed:
+    """A COCO file of train annotations made elsewhere (e.g. by ``hf-noisy wan``) over the source's train
+    images. It must keep the clean annotation ids (they pair each derived instance with its clean one) and use
+    the source's categories; images missing from the source split (e.g. in a subset build) are left out."""
+
+    path: Path
+
+
+ConfigRule = Union[Clean, Noised, Precomputed]
 
 
 @dataclass(frozen=True)
@@ -60,7 +91,7 @@ class BuildResult:
     seconds: float
 
     def summary(self) -> str:
-        """Per-level statistics as a small table (train split)."""
+        """Per-config statistics as a small table (train split)."""
         lines = [f"{'config':<8}{'instances':>10}{'flipped':>9}{'mean IoU':>10}  ops"]
         for name, config in self.metadata["configs"].items():
             stats = config["stats"]
@@ -69,112 +100,136 @@ class BuildResult:
         return "\n".join(lines)
 
 
-def _load_split(root: Path, split: str, max_images: int | None) -> tuple[dict, str]:
-    annotation_file, image_dir = COCO_SPLITS[split]
-    path = root / annotation_file
-    data = load_coco(path)
-    if max_images is not None:
-        data = dict(data, images=data["images"][:max_images])
-        kept = {image["id"] for image in data["images"]}
-        data["annotations"] = [ann for ann in data["annotations"] if ann["image_id"] in kept]
-    missing = [image["file_name"] for image in data["images"] if not (root / image_dir / image["file_name"]).is_file()]
-    if missing:
-        raise HfNoisyError(f"{root / image_dir}: {len(missing)} image file(s) listed in {path} are missing, e.g. {missing[0]}")
-    return data, file_sha256(path)
-
-
-def _by_image(images: list[dict], annotations: list[dict]) -> list[list[dict]]:
-    groups: dict[int, list[dict]] = {image["id"]: [] for image in images}
-    for ann in annotations:
-        groups[ann["image_id"]].append(ann)
-    return [groups[image["id"]] for image in images]
-
-
-def _specs(levels: Sequence[str], seed: int) -> dict:
-    from ..noise import PRESETS, load_spec
-
-    unknown = [level for level in levels if level != "clean" and level not in PRESETS]
-    if unknown or not levels or len(set(levels)) != len(levels):
-        raise HfNoisyError(f"levels must be distinct names among {', '.join(LEVELS)}; got {', '.join(levels) or 'none'}")
-    return {level: None if level == "clean" else load_spec(level, seed=seed) for level in levels}
-
-
-def build_coco_n(
-    coco_root: str | os.PathLike,
+def build_dataset(
+    info: BenchmarkInfo,
+    splits: Mapping[str, "SourceSplit"],
+    configs: Mapping[str, ConfigRule],
     out_dir: str | os.PathLike,
     *,
-    levels: Sequence[str] = LEVELS,
-    seed: int = 1,
-    images: Literal["shared", "embedded"] = "shared",
+    images: Literal["embedded", "shared"] = "embedded",
     num_proc: int = 1,
-    max_images: int | None = None,
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    version: str = "custom",
+    quality: bool = False,
+    extra_metadata: Mapping | None = None,
 ) -> BuildResult:
-    """Build the COCO-N dataset folder at ``out_dir`` from a COCO root (see the module docstring).
+    """Build a benchmark's dataset folder at ``out_dir`` (see the module docstring).
 
     Args:
-        coco_root: folder with ``annotations/instances_{train,val}2017.json``, ``train2017/``, ``val2017/``.
-        out_dir: the folder to create; it appears only when complete (built in a hidden sibling).
-        levels: configs to build; ``"clean"`` is required with ``images="shared"``.
-        seed: noise seed (``1`` with the three presets is benchmark ``v1.0``).
-        images: ``"shared"`` or ``"embedded"`` image storage.
+        info: the benchmark's name, card texts, licence and citation (:class:`~hf_noisy.hub.card.BenchmarkInfo`).
+        splits: ``{"train": ..., "validation": ...}`` source splits (validated COCO dicts + image files).
+        configs: config name -> rule for its train annotations, in card order (the first is the default).
+        out_dir: the folder to create; it appears only when complete.
+        images: ``"embedded"`` (self-contained configs) or ``"shared"`` (images once, in ``clean``).
         num_proc: worker processes for noising and for writing shards; the output is identical for any value.
-        max_images: keep only the first N images of each split (quick builds, tests, demos).
         images_per_shard: rows per parquet file.
         overwrite: replace an existing ``out_dir`` (only once the new one is complete).
         progress: tqdm progress bars on stderr.
+        version: the benchmark version recorded in the metadata and card (``"custom"`` unless official).
+        quality: score each derived config's train annotations against the clean ones (mask AP, Boundary AP,
+            mean IoUs: :func:`hf_noisy.metrics.score_quality`) and put the numbers in the metadata and card.
+        extra_metadata: more JSON-serialisable entries for ``hf_noisy_benchmark.json``.
     """
-    from ..noise import apply_noise
-
     start = time.perf_counter()
-    specs = _specs(levels, seed)
-    if images not in ("shared", "embedded"):
-        raise HfNoisyError(f"images must be 'shared' or 'embedded', got {images!r}")
-    if images == "shared" and "clean" not in specs:
-        raise HfNoisyError("images='shared' stores the images in the 'clean' config: include 'clean' in levels")
-    if num_proc < 1 or images_per_shard < 1 or (max_images is not None and max_images < 1):
-        raise HfNoisyError("num_proc, images_per_shard and max_images must be >= 1")
-    out_dir, root = Path(out_dir), Path(coco_root)
+    _check_arguments(splits, configs, images, num_proc, images_per_shard)
+    out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists (pass --overwrite to replace it)")
+    for split in splits.values():
+        split.check_images()
+    categories = CategoryMap.of(splits["train"].data["categories"])
+    if CategoryMap.of(splits["validation"].data["categories"]).ids != categories.ids:
+        raise HfNoisyError(f"{info.title}: train and validation list different categories")
 
-    sources = {split: _load_split(root, split, max_images) for split in COCO_SPLITS}
-    categories = CategoryMap.of(sources["train"][0]["categories"])
-    if CategoryMap.of(sources["validation"][0]["categories"]) != categories:
-        raise HfNoisyError("train and val annotation files have different categories")
-
-    noisy = {
-        level: apply_noise(sources["train"][0], spec, num_proc=num_proc, progress=progress,
-                           input_sha256=sources["train"][1], validate=False)
-        for level, spec in specs.items() if spec is not None
-    }
+    train = splits["train"]
+    derived = {name: _derive(name, rule, train, num_proc, progress) for name, rule in configs.items()}
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        tasks, where = _tasks(tmp, root, sources, noisy, specs, categories, images, images_per_shard)
+        clean_rules = {name for name, rule in configs.items() if isinstance(rule, Clean)}
+        tasks, where = _tasks(tmp, info, splits, derived, clean_rules, categories, images, images_per_shard)
         stats = _write(tasks, num_proc, progress)
-        configs = {}
-        for level, spec in specs.items():
-            entry = {
-                "spec": None if spec is None else spec.to_dict(),
-                "spec_sha256": None if spec is None else spec.sha256,
-                "has_images": images == "embedded" or level == "clean",
-                "splits": {},
-            }
-            for split in COCO_SPLITS:
-                shard_stats = [stats[i] for i in where[level, split]]
-                entry["splits"][split] = {
-                    "num_rows": sum(s.rows for s in shard_stats),
-                    "num_instances": sum(s.instances for s in shard_stats),
-                    "files": [tasks[i].path.relative_to(tmp).as_posix() for i in where[level, split]],
+        entries = {}
+        for name, rule in configs.items():
+            entry = _describe(rule, derived[name][1])
+            entry["has_images"] = images == "embedded" or name == "clean"
+            entry["splits"] = {
+                split: {
+                    "num_rows": sum(stats[i].rows for i in where[name, split]),
+                    "num_instances": sum(stats[i].instances for i in where[name, split]),
+                    "files": [tasks[i].path.relative_to(tmp).as_posix() for i in where[name, split]],
                 }
-            entry["stats"] = _level_stats(noisy.get(level), [stats[i] for i in where[level, "train"]])
-            configs[level] = entry
-        metadata = _metadata(sources, categories, specs, seed, images, max_images, configs)
+                for split in SPLITS
+            }
+            annotations = derived[name][0]
+            entry["stats"] = _stats(train.data["annotations"], annotations, [stats[i] for i in where[name, "train"]])
+            if quality and not isinstance(rule, Clean):
+                entry["quality"] = _quality(train.data, annotations)
+            entries[name] = entry
+        metadata = _metadata(info, splits, categories, images, version, entries, extra_metadata)
         atomic_write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
-        atomic_write_text(tmp / "README.md", render_card(metadata))
+        atomic_write_text(tmp / "README.md", render_card(metadata, info))
         _readable(tmp)
     return BuildResult(out_dir, metadata, time.perf_counter() - start)
+
+
+def _check_arguments(splits, configs, images, num_proc, images_per_shard) -> None:
+    if set(splits) != set(SPLITS):
+        raise HfNoisyError(f"a benchmark needs the splits {', '.join(SPLITS)}; got {', '.join(splits) or 'none'}")
+    if not configs:
+        raise HfNoisyError("no configs to build")
+    if images not in ("shared", "embedded"):
+        raise HfNoisyError(f"images must be 'shared' or 'embedded', got {images!r}")
+    if images == "shared" and not isinstance(configs.get("clean"), Clean):
+        raise HfNoisyError("images='shared' stores the images in the 'clean' config: include 'clean' in the configs")
+    if num_proc < 1 or images_per_shard < 1:
+        raise HfNoisyError("num_proc and images_per_shard must be >= 1")
+
+
+def _derive(name: str, rule: ConfigRule, train: "SourceSplit", num_proc: int, progress: bool) -> tuple[list[dict], dict]:
+    """The config's train annotations and what made them (for the metadata)."""
+    if isinstance(rule, Clean):
+        return train.data["annotations"], {}
+    if isinstance(rule, Noised):
+        from ..noise import apply_noise
+
+        result = apply_noise(train.data, rule.spec, num_proc=num_proc, progress=progress,
+                             input_sha256=train.provenance.get("sha256"), validate=False)
+        return result.data["annotations"], {"summary": result.summary.to_dict()}
+    if isinstance(rule, Precomputed):
+        return _precomputed(name, Path(rule.path), train)
+    raise HfNoisyError(f"config {name!r}: unknown rule {rule!r}")
+
+
+def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict], dict]:
+    data = load_coco(path, allow_empty_masks=True)
+    if [c["id"] for c in data["categories"]] != [c["id"] for c in train.data["categories"]]:
+        raise HfNoisyError(f"config {name!r}: {path} has other categories than the source's train split")
+    sizes = {image["id"]: (image["height"], image["width"]) for image in train.data["images"]}
+    theirs = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    wrong = [i for i, size in theirs.items() if i in sizes and size != sizes[i]]
+    if wrong:
+        raise HfNoisyError(f"config {name!r}: {path}: image {wrong[0]} has another size than in the source")
+    missing = [i for i in sizes if i not in theirs]
+    if missing:
+        raise HfNoisyError(f"config {name!r}: {path} lacks {len(missing)} image(s) of the source's train split, "
+                           f"e.g. image id {missing[0]}")
+    clean = {ann["id"]: ann["image_id"] for ann in train.data["annotations"]}
+    annotations = [ann for ann in data["annotations"] if ann["image_id"] in sizes]
+    strangers = [ann["id"] for ann in annotations if clean.get(ann["id"]) != ann["image_id"]]
+    if strangers:
+        raise HfNoisyError(f"config {name!r}: {path}: annotation {strangers[0]} is not a clean annotation of the same "
+                           f"image; precomputed annotations must keep the clean ids")
+    made_by = data.get("info", {}).get("hf_noisy") if isinstance(data.get("info"), dict) else None
+    return annotations, {"file": {"name": path.name, "sha256": file_sha256(path), "made_by": made_by}}
+
+
+def _describe(rule: ConfigRule, made: dict) -> dict:
+    if isinstance(rule, Clean):
+        return {"rule": "clean", "spec": None, "spec_sha256": None}
+    if isinstance(rule, Noised):
+        return {"rule": "noise", "spec": rule.spec.to_dict(), "spec_sha256": rule.spec.sha256, **made}
+    return {"rule": "precomputed", "spec": None, "spec_sha256": None, **made}
 
 
 def _readable(folder: Path) -> None:
@@ -185,30 +240,40 @@ def _readable(folder: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def _tasks(tmp, root, sources, noisy, specs, categories, images, per_shard) -> tuple[list[ShardTask], dict]:
+def _by_image(images: list[dict], annotations: list[dict]) -> list[list[dict]]:
+    groups: dict[int, list[dict]] = {image["id"]: [] for image in images}
+    for ann in annotations:
+        groups[ann["image_id"]].append(ann)
+    return [groups[image["id"]] for image in images]
+
+
+def _tasks(tmp, info, splits, derived, clean_rules, categories, images, per_shard) -> tuple[list[ShardTask], dict]:
     tasks: list[ShardTask] = []
     where: dict[tuple[str, str], list[int]] = {}
-    for level in specs:
-        for split, (data, _) in sources.items():
-            noisy_split = split == "train" and level in noisy
-            annotations = noisy[level].data["annotations"] if noisy_split else data["annotations"]
-            clean = {ann["id"]: ann for ann in data["annotations"]} if noisy_split else None
-            groups = _by_image(data["images"], annotations)
-            with_images = images == "embedded" or level == "clean"
-            count = max(1, -(-len(data["images"]) // per_shard))
-            (tmp / "data" / level).mkdir(parents=True, exist_ok=True)
-            where[level, split] = []
+    for name in derived:
+        for split in SPLITS:
+            source = splits[split]
+            is_derived = split == "train" and name not in clean_rules
+            annotations = derived[name][0] if split == "train" else source.data["annotations"]
+            clean = {ann["id"]: ann for ann in source.data["annotations"]} if is_derived else None
+            groups = _by_image(source.data["images"], annotations)
+            with_images = images == "embedded" or name == "clean"
+            count = max(1, -(-len(source.data["images"]) // per_shard))
+            (tmp / "data" / name).mkdir(parents=True, exist_ok=True)
+            where[name, split] = []
             for k in range(count):
                 chunk = slice(k * per_shard, (k + 1) * per_shard)
-                where[level, split].append(len(tasks))
+                where[name, split].append(len(tasks))
                 tasks.append(ShardTask(
-                    path=tmp / "data" / level / f"{split}-{k:05d}-of-{count:05d}.parquet",
-                    images=data["images"][chunk],
+                    path=tmp / "data" / name / f"{split}-{k:05d}-of-{count:05d}.parquet",
+                    images=source.data["images"][chunk],
                     annotations=groups[chunk],
                     category_names=tuple(categories.names),
                     category_ids=tuple(categories.ids),
-                    image_dir=root / COCO_SPLITS[split][1] if with_images else None,
+                    image_paths=source.image_paths[chunk] if with_images else None,
                     clean=clean,
+                    image_extras=info.image_extras,
+                    object_extras=info.object_extras,
                 ))
     return tasks, where
 
@@ -240,46 +305,48 @@ def _write(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[ShardS
     return out
 
 
-def _level_stats(result, train_stats: list[ShardStats]) -> dict:
+def _stats(clean: list[dict], derived: list[dict], train_stats: list[ShardStats]) -> dict:
+    """Train-split statistics, counted on the annotations themselves (the same for every kind of rule)."""
     instances = sum(s.instances for s in train_stats)
-    summary = result.summary.to_dict() if result is not None else {"ops": {"none": instances}, "class_flipped": 0, "emptied": 0, "dropped": 0}
+    changed = [ann for ann in derived if ann.get("noise_op", "none") != "none"]
+    dropped = len(clean) - len(derived)
     return {
         "instances": instances,
-        "ops": summary["ops"],
-        "class_flipped": summary["class_flipped"],
-        "emptied": summary["emptied"],
-        "dropped": summary["dropped"],
+        "ops": dict(sorted(Counter(str(ann.get("noise_op", "none")) for ann in derived).items())),
+        "class_flipped": sum(bool(ann.get("class_flipped", False)) for ann in derived),
+        "emptied": sum(float(ann["area"]) == 0 for ann in changed) + dropped,
+        "dropped": dropped,
         "mean_iou": sum(s.iou_sum for s in train_stats) / max(instances, 1),
     }
 
 
-def _metadata(sources, categories, specs, seed, images, max_images, configs) -> dict:
+def _quality(clean: dict, annotations: list[dict]) -> dict:
+    from ..metrics import score_quality
+
+    report = score_quality(clean, dict(clean, annotations=annotations))
+    return {name: {"mask_AP": g.mask_AP, "boundary_AP": g.boundary_AP, "mean_mask_iou": g.mean_mask_iou,
+                   "mean_boundary_iou": g.mean_boundary_iou, "annotations": g.annotations}
+            for name, g in report.groups.items()}
+
+
+def _metadata(info, splits, categories, images, version, configs, extra) -> dict:
     import datasets
     import pyarrow
 
-    from ..noise import PRESETS
-
-    official = seed == 1 and max_images is None and all(
-        spec is None or spec == PRESETS[level] for level, spec in specs.items()
-    )
     return {
-        "benchmark": "COCO-N",
-        "benchmark_version": BENCHMARK_VERSION if official else "custom",
-        "seed": seed,
+        "benchmark": info.title,
+        "benchmark_id": info.name,
+        "benchmark_version": version,
         "images": images,
-        "max_images": max_images,
         "hf_noisy_version": __version__,
         "libraries": {"datasets": datasets.__version__, "pyarrow": pyarrow.__version__},
+        **dict(extra or {}),
         "source": {
-            split: {
-                "annotations": COCO_SPLITS[split][0],
-                "sha256": sha,
-                "image_dir": COCO_SPLITS[split][1],
-                "num_images": len(data["images"]),
-                "num_annotations": len(data["annotations"]),
-            }
-            for split, (data, sha) in sources.items()
+            split: {**source.provenance, "num_images": len(source.data["images"]),
+                    "num_annotations": len(source.data["annotations"])}
+            for split, source in splits.items()
         },
         "categories": list(categories.categories),
+        "row_extras": {"image": list(info.image_extras), "object": list(info.object_extras)},
         "configs": configs,
     }

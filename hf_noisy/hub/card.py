@@ -1,14 +1,17 @@
-"""The COCO-N dataset card (README.md): YAML header with ``configs:``, then what a user needs to know.
+"""The dataset card (README.md) of any benchmark: YAML header with ``configs:``, then what a user needs to know.
 
-Rendered only from the build metadata (``hf_noisy_benchmark.json``), so the card and the metadata can never
-disagree, and the same build gives the same card.
+Rendered only from the build metadata (``hf_noisy_benchmark.json``) and the benchmark's fixed texts
+(:class:`BenchmarkInfo`), so the card and the metadata can never disagree, and the same build gives the same card.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Mapping
+
 import yaml
 
-__all__ = ["render_card", "CITATION"]
+__all__ = ["BenchmarkInfo", "render_card", "CITATION"]
 
 CITATION = """\
 @article{grad2024benchmarking,
@@ -18,17 +21,66 @@ CITATION = """\
   year    = {2024}
 }"""
 
-_LEVEL_TEXT = {
-    "clean": "the original COCO 2017 annotations (no noise); also holds the images in `shared` storage",
-    "easy": "20% symmetric class noise; each instance gets one of: scale (random dilate/erode, k=3), "
-    "localization (Gaussian vertex shift, sigma=2 px), approximation (polygon simplification, tolerance 5 px), "
-    "each with p=0.20, else unchanged",
-    "medium": "30% class noise; scale k=5, localization sigma=3, approximation 10 px, each p=0.25",
-    "hard": "40% class noise; scale k=7, localization sigma=4, approximation 15 px, each p=0.30",
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    """What a benchmark's card says besides the build's own numbers.
+
+    Attributes:
+        name: the id used by the CLI and the Hub repo (``"coco-n"``).
+        title: short name (``"COCO-N"``); ``pretty_name``: the card's title line.
+        about: one paragraph: what the benchmark is and where it comes from in the paper.
+        source_name: the source dataset (``"COCO 2017"``); ``source_url``: where users obtain it.
+        license_tag: the Hub licence tag of the derived annotations (``"cc-by-4.0"``, ``"other"``).
+        license_text: the source's licence and terms (markdown).
+        source_citation: BibTeX of the source dataset.
+        tags: extra Hub tags.
+        image_extras / object_extras: optional row columns (see :mod:`hf_noisy.hub.schema`).
+        config_text: config name -> description, for configs whose rule has no noise spec to describe.
+    """
+
+    name: str
+    title: str
+    pretty_name: str
+    about: str
+    source_name: str
+    source_url: str
+    license_tag: str
+    license_text: str
+    source_citation: str
+    tags: tuple[str, ...] = ()
+    image_extras: tuple[str, ...] = ()
+    object_extras: tuple[str, ...] = ()
+    config_text: Mapping[str, str] = field(default_factory=dict)
+
+
+_OP_TEXT = {
+    "scale": "scale (random dilate or erode, k={kernel})",
+    "dilate": "dilate (k={kernel})",
+    "erode": "erode (k={kernel})",
+    "opening": "opening (k={kernel})",
+    "localization": "localization (Gaussian vertex shift, sigma={sigma} px)",
+    "approximation": "approximation (polygon simplification, tolerance {tolerance} px)",
 }
 
 
-def _header(metadata: dict) -> str:
+def describe_spec(spec: dict) -> str:
+    """One line for a noise spec (as ``NoiseSpec.to_dict()`` gives it)."""
+    parts = []
+    noise = spec.get("class_noise")
+    if noise:
+        kind = noise["kind"]
+        parts.append(f"{noise['rate']:.0%} {kind} class noise" if kind != "matrix" else "class noise from a matrix")
+    ops = spec.get("spatial") or []
+    if ops:
+        probs = {op["prob"] for op in ops}
+        texts = ", ".join(_OP_TEXT[op["op"]].format(**op) + ("" if len(probs) == 1 else f" p={op['prob']}") for op in ops)
+        tail = f", each with p={next(iter(probs))}" if len(probs) == 1 else ""
+        parts.append(f"each instance gets one of: {texts}{tail}, else unchanged")
+    return "; ".join(parts) or "no noise"
+
+
+def _header(metadata: dict, info: BenchmarkInfo) -> str:
     configs = []
     for i, (name, config) in enumerate(metadata["configs"].items()):
         entry: dict = {"config_name": name}
@@ -39,13 +91,25 @@ def _header(metadata: dict) -> str:
         ]
         configs.append(entry)
     header = {
-        "license": "cc-by-4.0",
-        "pretty_name": "COCO-N: COCO 2017 with benchmark label noise",
+        "license": info.license_tag,
+        "pretty_name": info.pretty_name,
         "task_categories": ["image-segmentation", "object-detection"],
-        "tags": ["instance-segmentation", "label-noise", "coco", "hf-noisy"],
+        "tags": ["instance-segmentation", "label-noise", *info.tags, "hf-noisy"],
         "configs": configs,
     }
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def _config_line(name: str, config: dict, info: BenchmarkInfo) -> str:
+    if config["rule"] == "clean":
+        text = f"the original {info.source_name} annotations (no noise)"
+    elif config["rule"] == "noise":
+        text = describe_spec(config["spec"])
+    else:
+        made = config.get("file") or {}
+        text = info.config_text.get(name, "annotations from a precomputed file")
+        text += f" (file `{made.get('name')}`, sha256 `{made.get('sha256')}`)"
+    return f"- `{name}`: {text}"
 
 
 def _stats_table(metadata: dict) -> str:
@@ -60,6 +124,25 @@ def _stats_table(metadata: dict) -> str:
     return "\n".join(lines)
 
 
+def _quality_table(metadata: dict) -> str:
+    rows = [(name, c["quality"]["all"]) for name, c in metadata["configs"].items() if c.get("quality")]
+    if not rows:
+        return ""
+    lines = [
+        "## Annotation quality (train split, scored against the clean annotations)",
+        "",
+        "The derived annotations as detections (score 1) against the clean ones (`hf-noisy quality`): mask AP, "
+        "Boundary AP (dilation ratio 0.02), and the mean IoUs of each instance with its clean mask.",
+        "",
+        "| config | mask AP | Boundary AP | mean mask IoU | mean boundary IoU |",
+        "|---|---|---|---|---|",
+    ]
+    for name, q in rows:
+        cells = [q["mask_AP"], q["boundary_AP"], q["mean_mask_iou"], q["mean_boundary_iou"]]
+        lines.append(f"| {name} | " + " | ".join("n/a" if v is None else f"{v:.4f}" for v in cells) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
 def _specs(metadata: dict) -> str:
     blocks = []
     for name, config in metadata["configs"].items():
@@ -67,70 +150,82 @@ def _specs(metadata: dict) -> str:
             continue
         blocks.append(f"**{name}** (spec sha256 `{config['spec_sha256']}`):\n\n```yaml\n"
                       + yaml.safe_dump(config["spec"], sort_keys=False) + "```")
-    return "\n\n".join(blocks) or "(no noisy configs in this build)"
+    return ("Exact specs:\n\n" + "\n\n".join(blocks)) if blocks else ""
 
 
 def _storage(metadata: dict) -> str:
     if metadata["images"] == "embedded":
         return (
-            "**Image storage: `embedded`.** Every config carries the image bytes, so each config is self-contained: "
-            "`load_dataset(repo, \"hard\")` gives rows with `image`. The bytes repeat in every config "
-            "(Xet storage on the Hub deduplicates them; a local copy of all configs is about that many times larger)."
+            "**Image storage: `embedded`.** Every config carries the image bytes (the original files, not "
+            "re-encoded), so each config is self-contained. The shards are written with content-defined chunking "
+            "and the `image` column is laid out identically in every config, so the Hub's Xet storage keeps the "
+            "repeated image bytes once. Already have the images? Read the annotations only:\n\n"
+            "```python\n"
+            "cols = [\"image_id\", \"file_name\", \"width\", \"height\", \"objects\"]\n"
+            "ds = load_dataset(\"REPO_OR_DIR\", \"hard\", split=\"train\", columns=cols)        # no image bytes read\n"
+            "it = load_dataset(\"REPO_OR_DIR\", \"hard\", split=\"train\", streaming=True, columns=cols)\n"
+            "```"
         )
     return (
-        "**Image storage: `shared`.** The image bytes (the original JPEG files, not re-encoded) are stored once, "
-        "in the `clean` config. The noisy configs hold annotation rows only, in exactly the same row order and "
-        "sharding as `clean`, so four levels cost one copy of the images. Parquet-only configs cannot reference "
-        "another config's column, so **`load_dataset(repo, \"hard\")` alone gives rows without `image`**. Join "
-        "it back with one call:\n\n"
+        "**Image storage: `shared`.** The image bytes are stored once, in the `clean` config; the other configs "
+        "hold annotation rows only, in exactly the same row order and sharding as `clean`. Parquet-only configs "
+        "cannot reference another config's column, so **`load_dataset(repo, \"hard\")` alone gives rows without "
+        "`image`**. Join it back with one call:\n\n"
         "```python\n"
         "from hf_noisy.hub import load_coco_n\n"
         "ds = load_coco_n(\"REPO_OR_DIR\", \"hard\", split=\"train\")                  # rows with image\n"
         "it = load_coco_n(\"REPO_OR_DIR\", \"hard\", split=\"train\", streaming=True)  # also streams\n"
-        "```\n\n"
-        "or without hf-noisy (the join is by position; `image_id` is equal row by row):\n\n"
-        "```python\n"
-        "from datasets import load_dataset, concatenate_datasets\n"
-        "noisy = load_dataset(\"REPO_OR_DIR\", \"hard\", split=\"train\")\n"
-        "images = load_dataset(\"REPO_OR_DIR\", \"clean\", split=\"train\", columns=[\"image\"])\n"
-        "ds = concatenate_datasets([images, noisy], axis=1)\n"
         "```"
     )
 
 
+def _extras(info: BenchmarkInfo) -> str:
+    text = []
+    if info.image_extras:
+        text.append("Per image also " + ", ".join(f"`{n}`" for n in info.image_extras)
+                    + " (lists of ClassLabel indices, as in the source's image entries).")
+    if info.object_extras:
+        text.append("Per instance also " + ", ".join(f"`{n}`" for n in info.object_extras)
+                    + " (`sam_prompt`: the SAM prompt in pixels, `[x0, y0, x1, y1]` box or `[x, y]` point; "
+                    "`sam_iou`: SAM's predicted IoU of the kept mask; null in `clean`).")
+    return (" " + " ".join(text)) if text else ""
+
+
 def _categories(metadata: dict) -> str:
     cells = [f"{i}={c['id']}:{c['name']}" for i, c in enumerate(metadata["categories"])]
+    if len(cells) > 100:
+        return ", ".join(cells[:20]) + f", ... ({len(cells)} categories; all in `hf_noisy_benchmark.json`)"
     return ", ".join(cells)
 
 
-def render_card(metadata: dict) -> str:
+def render_card(metadata: dict, info: BenchmarkInfo) -> str:
     """README.md text for a build's metadata."""
-    source = metadata["source"]
     inputs = "\n".join(
-        f"- `{split}`: `{s['annotations']}` sha256 `{s['sha256']}` ({s['num_images']} images, "
+        f"- `{split}`: `{s.get('annotations')}` sha256 `{s.get('sha256')}` ({s['num_images']} images, "
         f"{s['num_annotations']} annotations)"
-        for split, s in source.items()
+        for split, s in metadata["source"].items()
     )
-    levels = "\n".join(f"- `{name}`: {_LEVEL_TEXT[name]}" for name in metadata["configs"])
+    configs = "\n".join(_config_line(name, c, info) for name, c in metadata["configs"].items())
     subset = (f"\n\n**Subset build:** only the first {metadata['max_images']} images of each split."
-              if metadata["max_images"] else "")
-    return f"""{_header(metadata)}
-# COCO-N: COCO 2017 instance segmentation with benchmark label noise
+              if metadata.get("max_images") else "")
+    seed = f"noise seed **{metadata['seed']}**, " if "seed" in metadata else ""
+    return f"""{_header(metadata, info)}
+# {info.pretty_name}
 
-Benchmark version **{metadata['benchmark_version']}** (`v1.0` = the paper's Table 7 levels with seed 1),
-noise seed **{metadata['seed']}**, built with hf-noisy **{metadata['hf_noisy_version']}**
+Benchmark version **{metadata['benchmark_version']}**, {seed}built with hf-noisy **{metadata['hf_noisy_version']}**
 (datasets {metadata['libraries']['datasets']}, pyarrow {metadata['libraries']['pyarrow']}).{subset}
 
-COCO-N reproduces the noisy training sets of Grad et al. (2024), *Benchmarking Label Noise in Instance
-Segmentation: Spatial Noise Matters*. Noise is applied to the **train** split only; **validation is always
-the clean COCO val2017 annotations** (the paper evaluates on clean labels).
+{info.about}
+
+Derived annotations are on the **train** split only; **validation is always the clean {info.source_name}
+validation annotations** (the paper evaluates on clean labels).
+
+**You must obtain {info.source_name} yourself** from [{info.source_url}]({info.source_url}) and accept its
+terms before using this dataset; see the licence below.
 
 ## Configs
 
-{levels}
-
-Each annotation's noise depends only on (seed, annotation id), so a level is reproducible from the spec
-below and the input files' hashes. Exact specs:
+{configs}
 
 {_specs(metadata)}
 
@@ -138,9 +233,9 @@ below and the input files' hashes. Exact specs:
 
 {_stats_table(metadata)}
 
-`emptied` counts instances whose noisy mask is empty (kept, with bbox `[0, 0, 0, 0]` and area 0).
+`emptied` counts instances whose derived mask is empty (kept with bbox `[0, 0, 0, 0]` and area 0, or dropped).
 
-## Loading
+{_quality_table(metadata)}## Loading
 
 ```python
 from datasets import load_dataset
@@ -156,30 +251,29 @@ export_coco("REPO_OR_DIR", "hard", "train", "train_hard.json")   # COCO file for
 
 ## Row schema
 
-One row per image: `image` (Image), `image_id`, `file_name` (COCO), `width`, `height`, and `objects`, a list of
-instances with `id` (COCO annotation id), `category_id` (ClassLabel), `bbox` (`[x, y, w, h]` floats),
+One row per image: `image` (Image), `image_id`, `file_name`, `width`, `height`, and `objects`, a list of
+instances with `id` (source annotation id), `category_id` (ClassLabel), `bbox` (`[x, y, w, h]` floats),
 `area`, `iscrowd`, `segmentation` (COCO compressed RLE: `size` `[h, w]`, `counts` a string; polygons were
-rasterised exactly as pycocotools' `annToRLE`), and the noise provenance: `noise_op` (`none`, `dilate`,
-`erode`, `opening`, `localization`, `approximation`), `noise_param` (kernel size, sigma or tolerance in
-pixels, as a float; null for `none`), `class_flipped`, `original_category_id` (ClassLabel, the clean class).
+rasterised exactly as pycocotools' `annToRLE`), and the provenance: `noise_op` (`none`, `dilate`, `erode`,
+`opening`, `localization`, `approximation`, `sam_box`, `sam_point`), `noise_param` (kernel size, sigma or
+tolerance in pixels, as a float; null otherwise), `class_flipped`, `original_category_id` (ClassLabel, the
+clean class).{_extras(info)}
 
-**Category ids.** COCO ids are not contiguous; the ClassLabel index is the position in the annotation file's
-`categories` list. `index=COCO id:name`: {_categories(metadata)}. The same table, with supercategories, is
-in `hf_noisy_benchmark.json`; `export_coco` writes COCO ids back.
+**Category ids.** The ClassLabel index is the position in the source file's `categories` list (source ids need
+not be contiguous). `index=source id:name`: {_categories(metadata)}. The same table is in
+`hf_noisy_benchmark.json`; `export_coco` writes source ids back.
 
 ## Provenance
 
 {inputs}
 
-`hf_noisy_benchmark.json` records the benchmark version, specs and their sha256, the input hashes, the
-package and library versions, the data files of every config and split, and the statistics above.
+`hf_noisy_benchmark.json` records the benchmark version, each config's rule (spec and sha256, or source file
+and sha256), the input hashes, the package and library versions, the data files of every config and split,
+and the statistics above.
 
 ## Licence
 
-The COCO annotations (and so these noisy derivatives) are licensed under
-[CC BY 4.0](https://creativecommons.org/licenses/by/4.0/) by the COCO Consortium. The images come from Flickr
-and are subject to the [Flickr terms of use](https://www.flickr.com/creativecommons/); the COCO Consortium does
-not own their copyright.
+{info.license_text}
 
 ## Citation
 
@@ -187,5 +281,9 @@ not own their copyright.
 {CITATION}
 ```
 
-and COCO: Lin et al., *Microsoft COCO: Common Objects in Context*, ECCV 2014.
+and {info.source_name}:
+
+```bibtex
+{info.source_citation}
+```
 """

@@ -1,7 +1,9 @@
-"""Read a COCO-N dataset (a local build folder or a Hub id): rows with images, masks, back to COCO.
+"""Read a benchmark dataset (a local build folder or a Hub id): rows with images, masks, back to COCO.
 
-``path`` is anything ``datasets.load_dataset`` accepts: the folder written by
-:func:`hf_noisy.hub.build_coco_n` or a Hub id such as ``"noisy-seg/coco-n"`` (with ``revision="v1.0"``).
+``path`` is anything ``datasets.load_dataset`` accepts: a folder written by the builder
+(:func:`hf_noisy.hub.build_coco_n` and friends) or a Hub id such as ``"noisy-seg/coco-n"`` (with
+``revision="v1.0"``). With the default ``embedded`` image storage a plain ``load_dataset`` is all you need;
+:func:`load_coco_n` also joins the images of a ``shared``-storage build back.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..coco import write_coco
 from ..errors import HfNoisyError
 from ..masks import decode
 from .build import METADATA_FILE
+from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
 __all__ = ["load_coco_n", "to_masks", "export_coco", "read_metadata"]
 
@@ -89,6 +92,7 @@ def _annotation(obj: dict, image_id: int, ids: list[int], kernel_ops: tuple[str,
     param = obj["noise_param"]
     if param is not None and obj["noise_op"] in kernel_ops:
         param = int(param)
+    extras = {name: obj[name] for name in OBJECT_EXTRAS if obj.get(name) is not None}
     return {
         "id": obj["id"],
         "image_id": image_id,
@@ -101,6 +105,7 @@ def _annotation(obj: dict, image_id: int, ids: list[int], kernel_ops: tuple[str,
         "noise_param": param,
         "class_flipped": obj["class_flipped"],
         "original_category_id": ids[obj["original_category_id"]],
+        **extras,
     }
 
 
@@ -108,7 +113,9 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
                 **kwargs: Any) -> dict:
     """A config's split as a COCO instance dict (written atomically to ``output`` if given).
 
-    Category ids are the COCO ids (from ``hf_noisy_benchmark.json``); segmentations are compressed RLE
+    Category ids are the source ids (from ``hf_noisy_benchmark.json``; so are LVIS's ``neg_category_ids`` and
+    ``not_exhaustive_category_ids``, which makes an exported LVIS-N validation split a valid LVIS ground truth
+    with the categories' ``frequency``); segmentations are compressed RLE
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
     on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
     """
@@ -120,12 +127,14 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
         raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"
                            f" with splits train, validation")
-    rows = load_dataset(str(path), config, split=split, columns=["image_id", "file_name", "width", "height", "objects"],
-                        **kwargs)
+    extras = [name for name in metadata.get("row_extras", {}).get("image", []) if name in IMAGE_EXTRAS]
+    rows = load_dataset(str(path), config, split=split,
+                        columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)
     ids = [c["id"] for c in metadata["categories"]]
     images, annotations = [], []
     for row in rows:
-        images.append({"id": row["image_id"], "file_name": row["file_name"], "width": row["width"], "height": row["height"]})
+        images.append({"id": row["image_id"], "file_name": row["file_name"], "width": row["width"], "height": row["height"],
+                       **{name: [ids[i] for i in row[name]] for name in extras}})
         annotations.extend(_annotation(obj, row["image_id"], ids, KERNEL_OPS) for obj in row["objects"])
     entry = metadata["configs"][config]
     data = {

@@ -11,6 +11,10 @@ Conventions (recorded in the dataset card):
 * ``bbox`` is ``[x, y, w, h]`` floats and ``area`` a float, both as in the (noisy) COCO annotation.
 * ``noise_param`` is a float (kernel size, sigma or tolerance in pixels) or null for ``noise_op == "none"``.
 * ``image`` holds the source file's bytes unchanged (no re-encoding) and its COCO ``file_name`` as path.
+* Optional columns a benchmark may add (:data:`IMAGE_EXTRAS`, :data:`OBJECT_EXTRAS`): LVIS's per-image
+  ``neg_category_ids`` / ``not_exhaustive_category_ids`` (lists of ClassLabel indices), COCO-WAN's per-instance
+  ``sam_prompt`` (the SAM prompt in pixels: ``[x0, y0, x1, y1]`` box or ``[x, y]`` point) and ``sam_iou``
+  (SAM's predicted IoU); null where an instance has none (e.g. in ``clean``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from typing import Any, Iterable, Sequence
 from ..errors import HfNoisyError
 from ..masks import segmentation_to_rle
 
-__all__ = ["CategoryMap", "coco_n_features", "image_row"]
+__all__ = ["IMAGE_EXTRAS", "OBJECT_EXTRAS", "CategoryMap", "row_features", "image_row"]
+
+#: optional per-image columns: name -> kind ("labels": a list of category ids stored as ClassLabel indices)
+IMAGE_EXTRAS = {"neg_category_ids": "labels", "not_exhaustive_category_ids": "labels"}
+#: optional per-instance fields: name -> kind ("floats": a list of float64, "float": one float64)
+OBJECT_EXTRAS = {"sam_prompt": "floats", "sam_iou": "float"}
+#: category fields kept besides id, name, supercategory when the source has them (LVIS)
+_CATEGORY_EXTRAS = ("frequency", "synset")
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,11 @@ class CategoryMap:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise HfNoisyError(f"category names must be unique to become ClassLabel names; repeated: {duplicates}")
-        return cls(tuple({"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", "")} for c in categories))
+        return cls(tuple(
+            {"id": c["id"], "name": c["name"], "supercategory": c.get("supercategory", ""),
+             **{key: c[key] for key in _CATEGORY_EXTRAS if key in c}}
+            for c in categories
+        ))
 
     @property
     def names(self) -> list[str]:
@@ -47,11 +62,14 @@ class CategoryMap:
         return [c["id"] for c in self.categories]
 
 
-def coco_n_features(category_names: Sequence[str], *, with_image: bool) -> "datasets.Features":  # noqa: F821
-    """The row features; ``with_image=False`` gives the annotation-only rows of the noisy configs."""
+def row_features(category_names: Sequence[str], *, with_image: bool, image_extras: Sequence[str] = (),
+                 object_extras: Sequence[str] = ()) -> "datasets.Features":  # noqa: F821
+    """The row features; ``with_image=False`` gives annotation-only rows; extras are names from
+    :data:`IMAGE_EXTRAS` / :data:`OBJECT_EXTRAS`."""
     from datasets import ClassLabel, Features, Image, List, Value
 
     label = ClassLabel(names=list(category_names))
+    kinds = {"labels": List(label), "floats": List(Value("float64")), "float": Value("float64")}
     objects = List(
         {
             "id": Value("int64"),
@@ -64,16 +82,17 @@ def coco_n_features(category_names: Sequence[str], *, with_image: bool) -> "data
             "noise_param": Value("float64"),
             "class_flipped": Value("bool"),
             "original_category_id": label,
+            **{name: kinds[OBJECT_EXTRAS[name]] for name in object_extras},
         }
     )
     columns: dict[str, Any] = {"image": Image()} if with_image else {}
-    columns.update(
-        image_id=Value("int64"), file_name=Value("string"), width=Value("int32"), height=Value("int32"), objects=objects
-    )
+    columns.update(image_id=Value("int64"), file_name=Value("string"), width=Value("int32"), height=Value("int32"))
+    columns.update({name: kinds[IMAGE_EXTRAS[name]] for name in image_extras})
+    columns["objects"] = objects
     return Features(columns)
 
 
-def _object(ann: dict, height: int, width: int, index_of: dict[int, int]) -> dict:
+def _object(ann: dict, height: int, width: int, index_of: dict[int, int], extras: Sequence[str]) -> dict:
     param = ann.get("noise_param")
     return {
         "id": ann["id"],
@@ -86,22 +105,28 @@ def _object(ann: dict, height: int, width: int, index_of: dict[int, int]) -> dic
         "noise_param": None if param is None else float(param),
         "class_flipped": bool(ann.get("class_flipped", False)),
         "original_category_id": index_of[ann.get("original_category_id", ann["category_id"])],
+        **{name: ann.get(name) for name in extras},
     }
 
 
-def image_row(image: dict, annotations: Iterable[dict], index_of: dict[int, int], image_bytes: bytes | None = None) -> dict:
+def _labels(image: dict, name: str, index_of: dict[int, int]) -> list[int]:
+    unknown = [cid for cid in image.get(name, ()) if cid not in index_of]
+    if unknown:
+        raise HfNoisyError(f"image {image['id']}: {name} lists unknown category id(s) {unknown[:5]}")
+    return [index_of[cid] for cid in image.get(name, ())]
+
+
+def image_row(image: dict, annotations: Iterable[dict], index_of: dict[int, int], image_bytes: bytes | None = None,
+              *, image_extras: Sequence[str] = (), object_extras: Sequence[str] = ()) -> dict:
     """One row from a COCO image entry and its (clean or noisy) annotations, in the given order.
 
     Clean annotations (no provenance fields) get ``noise_op="none"``, ``class_flipped=False`` and
     ``original_category_id = category_id``. With ``image_bytes`` the row has an ``image`` column.
+    ``image_extras`` / ``object_extras`` name the optional columns the rows carry (see the module docstring).
     """
     height, width = int(image["height"]), int(image["width"])
     row: dict[str, Any] = {} if image_bytes is None else {"image": {"bytes": image_bytes, "path": image["file_name"]}}
-    row.update(
-        image_id=image["id"],
-        file_name=image["file_name"],
-        width=width,
-        height=height,
-        objects=[_object(ann, height, width, index_of) for ann in annotations],
-    )
+    row.update(image_id=image["id"], file_name=image["file_name"], width=width, height=height)
+    row.update({name: _labels(image, name, index_of) for name in image_extras})
+    row["objects"] = [_object(ann, height, width, index_of, object_extras) for ann in annotations]
     return row

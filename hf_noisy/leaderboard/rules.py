@@ -32,7 +32,7 @@ def score(benchmark: str, gt: dict, predictions: list) -> dict[str, dict[str, fl
     prints them (fractions in [0, 1], ``-1`` where undefined)."""
     rules = rules_for(benchmark)
     if rules.protocol == "lvis":
-        from ..metrics import evaluate_lvis  # noqa: PLC0415  (written alongside; wired at merge)
+        from ..metrics import evaluate_lvis
 
         results = evaluate_lvis(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image)
     else:

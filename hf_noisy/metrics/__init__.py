@@ -1,9 +1,11 @@
-"""Mask AP, Boundary AP and box AP (COCO-style), and annotation-quality scores.
+"""Mask AP, Boundary AP and box AP (COCO and LVIS rules), and annotation-quality scores.
 
 Lightweight to import: the evaluation engine (faster-coco-eval, OpenCV) loads on first use.
 
 * :func:`evaluate_coco` — the 12 COCO summary numbers, per-category AP and raw precision/recall per IoU type
   (``segm``, ``bbox``, ``boundary``).
+* :func:`evaluate_lvis` / :func:`is_lvis` — the same under LVIS's federated rules (AP, AP50, AP75, APs/m/l,
+  APr/c/f, AR/s/m/l at 300 detections per image); see :mod:`.lvis_eval`.
 * :func:`load_predictions` / :func:`prepare_predictions` — COCO results files; bad input raises
   :class:`PredictionError`.
 * :func:`boundary_rle` — the boundary of a mask as used by Boundary IoU.
@@ -12,12 +14,15 @@ Lightweight to import: the evaluation engine (faster-coco-eval, OpenCV) loads on
 
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle, dilation_pixels
 from .coco_eval import IOU_TYPES, STAT_NAMES, Evaluation, evaluate_coco
+from .lvis_eval import LVIS_MAX_DETS, LVIS_STAT_NAMES, evaluate_lvis, is_lvis
 from .predictions import PredictionError, load_predictions, prepare_predictions
 from .quality import QualityReport, score_quality
 
 __all__ = [
     "DEFAULT_DILATION_RATIO",
     "IOU_TYPES",
+    "LVIS_MAX_DETS",
+    "LVIS_STAT_NAMES",
     "STAT_NAMES",
     "Evaluation",
     "PredictionError",
@@ -25,6 +30,8 @@ __all__ = [
     "boundary_rle",
     "dilation_pixels",
     "evaluate_coco",
+    "evaluate_lvis",
+    "is_lvis",
     "load_predictions",
     "prepare_predictions",
     "score_quality",

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..coco import LVIS_FREQUENCIES
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
 
 __all__ = ["IOU_TYPES", "STAT_NAMES", "Evaluation", "evaluate_coco"]
@@ -33,18 +34,22 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The result of one IoU type.
+    """The result of one IoU type, under COCO rules (:func:`evaluate_coco`) or LVIS rules
+    (:func:`hf_noisy.metrics.evaluate_lvis`).
 
     Attributes:
         iou_type: ``"segm"``, ``"bbox"`` or ``"boundary"``.
-        stats: the 12 summary numbers by :data:`STAT_NAMES` key; ``-1.0`` where undefined (no ground truth in
-            that range), as pycocotools reports them.
-        per_category: AP (IoU 0.50:0.95, all areas, ``max_dets``) per category id; ``-1.0`` for a category
-            without ground truth.
-        precision: pycocotools' ``eval["precision"]``, shape ``[T=10 IoU thresholds, R=101 recall thresholds,
-            K categories, A=4 area ranges, M=3 detection limits]``, ``-1`` where undefined.
+        stats: the summary numbers, by :data:`STAT_NAMES` key (COCO) or
+            :data:`hf_noisy.metrics.LVIS_STAT_NAMES` key (LVIS); ``-1.0`` where undefined (no ground truth in that
+            range or frequency group), as pycocotools and the ``lvis`` package report them.
+        per_category: AP (IoU 0.50:0.95, all areas, the last detection limit) per category id; ``-1.0`` for a
+            category without ground truth.
+        precision: ``eval["precision"]``, shape ``[T=10 IoU thresholds, R=101 recall thresholds, K categories,
+            A=4 area ranges, M detection limits]`` (M = 3 under COCO rules, 1 under LVIS rules), ``-1`` where
+            undefined.
         recall: ``eval["recall"]``, shape ``[T, K, A, M]``.
         category_ids: the category id of each index ``K`` (sorted).
+        rules: ``"coco"`` or ``"lvis"``.
     """
 
     iou_type: str
@@ -53,9 +58,10 @@ class Evaluation:
     precision: np.ndarray = field(repr=False)
     recall: np.ndarray = field(repr=False)
     category_ids: tuple[int, ...]
+    rules: str = "coco"
 
 
-def _ground_truth(gt: dict) -> list[dict]:
+def ground_truth_annotations(gt: dict) -> list[dict]:
     """Annotations with the fields evaluation reads (copies; the caller's dict is not touched)."""
     from pycocotools import mask as mask_utils
 
@@ -97,7 +103,52 @@ def _make_evaluator(iou_type: str):
             finally:
                 self.params.compute_boundary = compute_boundary
 
+        def _prepare_freq_group(self) -> list:
+            # LVIS rules only: category indices by frequency; a category without ``frequency`` is in no group
+            # (faster-coco-eval would raise a KeyError).
+            categories = self.cocoGt.load_cats(self.params.catIds)
+            return [[k for k, c in enumerate(categories) if c.get("frequency") == label] for label in LVIS_FREQUENCIES]
+
     return _Evaluator
+
+
+def check_options(iou_types: Iterable[str], dilation_ratio: float, max_dets: int, min_max_dets: int) -> list[str]:
+    """The IoU types, deduplicated in order; raises :class:`~hf_noisy.errors.HfNoisyError` on a bad option."""
+    from ..errors import HfNoisyError
+
+    iou_types = list(dict.fromkeys(iou_types))
+    unknown = [name for name in iou_types if name not in IOU_TYPES]
+    if unknown or not iou_types:
+        raise HfNoisyError(f"unknown IoU type(s) {unknown or iou_types}; choose from {', '.join(IOU_TYPES)}")
+    if not (isinstance(max_dets, int) and not isinstance(max_dets, bool) and max_dets >= min_max_dets):
+        raise HfNoisyError(f"max_dets must be an integer >= {min_max_dets}, got {max_dets!r}")
+    if not 0 < dilation_ratio <= 1:
+        raise HfNoisyError(f"dilation_ratio must be in (0, 1], got {dilation_ratio!r}")
+    return iou_types
+
+
+def run_evaluator(gt: dict, ground_truth: list[dict], detections: list[dict], iou_types: list[str],
+                  dilation_ratio: float, max_dets: list[int], lvis_style: bool,
+                  category_ids: list[int] | None = None) -> dict[str, Any]:
+    """``{iou_type: evaluated and accumulated COCOeval_faster}``. ``ground_truth`` and ``detections`` are
+    evaluable annotations (see :func:`ground_truth_annotations` and
+    :func:`hf_noisy.metrics.prepare_predictions`); boundaries are added here when ``boundary`` is asked for.
+    ``category_ids`` (non-empty), when given, limits the evaluation to those categories (default: all)."""
+    if "boundary" in iou_types:
+        for ann in ground_truth + detections:
+            ann["boundary"] = boundary_rle(ann["segmentation"], dilation_ratio)
+    evaluators = {}
+    for iou_type in iou_types:
+        gt_coco = _coco(gt["images"], gt["categories"], ground_truth)
+        dt_coco = _coco(gt["images"], gt["categories"], detections)
+        evaluator = _make_evaluator(iou_type)(gt_coco, dt_coco, iou_type, print_function=_quiet, lvis_style=lvis_style)
+        evaluator.params.maxDets = list(max_dets)
+        if category_ids:
+            evaluator.params.catIds = list(category_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluators[iou_type] = evaluator
+    return evaluators
 
 
 def evaluate_coco(
@@ -120,33 +171,19 @@ def evaluate_coco(
     Returns:
         ``{iou_type: Evaluation}`` in the order of ``iou_types``.
     """
-    from ..errors import HfNoisyError
     from .predictions import prepare_predictions
 
-    iou_types = list(dict.fromkeys(iou_types))
-    unknown = [name for name in iou_types if name not in IOU_TYPES]
-    if unknown or not iou_types:
-        raise HfNoisyError(f"unknown IoU type(s) {unknown or iou_types}; choose from {', '.join(IOU_TYPES)}")
-    if not (isinstance(max_dets, int) and max_dets >= 10):
-        raise HfNoisyError(f"max_dets must be an integer >= 10, got {max_dets!r}")
-    if not 0 < dilation_ratio <= 1:
-        raise HfNoisyError(f"dilation_ratio must be in (0, 1], got {dilation_ratio!r}")
+    iou_types = check_options(iou_types, dilation_ratio, max_dets, 10)
     detections = prepare_predictions(predictions, gt)
-    ground_truth = _ground_truth(gt)
-    if "boundary" in iou_types:
-        for ann in ground_truth + detections:
-            ann["boundary"] = boundary_rle(ann["segmentation"], dilation_ratio)
+    evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio,
+                               [1, 10, max_dets], lvis_style=False)
     category_ids = tuple(sorted(category["id"] for category in gt["categories"]))
     results = {}
-    for iou_type in iou_types:
-        gt_coco = _coco(gt["images"], gt["categories"], ground_truth)
-        dt_coco = _coco(gt["images"], gt["categories"], detections)
-        evaluator = _make_evaluator(iou_type)(gt_coco, dt_coco, iou_type, print_function=_quiet)
-        evaluator.params.maxDets = [1, 10, max_dets]
-        evaluator.evaluate()
-        evaluator.accumulate()
+    for iou_type, evaluator in evaluators.items():
         evaluator.summarize()
-        results[iou_type] = _evaluation(iou_type, evaluator, category_ids)
+        stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[: len(STAT_NAMES)])}
+        results[iou_type] = evaluation(iou_type, evaluator.eval["precision"], evaluator.eval["recall"], stats,
+                                       category_ids, "coco")
     return results
 
 
@@ -154,13 +191,15 @@ def _quiet(*_: Any) -> None:
     """faster-coco-eval's print hook: evaluation prints nothing."""
 
 
-def _evaluation(iou_type: str, evaluator: Any, category_ids: tuple[int, ...]) -> Evaluation:
-    precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
-    recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)
-    stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[: len(STAT_NAMES)])}
+def evaluation(iou_type: str, precision: Any, recall: Any, stats: dict[str, float], category_ids: tuple[int, ...],
+               rules: str) -> Evaluation:
+    """An :class:`Evaluation` from accumulated precision ``[T, R, K, A, M]`` and recall ``[T, K, A, M]`` (``K``
+    indexed like ``category_ids``) and the summary numbers."""
+    precision = np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
     per_category = {}
     for k, category_id in enumerate(category_ids):
         values = precision[:, :, k, 0, -1]
         values = values[values > -1]
         per_category[category_id] = float(values.mean()) if values.size else -1.0
-    return Evaluation(iou_type, stats, per_category, precision, recall, category_ids)
+    return Evaluation(iou_type, stats, per_category, precision, recall, category_ids, rules)

@@ -7,7 +7,8 @@ instance of category ``i`` is labelled ``j``. Conventions versus the paper's rel
   exactly ``p``. The released generator mixes with a uniform matrix over all N classes *including* the true
   one (``p * J / N + (1 - p) I``), so its labels change only with probability ``p (N - 1) / N``.
 * **asymmetric** (Eq. 3): the label moves with probability ``p`` to one of the other categories of the same
-  ``supercategory``, uniformly; a category alone in its supercategory keeps its label.
+  ``supercategory``, uniformly; a category alone in its supercategory keeps its label. Categories without any
+  ``supercategory`` (LVIS) are an error: asymmetric noise would silently change nothing; use a matrix.
 * **matrix**: any row-stochastic ``C x C`` matrix, read from a JSON file (a list of ``C`` rows).
 """
 
@@ -35,6 +36,9 @@ def transition_matrix(noise: ClassNoise, categories: Sequence[dict]) -> np.ndarr
         np.fill_diagonal(matrix, 1.0 - noise.rate)
         return matrix
     if noise.kind == "asymmetric":
+        if not any(category.get("supercategory") for category in categories):
+            raise SpecError(f"asymmetric class noise moves labels within a supercategory, but none of the {n} categories "
+                            "has one (e.g. LVIS); use symmetric noise or a matrix (class_noise: {kind: matrix, matrix: PATH})")
         groups: dict[str, list[int]] = {}
         for index, category in enumerate(categories):
             groups.setdefault(category.get("supercategory", category["name"]), []).append(index)

@@ -1,0 +1,47 @@
+"""What every source gives the builder: a split as a COCO instance dict plus the image file of each image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import HfNoisyError
+
+__all__ = ["SourceSplit"]
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """One split of a source dataset, ready for the builder.
+
+    Attributes:
+        data: a validated COCO instance dict (``images`` in row order, ``annotations``, ``categories``; extra
+            fields such as LVIS's ``neg_category_ids`` are kept as they are).
+        image_paths: the image file of each entry of ``data["images"]``, in the same order.
+        provenance: where the annotations came from, for the card (e.g. ``{"annotations": "...json",
+            "sha256": "..."}``); JSON-serialisable.
+    """
+
+    data: dict
+    image_paths: tuple[Path, ...]
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.image_paths) != len(self.data["images"]):
+            raise HfNoisyError(f"{len(self.data['images'])} images but {len(self.image_paths)} image paths")
+
+    def head(self, count: int | None) -> "SourceSplit":
+        """The first ``count`` images and their annotations (everything with ``None``)."""
+        if count is None or count >= len(self.image_paths):
+            return self
+        images = self.data["images"][:count]
+        kept = {image["id"] for image in images}
+        data = dict(self.data, images=images, annotations=[a for a in self.data["annotations"] if a["image_id"] in kept])
+        return replace(self, data=data, image_paths=self.image_paths[:count])
+
+    def check_images(self) -> None:
+        """Raise :class:`HfNoisyError` naming the first missing image file (and how many are missing)."""
+        missing = [path for path in self.image_paths if not path.is_file()]
+        if missing:
+            where = self.provenance.get("annotations", "the annotations")
+            raise HfNoisyError(f"{len(missing)} image file(s) listed in {where} are missing, e.g. {missing[0]}")

@@ -1,0 +1,46 @@
+"""COCO 2017: ``annotations/instances_{train,val}2017.json`` with images in ``train2017/`` and ``val2017/``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..coco import file_sha256, load_coco
+from .base import SourceSplit
+
+__all__ = ["COCO_SPLITS", "COCO_LICENSE", "COCO_CITATION", "read_coco_split"]
+
+#: split -> (annotation file, image folder) under a COCO 2017 root
+COCO_SPLITS = {
+    "train": ("annotations/instances_train2017.json", "train2017"),
+    "validation": ("annotations/instances_val2017.json", "val2017"),
+}
+
+COCO_LICENSE = (
+    "The COCO annotations are licensed under [CC BY 4.0](https://creativecommons.org/licenses/by/4.0/) by the COCO "
+    "Consortium. The images come from Flickr and are subject to the "
+    "[Flickr terms of use](https://www.flickr.com/creativecommons/); the COCO Consortium does not own their copyright."
+)
+COCO_CITATION = """\
+@inproceedings{lin2014coco,
+  title     = {Microsoft {COCO}: Common Objects in Context},
+  author    = {Lin, Tsung-Yi and Maire, Michael and Belongie, Serge and Hays, James and Perona, Pietro and
+               Ramanan, Deva and Doll{\\'a}r, Piotr and Zitnick, C. Lawrence},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year      = {2014}
+}"""
+
+
+def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | os.PathLike | None = None) -> SourceSplit:
+    """A COCO 2017 split (``"train"`` or ``"validation"``) of ``root``, validated, images located.
+
+    ``annotations`` replaces the split's annotation file (e.g. a precomputed noisy train file); the images
+    are still those of the split's folder.
+    """
+    root = Path(root)
+    default_file, image_dir = COCO_SPLITS[split]
+    path = Path(annotations) if annotations is not None else root / default_file
+    data = load_coco(path)
+    paths = tuple(root / image_dir / image["file_name"] for image in data["images"])
+    label = default_file if annotations is None else path.name
+    return SourceSplit(data, paths, {"annotations": label, "sha256": file_sha256(path), "image_dir": image_dir})

@@ -91,7 +91,7 @@ def test_the_board_in_a_browser(tmp_path: Path):
             # A valid submission: scored in the sandbox, its AP shown and its row in the table.
             page.get_by_role("tab", name="Submit").click()
             page.set_input_files("#results-file input[type=file]", str(valid))
-            expect(page.locator("#results-file")).to_contain_text("valid.json")
+            expect(page.locator("#results-file").get_by_role("cell", name="valid.json", exact=True)).to_be_visible()
             page.locator("#model-name textarea").fill("Browser M2F")
             page.locator("#method textarea").fill("SCE")
             page.locator("#submit-button").click()
@@ -120,7 +120,8 @@ def test_the_board_in_a_browser(tmp_path: Path):
             page.get_by_role("tab", name="Submit").click()
             page.locator("#results-file button[aria-label='Clear']").first.click()
             page.set_input_files("#results-file input[type=file]", str(invalid))
-            expect(page.locator("#results-file")).to_contain_text("invalid.json")
+            # (the file's name is drawn as two spans, stem and extension: match the cell's accessible name)
+            expect(page.locator("#results-file").get_by_role("cell", name="invalid.json", exact=True)).to_be_visible()
             page.locator("#model-name textarea").fill("Bad scores")
             page.locator("#submit-button").click()
             expect(status).to_contain_text("Rejected", timeout=30_000)

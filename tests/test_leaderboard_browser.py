@@ -130,6 +130,10 @@ def test_the_board_in_a_browser(tmp_path: Path):
 
             page.get_by_role("tab", name="Robustness").click()
             expect(page.locator("#robustness-plot img")).to_be_visible(timeout=30_000)
+            page.wait_for_function(  # gradio fades a component while its update is pending: shoot once it is opaque
+                """() => { for (let e = document.querySelector('#robustness-plot img'); e; e = e.parentElement)
+                             if (getComputedStyle(e).opacity !== '1') return false;
+                           return true; }""", timeout=30_000)
             page.screenshot(path=str(shots / "5-robustness.png"), full_page=True)
             browser.close()
     finally:

@@ -23,6 +23,7 @@ COMMANDS = {
     "build": "build",
     "push": "push",
     "export": "export",
+    "wan": "wan",
 }
 
 

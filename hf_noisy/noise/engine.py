@@ -182,7 +182,7 @@ class NoiseSummary:
             summary.class_flipped += out["class_flipped"]
             if ann.get("iscrowd", 0) and not spec.include_crowd:
                 summary.crowd_skipped += 1
-            elif out["noise_op"] != "none" and (
+            elif out["segmentation"] is not ann["segmentation"] and (  # a mask this run made (not one passed through)
                 out["area"] == 0 if spec.recompute_geometry else mask_utils.area(out["segmentation"]) == 0
             ):
                 summary.emptied += 1

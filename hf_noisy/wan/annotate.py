@@ -42,9 +42,9 @@ import numpy as np
 
 from .. import __version__
 from ..coco import file_sha256, load_coco, write_coco
-from ..errors import HfNoisyError
 from ..masks import Crop
 from .cache import ChunkCache
+from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind, make_prompt
 from .sam import DEFAULT_MODEL, DTYPES, SamSegmenter, load_image, model_fingerprint
 
@@ -54,10 +54,6 @@ __all__ = ["LEVELS", "WanError", "WanSummary", "level_of", "weak_annotate"]
 LEVELS: dict[str, tuple[str, float | None]] = {"easy": ("box", None), "medium": ("point", None), "hard": ("point", 0.4)}
 #: Format of the cache lines (part of the cache key).
 CACHE_FORMAT = 1
-
-
-class WanError(HfNoisyError):
-    """A problem with the inputs of a weak-annotation run (missing image, bad option, incomplete cache)."""
 
 
 @dataclass

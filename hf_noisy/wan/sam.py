@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind
 
 __all__ = ["DEFAULT_MODEL", "DTYPES", "PreparedImages", "SamSegmenter", "load_image", "model_fingerprint"]
@@ -48,14 +49,14 @@ def load_image(path: str | os.PathLike, height: int, width: int) -> np.ndarray:
     """An image as ``uint8`` RGB ``(height, width, 3)``, decoded by OpenCV as the released scripts do
     (``cv2.imread`` then BGR to RGB; grey images become three channels), but in the stored pixel order: an
     EXIF orientation tag is ignored, because COCO's sizes and annotations refer to the stored pixels.
-    Raises ``FileNotFoundError`` or ``ValueError`` (wrong size) naming the file."""
+    Raises ``FileNotFoundError`` or :class:`WanError` (wrong size) naming the file."""
     import cv2
 
     image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise FileNotFoundError(f"{path}: missing or not a readable image")
     if image.shape[:2] != (height, width):
-        raise ValueError(f"{path}: the image is {image.shape[1]}x{image.shape[0]} but the COCO file says {width}x{height}")
+        raise WanError(f"{path}: the image is {image.shape[1]}x{image.shape[0]} but the COCO file says {width}x{height}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

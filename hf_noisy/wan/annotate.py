@@ -31,6 +31,7 @@ Where the output differs from the released scripts (``create_gt_plus_sam_noise.p
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
-from ..coco import file_sha256, load_coco, write_coco
+from ..coco import CocoFormatError, parse_coco_bytes, validate_coco, write_coco
 from ..masks import Crop
 from .cache import ChunkCache
 from .errors import WanError
@@ -185,10 +186,21 @@ def weak_annotate(
         raise WanError(f"{images_dir}: no such image folder")
 
     state = _distributed_state(device)
+    if state.num_processes > 1 and device not in (None, "cpu"):
+        raise WanError(f"device={device!r} with {state.num_processes} processes: leave the device to accelerate launch")
     run_device = device or str(state.device)
-    input_sha256 = file_sha256(input_path) if input_path.is_file() else None
-    data = load_coco(input_path, allow_empty_masks=True)
+    if not input_path.is_file():
+        raise CocoFormatError("no such file", source=str(input_path))
+    raw = input_path.read_bytes()
+    input_sha256 = hashlib.sha256(raw).hexdigest()
+    data = parse_coco_bytes(raw, source=str(input_path))
+    validate_coco(data, source=str(input_path), allow_empty_masks=True)
+    del raw
     plan = _Plan.of(data, include_crowd, image_batch_size)
+    for chunk in plan.chunks:  # checked by every process, so that all of them stop on a missing image
+        for i, _ in chunk:
+            if not (images_dir / data["images"][i]["file_name"]).is_file():
+                raise WanError(f"{images_dir / data['images'][i]['file_name']}: image {data['images'][i]['id']} not found")
     import torch
     import transformers
 
@@ -245,10 +257,6 @@ def _compute(data: dict, images_dir: Path, plan: _Plan, todo: list[int], cache: 
              done_images: int, total_images: int, on_chunk: Callable[[int], None] | None) -> None:
     """Compute the chunks ``todo`` in order and append each to the cache as soon as it is done."""
     images, annotations = data["images"], data["annotations"]
-    for c in todo:  # every image of this process must exist before any work starts
-        for i, _ in plan.chunks[c]:
-            if not (images_dir / images[i]["file_name"]).is_file():
-                raise WanError(f"{images_dir / images[i]['file_name']}: image {images[i]['id']} not found")
     segmenter = SamSegmenter(model, device=device, dtype=dtype)
 
     def prepare(c: int):

@@ -29,7 +29,7 @@ from hf_noisy.wan import SamSegmenter, WanError, load_image, make_prompt, weak_a
 from hf_noisy.wan.cache import ChunkCache  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-N_IMAGES = 6
+N_IMAGES = 8  # 4 chunks of 2 images: 2 processes take 4 images each
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +101,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _image_batches(small_coco, images_dir):
+def _image_batches(small_coco, images_dir, n=6):
     data = json.loads(small_coco.read_text())
-    for image in data["images"]:
+    for image in data["images"][:n]:
         anns = [a for a in data["annotations"] if a["image_id"] == image["id"] and not a["iscrowd"]]
         prompts = [make_prompt("box", a["segmentation"], image["height"], image["width"]) for a in anns]
         yield image, [p for p in prompts if p is not None]
@@ -238,29 +238,33 @@ def test_include_crowd_prompts_crowd_regions(tiny_sam, small_coco, images_dir, t
 
 
 # -- resumable, sharded, reproducible ------------------------------------------------------------------------
-class _Stop(Exception):
-    pass
+KILL_AFTER_TWO_IMAGES = """
+import os, signal, sys
+from hf_noisy.wan import weak_annotate
+
+def kill(done):
+    if done >= 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind, as a crash or an evicted job
+
+weak_annotate(sys.argv[1], sys.argv[2], sys.argv[3], prompt="point", model=sys.argv[4], image_batch_size=2, on_chunk=kill)
+"""
 
 
 def test_killed_run_resumes_to_identical_bytes(tiny_sam, small_coco, images_dir, medium, tmp_path):
     out = tmp_path / "medium.json"
-
-    def stop_after_two(done: int) -> None:
-        if done >= 2:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        weak_annotate(small_coco, images_dir, out, prompt="point", model=tiny_sam, image_batch_size=2, on_chunk=stop_after_two)
-    assert not out.exists()  # nothing that looks complete
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_IMAGES, str(small_coco), str(images_dir), str(out),
+                             str(tiny_sam)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".medium.json*"))  # nothing that looks complete
     [part] = (tmp_path / ".hf-noisy-wan-cache").glob("*/part-*.jsonl")
     assert part.read_bytes().count(b"\n") == 1
     with open(part, "ab") as handle:  # as if killed in the middle of writing the next chunk
         handle.write(b'1\t[[12, "abc')
     calls = []
     weak_annotate(small_coco, images_dir, out, prompt="point", model=tiny_sam, image_batch_size=2, on_chunk=calls.append)
-    assert calls == [4, 6]  # only the two remaining chunks were computed
+    assert calls == [4, 6, 8]  # only the remaining chunks were computed
     assert out.read_bytes() == medium.read_bytes()
-    assert part.read_bytes().count(b"\n") == 3 and part.read_bytes().endswith(b"\n")
+    assert part.read_bytes().count(b"\n") == 4 and part.read_bytes().endswith(b"\n")
 
 
 def test_two_processes_under_accelerate_give_identical_bytes(tiny_sam, small_coco, images_dir, hard, tmp_path):
@@ -278,7 +282,7 @@ def test_two_processes_under_accelerate_give_identical_bytes(tiny_sam, small_coc
     assert out.read_bytes() == hard.read_bytes()
     parts = sorted((tmp_path / ".hf-noisy-wan-cache").glob("*/part-*.jsonl"))
     chunks = [[int(line.split(b"\t")[0]) for line in p.read_bytes().splitlines()] for p in parts]
-    assert [p.name for p in parts] == ["part-00000.jsonl", "part-00001.jsonl"] and chunks == [[0, 2], [1]]
+    assert [p.name for p in parts] == ["part-00000.jsonl", "part-00001.jsonl"] and chunks == [[0, 2], [1, 3]]
     assert json.loads(result.stdout.strip().splitlines()[-1])["class_flipped"] > 0  # only the main process prints
 
 

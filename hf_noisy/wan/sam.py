@@ -5,8 +5,10 @@ The released COCO-WAN scripts (``create_gt_plus_sam_*.py``) use ``segment_anythi
 with the highest predicted IoU (``np.argmax``, the first on ties). :class:`SamSegmenter` computes the same
 thing with transformers' ``SamModel``/``SamProcessor``:
 
-* images are resized (longest side to the processor's size, PIL bilinear), normalised and padded by the
-  processor, as ``SamPredictor.set_image`` does; several images share one vision-encoder forward;
+* images are resized (longest side to the processor's size, PIL bilinear on ``uint8``), normalised and
+  zero-padded by the processor, as ``SamPredictor.set_image`` does (it normalises in the 0-255 scale, the
+  processor after rescaling to [0, 1]: the same values up to float32 rounding); several images share one
+  vision-encoder forward;
 * prompt coordinates are scaled to the resized frame in float64 and sent as float32 (``ResizeLongestSide``'s
   rule); a point prompt is one positive point (label 1) with the padding point the prompt encoder adds when no
   box is given, exactly as in ``SamPredictor``;
@@ -74,7 +76,11 @@ def model_fingerprint(model: str | os.PathLike) -> str:
         return f"sha256:{digest.hexdigest()}"
     from transformers import SamConfig
 
-    return f"{model}@{SamConfig.from_pretrained(model)._commit_hash}"
+    try:
+        config = SamConfig.from_pretrained(model)
+    except OSError as err:
+        raise WanError(f"cannot load the SAM checkpoint {str(model)!r} (a Hub id or a local folder): {err}") from None
+    return f"{model}@{config._commit_hash}"
 
 
 @dataclass

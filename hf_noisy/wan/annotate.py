@@ -285,11 +285,13 @@ def _compute(data: dict, images_dir: Path, plan: _Plan, todo: list[int], cache: 
                     prompts = [(a, p) for a, p in prompts if p is not None]
                     if not prompts:
                         continue
-                    masks = segmenter.segment(embeddings[j : j + 1], prompt, [p for _, p in prompts],
-                                              prepared.original_sizes[j], prepared.reshaped_sizes[j], batch_size=batch_size)
-                    for (a, p), mask, iou in zip(prompts, masks.masks, masks.iou):
-                        encoded = Crop.from_full(mask.view(np.uint8)).encode()
-                        results.append([annotations[a]["id"], encoded.rle["counts"], encoded.bbox, encoded.area, p, iou])
+                    for start in range(0, len(prompts), batch_size):  # full-size masks of one batch at a time
+                        batch = prompts[start : start + batch_size]
+                        masks = segmenter.segment(embeddings[j : j + 1], prompt, [p for _, p in batch],
+                                                  prepared.original_sizes[j], prepared.reshaped_sizes[j], batch_size=batch_size)
+                        for (a, p), mask, iou in zip(batch, masks.masks, masks.iou):
+                            encoded = Crop.from_full(mask.view(np.uint8)).encode()
+                            results.append([annotations[a]["id"], encoded.rle["counts"], encoded.bbox, encoded.area, p, iou])
                 cache.append(c, results)
                 count += len(plan.chunks[c])
                 if bar is not None:

@@ -37,7 +37,7 @@ import torch
 from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind
 
-__all__ = ["DEFAULT_MODEL", "DTYPES", "PreparedImages", "SamSegmenter", "load_image", "model_fingerprint"]
+__all__ = ["DEFAULT_MODEL", "DTYPES", "PreparedImages", "SamMasks", "SamSegmenter", "load_image", "model_fingerprint"]
 
 #: The paper's checkpoint (SAM ViT-H).
 DEFAULT_MODEL = "facebook/sam-vit-huge"

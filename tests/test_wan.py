@@ -326,6 +326,14 @@ def test_cache_key_covers_inputs_and_options(tmp_path):
         assert other.directory != base.directory and other.done() == set()
     base.append(3, [[1, "x"]])
     assert ChunkCache(tmp_path, fields, rank=1).done() == {3}
+    with base.exclusive():  # a second run on the same cache and rank stops instead of writing the same file
+        with pytest.raises(WanError, match="another run is writing"):
+            with ChunkCache(tmp_path, fields).exclusive():
+                pass
+        with ChunkCache(tmp_path, fields, rank=1).exclusive():
+            pass
+    with ChunkCache(tmp_path, fields).exclusive():  # released
+        pass
     assert json.loads((base.directory / "key.json").read_text())["prompt"] == "box"
 
 

@@ -223,13 +223,14 @@ def weak_annotate(
     }
     cache = ChunkCache(cache_dir or output_path.parent / ".hf-noisy-wan-cache", fields, rank=state.process_index)
     mine = [c for c in range(len(plan.chunks)) if c % state.num_processes == state.process_index]
-    done = cache.done()
-    todo = [c for c in mine if c not in done]
-    if todo:
-        _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, batch_size, num_workers,
-                 progress=progress and state.is_main_process,
-                 done_images=sum(len(plan.chunks[c]) for c in mine if c in done),
-                 total_images=sum(len(plan.chunks[c]) for c in mine), on_chunk=on_chunk)
+    with cache.exclusive():
+        done = cache.done()
+        todo = [c for c in mine if c not in done]
+        if todo:
+            _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, batch_size, num_workers,
+                     progress=progress and state.is_main_process,
+                     done_images=sum(len(plan.chunks[c]) for c in mine if c in done),
+                     total_images=sum(len(plan.chunks[c]) for c in mine), on_chunk=on_chunk)
     state.wait_for_everyone()
     if not state.is_main_process:
         return None

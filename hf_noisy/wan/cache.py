@@ -8,11 +8,14 @@ Layout: ``<cache_dir>/<key[:16]>/`` holds ``key.json`` (everything the results d
 model fingerprint, prompt kind, options, library versions; its SHA-256 is the key, so a stale cache is
 never reused) and ``part-<rank>.jsonl``. A line is ``<chunk index>\\t<JSON list of annotation results>\\n``
 (one ``write`` + ``fsync``); a line without its newline (a kill mid-write) is ignored and cut off when its
-process appends again.
+process appends again. While a process computes, it holds an exclusive lock on ``part-<rank>.lock``, so a
+second run with the same key and rank (e.g. ``hard`` started while ``medium`` is still running) stops with a
+clear error instead of writing the same file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any, Iterator
 import orjson
 
 from ..fsutil import atomic_write_bytes
+from .errors import WanError
 
 __all__ = ["ChunkCache", "cache_key"]
 
@@ -67,6 +71,25 @@ class ChunkCache:
                 if index not in out:
                     out[index] = orjson.loads(payload)
         return out
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this process's part file for the length of the block (POSIX ``flock``; a no-op elsewhere)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        with open(self.path.with_suffix(".lock"), "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WanError(f"another run is writing {self.path} (same input, model and options); "
+                               "wait for it to finish, then run again to reuse its results") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def append(self, index: int, results: list) -> None:
         """Record a finished chunk durably (a torn last line left by a killed run is cut off first)."""

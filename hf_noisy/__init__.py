@@ -6,6 +6,7 @@ The public API, imported lazily so that ``import hf_noisy`` stays cheap::
     from hf_noisy import load_coco, write_coco, Crop                   # COCO files, masks
     from hf_noisy import build_coco_n, build_cityscapes_n, build_lvis_n, build_coco_wan  # HF datasets
     from hf_noisy import load_coco_n, to_masks, export_coco, NoiseTransform
+    from hf_noisy import weak_annotate                                  # COCO-WAN (needs the wan extra)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _EXPORTS = {
     "load_coco_n": "hf_noisy.hub",
     "export_coco": "hf_noisy.hub",
     "NoiseTransform": "hf_noisy.hub",
+    "weak_annotate": "hf_noisy.wan",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -25,6 +25,7 @@ COMMANDS = {
     "export": "export",
     "convert": "convert",
     "leaderboard": "leaderboard",
+    "wan": "wan",
 }
 
 

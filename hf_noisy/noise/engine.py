@@ -10,6 +10,8 @@ Each output annotation keeps its ``id`` and gains provenance:
 * ``noise_op``: ``"none"``, ``"dilate"``, ``"erode"`` (``scale`` records which), ``"opening"``,
   ``"localization"`` or ``"approximation"``;
 * ``noise_param``: the kernel (int), sigma or tolerance (pixels), ``None`` for ``"none"``;
+  an input annotation that already records ``noise_op``/``noise_param`` (how an earlier step made its mask,
+  e.g. ``sam_point`` from :mod:`hf_noisy.wan`) keeps them unless a spatial op redoes the mask;
 * ``class_flipped``: whether ``category_id`` changed; ``original_category_id``: the clean label.
 
 A changed mask is written as RLE (``counts`` a str); with ``recompute_geometry`` its ``bbox`` (xywh, tight
@@ -115,7 +117,9 @@ class InstanceNoiser:
         (``scale`` resolved to dilate or erode) and the crop: already noised, or clean for an approximation."""
         out = dict(ann)
         category = ann["category_id"]
-        out.update(noise_op="none", noise_param=None, class_flipped=False, original_category_id=category)
+        # a mask made by an earlier step (e.g. ``sam_point`` from hf-noisy wan) keeps its record unless an op redoes it
+        out.update(noise_op=ann.get("noise_op", "none"), noise_param=ann.get("noise_param"), class_flipped=False,
+                   original_category_id=category)
         if ann.get("iscrowd", 0) and not self.spec.include_crowd:
             return out, None, "none", None
         u_class, u_op, u_scale, pcg_state, pcg_increment = draws(self.spec.seed, ann["id"])
@@ -178,7 +182,7 @@ class NoiseSummary:
             summary.class_flipped += out["class_flipped"]
             if ann.get("iscrowd", 0) and not spec.include_crowd:
                 summary.crowd_skipped += 1
-            elif out["noise_op"] != "none" and (
+            elif out["segmentation"] is not ann["segmentation"] and (  # a mask this run made (not one passed through)
                 out["area"] == 0 if spec.recompute_geometry else mask_utils.area(out["segmentation"]) == 0
             ):
                 summary.emptied += 1

@@ -362,3 +362,51 @@ def test_cli_help_explains_levels():
     assert result.returncode == 0
     for text in ("--prompt box", "--prompt point --class-noise 0.4", "accelerate launch", "--include-crowd"):
         assert text in result.stdout
+
+
+def test_build_coco_wan_from_sam_outputs(tiny_sam, coco_tiny, tmp_path):
+    """The three levels made by `hf-noisy wan` build COCO-WAN: load_dataset(OUT, "medium") gives rows with
+    images, SAM provenance and the clean validation; the card scores each level against the clean masks."""
+    from datasets import load_dataset
+
+    from hf_noisy.cli import main
+    from hf_noisy.hub import build_coco_wan, export_coco
+
+    n = 3
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    for split in ("train", "val"):
+        (root / f"{split}2017").symlink_to(coco_tiny / f"{split}2017")
+        data = json.loads((coco_tiny / "annotations" / f"instances_{split}2017.json").read_text())
+        data["images"] = data["images"][:n]
+        kept = {image["id"] for image in data["images"]}
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] in kept]
+        (root / "annotations" / f"instances_{split}2017.json").write_text(json.dumps(data))
+    wan = tmp_path / "wan"
+    train = str(root / "annotations" / "instances_train2017.json")
+    common = ["--images", str(root / "train2017"), "--model", str(tiny_sam), "--no-progress"]
+    assert main(["wan", train, "-o", str(wan / "easy.json"), "--prompt", "box", *common]) == 0
+    assert main(["wan", train, "-o", str(wan / "medium.json"), "--prompt", "point", *common]) == 0
+    assert main(["wan", train, "-o", str(wan / "hard.json"), "--prompt", "point", "--class-noise", "0.4", *common]) == 0
+
+    out = build_coco_wan(root, wan, tmp_path / "coco-wan").path
+    medium = load_dataset(str(out), "medium")
+    for row in medium["train"]:
+        assert row["image"].size == (row["width"], row["height"])
+        for obj in row["objects"]:
+            if obj["iscrowd"]:
+                assert obj["noise_op"] == "none" and obj["sam_prompt"] is None
+            else:
+                assert obj["noise_op"] == "sam_point" and len(obj["sam_prompt"]) == 2  # the box-centre point
+                assert isinstance(obj["sam_iou"], float)  # the IoU head's raw output (a random model's can be < 0)
+    clean = load_dataset(str(out), "clean", split="validation")
+    assert medium["validation"]["objects"] == clean["objects"]
+    assert export_coco(out, "hard", "validation")["annotations"] == export_coco(out, "clean", "validation")["annotations"]
+    easy = export_coco(out, "easy", "train")["annotations"]
+    assert {a["noise_op"] for a in easy} <= {"sam_box", "none"} and any(a["noise_op"] == "sam_box" for a in easy)
+    meta = json.loads((out / "hf_noisy_benchmark.json").read_text())
+    for level in ("easy", "medium", "hard"):
+        made_by = meta["configs"][level]["file"]["made_by"]
+        assert made_by["wan"]["level"] == level and made_by["wan"]["model"] == str(tiny_sam)
+        assert meta["configs"][level]["quality"]["all"]["mask_AP"] < 1.0  # random SAM masks are far from clean
+    assert "Annotation quality" in (out / "README.md").read_text()

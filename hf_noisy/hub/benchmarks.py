@@ -192,7 +192,10 @@ def build_coco_wan(
 ) -> BuildResult:
     """Build COCO-WAN from a COCO 2017 root and ``wan_dir`` holding ``easy.json``, ``medium.json``, ``hard.json``:
     the train split re-made by ``hf-noisy wan`` (box prompts; point prompts; point prompts + ``--class-noise
-    0.4``). The card scores each level against the clean masks (mask AP, Boundary AP, mean IoU)."""
+    0.4``). The card scores each level against the clean masks (mask AP, Boundary AP, mean IoU). The version is
+    always ``custom``: SAM's masks depend on the checkpoint and the hardware's float arithmetic, so a build is
+    identified by its files' hashes and their ``info.hf_noisy.wan`` records (model, prompt, options), which the
+    metadata keeps."""
     from ..sources import read_coco_split
 
     wan_dir = Path(wan_dir)

@@ -247,3 +247,17 @@ def test_cli_build_and_export(coco_tiny: Path, tmp_path: Path, capsys):
     assert "include 'clean'" in capsys.readouterr().err
     assert main(["build", "lvis-n", "--coco-root", str(coco_tiny), "--out", str(tmp_path / "y")]) == 2
     assert "needs --lvis-root" in capsys.readouterr().err and not (tmp_path / "y").exists()
+
+
+def test_a_rebuilt_folder_never_loads_stale_cached_rows(coco_tiny: Path, tmp_path: Path):
+    """`datasets` keys its cache of a local folder on the folder's name and card only: the card's `dataset_info`
+    (rows and bytes per split) is what tells a rebuild, or another build in a folder of the same name, apart."""
+    from datasets import load_dataset
+
+    first = build_coco_n(coco_tiny, tmp_path / "a" / "same", max_images=2, levels=["clean"]).path
+    other = build_coco_n(coco_tiny, tmp_path / "b" / "same", max_images=3, levels=["clean"]).path
+    assert load_dataset(str(first), "clean", split="train").num_rows == 2
+    assert load_dataset(str(other), "clean", split="train").num_rows == 3
+    build_coco_n(coco_tiny, first, max_images=4, levels=["clean"], overwrite=True)
+    rows = load_dataset(str(first), "clean", split="train")
+    assert rows.num_rows == 4 and rows.info.splits["train"].num_examples == 4

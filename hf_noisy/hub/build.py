@@ -157,6 +157,8 @@ def build_dataset(
                 split: {
                     "num_rows": sum(stats[i].rows for i in where[name, split]),
                     "num_instances": sum(stats[i].instances for i in where[name, split]),
+                    "num_bytes": sum(stats[i].arrow_bytes for i in where[name, split]),
+                    "parquet_bytes": sum(tasks[i].path.stat().st_size for i in where[name, split]),
                     "files": [tasks[i].path.relative_to(tmp).as_posix() for i in where[name, split]],
                 }
                 for split in SPLITS

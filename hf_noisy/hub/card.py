@@ -90,12 +90,24 @@ def _header(metadata: dict, info: BenchmarkInfo) -> str:
             {"split": split, "path": f"data/{name}/{split}-*.parquet"} for split in config["splits"]
         ]
         configs.append(entry)
+    # Rows and parquet bytes per config: `datasets` keys its cache of a local folder on this card (not on the data
+    # files' contents or times), so without them a rebuilt folder, or another build in a folder of the same name,
+    # would load the stale cached rows.
+    dataset_info = [
+        {"config_name": name,
+         "splits": [{"name": split, "num_bytes": s["num_bytes"], "num_examples": s["num_rows"]}
+                    for split, s in config["splits"].items()],
+         "download_size": sum(s["parquet_bytes"] for s in config["splits"].values()),
+         "dataset_size": sum(s["num_bytes"] for s in config["splits"].values())}
+        for name, config in metadata["configs"].items()
+    ]
     header = {
         "license": info.license_tag,
         "pretty_name": info.pretty_name,
         "task_categories": ["image-segmentation", "object-detection"],
         "tags": ["instance-segmentation", "label-noise", *info.tags, "hf-noisy"],
         "configs": configs,
+        "dataset_info": dataset_info,
     }
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
 

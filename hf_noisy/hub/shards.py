@@ -47,11 +47,13 @@ class ShardTask:
 
 @dataclass(frozen=True)
 class ShardStats:
-    """Rows written and the summed mask IoU (derived vs clean) over the shard's instances."""
+    """Rows written, the summed mask IoU (derived vs clean) over the shard's instances, and the rows' size in
+    memory (Arrow bytes, what ``datasets`` reports as a split's ``num_bytes``)."""
 
     rows: int
     instances: int
     iou_sum: float
+    arrow_bytes: int
 
 
 def _iou(derived: dict, clean: dict, height: int, width: int) -> float:
@@ -82,4 +84,4 @@ def write_shard(task: ShardTask) -> ShardStats:
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
     pq.write_table(table, task.path, row_group_size=ROW_GROUP_ROWS[with_image], compression="zstd",
                    use_content_defined_chunking=True)
-    return ShardStats(len(rows), instances, iou_sum if task.clean is not None else float(instances))
+    return ShardStats(len(rows), instances, iou_sum if task.clean is not None else float(instances), table.nbytes)

@@ -64,6 +64,7 @@ class TrainConfig:
     flip_prob: float = dataclasses.field(default=0.5, metadata={"help": "horizontal flip probability"})
     eval_short_edge: int = dataclasses.field(default=800, metadata={"help": "evaluation resize: shorter side"})
     eval_max_size: int = dataclasses.field(default=1333, metadata={"help": "evaluation resize: longest side at most"})
+    eval_batch_size: int = dataclasses.field(default=1, metadata={"help": "images per forward pass at evaluation (1: predictions do not depend on batching or process count)"})
     num_workers: int = dataclasses.field(default=4, metadata={"help": "DataLoader workers per process"})
     max_train_images: int | None = dataclasses.field(default=None, metadata={"help": "use only the first N training rows"})
     max_eval_images: int | None = dataclasses.field(default=None, metadata={"help": "evaluate on the first N rows only"})
@@ -262,25 +263,23 @@ def ground_truth(rows: Any, categories: list[dict]) -> dict:
     return {"images": images, "annotations": annotations, "categories": [dict(c) for c in categories]}
 
 
-def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_ids: list[int], device,
-            batch_size: int = 2) -> list[dict]:
+def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_ids: list[int], device) -> list[dict]:
     """COCO results for ``rows[indices]``: transformers' ``post_process_instance_segmentation`` (top-100
     query/class pairs, no score threshold) with binary maps at the original size, encoded with hf_noisy.masks."""
     import torch
     from datasets import Image
-    from pycocotools import mask as mask_utils
-    from transformers import Mask2FormerImageProcessor
+    from transformers import Mask2FormerImageProcessorPil
     from transformers.models.mask2former.modeling_mask2former import Mask2FormerForUniversalSegmentationOutput
 
-    from hf_noisy.masks import encode
+    from hf_noisy.masks import Crop
     from m2f_data import decode_image, eval_resize, pad_batch, to_pixel_values
 
-    processor = Mask2FormerImageProcessor()
+    processor = Mask2FormerImageProcessorPil()  # post-processing only: the torch code, without torchvision
     rows = rows.select_columns(["image", "image_id", "width", "height"]).cast_column("image", Image(decode=False))
     results = []
     model.eval()
-    for start in range(0, len(indices), batch_size):
-        batch = [rows[i] for i in indices[start:start + batch_size]]
+    for start in range(0, len(indices), config.eval_batch_size):
+        batch = [rows[i] for i in indices[start:start + config.eval_batch_size]]
         tensors = [to_pixel_values(eval_resize(decode_image(r["image"], r["height"], r["width"]),
                                                config.eval_short_edge, config.eval_max_size)) for r in batch]
         with torch.no_grad():
@@ -297,10 +296,9 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
                 continue
             masks = post["segmentation"].numpy().astype(np.uint8)
             for mask, info in zip(masks, post["segments_info"]):
-                rle = encode(mask)
+                encoded = Crop.from_full(mask).encode()
                 results.append({"image_id": row["image_id"], "category_id": category_ids[info["label_id"]],
-                                "segmentation": rle, "score": float(info["score"]),
-                                "bbox": [float(v) for v in mask_utils.toBbox(rle)]})
+                                "segmentation": encoded.rle, "score": float(info["score"]), "bbox": encoded.bbox})
     return results
 
 
@@ -474,8 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         while True:
             sampler = EpochBatchSampler(len(dataset), config.per_device_batch_size, seed=config.seed, epoch=epoch,
                                         rank=rank, world_size=world, start_batch=start)
+            # its own generator: creating the loader must not draw from the global RNG (resume would diverge)
             loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                                                 num_workers=config.num_workers)
+                                                 num_workers=config.num_workers,
+                                                 generator=torch.Generator().manual_seed(config.seed + epoch))
             for i, batch in enumerate(loader, start=start):
                 yield epoch, i + 1, batch
             epoch, start = epoch + 1, 0
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         optimizer.zero_grad(set_to_none=True)
         state.update(step=state["step"] + 1, epoch=epoch, batch=consumed)
         bar.update(1)
-        if state["step"] % config.log_steps == 0 or state["step"] == config.max_steps:
+        if state["step"] % config.log_steps == 0 or state["step"] in (1, config.max_steps):
             loss = accelerator.reduce(torch.tensor(losses["loss"], device=accelerator.device), "mean").item()
             accelerator.log({"train/loss": loss, "train/lr": scheduler.get_last_lr()[-1], "train/epoch": epoch},
                             step=state["step"])
@@ -534,14 +534,14 @@ def main(argv: list[str] | None = None) -> int:
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        from transformers import Mask2FormerImageProcessor
+        from transformers import Mask2FormerImageProcessorPil
 
         from hf_noisy.fsutil import atomic_directory
 
         final_dir = output_dir / "model"
         with atomic_directory(final_dir, overwrite=True) as tmp:
             accelerator.unwrap_model(model).save_pretrained(tmp)
-            Mask2FormerImageProcessor(size={"shortest_edge": config.eval_short_edge,
+            Mask2FormerImageProcessorPil(size={"shortest_edge": config.eval_short_edge,
                                             "longest_edge": config.eval_max_size}).save_pretrained(tmp)
             write_json(tmp / "metrics.json", {"step": state["step"], "split": config.eval_split, "metrics": metrics})
             (tmp / "README.md").write_text(model_card(args, config, metrics), encoding="utf-8")

@@ -117,8 +117,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     group = parser.add_argument_group("config keys (override the YAML)")
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        group.add_argument(flag, dest=f"cfg_{field.name}", type=_parser_of(field), default=None,
-                           help=field.metadata.get("help"))
+        group.add_argument(flag, dest=f"cfg_{field.name}", metavar=field.name.upper(), type=_parser_of(field),
+                           default=None, help=field.metadata.get("help"))
     args = parser.parse_args(argv)
     return args, load_config(args.config, {f.name: getattr(args, f"cfg_{f.name}") for f in dataclasses.fields(TrainConfig)})
 

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("accelerate")
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "train"))
@@ -283,9 +281,11 @@ def test_sce_training_runs_and_pushes_to_the_hub(blobs: Path, tmp_path: Path, mo
                                      commit_message="m", commit_description="", oid="b" * 40))
     out = tmp_path / "sce"
     assert m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "4", "--class-loss", "sce",
-                     "--sce-alpha", "0.1", "--sce-beta", "1.0", "--push-to-hub", "me/m2f"]) == 0
+                     "--sce-alpha", "0.1", "--sce-beta", "1.0", "--gradient-accumulation-steps", "2",
+                     "--push-to-hub", "me/m2f"]) == 0
     state = json.loads((out / "checkpoints" / "step-000004" / "train_state.json").read_text())
-    assert state["step"] == 4
+    # 4 images in micro-batches of 2: 2 per epoch; 4 steps x 2 accumulated micro-batches = 4 epochs
+    assert (state["step"], state["epoch"], state["batch"]) == (4, 3, 2)
     run = json.loads((out / "run_config.json").read_text())["config"]
     assert run["class_loss"] == "sce" and run["sce_alpha"] == 0.1
     assert [name for name, _, _ in calls] == ["create_repo", "upload_folder"]

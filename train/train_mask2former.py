@@ -408,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         mixed_precision="no" if cpu else config.mixed_precision,
         log_with=None if args.eval_only else "tensorboard",
         project_dir=str(output_dir),
+        # some Mask2Former parameters get no gradient in a step; DDP stops with an error without this
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     log = accelerator.print
@@ -484,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = batches()
     bar = tqdm(total=config.max_steps, initial=state["step"], desc="train", disable=not accelerator.is_local_main_process,
                dynamic_ncols=True)
-    started = time.perf_counter()
+    started, first_step = time.perf_counter(), state["step"]
     metrics: dict = {}
     while state["step"] < config.max_steps:
         losses: dict[str, float] = {}
@@ -530,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                 if final and args.predictions_out:
                     write_json(Path(args.predictions_out), predictions)
     bar.close()
-    log(f"trained {state['step']} steps in {time.perf_counter() - started:.1f} s")
+    log(f"trained to step {state['step']} ({state['step'] - first_step} steps in {time.perf_counter() - started:.1f} s)")
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

@@ -208,6 +208,26 @@ def test_pretrained_backbone_weights_are_loaded(tmp_path: Path, family: str):
     assert all(torch.equal(encoder[prefix + key], source[key]) for key in common)
 
 
+def test_frozen_batch_norm_keeps_its_statistics_and_weights():
+    config = m2f.load_config("tiny", {"backbone": "resnet", "freeze_batch_norm": True})
+    config.backbone_config = {"embedding_size": 8, "hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 1, 1]}
+    model = m2f.build_model(config, ["a", "b"])
+    frozen = m2f.frozen_batch_norms(model)
+    assert frozen
+    before = {k: v.clone() for k, v in model.model.pixel_level_module.encoder.state_dict().items()}
+    optimizer = torch.optim.AdamW(m2f.param_groups(model, config), lr=1e-2)
+    m2f.train_mode(model, frozen)
+    assert model.training and not any(layer.training for layer in frozen)
+    out = model(pixel_values=torch.randn(2, 3, 64, 64), mask_labels=[torch.ones(1, 64, 64)] * 2,
+                class_labels=[torch.tensor([1])] * 2)
+    out.loss.backward()
+    optimizer.step()
+    after = model.model.pixel_level_module.encoder.state_dict()
+    bn_keys = [k for k in before if "normalization" in k]
+    assert bn_keys and all(torch.equal(before[k], after[k]) for k in bn_keys)  # stats and affine untouched
+    assert not all(torch.equal(before[k], after[k]) for k in before)  # convolutions did train
+
+
 def test_a_coco_trained_start_needs_the_flag(tmp_path: Path):
     from transformers import Mask2FormerForUniversalSegmentation
 
@@ -228,10 +248,12 @@ def test_a_coco_trained_start_needs_the_flag(tmp_path: Path):
 
 def test_config_keys_are_flags():
     _, config = m2f.parse_args(["--config", "r50", "--dataset", "d", "--output-dir", "o", "--learning-rate", "5e-5",
-                                "--mask2former", "{num_queries: 50}"])
+                                "--mask2former", "{num_queries: 50}", "--freeze-batch-norm", "false"])
     assert config.learning_rate == 5e-5 and config.mask2former["num_queries"] == 50
+    assert config.freeze_batch_norm is False  # the flag overrides r50.yaml's true
     assert config.mask2former["decoder_layers"] == 10  # merged, not replaced
     assert config.backbone_checkpoint == "microsoft/resnet-50" and config.image_size == 1024
+    assert m2f.load_config("r50").freeze_batch_norm
     assert m2f.load_config("swin-s").backbone_checkpoint == "microsoft/swin-small-patch4-window7-224"
     with pytest.raises(SystemExit, match="no config"):
         m2f.load_config("r101")

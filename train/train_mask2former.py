@@ -56,6 +56,7 @@ class TrainConfig:
     backbone: str = dataclasses.field(default="swin", metadata={"help": "backbone family of a fresh model: swin | resnet"})
     backbone_checkpoint: str | None = dataclasses.field(default=None, metadata={"help": "ImageNet-pretrained backbone (Hub id or folder) loaded into the Mask2Former backbone"})
     backbone_config: dict = dataclasses.field(default_factory=dict, metadata={"help": "SwinConfig/ResNetConfig kwargs of a randomly initialised backbone"})
+    freeze_batch_norm: bool = dataclasses.field(default=False, metadata={"help": "keep the backbone's BatchNorm layers at their pretrained statistics and affine weights (detectron2's FrozenBN: batch statistics of 2 images per GPU are too noisy)"})
     mask2former: dict = dataclasses.field(default_factory=dict, metadata={"help": "Mask2FormerConfig kwargs (num_queries, hidden_dim, ...)"})
     # data
     image_size: int = dataclasses.field(default=1024, metadata={"help": "training crop side (pixels)"})
@@ -125,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
 
 def _parser_of(field: dataclasses.Field):
     kind = str(field.type)
+    if kind == "bool":
+        return _boolean
     if "dict" in kind:
         return lambda text: dict(yaml.safe_load(text) or {})
     if kind.startswith("int"):
@@ -132,6 +135,12 @@ def _parser_of(field: dataclasses.Field):
     if kind.startswith("float"):
         return float
     return lambda text: None if text.lower() in ("none", "null") else text
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
 
 
 def load_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -206,6 +215,23 @@ def load_backbone_weights(model, checkpoint: str) -> None:
     encoder = model.model.pixel_level_module.encoder
     pretrained = type(encoder).from_pretrained(checkpoint, out_features=list(encoder.out_features))
     encoder.load_state_dict(pretrained.state_dict(), strict=True)
+
+
+def frozen_batch_norms(model) -> list:
+    """The backbone's BatchNorm layers, with their parameters set not to train (see :func:`train_mode`)."""
+    import torch
+
+    layers = [m for m in model.model.pixel_level_module.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.requires_grad_(False)
+    return layers
+
+
+def train_mode(model, frozen: list) -> None:
+    """``model.train()``, except the frozen BatchNorm layers, which keep normalising with their stored statistics."""
+    model.train()
+    for layer in frozen:
+        layer.eval()
 
 
 def param_groups(model, config: TrainConfig) -> list[dict]:
@@ -302,7 +328,8 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
     return results
 
 
-def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict]) -> tuple[dict, list]:
+def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict],
+             frozen: list = ()) -> tuple[dict, list]:
     """Predict on this rank's share of ``rows``, gather on the main process and score there.
 
     Returns ``({"segm": stats, "bbox": stats, "boundary": stats}, predictions)`` on the main process,
@@ -317,7 +344,7 @@ def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categ
         mine = predict(accelerator.unwrap_model(model), rows, indices, config, [c["id"] for c in categories],
                        accelerator.device)
     everything = gather_object([mine])
-    model.train()
+    train_mode(model, list(frozen))
     if not accelerator.is_main_process:
         return {}, []
     predictions = sorted((p for part in everything for p in part), key=lambda p: (p["image_id"], -p["score"]))
@@ -439,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(config, class_names, allow_coco_pretrained=args.allow_coco_pretrained, log=log)
     set_seed(config.seed, device_specific=True)  # from here on each rank draws its own points and dropout
     install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta)
+    frozen = frozen_batch_norms(model) if config.freeze_batch_norm else []
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup(config))
     # the scheduler is stepped by hand, once per optimizer step (accelerate's wrapper steps it once per process)
@@ -481,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 yield epoch, i + 1, batch
             epoch, start = epoch + 1, 0
 
-    model.train()
+    train_mode(model, frozen)
     stream = batches()
     bar = tqdm(total=config.max_steps, initial=state["step"], desc="train", disable=not accelerator.is_local_main_process,
                dynamic_ncols=True)
@@ -517,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint(accelerator, model, folder, {**state, "world_size": world,
                                                          "per_device_batch_size": config.per_device_batch_size})
         if state["step"] % config.eval_steps == 0 or final:
-            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories)
+            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, frozen)
             if accelerator.is_main_process:
                 folder = output_dir / "checkpoints" / f"step-{state['step']:06d}"
                 record = {"step": state["step"], "dataset": str(args.dataset), "config": args.dataset_config,

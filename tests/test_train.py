@@ -208,6 +208,20 @@ def test_pretrained_backbone_weights_are_loaded(tmp_path: Path, family: str):
     assert all(torch.equal(encoder[prefix + key], source[key]) for key in common)
 
 
+@pytest.mark.parametrize("name, backbone, millions", [
+    ("r50", {}, 44.0),  # ResNetConfig() is ResNet-50
+    ("swin-s", {"embed_dim": 96, "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24], "window_size": 7}, 68.7),
+])
+def test_paper_configs_build_the_papers_architectures(name: str, backbone: dict, millions: float):
+    """Random-init stand-ins for the ImageNet checkpoints (no Hub here): Mask2Former reports 44M parameters
+    for R50 and 69M for Swin-S."""
+    config = m2f.load_config(name)
+    config.backbone_checkpoint, config.backbone_config = None, backbone
+    model = m2f.build_model(config, [f"class {i}" for i in range(80)])
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
+    assert (model.config.num_queries, model.config.decoder_layers, model.config.no_object_weight) == (100, 10, 0.1)
+
+
 def test_frozen_batch_norm_keeps_its_statistics_and_weights():
     config = m2f.load_config("tiny", {"backbone": "resnet", "freeze_batch_norm": True})
     config.backbone_config = {"embedding_size": 8, "hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 1, 1]}
@@ -335,7 +349,10 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path):
     evaluate` on the written results.json, and `--eval-only` on the final model gives them again."""
     from safetensors.torch import load_file
 
-    data = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean", "hard"], max_images=10, images="shared").path
+    # a folder name of its own: datasets 5.2 caches a local folder's config under its folder name and config
+    # name only, so another test's "coco-n" with other rows would be read back from the session's cache
+    data = build_coco_n(coco_tiny, tmp_path / "coco-n-train-test", levels=["clean", "hard"], max_images=10,
+                        images="shared").path
     # a small learning rate keeps the tiny model near its random init, whose masks are not empty, so the
     # evaluation below scores real predictions (6 steps at 1e-3 teach it to predict background everywhere)
     common = ["--dataset", str(data), "--dataset-config", "hard", "--max-steps", "6", "--checkpoint-steps", "2",

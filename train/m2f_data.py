@@ -59,9 +59,12 @@ def decode_image(image: Any, height: int, width: int) -> np.ndarray:
         if data is None:
             with open(image["path"], "rb") as handle:
                 data = handle.read()
-        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+        rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if rgb is None else rgb)
         if array is None:
             raise ValueError(f"cannot decode image {image.get('path') or '<bytes>'}")
+        if rgb is None:
+            array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
     else:
         array = np.asarray(image.convert("RGB"))
     if array.shape[:2] != (height, width):

@@ -31,7 +31,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 import sys
 import time
@@ -387,13 +386,17 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def push_to_hub(folder: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Create the model repo (if missing) and upload ``folder`` (model, metrics, card) in one commit; returns
-    the commit id."""
+def create_hub_repo(repo_id: str, *, private: bool = False, token: str | None = None):
+    """Create the model repo if missing, before training (a bad token or name fails now, not after hours)."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    return api
+
+
+def upload_model(api, folder: Path, repo_id: str) -> str:
+    """Upload ``folder`` (model, image processor config, metrics, card) in one commit; returns the commit id."""
     commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
                                commit_message="Mask2Former trained with hf-noisy's train_mask2former.py")
     return commit.oid
@@ -462,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if accelerator.is_main_process and output_dir.is_dir() and any(output_dir.iterdir()) and not (args.resume or args.overwrite):
         raise SystemExit(f"error: {output_dir} is not empty (pass --resume to continue, --overwrite to reuse it)")
+    hub = create_hub_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and accelerator.is_main_process else None
     train_rows = load_split(args, args.dataset_config, "train", config.max_train_images)
     model = build_model(config, class_names, allow_coco_pretrained=args.allow_coco_pretrained, log=log)
     set_seed(config.seed, device_specific=True)  # from here on each rank draws its own points and dropout
@@ -574,8 +578,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "longest_edge": config.eval_max_size}).save_pretrained(tmp)
             write_json(tmp / "metrics.json", {"step": state["step"], "split": config.eval_split, "metrics": metrics})
             (tmp / "README.md").write_text(model_card(args, config, metrics), encoding="utf-8")
-        if args.push_to_hub:
-            commit = push_to_hub(final_dir, args.push_to_hub, private=args.hub_private)
+        if hub is not None:
+            commit = upload_model(hub, final_dir, args.push_to_hub)
             log(f"pushed {final_dir} to {args.push_to_hub} ({commit[:12]})")
     accelerator.end_training()
     return 0

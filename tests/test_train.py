@@ -170,6 +170,20 @@ def test_epoch_order_is_deterministic_sharded_and_resumable():
     assert batches(0) == r0 and batches(0, epoch=1) != r0
 
 
+def test_images_decode_as_datasets_decodes_them(blobs: Path):
+    from datasets import Image
+
+    from hf_noisy.hub import load_coco_n
+
+    rows = load_coco_n(blobs, "clean", split="validation")
+    raw = rows.cast_column("image", Image(decode=False))
+    for row, undecoded in zip(rows, raw):
+        ours = m2f_data.decode_image(undecoded["image"], row["height"], row["width"])
+        assert np.array_equal(ours, np.asarray(row["image"].convert("RGB")))  # RGB order, same pixels
+    with pytest.raises(ValueError, match="row says"):
+        m2f_data.decode_image(raw[0]["image"], 10, 10)
+
+
 def test_samples_do_not_depend_on_the_number_of_workers(blobs: Path):
     from hf_noisy.hub import load_coco_n
 

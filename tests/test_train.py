@@ -24,6 +24,16 @@ import train_mask2former as m2f  # noqa: E402
 from hf_noisy.hub import build_coco_n  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The tiny model gains nothing from two threads, and on a busy 2-core machine OpenMP threads waiting for
+    each other made a 3 s run take 2 minutes; the launched ranks get OMP_NUM_THREADS=1 too."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_accelerate_state():
     """main() runs in-process in some tests: give each its own accelerate singletons."""
@@ -407,6 +417,14 @@ def test_sce_training_runs_and_pushes_to_the_hub(blobs: Path, tmp_path: Path, mo
     assert upload["repo_id"] == "me/m2f" and upload["repo_type"] == "model"
     assert upload["folder_path"] == str(out / "model")
     assert {"model.safetensors", "config.json", "metrics.json", "README.md"} <= {p.name for p in (out / "model").iterdir()}
+
+
+def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="not empty"):
+        m2f.main(["--dataset", str(blobs), "--output-dir", str(tmp_path / "run"), "--max-steps", "1"])
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
 
 
 def _launch(*args: str, cwd: Path) -> str:

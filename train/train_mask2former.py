@@ -506,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
             log(json.dumps(metrics["segm"]))
         return 0
 
-    if accelerator.is_main_process and output_dir.is_dir() and any(output_dir.iterdir()) and not (args.resume or args.overwrite):
+    occupied = output_dir.is_dir() and any(output_dir.iterdir()) and not (args.resume or args.overwrite)
+    accelerator.wait_for_everyone()  # every rank has looked before anything is written
+    if occupied:
         raise SystemExit(f"error: {output_dir} is not empty (pass --resume to continue, --overwrite to reuse it)")
     hub = create_hub_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and accelerator.is_main_process else None
     train_rows = load_split(args, args.dataset_config, "train", config.max_train_images)
@@ -563,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     started, first_step = time.perf_counter(), state["step"]
     metrics: dict = {}
     while state["step"] < config.max_steps:
-        losses: dict[str, float] = {}
+        step_loss = 0.0
         for micro in range(config.gradient_accumulation_steps):
             epoch, consumed, batch = next(stream)
             last = micro == config.gradient_accumulation_steps - 1
@@ -572,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                             mask_labels=[m.to(accelerator.device) for m in batch["mask_labels"]],
                             class_labels=[c.to(accelerator.device) for c in batch["class_labels"]])
                 accelerator.backward(out.loss / config.gradient_accumulation_steps)
-            losses["loss"] = losses.get("loss", 0.0) + out.loss.item() / config.gradient_accumulation_steps
+            step_loss += out.loss.item() / config.gradient_accumulation_steps
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
@@ -581,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         state.update(step=state["step"] + 1, epoch=epoch, batch=consumed)
         bar.update(1)
         if state["step"] % config.log_steps == 0 or state["step"] in (1, config.max_steps):
-            loss = accelerator.reduce(torch.tensor(losses["loss"], device=accelerator.device), "mean").item()
+            loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean").item()
             accelerator.log({"train/loss": loss, "train/lr": scheduler.get_last_lr()[-1], "train/epoch": epoch},
                             step=state["step"])
             bar.set_postfix(loss=f"{loss:.3f}")

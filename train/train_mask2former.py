@@ -485,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     log = accelerator.print
+    if cpu and config.mixed_precision != "no":
+        log(f"no GPU: training in float32 (the config asks for {config.mixed_precision})")
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(config.seed)  # the same initial weights on every rank
 

@@ -427,12 +427,21 @@ def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _launch(*args: str, cwd: Path) -> str:
+    # a port of its own: with the default 29500, ranks of another job on the machine could meet ours
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(REPO / "train" / "train_mask2former.py"), *args]
+               "--main_process_port", str(_free_port()), str(REPO / "train" / "train_mask2former.py"), *args]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return done.stdout + done.stderr
 

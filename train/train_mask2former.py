@@ -370,26 +370,38 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
     return results
 
 
-def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict],
+def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict], exchange: Path,
              frozen: list = ()) -> tuple[dict, list]:
-    """Predict on this rank's share of ``rows``, gather on the main process and score there.
+    """Predict on this rank's share of ``rows``, collect everything on the main process and score there.
 
+    Ranks hand their predictions over as JSON files in ``exchange`` (a folder every rank can read), not through
+    a collective: gloo's all-gather of pickled Python objects can deadlock at process exit in torch 2.13
+    (the worker thread frees the gathered tensors, which needs the GIL the exiting main thread holds).
     Returns ``({"segm": stats, "bbox": stats, "boundary": stats}, predictions)`` on the main process,
     ``({}, [])`` elsewhere.
     """
-    from accelerate.utils import gather_object
-
     from hf_noisy.metrics import evaluate_coco
 
     indices = list(range(accelerator.process_index, len(rows), accelerator.num_processes))
     with accelerator.autocast():
         mine = predict(accelerator.unwrap_model(model), rows, indices, config, [c["id"] for c in categories],
                        accelerator.device)
-    everything = gather_object([mine])
     train_mode(model, list(frozen))
+    if accelerator.num_processes == 1:
+        parts = [mine]
+    else:
+        write_json(exchange / f".predictions-rank{accelerator.process_index}.json", mine)
+        accelerator.wait_for_everyone()
+        parts = []
+        if accelerator.is_main_process:
+            for rank in range(accelerator.num_processes):
+                part = exchange / f".predictions-rank{rank}.json"
+                parts.append(json.loads(part.read_text(encoding="utf-8")))
+                part.unlink()
+        accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return {}, []
-    predictions = sorted((p for part in everything for p in part), key=lambda p: (p["image_id"], -p["score"]))
+    predictions = sorted((p for part in parts for p in part), key=lambda p: (p["image_id"], -p["score"]))
     results = evaluate_coco(gt, predictions, ("segm", "bbox", "boundary"))
     return {name: result.stats for name, result in results.items()}, predictions
 
@@ -499,13 +511,15 @@ def main(argv: list[str] | None = None) -> int:
         from transformers import Mask2FormerForUniversalSegmentation
 
         model = Mask2FormerForUniversalSegmentation.from_pretrained(args.eval_only).to(accelerator.device)
-        metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories)
+        metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir)
         if accelerator.is_main_process:
             write_json(output_dir / "metrics.json", {"checkpoint": args.eval_only, "split": config.eval_split,
                                                      "num_images": len(eval_rows), "metrics": metrics})
             if args.predictions_out:
                 write_json(Path(args.predictions_out), predictions)
             log(json.dumps(metrics["segm"]))
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
         return 0
 
     occupied = output_dir.is_dir() and any(output_dir.iterdir()) and not (args.resume or args.overwrite)
@@ -596,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint(accelerator, model, folder, {**state, "world_size": world,
                                                          "per_device_batch_size": config.per_device_batch_size})
         if state["step"] % config.eval_steps == 0 or final:
-            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, frozen)
+            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir, frozen)
             if accelerator.is_main_process:
                 folder = output_dir / "checkpoints" / f"step-{state['step']:06d}"
                 record = {"step": state["step"], "dataset": str(args.dataset), "config": args.dataset_config,
@@ -628,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         if hub is not None:
             commit = upload_model(hub, final_dir, args.push_to_hub)
             log(f"pushed {final_dir} to {args.push_to_hub} ({commit[:12]})")
+    accelerator.wait_for_everyone()  # the ranks leave together, once the model is saved
     accelerator.end_training()
     return 0
 

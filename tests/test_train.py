@@ -453,9 +453,7 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path):
     evaluate` on the written results.json, and `--eval-only` on the final model gives them again."""
     from safetensors.torch import load_file
 
-    # a folder name of its own: datasets 5.2 caches a local folder's config under its folder name and config
-    # name only, so another test's "coco-n" with other rows would be read back from the session's cache
-    data = build_coco_n(coco_tiny, tmp_path / "coco-n-train-test", levels=["clean", "hard"], max_images=10,
+    data = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean", "hard"], max_images=10,
                         images="shared").path
     # a small learning rate keeps the tiny model near its random init, whose masks are not empty, so the
     # evaluation below scores real predictions (6 steps at 1e-3 teach it to predict background everywhere)

@@ -103,7 +103,8 @@ def test_card_and_metadata_record_the_version(built: Path, coco_tiny: Path):
     assert meta["source"]["train"]["sha256"] == file_sha256(coco_tiny / "annotations" / "instances_train2017.json")
     assert meta["configs"]["hard"]["spec_sha256"] == PRESETS["hard"].sha256
     assert meta["benchmark_version"] == "custom"  # a subset build is not v1.0
-    for needle in (PRESETS["hard"].sha256, "CC BY 4.0", "Flickr", "Spatial Noise Matters", "seed **1**", "0=1:person"):
+    for needle in (PRESETS["hard"].sha256, "CC BY 4.0", "Flickr", "Spatial Noise Matters", "seed **1**", "0=1:person",
+                   "obtain COCO 2017 yourself", "Lin, Tsung-Yi"):
         assert needle in card
     hard = meta["configs"]["hard"]["stats"]
     assert 0.0 < hard["mean_iou"] < meta["configs"]["easy"]["stats"]["mean_iou"] < 1.0

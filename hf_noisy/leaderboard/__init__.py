@@ -12,7 +12,7 @@ from .board import (STORE_FILE, Submission, init_store, list_results, list_submi
                     store_benchmarks, submit)
 from .evaluator import SandboxLimits, evaluate_pending
 from .rules import Rules, rules_for, score
-from .sources import BenchmarkSource, ground_truth_file, parse_benchmark_sources
+from .ground_truth import BenchmarkSource, ground_truth_file, parse_benchmark_sources
 from .storage import Backend, HubBackend, LocalBackend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta, check_results, parse_results
 from .table import COLUMNS, board_rows, load_reported, queue_rows

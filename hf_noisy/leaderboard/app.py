@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .board import _backend
+from .storage import open_backend
 from .evaluator import SandboxLimits, evaluate_pending
 from .storage import Backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
@@ -126,7 +126,7 @@ def submit_form(
     Markdown status shown under the form: accepted with its scores, or refused with the rule and reason."""
     from .board import submit
 
-    backend = _backend(store)
+    backend = open_backend(store)
     if not user:
         return ("**Not submitted:** sign in with your Hugging Face account first." if on_space else
                 "**Not submitted:** this board was started without `--submitter`, so it is read-only.")
@@ -181,7 +181,7 @@ def build_app(
     """
     import gradio as gr
 
-    backend = _backend(store)
+    backend = open_backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
     benchmarks = list(BENCHMARKS)
     settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox,

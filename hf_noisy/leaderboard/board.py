@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import HfNoisyError
-from .sources import BenchmarkSource, ground_truth_file
+from .ground_truth import BenchmarkSource, ground_truth_file
 from .storage import Backend, open_backend
 from .submission import Limits, SubmissionError, SubmissionMeta, check_results, gzip_bytes, parse_results
 
@@ -43,10 +43,6 @@ STORE_FILE = "store.json"
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
-def _backend(store: str | os.PathLike | Backend) -> Backend:
-    return store if hasattr(store, "write") else open_backend(store)
-
-
 def _dumps(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -54,7 +50,7 @@ def _dumps(data: Any) -> bytes:
 def init_store(store: str | os.PathLike | Backend, benchmarks: dict[str, BenchmarkSource]) -> dict:
     """Create the store (folder or Hub repos) and record where each benchmark's clean validation annotations
     come from. Re-running adds benchmarks or changes their source; returns the store's configuration."""
-    backend = _backend(store)
+    backend = open_backend(store)
     backend.create()
     raw = backend.read(STORE_FILE)
     config = json.loads(raw) if raw else {"version": 1, "benchmarks": {}}
@@ -66,7 +62,7 @@ def init_store(store: str | os.PathLike | Backend, benchmarks: dict[str, Benchma
 
 def store_benchmarks(store: str | os.PathLike | Backend) -> dict[str, BenchmarkSource]:
     """The benchmarks a store accepts, with their annotation sources."""
-    backend = _backend(store)
+    backend = open_backend(store)
     raw = backend.read(STORE_FILE)
     if raw is None:
         raise HfNoisyError(f"{backend.description} is not a leaderboard store (no {STORE_FILE}); run "
@@ -144,7 +140,7 @@ def submit(
     """
     from .rules import rules_for
 
-    backend = _backend(store)
+    backend = open_backend(store)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     meta.check(limits)
     sources = store_benchmarks(backend)
@@ -186,7 +182,7 @@ def submit(
 
 def list_submissions(store: str | os.PathLike | Backend) -> list[Submission]:
     """Every complete submission, sorted by id."""
-    backend = _backend(store)
+    backend = open_backend(store)
     out = []
     for submission_id in _stored_ids(backend):
         record = json.loads(backend.read(f"submissions/{submission_id}/meta.json"))
@@ -197,7 +193,7 @@ def list_submissions(store: str | os.PathLike | Backend) -> list[Submission]:
 
 def list_results(store: str | os.PathLike | Backend) -> dict[str, dict]:
     """``{submission id: result record}`` for every evaluated (or failed) submission."""
-    backend = _backend(store)
+    backend = open_backend(store)
     return {path[len("results/"):-len(".json")]: json.loads(backend.read(path))
             for path in backend.list("results/") if path.endswith(".json")}
 

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .board import _backend, list_results, list_submissions, load_ground_truth, retention
-from .storage import Backend
+from .board import list_results, list_submissions, load_ground_truth, retention
+from .storage import Backend, open_backend
 
 __all__ = ["SandboxLimits", "evaluate_pending"]
 
@@ -83,7 +83,7 @@ def evaluate_pending(
     ``hf-noisy evaluate --json``), "retention" (done, or ``None``), "error"/"reason" (failed),
     "evaluated_at", "limits"}``. ``on_result`` is called after each one is stored (progress reporting).
     """
-    backend = _backend(store)
+    backend = open_backend(store)
     done = list_results(backend)
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))

@@ -125,8 +125,11 @@ class HubBackend:
             self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset")
 
 
-def open_backend(store: str | os.PathLike, *, token: str | None = None) -> Backend:
-    """``hf://ORG`` -> :class:`HubBackend`; any other value -> :class:`LocalBackend` on that folder."""
+def open_backend(store: "str | os.PathLike | Backend", *, token: str | None = None) -> Backend:
+    """``hf://ORG`` -> :class:`HubBackend`; a backend -> itself; any other value -> :class:`LocalBackend` on that
+    folder."""
+    if hasattr(store, "write"):
+        return store
     text = os.fspath(store)
     if text.startswith(HUB_PREFIX):
         return HubBackend(text[len(HUB_PREFIX):], token=token)

@@ -10,8 +10,8 @@ import os
 from importlib import resources
 from typing import Any
 
-from .board import _backend, list_results, list_submissions, retention
-from .storage import Backend
+from .board import list_results, list_submissions, retention
+from .storage import Backend, open_backend
 from .submission import CONFIGS
 
 __all__ = ["COLUMNS", "board_rows", "load_reported", "queue_rows"]
@@ -63,7 +63,7 @@ def board_rows(store: str | os.PathLike | Backend | None, *, reported: dict | No
     AP (highest first). ``store=None`` gives the reported rows alone."""
     rows = _reported_rows(load_reported() if reported is None else reported)
     if store is not None:
-        results = list_results(_backend(store))
+        results = list_results(open_backend(store))
         for result in results.values():
             if result.get("status") == "done":
                 rows.setdefault(result["meta"]["benchmark"], []).append(_evaluated_row(result, results))
@@ -76,7 +76,7 @@ def board_rows(store: str | os.PathLike | Backend | None, *, reported: dict | No
 
 def queue_rows(store: str | os.PathLike | Backend) -> list[dict]:
     """Every submission with its state: ``pending``, ``done`` or ``failed: <reason>``, newest first."""
-    backend = _backend(store)
+    backend = open_backend(store)
     results = list_results(backend)
     rows = []
     for submission in list_submissions(backend):

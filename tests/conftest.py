@@ -39,3 +39,32 @@ def pytest_configure(config) -> None:
     os.environ.pop("HF_DATASETS_CACHE", None)
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    """A function returning a free TCP port on 127.0.0.1 (a server or an accelerate rendezvous of the test's own)."""
+    return _free_port
+
+
+@pytest.fixture
+def two_cpu_processes():
+    """A function returning the command prefix that starts two real CPU processes with accelerate: ``--multi_gpu``
+    with the script choosing ``cpu=True`` (``--cpu --num_processes 2`` would start one; see STACK-NOTES), and a
+    rendezvous port of its own (the default 29500 could meet another job's ranks)."""
+    import sys
+
+    def prefix() -> list[str]:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(_free_port())]
+
+    return prefix

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -36,19 +35,13 @@ def _require_browser() -> None:
         pytest.skip(f"browser test needs {', '.join(missing)}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _cells(page, table: str, model: str) -> list[str]:
     """The texts of the first data row showing ``model`` (gradio 6's grid: role=row / role=gridcell)."""
     row = page.locator(f"#{table} [role=row]").filter(has_text=model).first
     return [text.strip() for text in row.locator("[role=gridcell]").all_inner_texts()]
 
 
-def test_the_board_in_a_browser(tmp_path: Path):
+def test_the_board_in_a_browser(tmp_path: Path, free_port):
     _require_browser()
     from hf_noisy.coco import load_coco
     from hf_noisy.synthetic import make_shapes_coco
@@ -72,7 +65,7 @@ def test_the_board_in_a_browser(tmp_path: Path):
 
     shots = tmp_path / "screenshots"
     demo = build_app(store, submitter="alice", cache_dir=tmp_path / "cache")
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[])
     try:
         with sync_playwright() as playwright:

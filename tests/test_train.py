@@ -427,26 +427,15 @@ def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _launch(*args: str, cwd: Path) -> str:
-    # a port of its own: with the default 29500, ranks of another job on the machine could meet ours
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(_free_port()), str(REPO / "train" / "train_mask2former.py"), *args]
+def _launch(launcher: list[str], *args: str, cwd: Path) -> str:
+    command = [*launcher, str(REPO / "train" / "train_mask2former.py"), *args]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return done.stdout + done.stderr
 
 
-def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path):
+def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path, two_cpu_processes):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU: two gloo ranks train 6 steps (10 images, 3
     micro-batches of 2 per rank and epoch, so the run crosses an epoch boundary); resuming mid-epoch at step 2
     gives bit-identical weights, optimizer, scheduler and RNG state; the final metrics equal `hf-noisy
@@ -459,9 +448,11 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path):
     # evaluation below scores real predictions (6 steps at 1e-3 teach it to predict background everywhere)
     common = ["--dataset", str(data), "--dataset-config", "hard", "--max-steps", "6", "--checkpoint-steps", "2",
               "--log-steps", "1", "--learning-rate", "1e-5"]
-    log = _launch(*common, "--output-dir", "straight", "--predictions-out", "straight/results.json", cwd=tmp_path)
+    log = _launch(two_cpu_processes(), *common, "--output-dir", "straight", "--predictions-out",
+                  "straight/results.json", cwd=tmp_path)
     assert "world size 2" in log and "rank 0/2: 6 samples per epoch" in log and "rank 1/2: 6 samples per epoch" in log
-    log = _launch(*common, "--output-dir", "resumed", "--resume", "straight/checkpoints/step-000002", cwd=tmp_path)
+    log = _launch(two_cpu_processes(), *common, "--output-dir", "resumed", "--resume",
+                  "straight/checkpoints/step-000002", cwd=tmp_path)
     assert "resumed from straight/checkpoints/step-000002 at step 2 (epoch 0, batch 2)" in log  # mid-epoch
 
     a, b = tmp_path / "straight" / "checkpoints" / "step-000006", tmp_path / "resumed" / "checkpoints" / "step-000006"

@@ -93,14 +93,6 @@ def hard(tiny_sam, small_coco, images_dir, medium) -> Path:
     return out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _image_batches(small_coco, images_dir, n=6):
     data = json.loads(small_coco.read_text())
     for image in data["images"][:n]:
@@ -267,15 +259,14 @@ def test_killed_run_resumes_to_identical_bytes(tiny_sam, small_coco, images_dir,
     assert part.read_bytes().count(b"\n") == 4 and part.read_bytes().endswith(b"\n")
 
 
-def test_two_processes_under_accelerate_give_identical_bytes(tiny_sam, small_coco, images_dir, hard, tmp_path):
+def test_two_processes_under_accelerate_give_identical_bytes(tiny_sam, small_coco, images_dir, hard, tmp_path,
+                                                             two_cpu_processes):
     """accelerate launch, 2 CPU processes (gloo): each computes every other chunk; hard is byte-identical to a
     single-process hard run made from the medium cache."""
     out = tmp_path / "hard.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("ACCELERATE_USE_CPU", None)  # hf-noisy must pick CPU/gloo by itself on a machine without CUDA
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               "-m", "hf_noisy.cli", "wan", str(small_coco), "--images", str(images_dir), "-o", str(out),
+    command = [*two_cpu_processes(), "-m", "hf_noisy.cli", "wan", str(small_coco), "--images", str(images_dir), "-o", str(out),
                "--prompt", "point", "--class-noise", "0.4", "--model", str(tiny_sam), "--image-batch-size", "2", "--json"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -277,19 +277,6 @@ def load_split(args: argparse.Namespace, config: str, split: str, limit: int | N
     return rows.select(range(min(limit, len(rows)))) if limit else rows
 
 
-def ground_truth(rows: Any, categories: list[dict]) -> dict:
-    """The rows as a COCO instance dict with the source's category ids (what the metric scores against)."""
-    ids = [c["id"] for c in categories]
-    images, annotations = [], []
-    for row in rows.select_columns(["image_id", "width", "height", "objects"]):
-        images.append({"id": row["image_id"], "width": row["width"], "height": row["height"]})
-        for obj in row["objects"]:
-            annotations.append({"id": obj["id"], "image_id": row["image_id"], "category_id": ids[obj["category_id"]],
-                                "segmentation": dict(obj["segmentation"]), "area": obj["area"],
-                                "bbox": list(obj["bbox"]), "iscrowd": obj["iscrowd"]})
-    return {"images": images, "annotations": annotations, "categories": [dict(c) for c in categories]}
-
-
 def full_resolution_instances(class_logits, mask_logits, input_size: tuple[int, int], image_size: tuple[int, int],
                               chunk: int = 20) -> list[tuple[np.ndarray, int, float]]:
     """One image's instances as Mask2Former's own inference makes them (detectron2/MMDetection).
@@ -481,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
-    from hf_noisy.hub import read_metadata
+    from hf_noisy.hub import read_metadata, rows_to_coco
     from m2f_data import EpochBatchSampler, Jitter, TrainDataset, collate
     from m2f_loss import install_class_loss
 
@@ -505,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     categories = read_metadata(args.dataset, revision=args.revision)["categories"]
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
     class_names = class_names_of(eval_rows)
-    gt = ground_truth(eval_rows, categories) if accelerator.is_main_process else {}
+    gt = rows_to_coco(eval_rows, categories) if accelerator.is_main_process else {}
 
     if args.eval_only:
         from transformers import Mask2FormerForUniversalSegmentation

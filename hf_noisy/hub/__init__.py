@@ -22,7 +22,7 @@ from .benchmarks import (
 )
 from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
 from .card import BenchmarkInfo
-from .load import export_coco, load_coco_n, read_metadata, to_masks
+from .load import export_coco, load_coco_n, read_metadata, rows_to_coco, to_masks
 from .push import push_dataset
 from .schema import CategoryMap, row_features
 from .transform import ColumnMap, NoiseTransform
@@ -51,5 +51,6 @@ __all__ = [
     "push_dataset",
     "read_metadata",
     "row_features",
+    "rows_to_coco",
     "to_masks",
 ]

@@ -21,7 +21,7 @@ from ..masks import decode
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
-__all__ = ["load_coco_n", "to_masks", "export_coco", "read_metadata"]
+__all__ = ["load_coco_n", "to_masks", "export_coco", "read_metadata", "rows_to_coco"]
 
 
 def read_metadata(path: str | os.PathLike, *, revision: str | None = None) -> dict:
@@ -109,6 +109,27 @@ def _annotation(obj: dict, image_id: int, ids: list[int], kernel_ops: tuple[str,
     }
 
 
+def rows_to_coco(rows: Any, categories: list[dict]) -> dict:
+    """Benchmark rows (a ``Dataset``, ``IterableDataset`` or list of row dicts) as a COCO instance dict with the
+    source's category ids: ``{"images", "annotations", "categories"}``. ``categories`` is the build metadata's
+    list (``read_metadata(path)["categories"]``: ClassLabel index ``i`` is ``categories[i]``). Image bytes are
+    never read: a dataset is narrowed to the annotation columns first. LVIS's per-image category lists come back
+    as source ids when the rows carry them."""
+    from ..noise.spec import KERNEL_OPS
+
+    if hasattr(rows, "select_columns") and rows.column_names is not None:
+        wanted = ["image_id", "file_name", "width", "height", *IMAGE_EXTRAS, "objects"]
+        rows = rows.select_columns([name for name in wanted if name in rows.column_names])
+    ids = [c["id"] for c in categories]
+    images, annotations = [], []
+    for row in rows:
+        extras = [name for name in IMAGE_EXTRAS if name in row]
+        images.append({"id": row["image_id"], "file_name": row["file_name"], "width": row["width"], "height": row["height"],
+                       **{name: [ids[i] for i in row[name]] for name in extras}})
+        annotations.extend(_annotation(obj, row["image_id"], ids, KERNEL_OPS) for obj in row["objects"])
+    return {"images": images, "annotations": annotations, "categories": list(categories)}
+
+
 def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None,
                 **kwargs: Any) -> dict:
     """A config's split as a COCO instance dict (written atomically to ``output`` if given).
@@ -121,8 +142,6 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     """
     from datasets import load_dataset
 
-    from ..noise.spec import KERNEL_OPS
-
     metadata = read_metadata(path, revision=kwargs.get("revision"))
     if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
         raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"
@@ -130,12 +149,7 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     extras = [name for name in metadata.get("row_extras", {}).get("image", []) if name in IMAGE_EXTRAS]
     rows = load_dataset(str(path), config, split=split,
                         columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)
-    ids = [c["id"] for c in metadata["categories"]]
-    images, annotations = [], []
-    for row in rows:
-        images.append({"id": row["image_id"], "file_name": row["file_name"], "width": row["width"], "height": row["height"],
-                       **{name: [ids[i] for i in row[name]] for name in extras}})
-        annotations.extend(_annotation(obj, row["image_id"], ids, KERNEL_OPS) for obj in row["objects"])
+    data = rows_to_coco(rows, metadata["categories"])
     entry = metadata["configs"][config]
     data = {
         "info": {"hf_noisy": {
@@ -143,9 +157,7 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
             "config": config, "split": split, "spec": entry["spec"] if split == "train" else None,
             "spec_sha256": entry["spec_sha256"] if split == "train" else None,
         }},
-        "images": images,
-        "annotations": annotations,
-        "categories": metadata["categories"],
+        **data,
     }
     if output is not None:
         write_coco(data, output)

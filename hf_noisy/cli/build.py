@@ -19,9 +19,13 @@ Sources (you obtain them yourself):
   lvis-n        --lvis-root DIR (lvis_v1_{train,val}.json or lvis_v0.5_*) and --coco-root DIR (the COCO 2017 images)
   coco-wan      --coco-root DIR and --wan-dir DIR holding easy.json, medium.json, hard.json from `hf-noisy wan`
 
-Image storage: `embedded` (default) puts the images in every config, so `load_dataset(DIR, "hard")` is complete
+Image storage: `embedded` puts the images in every config, so `load_dataset(DIR, "hard")` is complete
 (content-defined chunking: the Hub's Xet storage keeps the repeated bytes once); `shared` stores them once, in
-`clean`, for disk-limited local builds (hf_noisy.hub.load_coco_n joins them back).
+`clean`, for disk-limited local builds (hf_noisy.hub.load_coco_n joins them back); `none` stores annotations only
+(load_coco_n(DIR, config, image_root=SOURCE_ROOT) joins your own images). The default follows the source's
+terms: embedded for coco-n, lvis-n, coco-wan; none for cityscapes-n (Cityscapes forbids redistributing its
+images; `--images embedded` makes a private copy, which `hf-noisy push` refuses without
+--i-have-redistribution-rights).
 
 examples:
   hf-noisy build coco-n --coco-root /data/coco --out coco-n --num-proc 8
@@ -49,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to create")
     parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs (default: all four)")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0; not for coco-wan)")
-    parser.add_argument("--images", choices=["embedded", "shared"], default="embedded",
-                        help="image storage (default: embedded, every config self-contained)")
+    parser.add_argument("--images", choices=["embedded", "shared", "none"], default=None,
+                        help="image storage (default: embedded; none, annotation-only, for cityscapes-n)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images of each split (quick builds)")
     parser.add_argument("--images-per-shard", type=int, default=1000, help="rows per parquet file (default 1000)")
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise HfNoisyError(f"{args.dataset} needs {' and '.join(missing)}")
     levels = [level.strip() for level in args.levels.split(",") if level.strip()]
-    common = dict(levels=levels, images=args.images, num_proc=args.num_proc, max_images=args.max_images,
+    common = dict(levels=levels, images=args.images or hub.DEFAULT_IMAGES[args.dataset], num_proc=args.num_proc, max_images=args.max_images,
                   images_per_shard=args.images_per_shard, overwrite=args.overwrite,
                   progress=not args.no_progress and sys.stderr.isatty())
     if args.dataset == "coco-n":

@@ -13,6 +13,7 @@ are a few lines each.
 from .benchmarks import (
     BENCHMARK_VERSION,
     BENCHMARKS,
+    DEFAULT_IMAGES,
     LEVELS,
     benchmark_info,
     build_cityscapes_n,
@@ -30,6 +31,7 @@ from .transform import ColumnMap, NoiseTransform
 __all__ = [
     "BENCHMARKS",
     "BENCHMARK_VERSION",
+    "DEFAULT_IMAGES",
     "LEVELS",
     "METADATA_FILE",
     "BenchmarkInfo",

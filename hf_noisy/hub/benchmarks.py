@@ -8,6 +8,12 @@
 
 Benchmark version ``v1.0`` = the paper's levels (``PRESETS``) with seed 1 on the full source; anything else
 (another seed, a subset, custom specs) is recorded as ``custom``.
+
+Image storage follows each source's terms by default (:data:`DEFAULT_IMAGES`): COCO's and LVIS's images come
+from Flickr under their owners' Creative Commons licences (kept in the COCO files' ``license`` fields), so
+COCO-N, LVIS-N and COCO-WAN embed them; Cityscapes' terms forbid redistribution, so Cityscapes-N is built
+annotation-only (``images="none"``) unless asked for ``"embedded"`` explicitly, and ``hf-noisy push`` refuses an
+embedded Cityscapes-N folder without ``--i-have-redistribution-rights``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from .build import BuildResult, Clean, ConfigRule, Noised, Precomputed, build_da
 from .card import BenchmarkInfo
 
 __all__ = [
-    "BENCHMARKS", "BENCHMARK_VERSION", "LEVELS", "benchmark_info",
+    "BENCHMARKS", "BENCHMARK_VERSION", "DEFAULT_IMAGES", "LEVELS", "benchmark_info",
     "build_coco_n", "build_cityscapes_n", "build_lvis_n", "build_coco_wan",
 ]
 
@@ -30,6 +36,10 @@ BENCHMARK_VERSION = "v1.0"
 BENCHMARKS = ("coco-n", "cityscapes-n", "lvis-n", "coco-wan")
 #: the configs of every benchmark, in card order (the first is the default config)
 LEVELS = ("clean", "easy", "medium", "hard")
+#: benchmark -> its default image storage: embedded where the source's terms allow redistribution
+DEFAULT_IMAGES: dict[str, Literal["embedded", "shared", "none"]] = {
+    "coco-n": "embedded", "cityscapes-n": "none", "lvis-n": "embedded", "coco-wan": "embedded",
+}
 
 _PAPER = "Grad et al. (2024), *Benchmarking Label Noise in Instance Segmentation: Spatial Noise Matters*"
 
@@ -76,7 +86,8 @@ def benchmark_info(name: str) -> BenchmarkInfo:
             about=f"Cityscapes-N applies the noise levels of {_PAPER} (Table 7) to the 8 instance classes of "
             "Cityscapes' fine train annotations (asymmetric noise stays within human / vehicle).",
             source_name="Cityscapes", source_url="https://www.cityscapes-dataset.com", license_tag="other",
-            license_text=CITYSCAPES_LICENSE, source_citation=CITYSCAPES_CITATION, tags=("cityscapes",))
+            license_text=CITYSCAPES_LICENSE, source_citation=CITYSCAPES_CITATION, tags=("cityscapes",),
+            images_redistributable=False)
     raise HfNoisyError(f"unknown benchmark {name!r}")
 
 
@@ -108,7 +119,7 @@ def build_coco_n(
     *,
     levels: Sequence[str] = LEVELS,
     seed: int = 1,
-    images: Literal["embedded", "shared"] = "embedded",
+    images: Literal["embedded", "shared", "none"] = "embedded",
     num_proc: int = 1,
     max_images: int | None = None,
     images_per_shard: int = 1000,
@@ -133,7 +144,7 @@ def build_lvis_n(
     *,
     levels: Sequence[str] = LEVELS,
     seed: int = 1,
-    images: Literal["embedded", "shared"] = "embedded",
+    images: Literal["embedded", "shared", "none"] = "embedded",
     num_proc: int = 1,
     max_images: int | None = None,
     images_per_shard: int = 1000,
@@ -156,7 +167,7 @@ def build_cityscapes_n(
     *,
     levels: Sequence[str] = LEVELS,
     seed: int = 1,
-    images: Literal["embedded", "shared"] = "embedded",
+    images: Literal["embedded", "shared", "none"] = "none",
     num_proc: int = 1,
     max_images: int | None = None,
     images_per_shard: int = 1000,
@@ -164,7 +175,10 @@ def build_cityscapes_n(
     progress: bool = False,
 ) -> BuildResult:
     """Build Cityscapes-N from a Cityscapes root (``leftImg8bit/`` and ``gtFine/``; train and val are converted
-    to COCO instances first, see :mod:`hf_noisy.sources.cityscapes`); arguments as :func:`build_coco_n`."""
+    to COCO instances first, see :mod:`hf_noisy.sources.cityscapes`); arguments as :func:`build_coco_n`, except
+    that ``images`` defaults to ``"none"`` (annotation-only: Cityscapes' terms forbid redistributing its images;
+    ``load_coco_n(folder, config, image_root=cityscapes_root)`` joins your own copy back). ``"embedded"`` is
+    there for private copies, and ``hf-noisy push`` refuses it without ``--i-have-redistribution-rights``."""
     from ..sources.cityscapes import read_cityscapes_split
 
     splits = {split: read_cityscapes_split(cityscapes_root, split, progress=progress) for split in ("train", "validation")}
@@ -183,7 +197,7 @@ def build_coco_wan(
     out_dir: str | os.PathLike,
     *,
     levels: Sequence[str] = LEVELS,
-    images: Literal["embedded", "shared"] = "embedded",
+    images: Literal["embedded", "shared", "none"] = "embedded",
     num_proc: int = 1,
     max_images: int | None = None,
     images_per_shard: int = 1000,

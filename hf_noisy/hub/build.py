@@ -22,6 +22,9 @@ Image storage (``images``):
 * ``"shared"``: the image bytes are stored once, in the ``clean`` config; the other configs hold annotation
   rows only, in the same row order and sharding, and :func:`hf_noisy.hub.load_coco_n` joins ``image`` back
   (for disk-limited local builds).
+* ``"none"`` (annotation-only): no config holds image bytes, only ``file_name``; users join their own copy of
+  the source's images (``load_coco_n(..., image_root=...)``). For sources whose terms forbid redistributing
+  the images (Cityscapes), this is the mode a folder can be published in without extra rights.
 
 The output depends only on the inputs and arguments (not on ``num_proc``): rows follow the annotation file's
 image order, and shards are written by a pure function of their content. The folder appears only when
@@ -106,7 +109,7 @@ def build_dataset(
     configs: Mapping[str, ConfigRule],
     out_dir: str | os.PathLike,
     *,
-    images: Literal["embedded", "shared"] = "embedded",
+    images: Literal["embedded", "shared", "none"] = "embedded",
     num_proc: int = 1,
     images_per_shard: int = 1000,
     overwrite: bool = False,
@@ -122,7 +125,8 @@ def build_dataset(
         splits: ``{"train": ..., "validation": ...}`` source splits (validated COCO dicts + image files).
         configs: config name -> rule for its train annotations, in card order (the first is the default).
         out_dir: the folder to create; it appears only when complete.
-        images: ``"embedded"`` (self-contained configs) or ``"shared"`` (images once, in ``clean``).
+        images: ``"embedded"`` (self-contained configs), ``"shared"`` (images once, in ``clean``) or ``"none"``
+            (annotation-only: no image bytes anywhere).
         num_proc: worker processes for noising and for writing shards; the output is identical for any value.
         images_per_shard: rows per parquet file.
         overwrite: replace an existing ``out_dir`` (only once the new one is complete).
@@ -152,7 +156,7 @@ def build_dataset(
         entries = {}
         for name, rule in configs.items():
             entry = _describe(rule, derived[name][1])
-            entry["has_images"] = images == "embedded" or name == "clean"
+            entry["has_images"] = images == "embedded" or (images == "shared" and name == "clean")
             entry["splits"] = {
                 split: {
                     "num_rows": sum(stats[i].rows for i in where[name, split]),
@@ -180,8 +184,8 @@ def _check_arguments(splits, configs, images, num_proc, images_per_shard) -> Non
         raise HfNoisyError(f"a benchmark needs the splits {', '.join(SPLITS)}; got {', '.join(splits) or 'none'}")
     if not configs:
         raise HfNoisyError("no configs to build")
-    if images not in ("shared", "embedded"):
-        raise HfNoisyError(f"images must be 'shared' or 'embedded', got {images!r}")
+    if images not in ("shared", "embedded", "none"):
+        raise HfNoisyError(f"images must be 'embedded', 'shared' or 'none', got {images!r}")
     if images == "shared" and not isinstance(configs.get("clean"), Clean):
         raise HfNoisyError("images='shared' stores the images in the 'clean' config: include 'clean' in the configs")
     if num_proc < 1 or images_per_shard < 1:
@@ -259,7 +263,7 @@ def _tasks(tmp, info, splits, derived, clean_rules, categories, images, per_shar
             annotations = derived[name][0] if split == "train" else source.data["annotations"]
             clean = {ann["id"]: ann for ann in source.data["annotations"]} if is_derived else None
             groups = _by_image(source.data["images"], annotations)
-            with_images = images == "embedded" or name == "clean"
+            with_images = images == "embedded" or (images == "shared" and name == "clean")
             count = max(1, -(-len(source.data["images"]) // per_shard))
             (tmp / "data" / name).mkdir(parents=True, exist_ok=True)
             where[name, split] = []
@@ -340,6 +344,7 @@ def _metadata(info, splits, categories, images, version, configs, extra) -> dict
         "benchmark_id": info.name,
         "benchmark_version": version,
         "images": images,
+        "images_redistributable": info.images_redistributable,
         "hf_noisy_version": __version__,
         "libraries": {"datasets": datasets.__version__, "pyarrow": pyarrow.__version__},
         **dict(extra or {}),

@@ -37,6 +37,12 @@ class BenchmarkInfo:
         tags: extra Hub tags.
         image_extras / object_extras: optional row columns (see :mod:`hf_noisy.hub.schema`).
         config_text: config name -> description, for configs whose rule has no noise spec to describe.
+        images_redistributable: whether the source's terms let anyone redistribute its images (COCO's and
+            LVIS's Flickr images carry their own Creative Commons licences; Cityscapes forbids redistribution).
+            ``hf-noisy push`` refuses a folder with image bytes from a source that forbids it unless told the
+            uploader holds the rights.
+        obtain_text: the card's paragraph on where the data comes from (default: users must obtain the source
+            themselves from ``source_url`` and accept its terms).
     """
 
     name: str
@@ -52,6 +58,8 @@ class BenchmarkInfo:
     image_extras: tuple[str, ...] = ()
     object_extras: tuple[str, ...] = ()
     config_text: Mapping[str, str] = field(default_factory=dict)
+    images_redistributable: bool = True
+    obtain_text: str | None = None
 
 
 _OP_TEXT = {
@@ -165,7 +173,36 @@ def _specs(metadata: dict) -> str:
     return ("Exact specs:\n\n" + "\n\n".join(blocks)) if blocks else ""
 
 
+#: image mode -> the card's one-line statement of what the folder holds
+_MODE_TEXT = {
+    "embedded": "**embedded images**: every config carries the {source} image bytes",
+    "shared": "**embedded images, stored once**: the `clean` config carries the {source} image bytes, the other "
+              "configs refer to them",
+    "none": "**annotation-only**: no config holds image bytes; join your own copy of the {source} images",
+}
+
+
+def _mode(metadata: dict, info: BenchmarkInfo) -> str:
+    """Which mode the folder is in, and what that means for publishing it under the source's terms."""
+    text = "**Mode:** " + _MODE_TEXT[metadata["images"]].format(source=info.source_name) + "."
+    if metadata["images"] != "none" and not metadata.get("images_redistributable", info.images_redistributable):
+        text += (f" {info.source_name}'s terms do not allow redistributing its images: keep this folder private to "
+                 "people who accepted them (`hf-noisy push` refuses it without `--i-have-redistribution-rights`); "
+                 "build with `--images none` to publish the annotations.")
+    return text
+
+
 def _storage(metadata: dict) -> str:
+    if metadata["images"] == "none":
+        return (
+            "**Image storage: `none` (annotation-only).** The rows hold `file_name`, `width`, `height` and the "
+            "annotations, no image bytes. Join your own copy of the images (the source root the build was made "
+            "from; each split's image folder is in `hf_noisy_benchmark.json`):\n\n"
+            "```python\n"
+            "from hf_noisy.hub import load_coco_n\n"
+            "ds = load_coco_n(\"REPO_OR_DIR\", \"hard\", split=\"train\", image_root=\"/data/source\")   # rows with image\n"
+            "```"
+        )
     if metadata["images"] == "embedded":
         return (
             "**Image storage: `embedded`.** Every config carries the image bytes (the original files, not "
@@ -210,6 +247,13 @@ def _categories(metadata: dict) -> str:
     return ", ".join(cells)
 
 
+def _obtain(info: BenchmarkInfo) -> str:
+    if info.obtain_text is not None:
+        return info.obtain_text
+    return (f"**You must obtain {info.source_name} yourself** from [{info.source_url}]({info.source_url}) and "
+            "accept its\nterms before using this dataset; see the licence below.")
+
+
 def render_card(metadata: dict, info: BenchmarkInfo) -> str:
     """README.md text for a build's metadata."""
     inputs = "\n".join(
@@ -232,8 +276,9 @@ Benchmark version **{metadata['benchmark_version']}**, {seed}built with hf-noisy
 Derived annotations are on the **train** split only; **validation is always the clean {info.source_name}
 validation annotations** (the paper evaluates on clean labels).
 
-**You must obtain {info.source_name} yourself** from [{info.source_url}]({info.source_url}) and accept its
-terms before using this dataset; see the licence below.
+{_obtain(info)}
+
+{_mode(metadata, info)}
 
 ## Configs
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..coco import write_coco
 from ..errors import HfNoisyError
 from ..masks import decode
+from ..splits import canonical_split
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
@@ -52,23 +53,54 @@ def _join(images: Any, rows: Any, streaming: bool) -> Any:
     return concatenate_datasets([images, rows], axis=1).map(check).remove_columns("_image_id")
 
 
+def _user_images(rows: Any, image_root: str | os.PathLike, image_dir: str, streaming: bool) -> Any:
+    """``image`` from the user's own files next to annotation-only rows: ``image_root/image_dir/file_name``."""
+    from datasets import Image
+
+    folder = Path(image_root).expanduser() / image_dir
+    if not streaming:
+        paths = [str(folder / name) for name in rows["file_name"]]
+        missing = [path for path in paths if not os.path.isfile(path)]
+        if missing:
+            raise HfNoisyError(f"{len(missing)} image file(s) of this build are missing under {folder}, "
+                               f"e.g. {missing[0]} (image_root must be the source root the build was made from)")
+        return rows.add_column("image", paths).cast_column("image", Image())
+    features = rows.features.copy()
+    features["image"] = Image()
+    return rows.map(lambda row: {"image": {"path": str(folder / row["file_name"]), "bytes": None}},
+                    features=features).decode(True)
+
+
 def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | None = None, *,
-                streaming: bool = False, **kwargs: Any) -> Any:
+                streaming: bool = False, image_root: str | os.PathLike | None = None, **kwargs: Any) -> Any:
     """``load_dataset(path, config, split=..., streaming=...)`` whose rows always have ``image``.
 
     A noisy config of a ``shared``-storage build holds no image bytes; its ``image`` column is joined from the
     ``clean`` config by position (both list the same images in the same order; ``image_id`` is checked).
+    An annotation-only build (``images="none"``, Cityscapes-N's default: its terms forbid redistributing the
+    images) holds no image bytes at all: pass ``image_root``, your own copy of the source as given to the build
+    (e.g. the Cityscapes root), and each row's ``image`` is read from ``image_root / <the split's image_dir in
+    the build metadata> / file_name`` (e.g. ``leftImg8bit/train/aachen/..._leftImg8bit.png``); without
+    ``image_root`` the rows come without ``image``. ``split`` may be spelt ``val`` or ``validation``.
     Extra ``kwargs`` go to ``load_dataset`` (e.g. ``revision``). Returns a ``Dataset``/``IterableDataset``
     with ``split``, else a ``DatasetDict``/``IterableDatasetDict``.
     """
     from datasets import DatasetDict, IterableDatasetDict, load_dataset
 
+    split = None if split is None else canonical_split(split)
     rows = load_dataset(str(path), config, split=split, streaming=streaming, **kwargs)
     parts = {split: rows} if split is not None else dict(rows)
     if all("image" in part.features for part in parts.values()):
         return rows
+    metadata = read_metadata(path, revision=kwargs.get("revision"))
+    if metadata.get("images") == "none" and image_root is None:
+        return rows
     joined = {}
     for name, part in parts.items():
+        if metadata.get("images") == "none":
+            split_name = name.partition("[")[0]
+            joined[name] = _user_images(part, image_root, metadata["source"][split_name]["image_dir"], streaming)
+            continue
         images = load_dataset(str(path), "clean", split=name, streaming=streaming, columns=["image", "image_id"], **kwargs)
         joined[name] = _join(images, part, streaming)
     if split is not None:
@@ -138,10 +170,12 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     ``not_exhaustive_category_ids``, which makes an exported LVIS-N validation split a valid LVIS ground truth
     with the categories' ``frequency``); segmentations are compressed RLE
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
-    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
+    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash. ``split`` may be spelt
+    ``val`` or ``validation``.
     """
     from datasets import load_dataset
 
+    split = canonical_split(split)
     metadata = read_metadata(path, revision=kwargs.get("revision"))
     if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
         raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"

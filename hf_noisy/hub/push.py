@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import HfNoisyError
 from .build import METADATA_FILE
 
-__all__ = ["PushResult", "push_dataset"]
+__all__ = ["PushResult", "check_redistribution", "push_dataset"]
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,34 @@ class PushResult:
     revision: str
 
 
+def check_redistribution(metadata: dict, *, have_rights: bool = False) -> None:
+    """Refuse (:class:`HfNoisyError`, one line) a folder holding image bytes from a source whose terms forbid
+    redistributing them (``images_redistributable: false`` in the build metadata, e.g. Cityscapes-N built with
+    ``images="embedded"``), unless ``have_rights``: the uploader states they hold the rights. Annotation-only
+    folders (``images: "none"``) and sources that allow it (COCO, LVIS: Flickr images under their owners' Creative
+    Commons licences) always pass. Folders built before the flag existed are judged by their benchmark id."""
+    from .benchmarks import BENCHMARKS, benchmark_info
+
+    allowed = metadata.get("images_redistributable")
+    if allowed is None:
+        benchmark = metadata.get("benchmark_id")
+        allowed = benchmark_info(benchmark).images_redistributable if benchmark in BENCHMARKS else True
+    if metadata.get("images", "embedded") != "none" and not allowed and not have_rights:
+        raise HfNoisyError(
+            f"{metadata.get('benchmark', 'this folder')} holds images ({metadata.get('images')}) whose source terms "
+            "forbid redistribution; rebuild with --images none (annotation-only), or pass "
+            "--i-have-redistribution-rights if you hold them")
+
+
 def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool = False,
-                 token: str | None = None) -> PushResult:
+                 token: str | None = None, have_redistribution_rights: bool = False) -> PushResult:
     """Upload a folder built by :func:`~hf_noisy.hub.build_coco_n` and tag the commit.
 
     Creates the dataset repo if missing (``exist_ok``), uploads the folder in one commit to ``main`` and
     creates the tag ``revision`` (default: the build's ``benchmark_version``, e.g. ``v1.0``) on that commit,
     so ``load_dataset(repo_id, "hard", revision="v1.0")`` keeps giving the same data. An existing tag is an
-    error: a published version is never moved.
+    error: a published version is never moved. A folder with images its source forbids redistributing is refused
+    before anything is sent unless ``have_redistribution_rights`` (see :func:`check_redistribution`).
     """
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
@@ -38,6 +58,7 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | Non
     if not (folder / "README.md").is_file() or not (folder / METADATA_FILE).is_file():
         raise HfNoisyError(f"{folder} is not a built dataset folder (README.md and {METADATA_FILE} are required)")
     metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    check_redistribution(metadata, have_rights=have_redistribution_rights)
     tag = revision or metadata["benchmark_version"]
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)

@@ -44,6 +44,7 @@ from .. import __version__
 from ..coco import dumps_coco
 from ..errors import HfNoisyError
 from ..masks import Crop
+from ..splits import canonical_split
 from .base import SourceSplit
 
 __all__ = [
@@ -107,6 +108,8 @@ CITYSCAPES_CITATION = """\
 SPLITS = ("train", "val", "test")
 #: builder split (:func:`read_cityscapes_split`) -> Cityscapes split folder
 CITYSCAPES_SPLITS = {"train": "train", "validation": "val"}
+#: canonical split name (:func:`hf_noisy.splits.canonical_split`) -> Cityscapes folder name
+_FOLDERS = {"train": "train", "validation": "val", "test": "test"}
 
 _INSTANCE_CLASS_IDS = frozenset(category["id"] for category in CITYSCAPES_CATEGORIES)
 _CITY_CODES = {city: code for code, city in enumerate(CITYSCAPES_CITIES, start=1)}
@@ -154,7 +157,12 @@ def cityscapes_image_path(root: str | os.PathLike, split: str, image: dict | str
     ``image`` is the COCO image dict or its ``file_name`` (``<city>/<frame>_leftImg8bit.png``).
     """
     file_name = image["file_name"] if isinstance(image, dict) else image
-    return Path(root) / "leftImg8bit" / split / file_name
+    return Path(root) / "leftImg8bit" / _folder(split) / file_name
+
+
+def _folder(split: str) -> str:
+    """The Cityscapes folder of a split given in any spelling (``val`` or ``validation`` -> ``val``)."""
+    return _FOLDERS[canonical_split(split)]
 
 
 @dataclass(frozen=True)
@@ -318,7 +326,7 @@ def convert_cityscapes(
     Args:
         root: the Cityscapes root, holding ``leftImg8bit/<split>/`` and ``gtFine/<split>/``. Nothing is
             written into it.
-        split: ``train``, ``val`` or ``test``.
+        split: ``train``, ``val`` (or ``validation``) or ``test``.
         progress: a tqdm progress bar over frames, on stderr.
         num_proc: worker processes (the output is the same for any value).
 
@@ -334,6 +342,7 @@ def convert_cityscapes(
     """
     if num_proc < 1:
         raise HfNoisyError(f"num_proc must be >= 1, got {num_proc}")
+    split = _folder(split)
     frames = _list_frames(Path(root), split)
     bar = None
     if progress:
@@ -381,15 +390,15 @@ def convert_cityscapes(
 def read_cityscapes_split(
     root: str | os.PathLike, split: str, *, progress: bool = False, num_proc: int = 1
 ) -> SourceSplit:
-    """A Cityscapes split for the builder: ``"train"`` or ``"validation"`` (Cityscapes ``val``), converted by
+    """A Cityscapes split for the builder: ``"train"`` or ``"validation"`` (also spelt ``"val"``), converted by
     :func:`convert_cityscapes`, with each image's file.
 
     ``provenance`` names the folders, counts the frames per label source and holds the SHA-256 of the converted
     COCO JSON (the bytes ``hf-noisy convert cityscapes`` writes for this split).
     """
-    if split not in CITYSCAPES_SPLITS:
+    if canonical_split(split) not in CITYSCAPES_SPLITS:
         raise HfNoisyError(f"unknown split {split!r} for Cityscapes; expected one of {', '.join(CITYSCAPES_SPLITS)}")
-    folder = CITYSCAPES_SPLITS[split]
+    folder = CITYSCAPES_SPLITS[canonical_split(split)]
     data = convert_cityscapes(root, folder, progress=progress, num_proc=num_proc)
     paths = tuple(cityscapes_image_path(root, folder, image) for image in data["images"])
     provenance = {"annotations": f"gtFine/{folder}", "image_dir": f"leftImg8bit/{folder}",

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from ..coco import file_sha256, load_coco
+from ..errors import HfNoisyError
+from ..splits import canonical_split
 from .base import SourceSplit
 
 __all__ = ["COCO_SPLITS", "COCO_LICENSE", "COCO_CITATION", "read_coco_split"]
@@ -32,13 +34,15 @@ COCO_CITATION = """\
 
 
 def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | os.PathLike | None = None) -> SourceSplit:
-    """A COCO 2017 split (``"train"`` or ``"validation"``) of ``root``, validated, images located.
+    """A COCO 2017 split (``"train"`` or ``"validation"``, also spelt ``"val"``) of ``root``, validated, images located.
 
     ``annotations`` replaces the split's annotation file (e.g. a precomputed noisy train file); the images
     are still those of the split's folder.
     """
     root = Path(root)
-    default_file, image_dir = COCO_SPLITS[split]
+    if canonical_split(split) not in COCO_SPLITS:
+        raise HfNoisyError(f"unknown split {split!r} for COCO 2017; expected one of {', '.join(COCO_SPLITS)}")
+    default_file, image_dir = COCO_SPLITS[canonical_split(split)]
     path = Path(annotations) if annotations is not None else root / default_file
     data = load_coco(path)
     paths = tuple(root / image_dir / image["file_name"] for image in data["images"])

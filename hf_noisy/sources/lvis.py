@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
+from ..splits import canonical_split
 from .base import SourceSplit
 
 __all__ = ["LVIS_FILES", "LVIS_LICENSE", "LVIS_CITATION", "lvis_file", "lvis_image_name", "read_lvis_split"]
@@ -43,8 +44,12 @@ LVIS_CITATION = """\
 
 
 def lvis_file(lvis_root: str | os.PathLike, split: str) -> Path:
-    """The split's LVIS annotation file under ``lvis_root`` (v1 preferred over v0.5)."""
+    """The split's LVIS annotation file under ``lvis_root`` (v1 preferred over v0.5); ``split`` is ``train`` or
+    ``validation`` (also spelt ``val``)."""
     root = Path(lvis_root)
+    split = canonical_split(split)
+    if split not in LVIS_FILES:
+        raise HfNoisyError(f"unknown split {split!r} for LVIS; expected one of {', '.join(LVIS_FILES)}")
     for name in LVIS_FILES[split]:
         if (root / name).is_file():
             return root / name
@@ -66,6 +71,7 @@ def lvis_image_name(image: dict) -> str:
 
 def read_lvis_split(lvis_root: str | os.PathLike, coco_root: str | os.PathLike, split: str) -> SourceSplit:
     """An LVIS split with its images located in the COCO 2017 root; each image gets a ``file_name``."""
+    split = canonical_split(split)
     path = lvis_file(lvis_root, split)
     data = load_coco(path)
     coco_root = Path(coco_root)

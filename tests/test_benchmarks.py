@@ -184,7 +184,7 @@ def test_cityscapes_n_from_the_real_frame(shared_dir: Path, tmp_path: Path):
         (root / kind / "train").mkdir(parents=True)
         (root / kind / "val").symlink_to(sample / kind / "val")
         (root / kind / "train" / "frankfurt").symlink_to(sample / kind / "val" / "frankfurt")
-    out = build_cityscapes_n(root, tmp_path / "cityscapes-n").path
+    out = build_cityscapes_n(root, tmp_path / "cityscapes-n", images="embedded").path  # explicitly: a private copy
     for config in ("clean", "easy", "medium", "hard"):
         for split, rows in load_dataset(str(out), config).items():
             row = rows[0]

@@ -355,8 +355,9 @@ def test_missing_root_split_or_bad_split_name(tmp_path):
     (root / "gtFine" / "train").mkdir()
     with pytest.raises(HfNoisyError, match="no <city>/<frame>_leftImg8bit.png images"):
         convert_cityscapes(root, "train")
-    with pytest.raises(HfNoisyError, match="unknown Cityscapes split 'validation'"):
-        convert_cityscapes(root, "validation")
+    assert convert_cityscapes(root, "validation") == convert_cityscapes(root, "val")  # both spellings
+    with pytest.raises(HfNoisyError, match="unknown split 'valid'; expected train, validation"):
+        convert_cityscapes(root, "valid")
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------
@@ -450,8 +451,9 @@ def test_read_cityscapes_split_for_the_builder(tmp_path):
                                 "frames": {"instanceIds": 1, "polygons": 0},
                                 "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
     assert len(read_cityscapes_split(root, "train").image_paths) == 3
-    with pytest.raises(HfNoisyError, match="unknown split 'val' for Cityscapes"):
-        read_cityscapes_split(root, "val")
+    assert read_cityscapes_split(root, "val") == split  # both spellings of the split name
+    with pytest.raises(HfNoisyError, match="unknown split 'test' for Cityscapes"):
+        read_cityscapes_split(root, "test")
 
 
 def test_build_cityscapes_n_keeps_every_mask(tmp_path):

@@ -31,7 +31,7 @@ SOURCES = {"cityscapes": ("cityscapes", "convert_cityscapes")}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", choices=sorted(SOURCES), help="which dataset layout to read")
     parser.add_argument("--root", required=True, help="the dataset's root folder (read only)")
-    parser.add_argument("--split", required=True, choices=["train", "val", "test"], help="which split to convert")
+    parser.add_argument("--split", required=True, help="which split to convert: train | val (or validation) | test")
     parser.add_argument("-o", "--output", required=True, help="COCO JSON to write (atomic)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -18,7 +18,7 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", help="dataset folder or Hub id")
     parser.add_argument("--config", required=True, help="clean | easy | medium | hard")
-    parser.add_argument("--split", default="train", help="train | validation (default: train)")
+    parser.add_argument("--split", default="train", help="train | validation (or val) (default: train)")
     parser.add_argument("-o", "--output", required=True, help="COCO JSON to write")
     parser.add_argument("--revision", default=None, help="Hub revision (tag), e.g. v1.0")
 

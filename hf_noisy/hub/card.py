@@ -33,7 +33,7 @@ class BenchmarkInfo:
         source_name: the source dataset (``"COCO 2017"``); ``source_url``: where users obtain it.
         license_tag: the Hub licence tag of the derived annotations (``"cc-by-4.0"``, ``"other"``).
         license_text: the source's licence and terms (markdown).
-        source_citation: BibTeX of the source dataset.
+        source_citation: BibTeX of the source dataset (empty: nothing to cite, e.g. generated data).
         tags: extra Hub tags.
         image_extras / object_extras: optional row columns (see :mod:`hf_noisy.hub.schema`).
         config_text: config name -> description, for configs whose rule has no noise spec to describe.
@@ -337,10 +337,10 @@ and the statistics above.
 ```bibtex
 {CITATION}
 ```
+{_source_citation(info)}"""
 
-and {info.source_name}:
 
-```bibtex
-{info.source_citation}
-```
-"""
+def _source_citation(info: BenchmarkInfo) -> str:
+    if not info.source_citation:
+        return ""
+    return f"\nand {info.source_name}:\n\n```bibtex\n{info.source_citation}\n```\n"

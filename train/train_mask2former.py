@@ -115,13 +115,32 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     parser.add_argument("--allow-coco-pretrained", action="store_true",
                         help="allow starting from a Mask2Former already trained on COCO (leaks clean labels)")
     parser.add_argument("--overwrite", action="store_true", help="train into a non-empty OUTPUT_DIR")
-    group = parser.add_argument_group("config keys (override the YAML)")
+    values = config_values()
+    group = parser.add_argument_group(
+        "config keys (override the YAML; [brackets]: each config's value, " + ", ".join(values) + ")")
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
+        shown = "; ".join(f"{name}: {_shown(getattr(config, field.name))}" for name, config in values.items())
         group.add_argument(flag, dest=f"cfg_{field.name}", metavar=field.name.upper(), type=_parser_of(field),
-                           default=None, help=field.metadata.get("help"))
+                           default=None, help=f"{field.metadata.get('help', '')} [{shown}]".replace("%", "%%"))
     args = parser.parse_args(argv)
     return args, load_config(args.config, {f.name: getattr(args, f"cfg_{f.name}") for f in dataclasses.fields(TrainConfig)})
+
+
+def config_values() -> dict[str, TrainConfig]:
+    """Every shipped config (``train/configs/*.yaml``) by name, resolved (YAML over the dataclass defaults)."""
+    return {path.stem: load_config(path.stem) for path in sorted(CONFIG_DIR.glob("*.yaml"), key=_config_order)}
+
+
+def _config_order(path: Path) -> tuple[int, str]:
+    return (0 if path.stem == "tiny" else 1, path.stem)  # the default first
+
+
+def _shown(value: Any) -> str:
+    """A config value as one short YAML-ish string for --help."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if value else "{}"
+    return "none" if value is None else str(value)
 
 
 def _parser_of(field: dataclasses.Field):
@@ -159,6 +178,13 @@ def load_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConf
         if value is not None:
             values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
     config = TrainConfig(**values)
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.splits import canonical_split
+
+    try:
+        config.eval_split = canonical_split(config.eval_split)  # val or validation, as everywhere in hf-noisy
+    except HfNoisyError as err:
+        raise SystemExit(f"error: eval_split: {err}") from None
     if config.class_loss not in ("ce", "sce") or config.backbone not in ("swin", "resnet") \
             or config.mask_postprocess not in ("full", "transformers"):
         raise SystemExit("error: class_loss must be ce|sce, backbone swin|resnet, mask_postprocess full|transformers")
@@ -411,14 +437,19 @@ def save_checkpoint(accelerator, model, folder: Path, state: dict) -> None:
     partial = folder.parent / f".{folder.name}.partial"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(model).config.save_pretrained(partial)
-        atomic_write_text(partial / "train_state.json", json.dumps(state, indent=2) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(partial, folder)
+    try:
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            accelerator.unwrap_model(model).config.save_pretrained(partial)
+            atomic_write_text(partial / "train_state.json", json.dumps(state, indent=2) + "\n")
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)
+    except BaseException:  # Ctrl-C or a failure mid-save: nothing half-written stays behind
+        if accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     accelerator.wait_for_everyone()
 
 
@@ -463,6 +494,50 @@ def model_card(args: argparse.Namespace, config: TrainConfig, metrics: dict) -> 
 # Main
 # ----------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line (before torch and transformers are imported, so ``--help`` and argument errors are
+    instant), then train or evaluate. Ctrl-C stops with exit status 130 and says how to continue: checkpoints
+    are only ever complete (built in a hidden ``.partial`` sibling that an interrupt removes), so ``--resume``
+    continues from the last complete one."""
+    args, config = parse_args(argv)
+    try:
+        return run(args, config)
+    except KeyboardInterrupt:
+        if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch every rank gets the signal
+            print(interrupted_message(args, argv if argv is not None else sys.argv[1:]), file=sys.stderr, flush=True)
+        return 130
+
+
+def interrupted_message(args: argparse.Namespace, argv: list[str]) -> str:
+    """What Ctrl-C prints: what was kept and the command that continues the run."""
+    import shlex
+
+    if args.eval_only:
+        return "interrupted: evaluation stopped; nothing was written"
+    found = sorted((Path(args.output_dir) / "checkpoints").glob("step-*"))
+    command = [sys.executable, sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else __file__]
+    kept: list[str] = []
+    skip_value = False
+    for item in argv:
+        if skip_value:
+            skip_value = False
+            if not item.startswith("-"):
+                continue
+        if item == "--resume":
+            skip_value = True
+            continue
+        if item.startswith("--resume=") or item == "--overwrite":
+            continue
+        kept.append(item)
+    if not found:
+        return ("interrupted before the first checkpoint: nothing to resume from; start again with --overwrite:\n  "
+                + shlex.join([*command, *kept, "--overwrite"]))
+    return (f"interrupted: nothing half-done was kept; the last complete checkpoint is {found[-1]}. "
+            "Continue with the same command plus --resume (under accelerate launch, add it there):\n  "
+            + shlex.join([*command, *kept, "--resume"]))
+
+
+def run(args: argparse.Namespace, config: TrainConfig) -> int:
+    """Train (or, with ``--eval-only``, evaluate) as the parsed command line says."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
@@ -472,7 +547,6 @@ def main(argv: list[str] | None = None) -> int:
     from m2f_data import EpochBatchSampler, Jitter, TrainDataset, collate
     from m2f_loss import install_class_loss
 
-    args, config = parse_args(argv)
     output_dir = Path(args.output_dir)
     cpu = not torch.cuda.is_available()
     accelerator = Accelerator(

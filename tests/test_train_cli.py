@@ -100,3 +100,31 @@ def test_ctrl_c_keeps_complete_checkpoints_and_prints_how_to_resume(tmp_path: Pa
     named = Path(message[0].split("the last complete checkpoint is ")[1].split(". Continue")[0])
     assert named == sorted(checkpoints.iterdir())[-1]
     assert not (out / "model").exists()  # the final model is written only at the end
+
+
+def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_path: Path):
+    """Cityscapes-N is annotation-only by default: --image-root joins the user's copy; without it, one clear line."""
+    sys.path.insert(0, str(REPO / "train"))
+    try:
+        import m2f_data
+        import train_mask2former as m2f
+    finally:
+        sys.path.remove(str(REPO / "train"))
+    from hf_noisy.hub import build_cityscapes_n
+
+    sample = shared_dir / "data" / "cityscapes-tiny"
+    root = tmp_path / "cityscapes"
+    for kind in ("leftImg8bit", "gtFine"):
+        (root / kind / "train").mkdir(parents=True)
+        (root / kind / "val").symlink_to(sample / kind / "val")
+        (root / kind / "train" / "frankfurt").symlink_to(sample / kind / "val" / "frankfurt")
+    built = build_cityscapes_n(root, tmp_path / "cityscapes-n", levels=("clean", "hard")).path
+    common = ["--dataset", str(built), "--output-dir", str(tmp_path / "out")]
+    args, config = m2f.parse_args([*common, "--image-root", str(root), "--eval-split", "val"])
+    assert config.eval_split == "validation"
+    rows = m2f.load_split(args, "hard", "train", None)
+    sample_ = m2f_data.TrainDataset(rows, m2f_data.Jitter(64), seed=0)[0, 0]
+    assert tuple(sample_["pixel_values"].shape) == (3, 64, 64) and len(sample_["class_labels"]) > 0
+    args, _ = m2f.parse_args(common)
+    with pytest.raises(SystemExit, match="annotation-only .* pass --image-root"):
+        m2f.load_split(args, "hard", "train", None)

@@ -104,6 +104,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     parser.add_argument("--dataset", required=True, help="dataset folder or Hub id (anything load_dataset takes)")
     parser.add_argument("--dataset-config", default="clean", help="config to train on: clean | easy | medium | hard | ...")
     parser.add_argument("--revision", default=None, help="dataset revision (Hub tag, e.g. v1.0)")
+    parser.add_argument("--image-root", default=None,
+                        help="your copy of the source's images, for an annotation-only build (Cityscapes-N's "
+                             "default): the source root given to hf-noisy build, e.g. /data/cityscapes")
     parser.add_argument("--output-dir", required=True, help="where checkpoints, metrics and the model go")
     parser.add_argument("--resume", nargs="?", const="latest", default=None,
                         help="continue from a checkpoint folder (default: the latest in OUTPUT_DIR/checkpoints)")
@@ -299,7 +302,10 @@ def load_split(args: argparse.Namespace, config: str, split: str, limit: int | N
     from hf_noisy.hub import load_coco_n
 
     kwargs = {"revision": args.revision} if args.revision else {}
-    rows = load_coco_n(args.dataset, config, split=split, **kwargs)
+    rows = load_coco_n(args.dataset, config, split=split, image_root=args.image_root, **kwargs)
+    if "image" not in rows.features:
+        raise SystemExit(f"error: {args.dataset} is annotation-only (its source's images may not be redistributed): "
+                         "pass --image-root with your copy of the source, e.g. --image-root /data/cityscapes")
     return rows.select(range(min(limit, len(rows)))) if limit else rows
 
 

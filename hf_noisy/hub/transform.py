@@ -11,7 +11,9 @@ of ``categories[i]["id"]``; for a ClassLabel use ``categories_from_names(names)`
 (COCO polygons, uncompressed or compressed RLE). After the transform every instance's segmentation is
 compressed RLE (``counts`` a str); ``bbox``/``area`` are updated if the instance has those keys; the
 provenance keys ``noise_op``, ``noise_param`` (float or None), ``class_flipped``, ``original_category_id`` are added.
-Instances that the spec drops (``empty_masks: drop``) are removed from the list.
+Instances that the spec drops (``empty_masks: drop``) are removed from the list. Every other column (``image``
+included) passes through untouched: for an annotation-only build (Cityscapes-N's default) load the rows with
+``load_coco_n(path, "clean", split=..., image_root=YOUR_SOURCE_ROOT)`` and your own images come along.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Benchmark version ``v1.0`` = the paper's levels (``PRESETS``) with seed 1 on the
 (another seed, a subset, custom specs) is recorded as ``custom``.
 
 Image storage follows each source's terms by default (:data:`DEFAULT_IMAGES`): COCO's and LVIS's images come
-from Flickr under their owners' Creative Commons licences (kept in the COCO files' ``license`` fields), so
+from Flickr under their owners' Creative Commons licences (named per image by the ``license`` field of the COCO files; the rows do not carry it), so
 COCO-N, LVIS-N and COCO-WAN embed them; Cityscapes' terms forbid redistribution, so Cityscapes-N is built
 annotation-only (``images="none"``) unless asked for ``"embedded"`` explicitly, and ``hf-noisy push`` refuses an
 embedded Cityscapes-N folder without ``--i-have-redistribution-rights``.

@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def test_readme_python_block_runs(block: Block, workspace: dict, monkeypatch, ca
     for literal, path in workspace["roots"].items():
         code = code.replace(f'"{literal}"', repr(str(path)))
     monkeypatch.chdir(ws)
-    monkeypatch.setattr("sys.path", list(__import__("sys").path))  # a block's sys.path.insert stays its own
+    monkeypatch.setattr(sys, "path", list(sys.path))  # a block's sys.path.insert stays its own
     namespace: dict = {"__name__": "__readme__"}
     exec(compile(code, f"{README}:{block.line}", "exec"), namespace)
     out = capsys.readouterr().out

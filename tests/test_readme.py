@@ -57,7 +57,8 @@ def readme_blocks() -> list[Block]:
         before = text[:match.start()].rstrip("\n").splitlines()
         heading = next((line.lstrip("#").strip() for line in reversed(before) if line.startswith("#")), "top")
         skip = SKIP.search(before[-1]) if before else None
-        blocks.append(Block(len(before) + 1, heading, match.group(1), skip.group("reason") if skip else None))
+        line = text.count("\n", 0, match.start()) + 1
+        blocks.append(Block(line, heading, match.group(1), skip.group("reason") if skip else None))
     return blocks
 
 

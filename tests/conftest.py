@@ -98,6 +98,7 @@ def _bind_loopback_hub(config) -> None:
     os.environ["HF_ENDPOINT"] = server.endpoint
     os.environ["HF_HUB_DISABLE_XET"] = "1"  # LFS over plain HTTP: the protocol the loopback server speaks
     os.environ["HF_UPDATE_DOWNLOAD_COUNTS"] = "0"  # datasets and evaluate would HEAD an S3 bucket on each load
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # gradio reports launches to huggingface.co otherwise
     os.environ.pop("HF_TOKEN", None)  # a developer's own token is never sent, not even to the loopback
 
 

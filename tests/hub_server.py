@@ -270,7 +270,9 @@ class Handler(BaseHTTPRequestHandler):
                     break
             else:
                 raise HubError(404, f"no route for {method} {split.path} in the test Hub")
-        except HubError as err:
+        except Exception as err:  # noqa: BLE001 - a malformed request or a server bug: answer, never hang up
+            if not isinstance(err, HubError):
+                err = HubError(500, f"test Hub failed on {method} {split.path}: {type(err).__name__}: {err}")
             payload = err.body or {"error": err.message}
             status, body = err.status, json.dumps(payload).encode()
             headers = {"Content-Type": "application/json", "X-Error-Message": err.message, **err.headers}

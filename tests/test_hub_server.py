@@ -103,3 +103,46 @@ def test_without_the_fixture_nothing_goes_online():
 
     with pytest.raises(OfflineModeIsEnabled):
         HfApi().dataset_info("noisy-seg/coco-n")
+
+
+def test_concurrent_writers_with_a_parent_commit_one_wins(hub):
+    """What the Hub store's check-then-write relies on: of N commits made on the same parent, one lands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = HfApi()
+    repo = api.create_repo(f"{hub.org}/contended", repo_type="dataset").repo_id
+    parent = api.dataset_info(repo).sha
+
+    def write(n: int) -> int:
+        try:
+            api.create_commit(repo, repo_type="dataset", commit_message=f"writer {n}", parent_commit=parent,
+                              operations=[CommitOperationAdd(f"claims/{n}.json", b"{}")])
+        except HfHubHTTPError as err:
+            return err.response.status_code
+        return 200
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(write, range(6)))
+    assert statuses == [200] + [412] * 5
+    assert len([f for f in api.list_repo_files(repo, repo_type="dataset") if f.startswith("claims/")]) == 1
+
+
+def test_refs_can_be_deleted(hub):
+    api = HfApi()
+    repo = api.create_repo(f"{hub.org}/refs", repo_type="dataset").repo_id
+    api.create_tag(repo, tag="v1", repo_type="dataset")
+    api.create_branch(repo, branch="dev", repo_type="dataset")
+    api.delete_tag(repo, tag="v1", repo_type="dataset")
+    api.delete_branch(repo, branch="dev", repo_type="dataset")
+    refs = api.list_repo_refs(repo, repo_type="dataset")
+    assert refs.tags == [] and [b.name for b in refs.branches] == ["main"]
+
+
+def test_subprocesses_reach_the_loopback_hub(hub):
+    """A test's subprocess (a CLI run, a concurrent writer) inherits the endpoint, online mode and the token."""
+    import subprocess
+    import sys
+
+    code = "from huggingface_hub import HfApi, constants; print(constants.ENDPOINT, HfApi().whoami()['name'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [hub.endpoint, hub.user]

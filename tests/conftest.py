@@ -134,7 +134,7 @@ def hub(hub_server, monkeypatch):
     """
     import datasets.config
     import huggingface_hub.constants
-    from huggingface_hub import set_client_factory
+    from huggingface_hub import HfFileSystem, set_client_factory
     from huggingface_hub.utils._http import default_client_factory
 
     def loopback_only_client():
@@ -143,6 +143,7 @@ def hub(hub_server, monkeypatch):
         return client
 
     hub_server.reset()
+    HfFileSystem.clear_instance_cache()  # its listings of the previous test's repos are stale now
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
@@ -152,3 +153,4 @@ def hub(hub_server, monkeypatch):
     set_client_factory(loopback_only_client)
     yield LoopbackHub(hub_server)
     set_client_factory(default_client_factory)
+    HfFileSystem.clear_instance_cache()

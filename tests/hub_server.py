@@ -114,6 +114,7 @@ class HubState:
         self.counter = 0
         self.page_size = 50
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests to inspect
+        self.endpoint = ""  # set by HubServer: the base of the URLs in answers
 
     # -- identity -------------------------------------------------------------------------------------------
     def identify(self, authorization: str | None) -> tuple[str, tuple[str, ...]] | None:
@@ -171,8 +172,6 @@ class HubState:
 
     def url(self, repo_type: str, repo_id: str) -> str:
         return f"{self.endpoint}/{URL_PREFIX[repo_type]}{repo_id}"
-
-    endpoint = ""
 
 
 # -- helpers shared by the routes ---------------------------------------------------------------------------------

@@ -146,3 +146,18 @@ def test_subprocesses_reach_the_loopback_hub(hub):
     code = "from huggingface_hub import HfApi, constants; print(constants.ENDPOINT, HfApi().whoami()['name'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [hub.endpoint, hub.user]
+
+
+def test_datasets_push_to_hub_round_trip(hub):
+    """datasets' own writer (preupload, LFS, commit, README via HfFileSystem) and reader, at a branch revision."""
+    from datasets import Dataset, load_dataset
+
+    rows = Dataset.from_dict({"id": list(range(7)), "text": [f"row {n}" for n in range(7)]})
+    repo = f"{hub.user}/rows"
+    HfApi().create_repo(repo, repo_type="dataset")
+    HfApi().create_branch(repo, branch="v2", repo_type="dataset")
+    rows.push_to_hub(repo, config_name="small", revision="v2", max_shard_size=100)
+    parquet = [f for f in HfApi().list_repo_files(repo, repo_type="dataset", revision="v2") if f.endswith(".parquet")]
+    assert len(parquet) > 1  # several shards
+    assert load_dataset(repo, "small", split="train", revision="v2").to_dict() == rows.to_dict()
+    assert list(load_dataset(repo, "small", split="train", revision="v2", streaming=True)) == list(rows)

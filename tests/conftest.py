@@ -129,8 +129,9 @@ def _refuse_remote_hosts(request) -> None:
 def hub(hub_server, monkeypatch):
     """The loopback Hub, empty, online for this test and its subprocesses, with ``HF_TOKEN`` set to alice's.
 
-    Offline mode is turned off for this test only (huggingface_hub's, datasets' and evaluate's flags, read at
-    call time, and the environment for subprocesses); huggingface_hub's HTTP client refuses any host but 127.0.0.1.
+    Offline mode is turned off for this test only (huggingface_hub's and datasets' flags, read at call time, and
+    the environment for subprocesses; evaluate is never offline here, and its endpoint is the loopback too);
+    huggingface_hub's HTTP client refuses any host but 127.0.0.1 (an explicit ``endpoint=``, datasets' viewer).
     """
     import datasets.config
     import huggingface_hub.constants

@@ -98,6 +98,11 @@ def test_tag_exists_is_a_conflict(hub):
     assert err.value.response.status_code == 409
 
 
+def test_other_hosts_are_refused(hub):
+    with pytest.raises(ConnectionRefusedError, match="loopback Hub only"):
+        HfApi(endpoint="https://huggingface.co").whoami()
+
+
 def test_without_the_fixture_nothing_goes_online():
     from huggingface_hub.errors import OfflineModeIsEnabled
 

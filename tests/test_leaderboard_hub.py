@@ -1,102 +1,98 @@
-"""The Hub store, offline: the exact calls made to huggingface_hub's real HfApi methods (stubbed over an
-in-memory pair of repos), through init, submit and evaluate."""
+"""The hf://ORG leaderboard store through the loopback Hub (tests/hub_server.py): init with a benchmark pushed
+to the Hub, submit, evaluate and serve, with the files landing in the two dataset repos; and token problems as
+one line."""
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions, shapes_gt, write_gt
-from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import EntryNotFoundError
+from _leaderboard import dumps, predictions
+from huggingface_hub import HfApi
 
-from hf_noisy.leaderboard import (HubBackend, SubmissionMeta, board_rows, evaluate_pending, init_store,
-                                  list_results, open_backend, parse_benchmark_sources, submit)
+from hf_noisy.cli import main
+from hf_noisy.hub import build_coco_n, export_coco, push_dataset
+from hf_noisy.leaderboard import HubBackend, board_rows, list_results, list_submissions, open_backend
 from hf_noisy.metrics import evaluate_coco
 
+STORE = "hf://noisy-seg"
 SUBMISSIONS, RESULTS = "noisy-seg/leaderboard-submissions", "noisy-seg/leaderboard-results"
 
 
-@pytest.fixture
-def hub(monkeypatch, tmp_path: Path) -> tuple[dict, list]:
-    repos: dict[str, dict[str, bytes]] = {}
-    calls: list[tuple] = []
-    downloads = tmp_path / "downloads"
-
-    def create_repo(self, repo_id, **kwargs):
-        calls.append(("create_repo", repo_id, kwargs))
-        repos.setdefault(repo_id, {})
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        operations = list(operations)
-        assert all(isinstance(op, CommitOperationAdd) for op in operations)
-        calls.append(("create_commit", repo_id, [op.path_in_repo for op in operations], kwargs))
-        for op in operations:
-            repos[repo_id][op.path_in_repo] = op.path_or_fileobj
-
-    def list_repo_files(self, repo_id, **kwargs):
-        calls.append(("list_repo_files", repo_id, kwargs))
-        return list(repos[repo_id])
-
-    def hf_hub_download(self, repo_id, filename, **kwargs):
-        calls.append(("hf_hub_download", repo_id, filename, kwargs))
-        if filename not in repos[repo_id]:
-            raise EntryNotFoundError(f"{filename} not in {repo_id}")
-        local = downloads / repo_id / filename
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(repos[repo_id][filename])
-        return str(local)
-
-    for name, method in (("create_repo", create_repo), ("create_commit", create_commit),
-                         ("list_repo_files", list_repo_files), ("hf_hub_download", hf_hub_download)):
-        monkeypatch.setattr(HfApi, name, method)
-    return repos, calls
+@pytest.fixture(scope="module")
+def benchmark(coco_tiny: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """A 4-image COCO-N build (clean only) and its clean validation ground truth as COCO."""
+    root = tmp_path_factory.mktemp("lb-hub")
+    built = build_coco_n(coco_tiny, root / "coco-n", max_images=4, levels=["clean"]).path
+    gt = export_coco(built, "clean", "validation", root / "gt.json")
+    return built, gt
 
 
-def test_init_submit_evaluate_on_the_hub(hub, tmp_path: Path):
-    repos, calls = hub
-    gt = shapes_gt(tmp_path / "shapes")
-    gt_file = write_gt(gt, tmp_path / "val.json")
-    store = "hf://noisy-seg"
-    assert isinstance(open_backend(store), HubBackend)
+def _submit(results: Path, model: str, *extra: str) -> int:
+    return main(["leaderboard", "submit", str(results), "--store", STORE, "--benchmark", "coco-n", "--trained-on",
+                 "hard", "--model-name", model, "--submitter", "alice", *extra])
 
-    init_store(store, parse_benchmark_sources([f"coco-n={gt_file}"]))
-    dataset = {"repo_type": "dataset"}
-    assert calls == [
-        ("create_repo", SUBMISSIONS, {"repo_type": "dataset", "private": False, "exist_ok": True}),
-        ("create_repo", RESULTS, {"repo_type": "dataset", "private": False, "exist_ok": True}),
-        ("hf_hub_download", SUBMISSIONS, "store.json", dataset),
-        ("create_commit", SUBMISSIONS, ["store.json"], {"commit_message": "Leaderboard: benchmark sources", **dataset}),
-    ]
 
-    calls.clear()
+def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, capsys):
+    built, gt = benchmark
+    push_dataset(built, "noisy-seg/coco-n", revision="v1.0")
+    assert isinstance(open_backend(STORE), HubBackend)
+    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", "coco-n=noisy-seg/coco-n@v1.0"]) == 0
+    assert "coco-n: noisy-seg/coco-n@v1.0" in capsys.readouterr().out
+    api = HfApi()
+    assert "store.json" in api.list_repo_files(SUBMISSIONS, repo_type="dataset")
+
     detections = predictions(gt, limit=15)
-    submission = submit(store, dumps(detections), SubmissionMeta("M2F R50", "coco-n", "hard", "alice"))
+    results = tmp_path / "results.json"
+    results.write_bytes(dumps(detections))
+    assert _submit(results, "M2F R50") == 0
+    (submission,) = list_submissions(STORE)
     folder = f"submissions/{submission.id}"
-    assert calls == [
-        ("hf_hub_download", SUBMISSIONS, "store.json", dataset),
-        ("list_repo_files", SUBMISSIONS, dataset),
-        ("hf_hub_download", SUBMISSIONS, "store.json", dataset),
-        # One commit: the detections and the marker land together or not at all.
-        ("create_commit", SUBMISSIONS, [f"{folder}/results.json.gz", f"{folder}/meta.json"],
-         {"commit_message": f"Submission {submission.id}", **dataset}),
-    ]
+    assert {f"{folder}/results.json.gz", f"{folder}/meta.json"} <= set(api.list_repo_files(SUBMISSIONS, repo_type="dataset"))
 
-    calls.clear()
-    (record,) = evaluate_pending(store)
-    assert calls == [
-        ("list_repo_files", RESULTS, dataset),
-        ("list_repo_files", SUBMISSIONS, dataset),
-        ("hf_hub_download", SUBMISSIONS, f"{folder}/meta.json", dataset),
-        ("hf_hub_download", SUBMISSIONS, "store.json", dataset),
-        ("hf_hub_download", SUBMISSIONS, f"{folder}/results.json.gz", dataset),
-        ("create_commit", RESULTS, [f"results/{submission.id}.json"],
-         {"commit_message": f"Result of {submission.id}: done", **dataset}),
-    ]
+    assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"done    {submission.id}" in capsys.readouterr().out
+    # the ground truth came from the Hub dataset's v1.0 tag, exported in the evaluator
+    record = list_results(STORE)[submission.id]
     assert record["metrics"]["segm"] == evaluate_coco(gt, detections)["segm"].stats
-    assert set(repos[RESULTS]) == {f"results/{submission.id}.json"}
-    assert list_results(store)[submission.id] == record
-    assert [r["Model"] for r in board_rows(store)["coco-n"] if r["Source"] == "evaluated"] == ["M2F R50"]
+    assert api.list_repo_files(RESULTS, repo_type="dataset") == [".gitattributes", f"results/{submission.id}.json"]
+    assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "nothing pending" in capsys.readouterr().out
+
+    # serve: the board (as `hf-noisy leaderboard serve` builds it) answers, and its submit form scores through the Hub
+    pytest.importorskip("gradio", reason="the leaderboard extra (gradio) is not installed")
+    from hf_noisy.leaderboard.app import build_app, submit_form
+
+    other = tmp_path / "other.json"
+    other.write_bytes(dumps(predictions(gt, seed=5)))
+    message = submit_form(STORE, "alice", str(other), "coco-n", "clean", "Second", cache_dir=tmp_path / "cache")
+    assert message.startswith("**Accepted**"), message
+    evaluated = [row["Model"] for row in board_rows(STORE)["coco-n"] if row["Source"] == "evaluated"]
+    assert sorted(evaluated) == ["M2F R50", "Second"]
+    demo = build_app(STORE, submitter="alice", evaluate=False)
+    port = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                       footer_links=[]) and demo.server_port
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{demo.server_port}/", timeout=30) as page:
+            assert page.status == 200 and b"hf-noisy leaderboard" in page.read()
+    finally:
+        demo.close()
+    assert port
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong"])
+def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch, capsys, case):
+    _, gt = benchmark
+    if case == "missing":
+        monkeypatch.delenv("HF_TOKEN")
+    else:
+        monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
+    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", f"coco-n={tmp_path / 'gt.json'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-noisy leaderboard: error: ") and err.count("\n") == 1, err
+    assert ("no Hugging Face token found" if case == "missing" else "the Hub refused the token") in err, err
+    assert hub.state.repos == {}
 
 
 def test_a_hub_store_name_is_an_org(hub):

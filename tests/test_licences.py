@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import HfApi
 from PIL import Image
 
 from hf_noisy.cli import main
@@ -21,7 +21,6 @@ from hf_noisy.hub import (
 from hf_noisy.hub.push import check_redistribution
 from hf_noisy.noise import PRESETS
 
-OID = "b" * 40
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +45,6 @@ def annotation_only(cityscapes_root: Path, tmp_path_factory) -> Path:
 def embedded(cityscapes_root: Path, tmp_path_factory) -> Path:
     return build_cityscapes_n(cityscapes_root, tmp_path_factory.mktemp("cse") / "cityscapes-n",
                               levels=("clean",), images="embedded").path
-
-
-@pytest.fixture
-def hub_calls(monkeypatch) -> list[str]:
-    """huggingface_hub's real HfApi with its network methods stubbed, recording which were called."""
-    calls: list[str] = []
-
-    def stub(name, result=None):
-        def method(self, *args, **kwargs):
-            calls.append(name)
-            return result
-        monkeypatch.setattr(HfApi, name, method)
-
-    stub("create_repo")
-    stub("upload_folder", CommitInfo(commit_url=f"https://huggingface.co/datasets/me/x/commit/{OID}",
-                                     commit_message="m", commit_description="", oid=OID))
-    stub("create_tag")
-    return calls
 
 
 def test_cityscapes_n_is_annotation_only_by_default(annotation_only: Path):
@@ -104,36 +85,40 @@ def test_a_wrong_image_root_is_one_clear_error(annotation_only: Path, tmp_path: 
         load_coco_n(annotation_only, "hard", split="train", image_root=tmp_path)
 
 
-def test_embedded_cityscapes_needs_redistribution_rights_to_push(embedded: Path, hub_calls, capsys):
+def _tags(repo_id: str) -> list[str]:
+    return [ref.name for ref in HfApi().list_repo_refs(repo_id, repo_type="dataset").tags]
+
+
+def test_embedded_cityscapes_needs_redistribution_rights_to_push(embedded: Path, hub, capsys):
+    repo_id = f"{hub.user}/cityscapes-n"
     card = (embedded / "README.md").read_text()
     assert "**Mode:** **embedded images**" in card and "--i-have-redistribution-rights" in card
     with pytest.raises(HfNoisyError, match="forbid redistribution"):
-        push_dataset(embedded, "me/cityscapes-n")
-    assert main(["push", str(embedded), "--repo-id", "me/cityscapes-n"]) == 2
+        push_dataset(embedded, repo_id)
+    assert main(["push", str(embedded), "--repo-id", repo_id]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--i-have-redistribution-rights" in err and "--images none" in err
-    assert hub_calls == []  # refused before anything was sent
-    assert main(["push", str(embedded), "--repo-id", "me/cityscapes-n", "--i-have-redistribution-rights"]) == 0
-    assert hub_calls == ["create_repo", "upload_folder", "create_tag"]
+    assert hub.state.repos == {}  # refused before anything was sent
+    assert main(["push", str(embedded), "--repo-id", repo_id, "--i-have-redistribution-rights"]) == 0
+    assert _tags(repo_id) == [read_metadata(embedded)["benchmark_version"]]
 
 
 def test_folders_without_restricted_images_push_without_the_flag(annotation_only: Path, coco_tiny: Path,
-                                                                 tmp_path: Path, hub_calls):
-    push_dataset(annotation_only, "me/cityscapes-n")
+                                                                 tmp_path: Path, hub):
+    push_dataset(annotation_only, f"{hub.user}/cityscapes-n")
     coco = build_coco_n(coco_tiny, tmp_path / "coco-n", max_images=1, levels=["clean"]).path
     assert "**Mode:** **embedded images**" in (coco / "README.md").read_text()
-    push_dataset(coco, "me/coco-n")  # COCO's Flickr images carry their own Creative Commons licences
-    assert hub_calls == ["create_repo", "upload_folder", "create_tag"] * 2
+    push_dataset(coco, f"{hub.user}/coco-n")  # COCO's Flickr images carry their own Creative Commons licences
+    assert len(_tags(f"{hub.user}/cityscapes-n")) == len(_tags(f"{hub.user}/coco-n")) == 1
 
 
-def test_an_older_embedded_cityscapes_folder_is_judged_by_its_benchmark(embedded: Path, tmp_path: Path, hub_calls):
+def test_an_older_embedded_cityscapes_folder_is_judged_by_its_benchmark(embedded: Path, tmp_path: Path):
     metadata = json.loads((embedded / METADATA_FILE).read_text())
     del metadata["images_redistributable"]  # folders built before the field existed
     with pytest.raises(HfNoisyError, match="forbid redistribution"):
         check_redistribution(metadata)
     check_redistribution(metadata, have_rights=True)
     check_redistribution({**metadata, "images": "none"})
-    assert hub_calls == []
 
 
 def test_cli_build_defaults_follow_the_source_terms(cityscapes_root: Path, tmp_path: Path, capsys):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..coco import write_coco
 from ..errors import HfNoisyError
+from ..fsutil import check_output
 from ..masks import decode
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
@@ -130,18 +131,21 @@ def rows_to_coco(rows: Any, categories: list[dict]) -> dict:
     return {"images": images, "annotations": annotations, "categories": list(categories)}
 
 
-def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None,
-                **kwargs: Any) -> dict:
+def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None, *,
+                overwrite: bool = False, **kwargs: Any) -> dict:
     """A config's split as a COCO instance dict (written atomically to ``output`` if given).
 
     Category ids are the source ids (from ``hf_noisy_benchmark.json``; so are LVIS's ``neg_category_ids`` and
     ``not_exhaustive_category_ids``, which makes an exported LVIS-N validation split a valid LVIS ground truth
     with the categories' ``frequency``); segmentations are compressed RLE
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
-    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
+    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash. An existing
+    ``output`` is replaced only with ``overwrite``; one inside the dataset folder never.
     """
     from datasets import load_dataset
 
+    if output is not None:
+        check_output(output, [path], overwrite=overwrite)
     metadata = read_metadata(path, revision=kwargs.get("revision"))
     if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
         raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"
@@ -160,5 +164,5 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
         **data,
     }
     if output is not None:
-        write_coco(data, output)
+        write_coco(data, output, overwrite=overwrite)
     return data

@@ -67,24 +67,29 @@ def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike |
     (optional arguments); inputs that do not exist on disk (e.g. Hub ids) cannot be destroyed and are skipped.
     """
     output = Path(output)
-    out_real = os.path.realpath(output)
+    outs = _spellings(output)
     exists = os.path.lexists(output)
     for item in inputs:
         if item is None or not os.path.exists(item):
             continue
-        in_real = os.path.realpath(item)
-        if (os.path.exists(output) and os.path.samefile(item, output)) or in_real == out_real:
+        ins = _spellings(item)
+        if (os.path.exists(output) and os.path.samefile(item, output)) or any(i == o for i, o in zip(ins, outs)):
             raise HfNoisyError(f"{output} is the input {item}: writing it would destroy the input; "
                                "choose another output path")
-        if _inside(in_real, out_real):
+        if any(_inside(i, o) for i, o in zip(ins, outs)):
             raise HfNoisyError(f"{output} holds the input {item}: replacing it would destroy the input; "
                                "choose another output path")
-        if exists and os.path.isdir(in_real) and _inside(out_real, in_real):
+        if exists and os.path.isdir(item) and any(_inside(o, i) for i, o in zip(ins, outs)):
             raise HfNoisyError(f"{output} already exists inside the input folder {item}; "
                                "choose another output path")
     if exists and not overwrite:
         raise FileExistsError(f"{output} already exists (pass --overwrite to replace it)")
     return output
+
+
+def _spellings(path: str | os.PathLike) -> tuple[str, str]:
+    """The absolute path as written (symlinks kept) and the real one (symlinks resolved)."""
+    return os.path.abspath(path), os.path.realpath(path)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -185,10 +190,11 @@ def recover(path: str | os.PathLike) -> list[Path]:
                 except BlockingIOError:
                     continue  # a live process owns this token
             done += _clean_token(path, token, kinds)
-        finally:
             if fd is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock)
+        finally:
+            if fd is not None:
                 os.close(fd)
     return done
 

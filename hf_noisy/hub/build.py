@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Literal, Mapping, Union
 from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
-from ..fsutil import atomic_directory, atomic_write_text, check_output
+from ..fsutil import atomic_directory, atomic_write_text, check_output, recover
 from .card import BenchmarkInfo, render_card
 from .schema import CategoryMap
 from .shards import ShardStats, ShardTask, write_shard
@@ -145,6 +145,7 @@ def build_dataset(
     _check_arguments(splits, configs, images, num_proc, images_per_shard)
     inputs = {path.parent for split in splits.values() for path in split.image_paths}
     inputs |= {Path(rule.path) for rule in configs.values() if isinstance(rule, Precomputed)}
+    recover(out_dir)  # a swap killed half-way is completed first, so that `overwrite` sees what is there
     out_dir = check_output(out_dir, sorted(inputs), overwrite=overwrite)
     for split in splits.values():
         split.check_images(decode=verify_images, num_proc=num_proc)

@@ -79,6 +79,22 @@ def test_commands_refuse_outputs_that_are_inputs(coco_tiny: Path, coco_file: Pat
     assert spec.read_bytes() == spec_bytes and (tmp_path / "coco" / "train2017").is_symlink()
 
 
+def test_a_build_never_replaces_a_folder_holding_its_annotation_files(coco_tiny: Path, tmp_path: Path):
+    from hf_noisy.hub import benchmark_info, build_dataset
+    from hf_noisy.hub.build import Clean
+    from hf_noisy.sources import read_coco_split
+
+    mine = tmp_path / "my-annotations"  # annotations kept apart from the images (as LVIS's are)
+    mine.mkdir()
+    for split, name in (("train", "train2017"), ("validation", "val2017")):
+        shutil.copy(coco_tiny / "annotations" / f"instances_{name}.json", mine / f"{split}.json")
+    splits = {split: read_coco_split(coco_tiny, split, annotations=mine / f"{split}.json").head(1)
+              for split in ("train", "validation")}
+    with pytest.raises(HfNoisyError, match="holds the input"):
+        build_dataset(benchmark_info("coco-n"), splits, {"clean": Clean()}, mine, overwrite=True)
+    assert sorted(p.name for p in mine.iterdir()) == ["train.json", "validation.json"]
+
+
 def test_show_never_writes_over_an_image(tmp_path: Path, capsys):
     from hf_noisy.synthetic import make_shapes_coco
 

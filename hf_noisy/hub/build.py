@@ -144,6 +144,7 @@ def build_dataset(
     start = time.perf_counter()
     _check_arguments(splits, configs, images, num_proc, images_per_shard)
     inputs = {path.parent for split in splits.values() for path in split.image_paths}
+    inputs |= {Path(path) for split in splits.values() for path in split.inputs}
     inputs |= {Path(rule.path) for rule in configs.values() if isinstance(rule, Precomputed)}
     recover(out_dir)  # a swap killed half-way is completed first, so that `overwrite` sees what is there
     out_dir = check_output(out_dir, sorted(inputs), overwrite=overwrite)

@@ -20,11 +20,14 @@ class SourceSplit:
         image_paths: the image file of each entry of ``data["images"]``, in the same order.
         provenance: where the annotations came from, for the card (e.g. ``{"annotations": "...json",
             "sha256": "..."}``); JSON-serialisable.
+        inputs: the annotation files (or folders) the split was read from; with the image files, what a build
+            must never write over.
     """
 
     data: dict
     image_paths: tuple[Path, ...]
     provenance: dict = field(default_factory=dict)
+    inputs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.image_paths) != len(self.data["images"]):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -47,6 +46,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import HfNoisyError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock can be taken, so no leftover is ever removed
+    fcntl = None
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_directory", "check_output", "recover"]
 
@@ -184,11 +188,8 @@ def recover(path: str | os.PathLike) -> list[Path]:
         except FileNotFoundError:
             fd = None  # the lock file is removed last, after the token's folders: nobody owns these
         try:
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live process owns this token
+            if fd is not None and not _try_lock(fd):
+                continue  # a live process owns this token (or this platform cannot tell)
             done += _clean_token(path, token, kinds)
             if fd is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -209,9 +210,7 @@ def _remove_stale_staging(staging: Path) -> list[Path]:
     try:
         if time.time() - os.fstat(fd).st_mtime < _STAGING_GRACE_S:
             return []
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             return []
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staging)
@@ -244,6 +243,17 @@ def _clean_token(path: Path, token: str, kinds: set[str]) -> list[Path]:
     return done
 
 
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive ``flock`` of ``fd`` without waiting; False if another open file holds it."""
+    if fcntl is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def _sibling(path: Path, token: str, kind: str) -> Path:
     return path.parent / f".{path.name}.{token}.{kind}"
 
@@ -265,7 +275,8 @@ def _take_ownership(path: Path) -> tuple[int, str]:
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     staging, fd = _create(path.parent, path.name, "locking", lambda name: os.open(name, flags, 0o666))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, f"{os.getpid()}\n".encode())
         while True:
             token = secrets.token_hex(6)
@@ -298,8 +309,13 @@ def _install(tmp: Path, path: Path, token: str, overwrite: bool) -> None:
         atomic_write_text(journal, json.dumps({"path": path.name, "new": tmp.name, "old": old.name}) + "\n")
         _fault_point("journaled")
         os.rename(path, old)
-        _fault_point("moved-aside")
-        os.rename(tmp, path)
+        try:
+            _fault_point("moved-aside")
+            os.rename(tmp, path)
+        except BaseException:
+            os.rename(old, path)  # put the old folder back at once rather than on the next run
+            os.unlink(journal)
+            raise
         _fault_point("moved-in")
         tmp = old
     shutil.rmtree(tmp, ignore_errors=True)

@@ -331,3 +331,20 @@ def test_a_killed_old_style_swap_is_restored(tmp_path: Path):
     (tmp_path / ".out.q9w8e7r6.partial").mkdir()
     recover(out)
     assert _complete(out) == "old" and _hidden(tmp_path) == []
+
+
+def test_an_error_during_the_rename_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch):
+    from hf_noisy import fsutil
+
+    def fail(step: str) -> None:
+        if step == "moved-aside":
+            raise OSError("disk gone")
+
+    out = tmp_path / "out"
+    _folder("old", out)
+    monkeypatch.setenv("HF_NOISY_SWAP", "rename")
+    monkeypatch.setattr(fsutil, "_fault_point", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        with atomic_directory(out, overwrite=True) as tmp:
+            (tmp / "version").write_text("new")
+    assert _complete(out) == "old" and _hidden(tmp_path) == []

@@ -220,13 +220,21 @@ with atomic_directory(sys.argv[1]) as tmp:
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
-WAITS_INSIDE = """
+PAUSED_BUILD = """
 import sys
-from hf_noisy.fsutil import atomic_directory
-with atomic_directory(sys.argv[1], overwrite=True) as tmp:
-    (tmp / "who").write_text("the other build")
-    print(tmp, flush=True)
-    sys.stdin.readline()
+from hf_noisy.hub import build as builder, build_coco_n
+
+write_shard = builder.write_shard
+
+def paused(task):  # the first shard waits for a line on stdin: the build is alive, its folder half-written
+    stats = write_shard(task)
+    if task.path.name.startswith("train"):
+        print(task.path.parents[2], flush=True)
+        sys.stdin.readline()
+    return stats
+
+builder.write_shard = paused
+build_coco_n(sys.argv[1], sys.argv[2], max_images=2, levels=["clean"], overwrite=True)
 """
 
 
@@ -239,17 +247,20 @@ def test_a_build_removes_folders_of_killed_runs_only(coco_tiny: Path, tmp_path: 
     # the second run already removed the first one's folder; its own is left, as a kill leaves it
     assert len([n for n in _hidden(tmp_path) if n.endswith(".partial")]) == 1 and not out.exists()
     (tmp_path / ".cn.a1b2c3d4.partial").mkdir()  # left by hf-noisy <= 0.1 (no lock file at all)
-    other = subprocess.Popen([sys.executable, "-c", WAITS_INSIDE, str(out)], stdin=subprocess.PIPE,
+    other = subprocess.Popen([sys.executable, "-c", PAUSED_BUILD, str(coco_tiny), str(out)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         live = Path(other.stdout.readline().strip())
+        assert live.name.endswith(".partial"), live
+        written = sorted(p.relative_to(live) for p in live.rglob("*"))
         build_coco_n(coco_tiny, out, max_images=1, levels=["clean"])  # a second build while `other` is alive
         assert _hidden(tmp_path) == sorted([live.name, live.name.replace(".partial", ".lock")])
-        assert (live / "who").read_text() == "the other build"
-        other.communicate("\n", timeout=60)
+        assert sorted(p.relative_to(live) for p in live.rglob("*")) == written and written
+        other.communicate("\n", timeout=120)
     finally:
         other.kill()
-    assert other.returncode == 0 and (out / "who").is_file() and _hidden(tmp_path) == []
+    assert other.returncode == 0 and _hidden(tmp_path) == []
+    assert json.loads((out / "hf_noisy_benchmark.json").read_text())["max_images"] == 2  # the other build's
 
 
 # -- --overwrite: killed at each step of the swap, the output is a complete folder, old or new --------------

@@ -54,15 +54,20 @@ def test_noise_refuses_to_write_over_its_input(coco_file: Path, tmp_path: Path, 
     assert coco_file.read_bytes() == before
 
 
-def test_commands_refuse_outputs_that_are_inputs(coco_tiny: Path, coco_file: Path, tmp_path: Path, capsys):
+def test_commands_refuse_outputs_that_are_inputs(shared_dir: Path, coco_tiny: Path, coco_file: Path, tmp_path: Path,
+                                                 capsys):
     spec = tmp_path / "spec.yaml"
     assert main(["spec", "easy"]) == 0
     spec.write_text(capsys.readouterr().out)
     spec_bytes = spec.read_bytes()
+    cityscapes = shared_dir / "data" / "cityscapes-tiny"
+    label = next((cityscapes / "gtFine").rglob("*_instanceIds.png"))
     cases = [
         (["noise", str(coco_file), "-o", str(spec), "--spec", str(spec), "--overwrite"], "is the input"),
-        (["convert", "cityscapes", "--root", str(tmp_path), "--split", "val", "-o", str(tmp_path), "--overwrite"],
-         "is the input"),
+        (["convert", "cityscapes", "--root", str(cityscapes), "--split", "val", "-o", str(cityscapes), "--overwrite"],
+         "holds the input"),
+        (["convert", "cityscapes", "--root", str(cityscapes), "--split", "val", "-o", str(label), "--overwrite"],
+         "inside the input folder"),
         (["wan", str(coco_file), "--images", str(tmp_path), "-o", str(coco_file), "--prompt", "box", "--overwrite"],
          "is the input"),
         (["build", "coco-n", "--coco-root", str(tmp_path / "coco"), "--out", str(tmp_path / "coco"), "--overwrite"],

@@ -26,6 +26,8 @@ example:
 
 #: dataset name -> (module under hf_noisy.sources, its converter function)
 SOURCES = {"cityscapes": ("cityscapes", "convert_cityscapes")}
+#: dataset name -> the folders under --root that it reads (the output may lie beside them, never over them)
+READS = {"cityscapes": ("gtFine", "leftImg8bit")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,11 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import importlib
+    import os
 
     from ..coco import write_coco
     from ..fsutil import check_output
 
-    check_output(args.output, [args.root], overwrite=args.overwrite)
+    check_output(args.output, [os.path.join(args.root, name) for name in READS[args.dataset]], overwrite=args.overwrite)
     module, function = SOURCES[args.dataset]
     convert = getattr(importlib.import_module(f"hf_noisy.sources.{module}"), function)
     data = convert(args.root, args.split, progress=not args.no_progress and sys.stderr.isatty(),

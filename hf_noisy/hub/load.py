@@ -133,19 +133,19 @@ def rows_to_coco(rows: Any, categories: list[dict]) -> dict:
 
 def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None, *,
                 overwrite: bool = False, **kwargs: Any) -> dict:
-    """A config's split as a COCO instance dict (written atomically to ``output`` if given).
+    """A config's split as a COCO instance dict (written atomically to ``output`` if given; an existing
+    ``output`` only with ``overwrite``, and never a file inside the dataset folder).
 
     Category ids are the source ids (from ``hf_noisy_benchmark.json``; so are LVIS's ``neg_category_ids`` and
     ``not_exhaustive_category_ids``, which makes an exported LVIS-N validation split a valid LVIS ground truth
     with the categories' ``frequency``); segmentations are compressed RLE
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
-    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash. An existing
-    ``output`` is replaced only with ``overwrite``; one inside the dataset folder never.
+    on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
     """
-    from datasets import load_dataset
-
     if output is not None:
         check_output(output, [path], overwrite=overwrite)
+    from datasets import load_dataset
+
     metadata = read_metadata(path, revision=kwargs.get("revision"))
     if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
         raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"

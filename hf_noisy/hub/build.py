@@ -26,6 +26,11 @@ Image storage (``images``):
 The output depends only on the inputs and arguments (not on ``num_proc``): rows follow the annotation file's
 image order, and shards are written by a pure function of their content. The folder appears only when
 complete (it is built in a hidden sibling and renamed).
+
+Before anything is written, every image file is checked against its entry: its pixel size must equal the
+entry's ``width``/``height``, and (``verify_images``, the default) it must decode fully. A bad one stops the
+build with one line naming the file and the reason. The output may not be, or hold, any input (image folders,
+annotation files, precomputed files), even with ``overwrite`` (:func:`hf_noisy.fsutil.check_output`).
 """
 
 from __future__ import annotations

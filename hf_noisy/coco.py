@@ -321,6 +321,6 @@ def dumps_coco(data: dict) -> bytes:
     return orjson.dumps(data)
 
 
-def write_coco(data: dict, path: str | os.PathLike) -> None:
-    """Write a COCO dict atomically (temporary file + rename)."""
-    atomic_write_bytes(path, dumps_coco(data))
+def write_coco(data: dict, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+    """Write a COCO dict atomically (temporary file + rename); ``overwrite=False`` never replaces a file."""
+    atomic_write_bytes(path, dumps_coco(data), overwrite=overwrite)

@@ -82,15 +82,16 @@ def run_demo(
     seed: int = 1,
     num_proc: int = 1,
     hub: bool | None = None,
+    overwrite: bool = False,
 ) -> DemoReport:
-    """Build the demo folder (replacing an earlier one) and return what was made.
+    """Build the demo folder and return what was made; an existing folder is replaced only with ``overwrite``.
 
     ``hub=None`` builds the Hugging Face dataset folder when ``datasets`` is installed, ``True`` requires it.
     """
     if hub is None:
         hub = importlib.util.find_spec("datasets") is not None
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir, overwrite=True) as tmp:
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         root = make_shapes_coco(tmp / "coco", num_train=num_images, num_val=max(2, num_images // 3))
         clean = root / "annotations" / "instances_train2017.json"
         summaries = {}

@@ -9,7 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, check_output
 from .masks import Crop
 
 __all__ = ["render_pair", "render_overlays"]
@@ -64,8 +64,12 @@ def render_overlays(
     num_images: int = 4,
     image_ids: Sequence[int] | None = None,
     title: str = "noisy",
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write ``<out_dir>/<image_id>.png`` overlays for the first ``num_images`` images (or ``image_ids``).
+
+    Existing PNG files are replaced only with ``overwrite``, and never one inside ``image_dir``: all are
+    checked before the first is written.
 
     Images that are missing on disk are drawn on a grey canvas of the annotated size.
     """
@@ -82,14 +86,14 @@ def render_overlays(
         for ann in data["annotations"]:
             if ann["image_id"] in by_image:
                 by_image[ann["image_id"]][side].append(ann)
+    targets = [check_output(Path(out_dir) / f"{image_id}.png", [image_dir], overwrite=overwrite) for image_id in wanted]
     written = []
-    for image_id in wanted:
+    for image_id, path in zip(wanted, targets):
         meta = images[image_id]
         picture = cv2.imread(str(Path(image_dir) / meta["file_name"]), cv2.IMREAD_COLOR)
         if picture is None or picture.shape[:2] != (meta["height"], meta["width"]):
             picture = np.full((meta["height"], meta["width"], 3), 128, np.uint8)
         ok, png = cv2.imencode(".png", render_pair(picture, *by_image[image_id], names, title))
-        path = Path(out_dir) / f"{image_id}.png"
-        atomic_write_bytes(path, png.tobytes())
+        atomic_write_bytes(path, png.tobytes(), overwrite=overwrite)
         written.append(path)
     return written

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from hf_noisy.cli import build_parser, main
 from hf_noisy.coco import load_coco
 from hf_noisy.demo import run_demo
@@ -34,7 +36,10 @@ def test_demo_replaces_the_folder_atomically(tmp_path):
     out = tmp_path / "demo"
     run_demo(out, num_images=2, hub=False)
     (out / "stale.txt").write_text("old")
-    run_demo(out, num_images=2, hub=False)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        run_demo(out, num_images=2, hub=False)  # a user's folder is never replaced without asking
+    assert (out / "stale.txt").exists()
+    run_demo(out, num_images=2, hub=False, overwrite=True)
     assert not (out / "stale.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 

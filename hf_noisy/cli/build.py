@@ -60,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images-per-shard", type=int, default=1000, help="rows per parquet file (default 1000)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out once the new folder is complete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-verify-images", action="store_true",
+                        help="skip decoding every image before writing (each image's size is checked anyway)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     levels = [level.strip() for level in args.levels.split(",") if level.strip()]
     common = dict(levels=levels, images=args.images or hub.DEFAULT_IMAGES[args.dataset], num_proc=args.num_proc, max_images=args.max_images,
                   images_per_shard=args.images_per_shard, overwrite=args.overwrite,
-                  progress=not args.no_progress and sys.stderr.isatty())
+                  progress=not args.no_progress and sys.stderr.isatty(), verify_images=not args.no_verify_images)
     if args.dataset == "coco-n":
         result = hub.build_coco_n(args.coco_root, args.out, seed=args.seed, **common)
     elif args.dataset == "cityscapes-n":

@@ -26,6 +26,8 @@ example:
 
 #: dataset name -> (module under hf_noisy.sources, its converter function)
 SOURCES = {"cityscapes": ("cityscapes", "convert_cityscapes")}
+#: dataset name -> the folders under --root that it reads (the output may lie beside them, never over them)
+READS = {"cityscapes": ("gtFine", "leftImg8bit")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,18 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="COCO JSON to write (atomic)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
     import importlib
+    import os
 
     from ..coco import write_coco
+    from ..fsutil import check_output
 
+    check_output(args.output, [os.path.join(args.root, name) for name in READS[args.dataset]], overwrite=args.overwrite)
     module, function = SOURCES[args.dataset]
     convert = getattr(importlib.import_module(f"hf_noisy.sources.{module}"), function)
     data = convert(args.root, args.split, progress=not args.no_progress and sys.stderr.isatty(),
                    num_proc=args.num_proc)
-    write_coco(data, args.output)
+    write_coco(data, args.output, overwrite=args.overwrite)
     crowd = sum(ann["iscrowd"] for ann in data["annotations"])
     print(f"wrote {args.output}: {len(data['images'])} images, {len(data['annotations']) - crowd} instances, "
           f"{crowd} crowd regions ({args.dataset} {args.split})")

@@ -10,7 +10,7 @@ Run the whole pipeline on built-in data: a deterministic synthetic dataset of sh
 touching objects, multi-part objects, crowd regions) is written as COCO, noised at the paper's easy, medium and
 hard levels, drawn as clean-vs-noisy overlays, built into a COCO-N-style Hugging Face dataset folder (parquet
 configs clean/easy/medium/hard + card; needs the hub extra), loaded back with load_dataset, and summarised.
-Output goes to one folder (default ./hf-noisy-demo), replaced atomically on each run.
+Output goes to one folder (default ./hf-noisy-demo), written atomically; --overwrite replaces an earlier one.
 
 example:
   hf-noisy demo
@@ -23,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=12, help="number of synthetic images (default 12)")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1, as the paper)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (atomically, once the new one is complete)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    report = run_demo(args.out, num_images=args.images, seed=args.seed, num_proc=args.num_proc)
+    report = run_demo(args.out, num_images=args.images, seed=args.seed, num_proc=args.num_proc,
+                      overwrite=args.overwrite)
     made = "coco/, noisy/{easy,medium,hard}.json, overlays/" + (", shapes-n/" if report.hub_rows else "") + ", summary.md"
     print(f"hf-noisy demo: wrote {report.out_dir}/ ({made})\n")
     print(report.table)

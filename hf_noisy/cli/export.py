@@ -21,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", help="train | validation (or val) (default: train)")
     parser.add_argument("-o", "--output", required=True, help="COCO JSON to write")
     parser.add_argument("--revision", default=None, help="Hub revision (tag), e.g. v1.0")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..hub import export_coco
 
     kwargs = {"revision": args.revision} if args.revision else {}
-    data = export_coco(args.dataset, args.config, args.split, args.output, **kwargs)
+    data = export_coco(args.dataset, args.config, args.split, args.output, overwrite=args.overwrite, **kwargs)
     print(f"wrote {args.output}: {len(data['images'])} images, {len(data['annotations'])} annotations "
           f"({args.config}/{args.split})")
     return 0

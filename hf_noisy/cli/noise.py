@@ -32,13 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-empty-masks", action="store_true", help="accept input annotations whose mask is empty")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from ..fsutil import check_output
     from ..noise import load_spec, noise_file
 
+    check_output(args.output, [args.input, args.spec], overwrite=args.overwrite)
     spec = load_spec(args.spec, seed=args.seed)
     summary = noise_file(
         args.input,
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         progress=not args.no_progress and sys.stderr.isatty(),
         allow_empty_masks=args.allow_empty_masks,
+        overwrite=args.overwrite,
     )
     if args.json:
         print(json.dumps({"output": str(args.output), "spec_sha256": spec.sha256, **summary.to_dict()}))

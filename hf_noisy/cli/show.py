@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="folder for the PNG files")
     parser.add_argument("--num", type=int, default=4, help="number of images (first ones in the file; default 4)")
     parser.add_argument("--image-ids", type=int, nargs="+", help="these image ids instead")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing PNG files (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     clean = load_coco(args.clean, allow_empty_masks=True)
     noisy = load_coco(args.noisy, allow_empty_masks=True)
-    paths = render_overlays(clean, noisy, args.images, args.output, num_images=args.num, image_ids=args.image_ids)
+    paths = render_overlays(clean, noisy, args.images, args.output, num_images=args.num, image_ids=args.image_ids,
+                           overwrite=args.overwrite)
     for path in paths:
         print(path)
     return 0

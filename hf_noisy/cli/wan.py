@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=2, help="image-reading threads (default: 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt, class_noise=args.class_noise, seed=args.seed, model=args.model,
         batch_size=args.batch_size, image_batch_size=args.image_batch_size, device=args.device, dtype=args.dtype,
         cache_dir=args.cache_dir, include_crowd=args.include_crowd, num_workers=args.num_workers,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite,
     )
     if summary is None:  # not the main process: it has nothing to report
         return 0

@@ -125,16 +125,19 @@ def build_coco_n(
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    verify_images: bool = True,
 ) -> BuildResult:
     """Build COCO-N from a COCO 2017 root (``annotations/instances_{train,val}2017.json``, ``train2017/``,
     ``val2017/``). ``levels``: configs among ``clean``, ``easy``, ``medium``, ``hard``; ``max_images``: only the
-    first N images of each split; other arguments as :func:`~hf_noisy.hub.build.build_dataset`."""
+    first N images of each split; ``verify_images``: decode every image before writing (sizes are always
+    checked); other arguments as :func:`~hf_noisy.hub.build.build_dataset`."""
     from ..sources import read_coco_split
 
     splits = {split: read_coco_split(coco_root, split) for split in ("train", "validation")}
     return _noise_benchmark("coco-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
                             images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress)
+                            overwrite=overwrite, progress=progress,
+                            verify_images=verify_images)
 
 
 def build_lvis_n(
@@ -150,6 +153,7 @@ def build_lvis_n(
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    verify_images: bool = True,
 ) -> BuildResult:
     """Build LVIS-N from LVIS train/val JSON (``lvis_v1_{train,val}.json`` or v0.5's) under ``lvis_root`` and the
     COCO 2017 images under ``coco_root`` (see :mod:`hf_noisy.sources.lvis`); arguments as :func:`build_coco_n`."""
@@ -158,7 +162,8 @@ def build_lvis_n(
     splits = {split: read_lvis_split(lvis_root, coco_root, split) for split in ("train", "validation")}
     return _noise_benchmark("lvis-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
                             images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress)
+                            overwrite=overwrite, progress=progress,
+                            verify_images=verify_images)
 
 
 def build_cityscapes_n(
@@ -173,6 +178,7 @@ def build_cityscapes_n(
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    verify_images: bool = True,
 ) -> BuildResult:
     """Build Cityscapes-N from a Cityscapes root (``leftImg8bit/`` and ``gtFine/``; train and val are converted
     to COCO instances first, see :mod:`hf_noisy.sources.cityscapes`); arguments as :func:`build_coco_n`, except
@@ -184,7 +190,8 @@ def build_cityscapes_n(
     splits = {split: read_cityscapes_split(cityscapes_root, split, progress=progress) for split in ("train", "validation")}
     return _noise_benchmark("cityscapes-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
                             images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress)
+                            overwrite=overwrite, progress=progress,
+                            verify_images=verify_images)
 
 
 #: the COCO-WAN level files under ``--wan-dir`` (written by ``hf-noisy wan``), in config order
@@ -203,6 +210,7 @@ def build_coco_wan(
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    verify_images: bool = True,
 ) -> BuildResult:
     """Build COCO-WAN from a COCO 2017 root and ``wan_dir`` holding ``easy.json``, ``medium.json``, ``hard.json``:
     the train split re-made by ``hf-noisy wan`` (box prompts; point prompts; point prompts + ``--class-noise
@@ -226,4 +234,4 @@ def build_coco_wan(
     splits = {split: read_coco_split(coco_root, split).head(max_images) for split in ("train", "validation")}
     return build_dataset(benchmark_info("coco-wan"), splits, configs, out_dir, images=images, num_proc=num_proc,
                          images_per_shard=images_per_shard, overwrite=overwrite, progress=progress,
-                         version="custom", quality=True, extra_metadata={"max_images": max_images})
+                         verify_images=verify_images, version="custom", quality=True, extra_metadata={"max_images": max_images})

@@ -29,6 +29,11 @@ Image storage (``images``):
 The output depends only on the inputs and arguments (not on ``num_proc``): rows follow the annotation file's
 image order, and shards are written by a pure function of their content. The folder appears only when
 complete (it is built in a hidden sibling and renamed).
+
+Before anything is written, every image file is checked against its entry: its pixel size must equal the
+entry's ``width``/``height``, and (``verify_images``, the default) it must decode fully. A bad one stops the
+build with one line naming the file and the reason. The output may not be, or hold, any input (image folders,
+annotation files, precomputed files), even with ``overwrite`` (:func:`hf_noisy.fsutil.check_output`).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from typing import TYPE_CHECKING, Literal, Mapping, Union
 from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
-from ..fsutil import atomic_directory, atomic_write_text
+from ..fsutil import atomic_directory, atomic_write_text, check_output, recover
 from .card import BenchmarkInfo, render_card
 from .schema import CategoryMap
 from .shards import ShardStats, ShardTask, write_shard
@@ -117,6 +122,7 @@ def build_dataset(
     version: str = "custom",
     quality: bool = False,
     extra_metadata: Mapping | None = None,
+    verify_images: bool = True,
 ) -> BuildResult:
     """Build a benchmark's dataset folder at ``out_dir`` (see the module docstring).
 
@@ -135,14 +141,24 @@ def build_dataset(
         quality: score each derived config's train annotations against the clean ones (mask AP, Boundary AP,
             mean IoUs: :func:`hf_noisy.metrics.score_quality`) and put the numbers in the metadata and card.
         extra_metadata: more JSON-serialisable entries for ``hf_noisy_benchmark.json``.
+        verify_images: decode every image fully before anything is written (in ``num_proc`` worker
+            processes), so a truncated or corrupt file fails the build naming it. Each image's pixel size is
+            checked against its entry's ``width``/``height`` in any case (a header read).
+
+    Raises:
+        HfNoisyError: bad arguments or input (nothing is written), e.g. an image that does not decode or whose
+            size differs from its annotation entry, or an ``out_dir`` that is or holds an input.
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is false.
     """
     start = time.perf_counter()
     _check_arguments(splits, configs, images, num_proc, images_per_shard)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists (pass --overwrite to replace it)")
+    inputs = {path.parent for split in splits.values() for path in split.image_paths}
+    inputs |= {Path(path) for split in splits.values() for path in split.inputs}
+    inputs |= {Path(rule.path) for rule in configs.values() if isinstance(rule, Precomputed)}
+    recover(out_dir)  # a swap killed half-way is completed first, so that `overwrite` sees what is there
+    out_dir = check_output(out_dir, sorted(inputs), overwrite=overwrite)
     for split in splits.values():
-        split.check_images()
+        split.check_images(decode=verify_images, num_proc=num_proc)
     categories = CategoryMap.of(splits["train"].data["categories"])
     if CategoryMap.of(splits["validation"].data["categories"]).ids != categories.ids:
         raise HfNoisyError(f"{info.title}: train and validation list different categories")
@@ -175,7 +191,6 @@ def build_dataset(
         metadata = _metadata(info, splits, categories, images, version, entries, extra_metadata)
         atomic_write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
         atomic_write_text(tmp / "README.md", render_card(metadata, info))
-        _readable(tmp)
     return BuildResult(out_dir, metadata, time.perf_counter() - start)
 
 
@@ -236,14 +251,6 @@ def _describe(rule: ConfigRule, made: dict) -> dict:
     if isinstance(rule, Noised):
         return {"rule": "noise", "spec": rule.spec.to_dict(), "spec_sha256": rule.spec.sha256, **made}
     return {"rule": "precomputed", "spec": None, "spec_sha256": None, **made}
-
-
-def _readable(folder: Path) -> None:
-    """Ordinary permissions (the temporary folder and files are created private): 0o777/0o666 minus umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _by_image(images: list[dict], annotations: list[dict]) -> list[list[dict]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..coco import write_coco
 from ..errors import HfNoisyError
+from ..fsutil import check_output
 from ..masks import decode
 from ..splits import canonical_split
 from .build import METADATA_FILE
@@ -162,9 +163,10 @@ def rows_to_coco(rows: Any, categories: list[dict]) -> dict:
     return {"images": images, "annotations": annotations, "categories": list(categories)}
 
 
-def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None,
-                **kwargs: Any) -> dict:
-    """A config's split as a COCO instance dict (written atomically to ``output`` if given).
+def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None, *,
+                overwrite: bool = False, **kwargs: Any) -> dict:
+    """A config's split as a COCO instance dict (written atomically to ``output`` if given; an existing
+    ``output`` only with ``overwrite``, and never a file inside the dataset folder).
 
     Category ids are the source ids (from ``hf_noisy_benchmark.json``; so are LVIS's ``neg_category_ids`` and
     ``not_exhaustive_category_ids``, which makes an exported LVIS-N validation split a valid LVIS ground truth
@@ -173,6 +175,8 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash. ``split`` may be spelt
     ``val`` or ``validation``.
     """
+    if output is not None:
+        check_output(output, [path], overwrite=overwrite)
     from datasets import load_dataset
 
     split = canonical_split(split)
@@ -194,5 +198,5 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
         **data,
     }
     if output is not None:
-        write_coco(data, output)
+        write_coco(data, output, overwrite=overwrite)
     return data

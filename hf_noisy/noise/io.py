@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..coco import CocoFormatError, parse_coco_bytes
-from ..fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes, check_output
 from .engine import NoiseSummary, noise_to_json
 from .spec import NoiseSpec
 
@@ -22,14 +22,18 @@ def noise_file(
     num_proc: int = 1,
     progress: bool = False,
     allow_empty_masks: bool = False,
+    overwrite: bool = False,
 ) -> NoiseSummary:
     """Noise a COCO instance file into ``output_path``; returns what was applied.
 
     The input is validated (a bad file raises :class:`~hf_noisy.coco.CocoFormatError` naming the file,
     annotation and field, and nothing is written); the output is written atomically. The output's
     ``info.hf_noisy`` records the spec, its hash, the package version and the input file's SHA-256.
+    ``output_path`` may not be the input (refused even with ``overwrite``); an existing one is replaced only
+    with ``overwrite`` (see :func:`hf_noisy.fsutil.check_output`).
     """
     source = Path(input_path)
+    check_output(output_path, [source], overwrite=overwrite)
     if not source.is_file():
         raise CocoFormatError("no such file", source=str(source))
     raw = source.read_bytes()
@@ -38,5 +42,5 @@ def noise_file(
         data, spec, num_proc=num_proc, progress=progress, input_sha256=hashlib.sha256(raw).hexdigest(),
         allow_empty_masks=allow_empty_masks, source=str(source),
     )
-    atomic_write_bytes(output_path, text)
+    atomic_write_bytes(output_path, text, overwrite=overwrite)
     return summary

@@ -6,6 +6,7 @@ Sources sit below the builder (``hf_noisy.hub``) and never import ``datasets``.
 * :mod:`.lvis`: LVIS v1 / v0.5 over COCO 2017 images (LVIS-N).
 * :mod:`.cityscapes`: Cityscapes ``gtFine`` instances (8 classes) converted from ``*_instanceIds.png`` or, where
   only polygons exist, from ``*_polygons.json`` drawn by the official cityscapesScripts (Cityscapes-N).
+* :mod:`.images`: each image file checked against its entry (pixel size; a full decode) before a build stores it.
 """
 
 from .base import SourceSplit

@@ -47,4 +47,5 @@ def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | o
     data = load_coco(path)
     paths = tuple(root / image_dir / image["file_name"] for image in data["images"])
     label = default_file if annotations is None else path.name
-    return SourceSplit(data, paths, {"annotations": label, "sha256": file_sha256(path), "image_dir": image_dir})
+    return SourceSplit(data, paths, {"annotations": label, "sha256": file_sha256(path), "image_dir": image_dir},
+                       inputs=(path,))

@@ -84,4 +84,5 @@ def read_lvis_split(lvis_root: str | os.PathLike, coco_root: str | os.PathLike, 
     for ann in data["annotations"]:
         ann.setdefault("iscrowd", 0)
     data = dict(data, images=images)
-    return SourceSplit(data, tuple(paths), {"annotations": path.name, "sha256": file_sha256(path), "image_dir": "COCO 2017"})
+    return SourceSplit(data, tuple(paths), {"annotations": path.name, "sha256": file_sha256(path), "image_dir": "COCO 2017"},
+                       inputs=(path,))

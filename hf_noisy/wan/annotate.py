@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import __version__
 from ..coco import CocoFormatError, parse_coco_bytes, validate_coco, write_coco
+from ..fsutil import check_output
 from ..masks import Crop
 from .cache import ChunkCache
 from .errors import WanError
@@ -138,6 +139,7 @@ def weak_annotate(
     num_workers: int = 2,
     progress: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> WanSummary | None:
     """Re-make every mask of a COCO instance file with SAM from a weak prompt and write a new COCO file.
 
@@ -159,6 +161,7 @@ def weak_annotate(
         num_workers: threads that read and resize the next images while the model runs.
         progress: show a progress bar (main process: its own share of the images, with images/s).
         on_chunk: called with the number of this process's images done after each chunk is cached.
+        overwrite: replace an existing ``output_path`` (never one of the inputs).
 
     Returns:
         The summary on the main process, ``None`` on the others.
@@ -182,6 +185,7 @@ def weak_annotate(
 
         spec = NoiseSpec(seed=seed, class_noise=ClassNoise("symmetric", class_noise), include_crowd=include_crowd)
     input_path, images_dir, output_path = Path(input_path), Path(images_dir), Path(output_path)
+    check_output(output_path, [input_path, images_dir, model], overwrite=overwrite)
     if not images_dir.is_dir():
         raise WanError(f"{images_dir}: no such image folder")
 
@@ -249,7 +253,7 @@ def weak_annotate(
     hf_noisy["wan"]["summary"] = summary.to_dict()
     out["info"] = {**(data.get("info") or {}), "hf_noisy": hf_noisy}
     out["annotations"] = out.pop("annotations")  # keep annotations last, as the noise engine writes them
-    write_coco(out, output_path)
+    write_coco(out, output_path, overwrite=overwrite)
     return summary
 
 

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in pixels: wide enough for each
 #: header's longest word, so a header wraps between words, never inside one.
 COLUMN_WIDTHS = (84, 160, 64, 76, 60, 88, 56, 60, 60, 92, 92, 84, 88, 120)
+#: Columns of the submit tab's queue (:func:`~hf_noisy.leaderboard.table.queue_rows`) and their widths in pixels.
+QUEUE_COLUMNS = ("Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id")
+QUEUE_WIDTHS = (190, 110, 90, 160, 110, 220, 320)
 #: Columns holding numbers (percent), shown with one decimal.
 NUMBER_COLUMNS = ("Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75", "Retention", "Boundary retention")
 #: Table headers wrap at spaces only; cells keep their text.
@@ -291,7 +294,7 @@ def build_app(
         import pandas as pd
 
         rows = queue_rows(backend)
-        return pd.DataFrame(rows, columns=["Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id"])
+        return pd.DataFrame(rows, columns=list(QUEUE_COLUMNS))
 
     def plot(benchmark: str, custom: bool) -> Any:
         rows = board_rows(backend).get(benchmark, [])
@@ -323,7 +326,7 @@ def build_app(
                     frames.append(frame)
         with gr.Tab("Robustness") as robustness_tab:
             with gr.Row():
-                which = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark")
+                which = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark", elem_id="robustness-benchmark")
                 plot_custom = gr.Checkbox(False, label="Show custom builds")
             figure = gr.Plot(label="AP against noise level", elem_id="robustness-plot")
         with gr.Tab("Submit"):
@@ -347,7 +350,9 @@ def build_app(
                 code_url = gr.Textbox(label="Code URL")
             send = gr.Button("Submit", variant="primary", elem_id="submit-button")
             status = gr.Markdown(elem_id="submit-status")
-            queue_frame = gr.Dataframe(label="Submissions", interactive=False, elem_id="queue", wrap=True)
+            queue_frame = gr.Dataframe(label="Submissions", interactive=False, elem_id="queue", wrap=True,
+                                       elem_classes=["board-table"], headers=list(QUEUE_COLUMNS),
+                                       column_widths=list(QUEUE_WIDTHS))
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
             gr.Markdown("## The paper's other tables\n\nNot benchmarks of this board (they train on noise "
@@ -357,11 +362,14 @@ def build_app(
 
         form = [upload, benchmark_in, trained_on, model_name, method, revision, paper_url, code_url]
         if on_space:
-            # gradio passes the signed-in user to a parameter annotated gr.OAuthProfile (None when signed out).
-            def handler(file, bench, config, name, meth, rev, paper, code,  # noqa: ANN001
-                        profile: gr.OAuthProfile | None) -> tuple:
+            def handler(file, bench, config, name, meth, rev, paper, code, profile) -> tuple:  # noqa: ANN001
                 return submit_form(backend, profile.username if profile else None, file, bench, config, name,
                                    meth, rev, paper, code, **settings), queue()
+
+            # gradio passes the signed-in user (None when signed out) to a parameter whose type hint is
+            # gr.OAuthProfile | None. Set as an object: this module's annotations are strings, and gradio's
+            # typing.get_type_hints cannot resolve "gr" (imported in this function), so it would pass nothing.
+            handler.__annotations__["profile"] = gr.OAuthProfile | None
         else:
             def handler(file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
                 return submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,

@@ -91,7 +91,7 @@ def test_rows_scored_on_a_custom_build_are_marked_and_left_out_of_the_default_vi
     evaluate_pending(tmp_path / "board")
     rows = board_rows(tmp_path / "board")["coco-n"]
     evaluated = [r for r in rows if r["Source"] == "evaluated"]
-    assert len(evaluated) == 2 and {r["Benchmark version"] for r in evaluated} == {"custom"}
+    assert len(evaluated) == 2 and {r["Version"] for r in evaluated} == {"custom"}
     assert evaluated[1]["Retention"] is not None
     assert default_view(rows) == [r for r in rows if r["Source"] == "reported"]
 
@@ -100,4 +100,4 @@ def test_rows_scored_on_a_custom_build_are_marked_and_left_out_of_the_default_vi
     config["benchmarks"]["coco-n"]["version"] = "v1.0"
     (tmp_path / "board" / "store.json").write_text(json.dumps(config))
     rows = board_rows(tmp_path / "board")["coco-n"]
-    assert {r["Benchmark version"] for r in default_view(rows) if r["Source"] == "evaluated"} == {"v1.0"}
+    assert {r["Version"] for r in default_view(rows) if r["Source"] == "evaluated"} == {"v1.0"}

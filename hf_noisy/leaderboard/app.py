@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 #: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in pixels: wide enough for each
 #: header's longest word, so a header wraps between words, never inside one.
-COLUMN_WIDTHS = (84, 160, 64, 76, 60, 88, 56, 60, 60, 92, 92, 84, 88, 120)
+COLUMN_WIDTHS = (96, 160, 80, 76, 60, 88, 56, 60, 60, 92, 92, 96, 80, 112)
 #: Columns of the submit tab's queue (:func:`~hf_noisy.leaderboard.table.queue_rows`) and their widths in pixels.
 QUEUE_COLUMNS = ("Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id")
 QUEUE_WIDTHS = (190, 110, 90, 160, 110, 220, 320)
@@ -57,7 +57,7 @@ always: the paper measures what noisy *training* labels cost, against clean labe
 * Rows marked **reported** are the paper's published numbers (each with its tables: mask and Boundary AP from
   Tables 2, 6 and 8, box AP from Table 5; SCE is the symmetric cross-entropy of Table 8); rows marked
   **evaluated** were scored here from submitted predictions.
-* **Benchmark version**: what a row was scored against. Only rows scored on the full published benchmark
+* **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on the full published benchmark
   (`{published}`) are comparable with the paper's; rows scored on anything else (`custom`: a subset built
   with `--max-images`, another seed, a COCO file) are hidden unless "Show custom builds" is ticked.
 

@@ -1,7 +1,7 @@
 """Board rows: evaluated results next to the paper's reported numbers (kept apart by their ``Source`` column).
 
 Numbers are in percent with one decimal, like the paper (retention too: percent of the same model's clean AP);
-an undefined metric (``-1``) is ``None``. A row's ``Benchmark version`` says what it was scored against:
+an undefined metric (``-1``) is ``None``. A row's ``Version`` says what it was scored against:
 ``paper`` (reported), the published version (``v1.0``) or anything else (``custom``: a subset, another seed,
 a COCO file; such rows are not comparable with the rest and :func:`default_view` leaves them out).
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Columns of a benchmark's table, in display order.
 COLUMNS = ("Source", "Model", "Method", "Trained on", "Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75",
-           "Retention", "Boundary retention", "Submitter", "Benchmark version", "Reference")
+           "Retention", "Boundary retention", "Submitter", "Version", "Reference")
 #: The benchmark version rows must have been scored against to be in the default view (reported rows: ``paper``).
 PUBLISHED_VERSION = "v1.0"
 _METRICS = {"Mask AP": "segm_AP", "Boundary AP": "boundary_AP", "Box AP": "bbox_AP"}
@@ -62,7 +62,7 @@ def _reported_rows(reported: dict) -> dict[str, list[dict]]:
             row = merged.setdefault(key, {
                 "Source": "reported", "Model": key[1], "Method": key[2], "Trained on": key[3], "Mask AP": None,
                 "Boundary AP": None, "Box AP": None, "Mask AP50": None, "Mask AP75": None, "Retention": None,
-                "Boundary retention": None, "Submitter": "paper", "Benchmark version": "paper", "Reference": []})
+                "Boundary retention": None, "Submitter": "paper", "Version": "paper", "Reference": []})
             for column, field in _METRICS.items():
                 if field in entry:
                     if row[column] is not None and row[column] != entry[field]:
@@ -118,7 +118,7 @@ def _evaluated_row(result: dict, results: dict[str, dict], versions: dict[str, s
         "Mask AP50": _percent(metrics["segm"]["AP50"]), "Mask AP75": _percent(metrics["segm"]["AP75"]),
         "Retention": None if kept is None else round(100.0 * kept["AP"], 1),
         "Boundary retention": None if kept is None else round(100.0 * kept["boundary_AP"], 1),
-        "Submitter": meta["submitter"], "Benchmark version": versions.get(meta["benchmark"]) or "custom",
+        "Submitter": meta["submitter"], "Version": versions.get(meta["benchmark"]) or "custom",
         "Reference": meta.get("paper_url") or meta.get("code_url") or "",
     }
 
@@ -203,7 +203,7 @@ def board_rows(store: str | os.PathLike | Backend | None, *, reported: dict | No
 def default_view(rows: list[dict]) -> list[dict]:
     """The rows shown unless asked for more: reported ones and those scored on the published benchmark version
     (not ``custom`` builds, subsets or COCO files)."""
-    return [row for row in rows if row["Benchmark version"] in ("paper", PUBLISHED_VERSION)]
+    return [row for row in rows if row["Version"] in ("paper", PUBLISHED_VERSION)]
 
 
 def queue_rows(store: str | os.PathLike | Backend) -> list[dict]:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 COLUMN_WIDTHS = (96, 160, 80, 76, 60, 88, 56, 60, 60, 92, 92, 96, 80, 112)
 #: Columns of the submit tab's queue (:func:`~hf_noisy.leaderboard.table.queue_rows`) and their widths in pixels.
 QUEUE_COLUMNS = ("Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id")
-QUEUE_WIDTHS = (190, 110, 90, 160, 110, 220, 320)
+QUEUE_WIDTHS = (230, 110, 90, 160, 110, 200, 300)
 #: Columns holding numbers (percent), shown with one decimal.
 NUMBER_COLUMNS = ("Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75", "Retention", "Boundary retention")
 #: Table headers wrap at spaces only; cells keep their text.

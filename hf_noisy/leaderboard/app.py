@@ -34,7 +34,7 @@ QUEUE_COLUMNS = ("Submitted", "Benchmark", "Trained on", "Model", "Submitter", "
 QUEUE_WIDTHS = (230, 110, 90, 160, 110, 200, 300)
 #: Columns holding numbers (percent), shown with one decimal.
 NUMBER_COLUMNS = ("Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75", "Retention", "Boundary retention")
-#: Table headers wrap at spaces only; cells keep their text.
+#: Passed to ``launch(css=...)``: table headers wrap at spaces only, never inside a word.
 CSS = """
 .board-table th, .board-table th * { word-break: keep-all !important; overflow-wrap: normal !important;
                                      hyphens: none !important; }
@@ -57,9 +57,10 @@ always: the paper measures what noisy *training* labels cost, against clean labe
 * Rows marked **reported** are the paper's published numbers (each with its tables: mask and Boundary AP from
   Tables 2, 6 and 8, box AP from Table 5; SCE is the symmetric cross-entropy of Table 8); rows marked
   **evaluated** were scored here from submitted predictions.
-* **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on the full published benchmark
-  (`{published}`) are comparable with the paper's; rows scored on anything else (`custom`: a subset built
-  with `--max-images`, another seed, a COCO file) are hidden unless "Show custom builds" is ticked.
+* **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on
+  the full published benchmark (`{published}`) are comparable with the paper's; rows scored on anything else
+  (`custom`: a subset built with `--max-images`, another seed, a COCO file) are hidden unless "Show custom
+  builds" is ticked.
 
 ## Submitting
 

@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Any
 
+from ..errors import HfNoisyError
 from .evaluator import SandboxLimits, evaluate_pending
 from .storage import Backend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
@@ -229,7 +230,7 @@ def submit_form(
         return f"**Rejected** ({err.kind}): {_plain(str(err))}"
     except Exception as err:  # noqa: BLE001 -- the browser gets the reason, the log the traceback
         log.exception("leaderboard: could not check a submission")
-        return f"**Not submitted:** the board could not check it ({type(err).__name__}: {_plain(_first_line(err))})"
+        return f"**Not submitted:** the board could not check it ({_reason(err)})"
     message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
     if not evaluate:
         return message + " It will be scored by the next evaluator run."
@@ -237,7 +238,7 @@ def submit_form(
         records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
     except Exception as err:  # noqa: BLE001 -- stored; a later evaluator run scores it
         log.exception("leaderboard: evaluation failed")
-        return message + f" **Not evaluated yet** ({type(err).__name__}: {_plain(_first_line(err))}); it stays pending."
+        return message + f" **Not evaluated yet** ({_reason(err)}); it stays pending."
     record = records.get(submission.id)
     if record is None:
         return message + " Pending evaluation."
@@ -248,8 +249,12 @@ def submit_form(
             f"{100 * metrics['boundary']['AP']:.1f}, box AP {100 * metrics['bbox']['AP']:.1f}.")
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [""])[0][:300]
+def _reason(err: BaseException) -> str:
+    """What a visitor is told about an unexpected failure: hf-noisy's own one-line message, or only the kind of
+    error for anything else (its details, which may name server internals, go to the board's log)."""
+    if isinstance(err, HfNoisyError):
+        return _plain((str(err).strip().splitlines() or [""])[0][:300])
+    return f"{type(err).__name__}; the details are in the board's log"
 
 
 def build_app(

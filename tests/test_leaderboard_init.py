@@ -5,6 +5,7 @@ one folder is then used from any other. Rows scored on anything but the publishe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,21 +58,24 @@ def test_a_benchmark_inside_the_store_is_stored_relative_to_it(built: Path, tmp_
     assert store_benchmarks(moved)["coco-n"].source == str(Path(moved).resolve() / "benchmarks" / "coco-n")
 
 
-@pytest.mark.parametrize("case", ["missing", "not-a-build", "other-benchmark", "no-clean", "missing-json"])
+@pytest.mark.parametrize("case", ["missing", "not-a-build", "other-benchmark", "no-clean", "missing-json",
+                                  "hub-unreachable"])
 def test_init_refuses_what_is_not_a_built_benchmark_and_writes_nothing(case: str, tmp_path: Path, capsys):
     folder = tmp_path / "bench"
     expected = {"missing": "no such folder", "not-a-build": "is not a built benchmark",
                 "other-benchmark": "holds the benchmark 'cityscapes-n', not coco-n",
-                "no-clean": "has no clean config", "missing-json": "no such COCO .json file"}[case]
-    if case != "missing":
+                "no-clean": "has no clean config", "missing-json": "no such COCO .json file",
+                "hub-unreachable": "could not read hf_noisy_benchmark.json of the Hub dataset noisy-seg/coco-n@v1.0 ("
+                }[case]
+    if case not in ("missing", "hub-unreachable"):  # (the tests run with HF_HUB_OFFLINE=1)
         folder.mkdir()
     if case == "other-benchmark":
         (folder / "hf_noisy_benchmark.json").write_text(json.dumps({"benchmark_id": "cityscapes-n",
                                                                    "configs": {"clean": {}}}))
     if case == "no-clean":
         (folder / "hf_noisy_benchmark.json").write_text(json.dumps({"benchmark_id": "coco-n", "configs": {"hard": {}}}))
-    source = str(folder / "val.json") if case == "missing-json" else str(folder)
-    with pytest.raises(HfNoisyError, match=expected):
+    source = {"missing-json": str(folder / "val.json"), "hub-unreachable": "noisy-seg/coco-n@v1.0"}.get(case, str(folder))
+    with pytest.raises(HfNoisyError, match=re.escape(expected)):
         init_store(tmp_path / "board", parse_benchmark_sources([f"coco-n={source}"]))
     assert not (tmp_path / "board").exists()
     assert main(["leaderboard", "init", "--store", str(tmp_path / "board"), "--benchmark", f"coco-n={source}"]) == 2

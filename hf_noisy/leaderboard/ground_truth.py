@@ -64,18 +64,23 @@ def parse_benchmark_sources(items: list[str]) -> dict[str, BenchmarkSource]:
     return sources
 
 
-def _benchmark_metadata(benchmark: str, source: BenchmarkSource, where: str) -> dict:
-    """The build metadata at ``source``, checked to be a built ``benchmark`` with a ``clean`` config."""
+def _benchmark_metadata(benchmark: str, source: BenchmarkSource, *, hub: bool) -> dict:
+    """The build metadata at ``source`` (a local folder, or a Hub dataset when ``hub``), checked to be a built
+    ``benchmark`` with a ``clean`` config."""
     from ..hub import METADATA_FILE, read_metadata
 
+    where = f"the Hub dataset {source}" if hub else str(Path(source.source).resolve())
+    if not hub and not (Path(source.source) / METADATA_FILE).is_file():
+        raise HfNoisyError(f"--benchmark {benchmark}={source}: {where} is not a built benchmark (no {METADATA_FILE} "
+                           f"in it); build one with `hf-noisy build {benchmark}`")
     try:
         metadata = read_metadata(source.source, revision=source.revision)
-    except Exception as err:  # noqa: BLE001 -- a missing file, bad JSON or any Hub error: one line, its kind named
+    except Exception as err:  # noqa: BLE001 -- bad JSON or any Hub error: one line, its kind named
         reason = (str(err).strip().splitlines() or [""])[0][:200]
-        raise HfNoisyError(f"--benchmark {benchmark}={source}: {where} is not a built benchmark (cannot read its "
-                           f"{METADATA_FILE}: {type(err).__name__}{': ' + reason if reason else ''})") from None
+        raise HfNoisyError(f"--benchmark {benchmark}={source}: could not read {METADATA_FILE} of {where} "
+                           f"({type(err).__name__}{': ' + reason if reason else ''})") from None
     if not isinstance(metadata, dict):
-        raise HfNoisyError(f"--benchmark {benchmark}={source}: {METADATA_FILE} is not an object")
+        raise HfNoisyError(f"--benchmark {benchmark}={source}: {METADATA_FILE} of {where} is not an object")
     built = metadata.get("benchmark_id")
     if built != benchmark:
         raise HfNoisyError(f"--benchmark {benchmark}={source}: {where} holds the benchmark {built!r}, not {benchmark}")
@@ -105,9 +110,9 @@ def resolve_source(benchmark: str, source: BenchmarkSource, store_root: str | os
         if not path.is_dir():
             raise HfNoisyError(f"--benchmark {benchmark}={source}: no such folder {path.resolve()} (a Hub dataset id "
                                "is ORG/NAME)")
-        metadata = _benchmark_metadata(benchmark, BenchmarkSource(str(path)), str(path.resolve()))
+        metadata = _benchmark_metadata(benchmark, BenchmarkSource(str(path)), hub=False)
         return BenchmarkSource(_local(path, store_root), None, str(metadata.get("benchmark_version") or "custom"))
-    metadata = _benchmark_metadata(benchmark, source, f"the Hub dataset {source}")
+    metadata = _benchmark_metadata(benchmark, source, hub=True)
     return replace(source, version=str(metadata.get("benchmark_version") or "custom"))
 
 

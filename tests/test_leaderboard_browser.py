@@ -82,6 +82,11 @@ def _cells(page, table: str, model: str) -> list[str]:
     return [text.strip() for text in row.locator("[role=gridcell]").all_inner_texts()]
 
 
+def _uploaded(page, name: str):
+    """The upload's file cell (its name is drawn as two spans, stem and extension: match the accessible name)."""
+    return page.locator("#results-file").get_by_role("cell", name=name, exact=True)
+
+
 def _shapes_store(tmp_path: Path) -> tuple[Path, dict]:
     """A store whose coco-n ground truth is the built-in shapes dataset (CI runs this without ../shared)."""
     from hf_noisy.coco import load_coco
@@ -136,7 +141,7 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             # A valid submission: scored in the sandbox, its AP shown and its row in the table.
             page.get_by_role("tab", name="Submit").click()
             page.set_input_files("#results-file input[type=file]", str(valid))
-            expect(page.locator("#results-file").get_by_role("cell", name="valid.json", exact=True)).to_be_visible()
+            expect(_uploaded(page, "valid.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Browser M2F")
             page.locator("#method textarea").fill("SCE")
             page.locator("#submit-button").click()
@@ -173,8 +178,7 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             page.get_by_role("tab", name="Submit").click()
             page.locator("#results-file button[aria-label='Clear']").first.click()
             page.set_input_files("#results-file input[type=file]", str(invalid))
-            # (the file's name is drawn as two spans, stem and extension: match the cell's accessible name)
-            expect(page.locator("#results-file").get_by_role("cell", name="invalid.json", exact=True)).to_be_visible()
+            expect(_uploaded(page, "invalid.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Bad scores")
             page.locator("#submit-button").click()
             expect(status).to_contain_text("Rejected", timeout=30_000)
@@ -208,7 +212,7 @@ def test_a_failing_check_shows_its_reason_in_the_browser(tmp_path: Path, free_po
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
             page.get_by_role("tab", name="Submit").click()
             page.set_input_files("#results-file input[type=file]", str(results))
-            expect(page.locator("#results-file").get_by_role("cell", name="results.json", exact=True)).to_be_visible(timeout=30_000)
+            expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("M")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
@@ -341,7 +345,7 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             login = page.locator("#login-button")
             expect(login).to_contain_text("Sign in with Hugging Face", timeout=30_000)
             page.set_input_files("#results-file input[type=file]", str(results))
-            expect(page.locator("#results-file").get_by_role("cell", name="results.json", exact=True)).to_be_visible(timeout=30_000)
+            expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
@@ -357,7 +361,7 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             page.get_by_role("tab", name="Submit").click()
             expect(login).to_contain_text("carol-hf", timeout=30_000)  # gradio's "Logout (carol-hf)"
             page.set_input_files("#results-file input[type=file]", str(results))
-            expect(page.locator("#results-file").get_by_role("cell", name="results.json", exact=True)).to_be_visible(timeout=30_000)
+            expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
             expect(status).to_contain_text("Evaluated", timeout=90_000)

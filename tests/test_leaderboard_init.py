@@ -74,7 +74,8 @@ def test_init_refuses_what_is_not_a_built_benchmark_and_writes_nothing(case: str
                                                                    "configs": {"clean": {}}}))
     if case == "no-clean":
         (folder / "hf_noisy_benchmark.json").write_text(json.dumps({"benchmark_id": "coco-n", "configs": {"hard": {}}}))
-    source = {"missing-json": str(folder / "val.json"), "hub-unreachable": "noisy-seg/coco-n@v1.0"}.get(case, str(folder))
+    source = {"missing-json": str(folder / "val.json"),
+              "hub-unreachable": "noisy-seg/coco-n@v1.0"}.get(case, str(folder))
     with pytest.raises(HfNoisyError, match=re.escape(expected)):
         init_store(tmp_path / "board", parse_benchmark_sources([f"coco-n={source}"]))
     assert not (tmp_path / "board").exists()

@@ -46,7 +46,8 @@ def _protocol(tables: dict) -> list[dict]:
          "header": ["Model", *(f"{c} {m}" for c in t3["columns"] for m in ("box AP", "mask AP"))],
          "rows": [[row["model"], *(v for pair in zip(row["box"], row["mask"], strict=True) for v in pair)]
                   for row in t3["rows"]]},
-        {"table": "Table 4", "caption": t4["caption"], "header": ["Training labels", "box AP", "mask AP", "Boundary AP"],
+        {"table": "Table 4", "caption": t4["caption"],
+         "header": ["Training labels", "box AP", "mask AP", "Boundary AP"],
          "rows": [[row["labels"], *row["values"]] for row in t4["rows"]]},
     ]
 

@@ -77,7 +77,7 @@ def test_retention_is_noisy_ap_over_clean_ap_of_the_same_model(board: Path, gt: 
     evaluated = [r for r in rows if r["Source"] == "evaluated"]
     assert [(r["Model"], r["Trained on"]) for r in evaluated] == [("M2F R50", "clean"), ("M2F R50", "hard"),
                                                                    ("Other", "hard")]
-    assert evaluated[1]["Retention"] == round(kept["AP"], 3)
+    assert evaluated[1]["Retention"] == round(100 * kept["AP"], 1)  # percent, one decimal
     assert evaluated[0]["Mask AP"] == round(100 * expected_clean["segm"].stats["AP"], 1)
 
 

@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init = sub.add_parser("init", help="create a store and set where each benchmark's validation annotations come from")
     init.add_argument("--store", required=True, help="a folder, or hf://ORG for Hub dataset repos")
     init.add_argument("--benchmark", action="append", required=True, metavar="NAME=PATH_OR_ID[@REVISION]",
-                      help="coco-n, cityscapes-n, lvis-n or coco-wan = a built dataset folder, a Hub dataset id, "
-                           "or a COCO .json file (repeatable)")
+                      help="coco-n, cityscapes-n, lvis-n or coco-wan = a built dataset folder (recorded as an "
+                           "absolute path, or relative to the store when inside it), a Hub dataset id ORG/NAME, "
+                           "or a COCO .json file (repeatable); checked to hold that benchmark")
 
     submit = sub.add_parser("submit", help="check a results file and store it for evaluation")
     submit.add_argument("results", help="COCO results file (.json or .json.gz)")
@@ -78,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "init":
         config = lb.init_store(args.store, lb.parse_benchmark_sources(args.benchmark))
         for name, entry in sorted(config["benchmarks"].items()):
-            print(f"{name}: {entry['source']}" + (f"@{entry['revision']}" if entry["revision"] else ""))
+            print(f"{name}: {entry['source']}" + (f"@{entry['revision']}" if entry["revision"] else "")
+                  + f" (benchmark version {entry.get('version') or 'unknown'})")
         return 0
     if args.action == "submit":
         from pathlib import Path

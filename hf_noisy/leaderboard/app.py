@@ -12,19 +12,34 @@ component) requires gradio < 6.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
-from .storage import open_backend
+from ..errors import HfNoisyError
 from .evaluator import SandboxLimits, evaluate_pending
-from .storage import Backend
+from .storage import Backend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
-from .table import COLUMNS, board_rows, queue_rows
+from .table import COLUMNS, PUBLISHED_VERSION, board_rows, default_view, load_reported, queue_rows
 
-__all__ = ["build_app", "filter_rows", "main", "robustness_figure", "serve", "submit_form"]
+__all__ = ["build_app", "filter_rows", "main", "protocol_markdown", "robustness_figure", "serve", "styled",
+           "submit_form"]
 
-#: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in percent of the table.
-COLUMN_WIDTHS = ("8%", "13%", "6%", "7%", "6%", "7%", "6%", "6%", "6%", "7%", "8%", "7%", "13%")
+log = logging.getLogger(__name__)
+
+#: Widths of the table's columns (:data:`~hf_noisy.leaderboard.table.COLUMNS`), in pixels: wide enough for each
+#: header's longest word, so a header wraps between words, never inside one.
+COLUMN_WIDTHS = (96, 160, 80, 76, 60, 88, 56, 60, 60, 92, 92, 96, 80, 112)
+#: Columns of the submit tab's queue (:func:`~hf_noisy.leaderboard.table.queue_rows`) and their widths in pixels.
+QUEUE_COLUMNS = ("Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id")
+QUEUE_WIDTHS = (230, 110, 90, 160, 110, 200, 300)
+#: Columns holding numbers (percent), shown with one decimal.
+NUMBER_COLUMNS = ("Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75", "Retention", "Boundary retention")
+#: Passed to ``launch(css=...)``: table headers wrap at spaces only, never inside a word.
+CSS = """
+.board-table th, .board-table th * { word-break: keep-all !important; overflow-wrap: normal !important;
+                                     hyphens: none !important; }
+"""
 
 ABOUT = """\
 ## Protocol
@@ -37,10 +52,16 @@ always: the paper measures what noisy *training* labels cost, against clean labe
   **box AP**, COCO rules (AP at IoU 0.50:0.95, at most 100 detections per image) for COCO-N, Cityscapes-N and
   COCO-WAN; LVIS rules for LVIS-N (federated negatives, 300 detections per image, APr/APc/APf). The numbers
   equal `hf-noisy evaluate --gt VAL.json --predictions RESULTS.json --json`.
-* **Retention** = AP of a model trained on a noisy config / AP of the same model name (same submitter)
-  trained on `clean`: how much of its clean AP a method keeps under noise.
-* Rows marked **reported** are the paper's published numbers (each with its table); rows marked
+* **Retention** (%) = AP of a model trained on a noisy config / AP of the same model name (same submitter)
+  trained on `clean`: how much of its clean AP a method keeps under noise. **Boundary retention**: the same
+  with Boundary AP.
+* Rows marked **reported** are the paper's published numbers (each with its tables: mask and Boundary AP from
+  Tables 2, 6 and 8, box AP from Table 5; SCE is the symmetric cross-entropy of Table 8); rows marked
   **evaluated** were scored here from submitted predictions.
+* **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on
+  the full published benchmark (`{published}`) are comparable with the paper's; rows scored on anything else
+  (`custom`: a subset built with `--max-images`, another seed, a COCO file) are hidden unless "Show custom
+  builds" is ticked.
 
 ## Submitting
 
@@ -51,55 +72,116 @@ in [0, 1]. Files are parsed as JSON only (never pickle or YAML), after size, gzi
 detection is checked before anything is stored. One submission per model name, benchmark and config per
 user; a few submissions per user per day. Each submission is scored in a separate process with CPU-time
 and memory limits.
-"""
+""".replace("{published}", PUBLISHED_VERSION)
 
 
 def filter_rows(rows: list[dict], query: str = "", configs: list[str] | None = None,
-                sources: list[str] | None = None) -> Any:
+                sources: list[str] | None = None, custom: bool = True) -> Any:
     """Rows as a pandas DataFrame (columns :data:`COLUMNS`), keeping those whose model, method or submitter
-    contains ``query`` (case-insensitive), trained on one of ``configs`` and from one of ``sources``."""
+    contains ``query`` (case-insensitive), trained on one of ``configs``, from one of ``sources``, and (unless
+    ``custom``) only :func:`~hf_noisy.leaderboard.table.default_view` rows."""
     import pandas as pd
 
     query = (query or "").strip().lower()
-    kept = [row for row in rows
+    kept = [row for row in (rows if custom else default_view(rows))
             if (not query or any(query in str(row[key]).lower() for key in ("Model", "Method", "Submitter")))
             and (configs is None or row["Trained on"] in configs)
             and (sources is None or row["Source"] in sources)]
     return pd.DataFrame(kept, columns=list(COLUMNS))
 
 
+def _one_decimal(value: Any) -> str:
+    return "" if value is None or value != value else f"{value:.1f}"  # value != value: NaN
+
+
+def styled(frame: Any) -> Any:
+    """``frame`` for display: numbers with one decimal (``30.0``, not ``30``), missing ones blank. The values
+    stay numbers, so a click on a column still sorts numerically."""
+    return frame.style.format({column: _one_decimal for column in NUMBER_COLUMNS if column in frame.columns})
+
+
+def table_note(rows: list[dict], shown: int, benchmark: str) -> str:
+    """The line under a benchmark's table: ``no entries yet`` for an empty benchmark, else what is shown."""
+    if not rows:
+        return f"**{benchmark}: no entries yet.**"
+    hidden = len(rows) - len(default_view(rows))
+    return (f"{shown} of {len(rows)} rows shown" if shown else "No rows match these filters") + (
+        f"; {hidden} scored on a custom build (not the published {PUBLISHED_VERSION}), shown with "
+        "\"Show custom builds\"" if hidden else "") + "."
+
+
+def protocol_markdown(reported: dict | None = None) -> str:
+    """The paper's protocol tables (1, 3 and 4 of ``reported.json``) as Markdown, each with its caption."""
+    reported = load_reported() if reported is None else reported
+    parts = []
+    for table in reported["protocol"]:
+        cells = [[_markdown_cell(c) for c in row] for row in table["rows"]]
+        parts.append("\n".join([f"**{table['table']}.** {table['caption']}.", "",
+                                "| " + " | ".join(table["header"]) + " |",
+                                "|" + "|".join(["---"] + ["---:"] * (len(table["header"]) - 1)) + "|",
+                                *("| " + " | ".join(row) + " |" for row in cells)]))
+    return "\n\n".join(parts)
+
+
+def _markdown_cell(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+
+def _plain(text: str) -> str:
+    """``text`` safe to draw: anything that does not encode (a lone surrogate) as an escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def robustness_figure(rows: list[dict], benchmark: str) -> Any:
-    """Mask AP (solid) and Boundary AP (dashed) against the training config, one colour per model."""
+    """Mask AP (solid, circles) and Boundary AP (dashed, squares) against the training config, one colour per
+    model. Only measured points are drawn; a line joins two points only where the configs are adjacent (a
+    missing level leaves a gap). Both legends (models, and which line is which metric) sit outside the axes,
+    and every text is drawn as plain text (no mathtext: ``$`` is a dollar sign)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    figure = Figure(figsize=(8, 4.5), dpi=100)
-    axes = figure.add_subplot()
     groups: dict[tuple, dict[str, tuple]] = {}
     for row in rows:
         key = (row["Model"], row["Method"], row["Submitter"], row["Source"])
         groups.setdefault(key, {})[row["Trained on"]] = (row["Mask AP"], row["Boundary AP"])
-    colours = matplotlib.colormaps["tab10"]
+    figure = Figure(figsize=(11, 5), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    colours = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
+    model_handles = []
+    styles = (("mask AP", "-", "o"), ("Boundary AP", "--", "s"))
     for index, ((model, method, submitter, source), points) in enumerate(sorted(groups.items())):
-        configs = [c for c in CONFIGS if c in points]
-        x = [CONFIGS.index(c) for c in configs]
-        label = f"{model}" + (f" ({method})" if method else "") + (" [reported]" if source == "reported" else
-                                                                    f" [{submitter}]")
-        for column, style, suffix in ((0, "-", "mask AP"), (1, "--", "boundary AP")):
-            values = [(xi, points[c][column]) for xi, c in zip(x, configs) if points[c][column] is not None]
-            if values:
-                axes.plot([v[0] for v in values], [v[1] for v in values], style, marker="o",
-                          color=colours(index % 10), label=f"{label} {suffix}")
+        colour = colours(index % colours.N)
+        label = _plain(f"{model} ({', '.join(filter(None, [method, 'paper' if source == 'reported' else submitter]))})")
+        for column, (metric, style, marker) in enumerate(styles):
+            # NaN where a level was not measured: matplotlib breaks the line there and draws no marker
+            y = [points[c][column] if c in points and points[c][column] is not None else float("nan")
+                 for c in CONFIGS]
+            if any(v == v for v in y):
+                axes.plot(range(len(CONFIGS)), y, linestyle=style, marker=marker, color=colour,
+                          label=f"{label} {metric}")
+        model_handles.append(Line2D([], [], color=colour, linewidth=3, label=label))
     axes.set_xticks(range(len(CONFIGS)), CONFIGS)
-    axes.set_xlabel("training labels")
-    axes.set_ylabel("AP on clean validation (%)")
-    axes.set_title(f"{benchmark}: AP (solid) and Boundary AP (dashed) against noise level")
+    axes.set_xlim(-0.3, len(CONFIGS) - 0.7)
+    axes.set_xlabel("training labels", parse_math=False)
+    axes.set_ylabel("AP on clean validation (%)", parse_math=False)
+    axes.set_title(_plain(f"{benchmark}: mask AP and Boundary AP against the noise level"), parse_math=False)
     axes.grid(alpha=0.3)
     if groups:
-        axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
+        metric_legend = axes.legend(
+            handles=[Line2D([], [], color="black", linestyle=style, marker=marker, label=metric)
+                     for metric, style, marker in styles],
+            title="metric", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8)
+        axes.add_artist(metric_legend)
+        axes.legend(handles=model_handles, title="model (method, submitter)", loc="upper left",
+                    bbox_to_anchor=(1.01, 0.78), fontsize=8, title_fontsize=8)
+        for legend in (metric_legend, axes.get_legend()):
+            for text in [*legend.get_texts(), legend.get_title()]:
+                text.set_parse_math(False)
+    else:
+        axes.text(0.5, 0.5, "no entries yet", transform=axes.transAxes, ha="center", va="center", parse_math=False)
     return figure
 
 
@@ -123,7 +205,8 @@ def submit_form(
 ) -> str:
     """What the submit tab does with its form: check and store the file as ``user`` (on a Space the signed-in
     Hub user, else the board's ``--submitter``; ``None`` refuses), then score it if ``evaluate``. Returns the
-    Markdown status shown under the form: accepted with its scores, or refused with the rule and reason."""
+    Markdown status shown under the form: accepted with its scores, or refused with the rule and reason (also
+    when the board itself cannot check it, e.g. its ground truth is unreachable: never a bare error)."""
     from .board import submit
 
     backend = open_backend(store)
@@ -144,11 +227,18 @@ def submit_form(
         with open(path, "rb") as handle:
             submission = submit(backend, handle.read(), meta, limits=limits, cache_dir=cache_dir)
     except SubmissionError as err:
-        return f"**Rejected** ({err.kind}): {err}"
+        return f"**Rejected** ({err.kind}): {_plain(str(err))}"
+    except Exception as err:  # noqa: BLE001 -- the browser gets the reason, the log the traceback
+        log.exception("leaderboard: could not check a submission")
+        return f"**Not submitted:** the board could not check it ({_reason(err)})"
     message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
     if not evaluate:
         return message + " It will be scored by the next evaluator run."
-    records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
+    try:
+        records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
+    except Exception as err:  # noqa: BLE001 -- stored; a later evaluator run scores it
+        log.exception("leaderboard: evaluation failed")
+        return message + f" **Not evaluated yet** ({_reason(err)}); it stays pending."
     record = records.get(submission.id)
     if record is None:
         return message + " Pending evaluation."
@@ -157,6 +247,14 @@ def submit_form(
     metrics = record["metrics"]
     return (message + f" **Evaluated:** mask AP {100 * metrics['segm']['AP']:.1f}, Boundary AP "
             f"{100 * metrics['boundary']['AP']:.1f}, box AP {100 * metrics['bbox']['AP']:.1f}.")
+
+
+def _reason(err: BaseException) -> str:
+    """What a visitor is told about an unexpected failure: hf-noisy's own one-line message, or only the kind of
+    error for anything else (its details, which may name server internals, go to the board's log)."""
+    if isinstance(err, HfNoisyError):
+        return _plain((str(err).strip().splitlines() or [""])[0][:300])
+    return f"{type(err).__name__}; the details are in the board's log"
 
 
 def build_app(
@@ -186,29 +284,34 @@ def build_app(
     benchmarks = list(BENCHMARKS)
     settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox,
                 "cache_dir": cache_dir}
+    per_table = 4  # filters per benchmark table: search, configs, sources, custom builds
 
     def tables(*filters: Any) -> list:
         rows = board_rows(backend)
-        out = []
+        frames, notes = [], []
         for i, benchmark in enumerate(benchmarks):
-            query, configs, sources = filters[3 * i: 3 * i + 3]
-            out.append(filter_rows(rows.get(benchmark, []), query, configs, sources))
-        return out
+            query, configs, sources, custom = filters[per_table * i: per_table * (i + 1)]
+            frame = filter_rows(rows.get(benchmark, []), query, configs, sources, custom)
+            frames.append(styled(frame))
+            notes.append(table_note(rows.get(benchmark, []), len(frame), benchmark))
+        return frames + notes
 
     def queue() -> Any:
         import pandas as pd
 
         rows = queue_rows(backend)
-        return pd.DataFrame(rows, columns=["Submitted", "Benchmark", "Trained on", "Model", "Submitter", "State", "Id"])
+        return pd.DataFrame(rows, columns=list(QUEUE_COLUMNS))
 
-    def plot(benchmark: str) -> Any:
-        return robustness_figure(board_rows(backend).get(benchmark, []), benchmark)
+    def plot(benchmark: str, custom: bool) -> Any:
+        rows = board_rows(backend).get(benchmark, [])
+        return robustness_figure(rows if custom else default_view(rows), benchmark)
 
     with gr.Blocks(title="hf-noisy leaderboard") as demo:
         gr.Markdown("# Noisy-label instance segmentation leaderboard\nCOCO-N, Cityscapes-N, LVIS-N and COCO-WAN "
-                    "(Grad et al. 2024): train on a noise level, evaluate on clean validation labels.")
+                    "(Grad et al. 2024): train on a noise level, evaluate on clean validation labels. AP in %.")
         filters: list = []
         frames: list = []
+        notes: list = []
         with gr.Tab("Leaderboard"):
             refresh = gr.Button("Refresh", size="sm")
             for benchmark in benchmarks:
@@ -218,17 +321,23 @@ def build_app(
                         configs = gr.CheckboxGroup(list(CONFIGS), value=list(CONFIGS), label="Trained on")
                         sources = gr.CheckboxGroup(["reported", "evaluated"], value=["reported", "evaluated"],
                                                    label="Source")
+                        custom = gr.Checkbox(False, label="Show custom builds",
+                                             info=f"rows not scored on the full published {PUBLISHED_VERSION}")
                     frame = gr.Dataframe(label=f"{benchmark} (AP in %, click a column to sort)", interactive=False,
-                                         elem_id=f"table-{benchmark}", show_search="none", wrap=True,
-                                         column_widths=list(COLUMN_WIDTHS))
-                    filters += [query, configs, sources]
+                                         elem_id=f"table-{benchmark}", elem_classes=["board-table"],
+                                         show_search="none", wrap=True, column_widths=list(COLUMN_WIDTHS),
+                                         headers=list(COLUMNS), max_height=1400)
+                    notes.append(gr.Markdown(elem_id=f"note-{benchmark}"))
+                    filters += [query, configs, sources, custom]
                     frames.append(frame)
         with gr.Tab("Robustness") as robustness_tab:
-            which = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark")
+            with gr.Row():
+                which = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark", elem_id="robustness-benchmark")
+                plot_custom = gr.Checkbox(False, label="Show custom builds")
             figure = gr.Plot(label="AP against noise level", elem_id="robustness-plot")
         with gr.Tab("Submit"):
             if on_space:
-                gr.LoginButton()
+                gr.LoginButton(elem_id="login-button")
                 gr.Markdown("You submit as the Hugging Face user you are signed in as.")
             else:
                 gr.Markdown(f"Submitting as **{submitter}** (set with `--submitter`)." if submitter else
@@ -238,7 +347,7 @@ def build_app(
             with gr.Row():
                 benchmark_in = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark")
                 trained_on = gr.Dropdown(list(CONFIGS), value="clean", label="Trained on")
-                revision = gr.Textbox(label="Config revision", placeholder="v1.0")
+                revision = gr.Textbox(label="Config revision", placeholder=PUBLISHED_VERSION)
             with gr.Row():
                 model_name = gr.Textbox(label="Model name", elem_id="model-name")
                 method = gr.Textbox(label="Method", placeholder="CE, SCE, ...", elem_id="method")
@@ -247,31 +356,42 @@ def build_app(
                 code_url = gr.Textbox(label="Code URL")
             send = gr.Button("Submit", variant="primary", elem_id="submit-button")
             status = gr.Markdown(elem_id="submit-status")
-            queue_frame = gr.Dataframe(label="Submissions", interactive=False, elem_id="queue", wrap=True)
+            queue_frame = gr.Dataframe(label="Submissions", interactive=False, elem_id="queue", wrap=True,
+                                       elem_classes=["board-table"], headers=list(QUEUE_COLUMNS),
+                                       column_widths=list(QUEUE_WIDTHS))
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
+            gr.Markdown("## The paper's other tables\n\nNot benchmarks of this board (they train on noise "
+                        "applied differently), but the protocol's evidence: one spatial noise at a time (Table 1), "
+                        "class noise alone (Table 3), and foreground-background segmentation (Table 4).\n\n"
+                        + protocol_markdown(), elem_id="protocol-tables")
 
         form = [upload, benchmark_in, trained_on, model_name, method, revision, paper_url, code_url]
         if on_space:
-            # gradio passes the signed-in user to a parameter annotated gr.OAuthProfile (None when signed out).
-            def handler(file, bench, config, name, meth, rev, paper, code,  # noqa: ANN001
-                        profile: gr.OAuthProfile | None) -> tuple:
+            def handler(file, bench, config, name, meth, rev, paper, code, profile) -> tuple:  # noqa: ANN001
                 return submit_form(backend, profile.username if profile else None, file, bench, config, name,
                                    meth, rev, paper, code, **settings), queue()
+
+            # gradio passes the signed-in user (None when signed out) to a parameter whose type hint is
+            # gr.OAuthProfile | None. Set as an object: this module's annotations are strings, and gradio's
+            # typing.get_type_hints cannot resolve "gr" (imported in this function), so it would pass nothing.
+            handler.__annotations__["profile"] = gr.OAuthProfile | None
         else:
             def handler(file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
                 return submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,
                                    **settings), queue()
 
-        send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=frames)
-        robustness_tab.select(plot, inputs=which, outputs=figure)
-        refresh.click(tables, inputs=filters, outputs=frames)
+        outputs = frames + notes
+        send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=outputs)
+        robustness_tab.select(plot, inputs=[which, plot_custom], outputs=figure)
+        refresh.click(tables, inputs=filters, outputs=outputs)
         for component in filters:
-            component.change(tables, inputs=filters, outputs=frames)
-        which.change(plot, inputs=which, outputs=figure)
-        demo.load(tables, inputs=filters, outputs=frames)
+            component.change(tables, inputs=filters, outputs=outputs)
+        which.change(plot, inputs=[which, plot_custom], outputs=figure)
+        plot_custom.change(plot, inputs=[which, plot_custom], outputs=figure)
+        demo.load(tables, inputs=filters, outputs=outputs)
         demo.load(queue, outputs=queue_frame)
-        demo.load(plot, inputs=which, outputs=figure)
+        demo.load(plot, inputs=[which, plot_custom], outputs=figure)
     return demo
 
 
@@ -279,15 +399,16 @@ def serve(store: str | os.PathLike | Backend, *, submitter: str | None = None, h
           port: int = 7860, evaluate: bool = True, **kwargs: Any) -> None:
     """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``)."""
     build_app(store, submitter=submitter, evaluate=evaluate, **kwargs).launch(
-        server_name=host, server_port=port, max_file_size=Limits().max_compressed_bytes, footer_links=[])
+        server_name=host, server_port=port, max_file_size=Limits().max_compressed_bytes, footer_links=[], css=CSS)
 
 
 def main() -> None:
-    """Space entry point: the store from ``HF_NOISY_STORE``, served on ``0.0.0.0:7860``."""
+    """Space entry point: the store from ``HF_NOISY_STORE``, served on ``GRADIO_SERVER_NAME`` (default
+    ``0.0.0.0``) port ``PORT`` (default 7860). On a Space (``SPACE_ID`` set) submitters sign in with OAuth."""
     store = os.environ.get("HF_NOISY_STORE")
     if not store:
         raise SystemExit("set HF_NOISY_STORE to the leaderboard store (hf://ORG or a folder)")
-    serve(store, host="0.0.0.0", port=int(os.environ.get("PORT", "7860")))
+    serve(store, host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), port=int(os.environ.get("PORT", "7860")))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 Layout (the same in a folder and in the Hub repos, see :mod:`.storage`)::
 
-    store.json                                              {"version": 1, "benchmarks": {name: {"source", "revision"}}}
+    store.json                                              {"version": 1, "benchmarks": {name: {"source", "revision", "version"}}}
     submissions/<benchmark>/<trained_on>/<submitter>/<UTC stamp>--<model slug>--<sha256[:16]>/
         results.json.gz                                     the detections (as uploaded if gzip, else gzip-compressed)
         meta.json                                           written last: a submission exists once this exists
@@ -20,10 +20,11 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from ..errors import HfNoisyError
-from .ground_truth import BenchmarkSource, ground_truth_file
+from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
 from .storage import Backend, open_backend
 from .submission import Limits, SubmissionError, SubmissionMeta, check_results, gzip_bytes, parse_results
 
@@ -47,28 +48,47 @@ def _dumps(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+def _local_root(backend: Backend) -> Path | None:
+    """The folder of a local store (relative benchmark paths are relative to it); ``None`` for the Hub."""
+    root = getattr(backend, "root", None)
+    return None if root is None else Path(root)
+
+
 def init_store(store: str | os.PathLike | Backend, benchmarks: dict[str, BenchmarkSource]) -> dict:
     """Create the store (folder or Hub repos) and record where each benchmark's clean validation annotations
-    come from. Re-running adds benchmarks or changes their source; returns the store's configuration."""
+    come from and which benchmark version they are (:func:`~.ground_truth.resolve_source`: a local path is
+    recorded absolute, or relative to a local store holding it, and must hold a built benchmark). Every source is
+    checked before anything is written. Re-running adds benchmarks or changes their source; returns the store's
+    configuration."""
     backend = open_backend(store)
+    root = _local_root(backend)
+    resolved = {name: resolve_source(name, source, root) for name, source in benchmarks.items()}
     backend.create()
     raw = backend.read(STORE_FILE)
     config = json.loads(raw) if raw else {"version": 1, "benchmarks": {}}
-    for name, source in benchmarks.items():
-        config["benchmarks"][name] = {"source": source.source, "revision": source.revision}
+    for name, source in resolved.items():
+        config["benchmarks"][name] = {"source": source.source, "revision": source.revision, "version": source.version}
     backend.write({STORE_FILE: _dumps(config)}, "Leaderboard: benchmark sources")
     return config
 
 
 def store_benchmarks(store: str | os.PathLike | Backend) -> dict[str, BenchmarkSource]:
-    """The benchmarks a store accepts, with their annotation sources."""
+    """The benchmarks a store accepts, with their annotation sources (a path relative to a local store made
+    absolute) and the benchmark versions ``init`` found (``None`` in a store made before versions were
+    recorded)."""
     backend = open_backend(store)
     raw = backend.read(STORE_FILE)
     if raw is None:
         raise HfNoisyError(f"{backend.description} is not a leaderboard store (no {STORE_FILE}); run "
                            "`hf-noisy leaderboard init` first")
-    return {name: BenchmarkSource(entry["source"], entry.get("revision"))
-            for name, entry in json.loads(raw)["benchmarks"].items()}
+    root = _local_root(backend)
+    out = {}
+    for name, entry in json.loads(raw)["benchmarks"].items():
+        source = entry["source"]
+        if root is not None and not Path(source).is_absolute() and (root / source).exists():
+            source = str((root / source).resolve())
+        out[name] = BenchmarkSource(source, entry.get("revision"), entry.get("version"))
+    return out
 
 
 def load_ground_truth(store: str | os.PathLike | Backend, benchmark: str, cache_dir: str | os.PathLike | None = None

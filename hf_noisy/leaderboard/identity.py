@@ -128,9 +128,10 @@ def name_key(name: str) -> str:
     return f"{slug}-{hashlib.sha256(identity(name).encode('utf-8')).hexdigest()[:16]}"
 
 
-def skeleton_key(name: str) -> str:
-    """32 hex digits of SHA-256 of the skeleton of ``name``'s identity: a file name for the name index."""
-    return hashlib.sha256(skeleton(identity(name)).encode("utf-8")).hexdigest()[:32]
+def skeleton_key(text: str) -> str:
+    """32 hex digits of SHA-256 of the skeleton of ``text``: a file name for the name index (which keys each
+    name by the skeleton of the name as written and of its identity, so case cannot hide a look-alike)."""
+    return hashlib.sha256(skeleton(text).encode("utf-8")).hexdigest()[:32]
 
 
 def submitter_key(submitter: str) -> str:

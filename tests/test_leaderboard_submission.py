@@ -97,13 +97,31 @@ def test_the_corpus_covers_at_least_15_kinds(gt: dict, valid: list[dict]):
     assert len({kind for kind, *_ in corpus} | {"duplicate", "rate-limit"}) >= 15 and len(corpus) >= 25
 
 
+#: Refused in the submitting process (before the sandbox); every other kind is the sandbox child's.
+_PARENT_KINDS = {"name", "meta"}
+#: Kinds also sent through submit() and its sandbox child (one child each: a second or so apiece).
+_THROUGH_THE_SANDBOX = {"gzip-bomb", "too-deep", "score", "rle-corrupt", "not-json"}
+
+
 def test_every_bad_submission_is_refused_with_its_reason_and_nothing_is_stored(store: Path, gt: dict,
                                                                               valid: list[dict]):
+    """Each file-level case is checked with the code the sandbox child runs (parse_results, check_results),
+    and one case of most kinds also end to end through submit() and the child."""
+    from hf_noisy.leaderboard import check_results
+
     before = _files(store)
+    sent = set()
     for kind, raw, meta, limits, words in _corpus(gt, valid):
-        with pytest.raises(SubmissionError) as caught:
-            submit(store, raw, meta, limits=replace(limits, attempts_per_day=1000), now=NOW)
-        assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+        if kind not in _PARENT_KINDS and not (kind == "oversized" and limits.max_compressed_bytes < len(raw)):
+            with pytest.raises(SubmissionError) as caught:
+                check_results(parse_results(raw, limits), gt, max_per_image=100, limits=limits)
+            assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+        if kind in _PARENT_KINDS or kind == "oversized" or (kind in _THROUGH_THE_SANDBOX and kind not in sent):
+            sent.add(kind)
+            with pytest.raises(SubmissionError) as caught:
+                submit(store, raw, meta, limits=replace(limits, attempts_per_day=1000), now=NOW)
+            assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+    assert sent >= _THROUGH_THE_SANDBOX
     # Only the log of uploads that reached the file check (they count toward the attempt limit).
     assert [f for f in _files(store) if not f.startswith(("attempts/alice/", ".lock-"))] == before == ["store.json"]
     assert evaluate_pending(store) == [] and not (store / "results").exists()

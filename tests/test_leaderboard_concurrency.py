@@ -199,3 +199,32 @@ def test_a_sandbox_killed_from_outside_is_retried_then_fails_with_the_true_reaso
         assert outcome["reason"].startswith("the sandbox was killed by SIGKILL (from outside the sandbox, most "
                                             "likely the out-of-memory killer), 3 times"), outcome
         assert "CPU" not in outcome["reason"]
+
+
+def test_a_claim_of_another_machine_holds_until_it_expires(board):
+    from hf_noisy.leaderboard import evaluate_pending
+
+    store, upload = board
+    (submission,) = _submit(store, upload, 1)
+    claim = store / "claims" / f"{submission}.json"
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    other = {"machine": "elsewhere/boot", "pid": 1, "started": "1"}
+    claim.write_text(json.dumps(dict(other, expires_at="2999-01-01T00:00:00+00:00")))
+    assert evaluate_pending(store) == []  # live: another evaluator is on it
+    claim.write_text(json.dumps(dict(other, expires_at="2000-01-01T00:00:00+00:00")))
+    assert [r["submission"] for r in evaluate_pending(store)] == [submission]  # expired: scored again
+
+
+def test_an_evaluator_that_fails_gives_its_claim_up_at_once(board):
+    from hf_noisy.leaderboard import evaluate_pending
+
+    store, upload = board
+    (submission,) = _submit(store, upload, 1)
+    gt_file = store.parent / "val.json"
+    kept = gt_file.read_bytes()
+    gt_file.unlink()  # the benchmark's annotations went missing: evaluation cannot start
+    with pytest.raises(Exception, match="val.json"):
+        evaluate_pending(store)
+    gt_file.write_bytes(kept)
+    # Same process, still alive: the claim was released, not left live until it expires.
+    assert [r["submission"] for r in evaluate_pending(store)] == [submission]

@@ -68,6 +68,18 @@ def _claim(view: Backend | Snapshot, submission: Submission, owner: dict, now: d
     return {_claim_path(submission): _dumps(claim)}, True
 
 
+def _release(view: Backend | Snapshot, submission: Submission, owner: dict) -> Decision:
+    """Expire our own claim on ``submission`` (if it is still ours and unscored)."""
+    raw = view.read(_claim_path(submission))
+    if raw is None or view.read(submission.result_path) is not None:
+        return {}, None
+    claim = json.loads(raw)
+    if {key: claim.get(key) for key in owner} != owner:
+        return {}, None
+    released = dict(claim, expires_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return {_claim_path(submission): _dumps(released)}, None
+
+
 def _claim_path(submission: Submission) -> str:
     return f"claims/{submission.id}.json"
 
@@ -100,9 +112,14 @@ def evaluate_pending(
                                 f"Claim {submission.id}"):
             continue
         benchmark = submission.meta.benchmark
-        if benchmark not in gt_paths:  # the child loads it: this process only finds the (trusted) file
-            gt_paths[benchmark] = ground_truth_file(store_benchmarks(backend)[benchmark], cache_dir)
-        outcome = score_upload(backend.read(submission.results_path), gt_paths[benchmark], benchmark, limits)
+        try:
+            if benchmark not in gt_paths:  # the child loads it: this process only finds the (trusted) file
+                gt_paths[benchmark] = ground_truth_file(store_benchmarks(backend)[benchmark], cache_dir)
+            outcome = score_upload(backend.read(submission.results_path), gt_paths[benchmark], benchmark, limits)
+        except BaseException:
+            # This process lives on (an error, an interrupt): give the claim up now rather than at its expiry.
+            backend.transact("results", lambda view: _release(view, submission, owner), f"Release {submission.id}")
+            raise
         record = {"submission": submission.id, "meta": submission.meta.to_dict(), "sha256": submission.sha256,
                   "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "limits": {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}}

@@ -59,7 +59,7 @@ class _Killed(Exception):
 
 
 def _memfd(name: str, data: bytes = b"") -> int:
-    fd = os.memfd_create(name, 0)  # not close-on-exec: passed to the child by number
+    fd = os.memfd_create(name)  # close-on-exec; pass_fds hands it to the sandbox child alone
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -1,132 +1,100 @@
-"""The Hub store, offline: the calls made to huggingface_hub's real HfApi methods (stubbed over an in-memory
-pair of repos with commit history and ``parent_commit`` checks), through init, submit and evaluate."""
+"""The hf://ORG leaderboard store through the loopback Hub (tests/hub_server.py): init with a benchmark pushed
+to the Hub, submit, evaluate and serve, with the files landing in the two dataset repos; and token problems as
+one line."""
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
-import httpx
 import pytest
-from _leaderboard import dumps, predictions, shapes_gt, write_gt
-from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+from _leaderboard import dumps, predictions
+from huggingface_hub import HfApi
 
-from hf_noisy.leaderboard import (HubBackend, SubmissionMeta, board_rows, evaluate_pending, init_store,
-                                  list_results, open_backend, parse_benchmark_sources, submit)
+from hf_noisy.cli import main
+from hf_noisy.hub import build_coco_n, export_coco, push_dataset
+from hf_noisy.leaderboard import HubBackend, board_rows, list_results, list_submissions, open_backend
 from hf_noisy.metrics import evaluate_coco
 
+STORE = "hf://noisy-seg"
 SUBMISSIONS, RESULTS = "noisy-seg/leaderboard-submissions", "noisy-seg/leaderboard-results"
 
 
-@pytest.fixture
-def hub(monkeypatch, tmp_path: Path) -> tuple[dict, list]:
-    """Repos as lists of states, one per commit; a commit whose ``parent_commit`` is not the head gets 412, as
-    the Hub answers."""
-    history: dict[str, list[dict[str, bytes]]] = {}
-    calls: list[tuple] = []
-    downloads = tmp_path / "downloads"
-
-    def state(repo_id, revision=None):
-        return history[repo_id][-1 if revision is None else int(revision)]
-
-    def create_repo(self, repo_id, **kwargs):
-        calls.append(("create_repo", repo_id, kwargs))
-        history.setdefault(repo_id, [{}])
-
-    def repo_info(self, repo_id, **kwargs):
-        calls.append(("repo_info", repo_id, kwargs))
-        return SimpleNamespace(sha=str(len(history[repo_id]) - 1))
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        operations = list(operations)
-        assert all(isinstance(op, CommitOperationAdd) for op in operations)
-        calls.append(("create_commit", repo_id, [op.path_in_repo for op in operations], kwargs))
-        parent = kwargs.get("parent_commit")
-        if parent is not None and parent != str(len(history[repo_id]) - 1):
-            raise HfHubHTTPError("412 Precondition Failed: parent commit is not the head",
-                                 response=httpx.Response(412, request=httpx.Request("POST", "http://hub/commit")))
-        history[repo_id].append({**history[repo_id][-1], **{op.path_in_repo: op.path_or_fileobj for op in operations}})
-
-    def list_repo_files(self, repo_id, **kwargs):
-        calls.append(("list_repo_files", repo_id, kwargs))
-        return list(state(repo_id, kwargs.get("revision")))
-
-    def hf_hub_download(self, repo_id, filename, **kwargs):
-        calls.append(("hf_hub_download", repo_id, filename, kwargs))
-        files = state(repo_id, kwargs.get("revision"))
-        if filename not in files:
-            raise EntryNotFoundError(f"{filename} not in {repo_id}")
-        local = downloads / repo_id / str(kwargs.get("revision")) / filename
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(files[filename])
-        return str(local)
-
-    for name, method in (("create_repo", create_repo), ("create_commit", create_commit), ("repo_info", repo_info),
-                         ("list_repo_files", list_repo_files), ("hf_hub_download", hf_hub_download)):
-        monkeypatch.setattr(HfApi, name, method)
-    return history, calls
+@pytest.fixture(scope="module")
+def benchmark(coco_tiny: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """A 4-image COCO-N build (clean only) and its clean validation ground truth as COCO."""
+    root = tmp_path_factory.mktemp("lb-hub")
+    built = build_coco_n(coco_tiny, root / "coco-n", max_images=4, levels=["clean"]).path
+    gt = export_coco(built, "clean", "validation", root / "gt.json")
+    return built, gt
 
 
-def _commits(calls: list[tuple]) -> list[tuple]:
-    return [(repo, paths, kwargs.get("parent_commit")) for name, repo, paths, kwargs, *_ in
-            (c + (None,) for c in calls if c[0] == "create_commit")]
+def _submit(results: Path, model: str, *extra: str) -> int:
+    return main(["leaderboard", "submit", str(results), "--store", STORE, "--benchmark", "coco-n", "--trained-on",
+                 "hard", "--model-name", model, "--submitter", "alice", *extra])
 
 
-def test_init_submit_evaluate_on_the_hub(hub, tmp_path: Path):
-    history, calls = hub
-    gt = shapes_gt(tmp_path / "shapes")
-    gt_file = write_gt(gt, tmp_path / "val.json")
-    store = "hf://noisy-seg"
-    assert isinstance(open_backend(store), HubBackend)
+def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, capsys):
+    built, gt = benchmark
+    push_dataset(built, "noisy-seg/coco-n", revision="v1.0")
+    assert isinstance(open_backend(STORE), HubBackend)
+    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", "coco-n=noisy-seg/coco-n@v1.0"]) == 0
+    assert "coco-n: noisy-seg/coco-n@v1.0" in capsys.readouterr().out
+    api = HfApi()
+    assert "store.json" in api.list_repo_files(SUBMISSIONS, repo_type="dataset")
 
-    init_store(store, parse_benchmark_sources([f"coco-n={gt_file}"]))
-    assert [c[:2] for c in calls[:2]] == [("create_repo", SUBMISSIONS), ("create_repo", RESULTS)]
-    assert _commits(calls) == [(SUBMISSIONS, ["store.json"], None)]
-
-    calls.clear()
     detections = predictions(gt, limit=15)
-    submission = submit(store, dumps(detections), SubmissionMeta("M2F R50", "coco-n", "hard", "alice"))
+    results = tmp_path / "results.json"
+    results.write_bytes(dumps(detections))
+    assert _submit(results, "M2F R50") == 0
+    (submission,) = list_submissions(STORE)
     folder = f"submissions/{submission.id}"
-    (repo, attempt, attempt_parent), (_, stored, parent) = _commits(calls)
-    # First the upload is counted (attempts/), then -- one commit on the head the rules were checked on --
-    # the name index, the detections and the marker land together or not at all.
-    assert repo == SUBMISSIONS and len(attempt) == 1 and attempt[0].startswith("attempts/alice/")
-    assert attempt_parent == "1"
-    assert stored[-2:] == [f"{folder}/results.json.gz", f"{folder}/meta.json"] and parent == "2"
-    assert all(path.startswith("names/") for path in stored[:-2])
+    assert {f"{folder}/results.json.gz", f"{folder}/meta.json"} <= set(api.list_repo_files(SUBMISSIONS, repo_type="dataset"))
 
-    calls.clear()
-    (record,) = evaluate_pending(store)
-    claim, result = _commits(calls)
-    assert claim == (RESULTS, [f"claims/{submission.id}.json"], "0")
-    assert result == (RESULTS, [f"results/{submission.id}.json"], "1")
+    assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"done    {submission.id}" in capsys.readouterr().out
+    # the ground truth came from the Hub dataset's v1.0 tag, exported in the evaluator
+    record = list_results(STORE)[submission.id]
     assert record["metrics"]["segm"] == evaluate_coco(gt, detections)["segm"].stats
-    assert set(history[RESULTS][-1]) == {f"results/{submission.id}.json", f"claims/{submission.id}.json"}
-    assert list_results(store)[submission.id] == record
-    assert [r["Model"] for r in board_rows(store)["coco-n"] if r["Source"] == "evaluated"] == ["M2F R50"]
-    assert evaluate_pending(store) == []
+    # the evaluator's claim (made before scoring) and the result, in the results repo
+    assert sorted(api.list_repo_files(RESULTS, repo_type="dataset")) == [
+        ".gitattributes", f"claims/{submission.id}.json", f"results/{submission.id}.json"]
+    assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "nothing pending" in capsys.readouterr().out
+
+    # serve: the board (as `hf-noisy leaderboard serve` builds it) answers, and its submit form scores through the Hub
+    pytest.importorskip("gradio", reason="the leaderboard extra (gradio) is not installed")
+    from hf_noisy.leaderboard.app import build_app, submit_form
+
+    other = tmp_path / "other.json"
+    other.write_bytes(dumps(predictions(gt, seed=5)))
+    message = submit_form(STORE, "alice", str(other), "coco-n", "clean", "Second", cache_dir=tmp_path / "cache")
+    assert message.startswith("**Accepted**"), message
+    evaluated = [row["Model"] for row in board_rows(STORE)["coco-n"] if row["Source"] == "evaluated"]
+    assert sorted(evaluated) == ["M2F R50", "Second"]
+    demo = build_app(STORE, submitter="alice", evaluate=False)
+    port = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                       footer_links=[]) and demo.server_port
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{demo.server_port}/", timeout=30) as page:
+            assert page.status == 200 and b"hf-noisy leaderboard" in page.read()
+    finally:
+        demo.close()
+    assert port
 
 
-def test_a_writer_that_lost_the_race_checks_again_on_the_new_head(hub, tmp_path: Path):
-    """Two writers pass the check on the same head; the Hub refuses the second commit (412), its transaction
-    reads the new head, and its check now refuses: at most one of them is stored."""
-    history, calls = hub
-    backend = open_backend("hf://noisy-seg")
-    backend.create()
-    seen = []
-
-    def claim(view):
-        seen.append(view.list("claims/"))
-        if view.read("claims/x.json") is not None:
-            return {}, False
-        if len(seen) == 1:  # another replica commits its claim between our read and our commit
-            backend.write({"claims/x.json": b"other"}, "the other replica")
-        return {"claims/x.json": b"mine"}, True
-
-    assert backend.transact("results", claim, "claim x") is False
-    assert seen == [[], ["claims/x.json"]] and history[RESULTS][-1]["claims/x.json"] == b"other"
-    assert [parent for *_, parent in _commits(calls)] == [None, "0"]  # ours, on the stale head, was refused
+@pytest.mark.parametrize("case", ["missing", "wrong"])
+def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch, capsys, case):
+    _, gt = benchmark
+    if case == "missing":
+        monkeypatch.delenv("HF_TOKEN")
+    else:
+        monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
+    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", f"coco-n={tmp_path / 'gt.json'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-noisy leaderboard: error: ") and err.count("\n") == 1, err
+    assert ("no Hugging Face token found" if case == "missing" else "the Hub refused the token") in err, err
+    assert hub.state.repos == {}
 
 
 def test_a_hub_store_name_is_an_org(hub):

@@ -388,35 +388,46 @@ def test_overfit_a_few_images(blobs: Path, tmp_path: Path, capsys):
     assert json.loads(capsys.readouterr().out) == metrics
 
 
-def test_sce_training_runs_and_pushes_to_the_hub(blobs: Path, tmp_path: Path, monkeypatch):
-    from huggingface_hub import CommitInfo, HfApi
+def test_sce_training_from_the_hub_pushes_to_the_hub(blobs: Path, tmp_path: Path, hub):
+    """--dataset a Hub id at a tag and --push-to-hub, through the loopback Hub (tests/hub_server.py)."""
+    from huggingface_hub import HfApi, hf_hub_download
 
-    calls = []
+    from hf_noisy.hub import push_dataset
 
-    def stub(name, result=None):
-        def method(self, *args, **kwargs):
-            calls.append((name, args, kwargs))
-            return result
-        monkeypatch.setattr(HfApi, name, method)
-
-    stub("create_repo")
-    stub("upload_folder", CommitInfo(commit_url="https://huggingface.co/me/m2f/commit/" + "b" * 40,
-                                     commit_message="m", commit_description="", oid="b" * 40))
-    out = tmp_path / "sce"
-    assert m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "4", "--class-loss", "sce",
-                     "--sce-alpha", "0.1", "--sce-beta", "1.0", "--gradient-accumulation-steps", "2",
-                     "--push-to-hub", "me/m2f"]) == 0
+    push_dataset(blobs, "noisy-seg/coco-n", revision="v1.0")
+    out, repo = tmp_path / "sce", f"{hub.user}/m2f"
+    assert m2f.main(["--dataset", "noisy-seg/coco-n", "--revision", "v1.0", "--output-dir", str(out),
+                     "--max-steps", "4", "--class-loss", "sce", "--sce-alpha", "0.1", "--sce-beta", "1.0",
+                     "--gradient-accumulation-steps", "2", "--push-to-hub", repo]) == 0
+    # the rows came from the Hub: the tag's parquet shards were downloaded
+    assert any(path.startswith("/datasets/noisy-seg/coco-n/resolve/") and path.endswith(".parquet")
+               for _, path in hub.state.requests)
     state = json.loads((out / "checkpoints" / "step-000004" / "train_state.json").read_text())
     # 4 images in micro-batches of 2: 2 per epoch; 4 steps x 2 accumulated micro-batches = 4 epochs
     assert (state["step"], state["epoch"], state["batch"]) == (4, 3, 2)
     run = json.loads((out / "run_config.json").read_text())["config"]
     assert run["class_loss"] == "sce" and run["sce_alpha"] == 0.1
-    assert [name for name, _, _ in calls] == ["create_repo", "upload_folder"]
-    (_, args, kwargs), (_, _, upload) = calls
-    assert args == ("me/m2f",) and kwargs == {"repo_type": "model", "private": False, "exist_ok": True}
-    assert upload["repo_id"] == "me/m2f" and upload["repo_type"] == "model"
-    assert upload["folder_path"] == str(out / "model")
-    assert {"model.safetensors", "config.json", "metrics.json", "README.md"} <= {p.name for p in (out / "model").iterdir()}
+    local = {p.name for p in (out / "model").iterdir()}
+    assert {"model.safetensors", "config.json", "metrics.json", "README.md"} <= local
+    assert set(HfApi().list_repo_files(repo)) == local | {".gitattributes"}
+    pushed = Path(hf_hub_download(repo, "model.safetensors", cache_dir=tmp_path / "dl")).read_bytes()
+    assert pushed == (out / "model" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong", "other namespace"])
+def test_a_token_problem_stops_before_training(blobs: Path, tmp_path: Path, hub, monkeypatch, case):
+    if case == "missing":
+        monkeypatch.delenv("HF_TOKEN")
+    else:
+        monkeypatch.setenv("HF_TOKEN", "hf_not_a_token" if case == "wrong" else hub.other_token)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "1", "--push-to-hub", "noisy-seg/m2f"])
+    message = str(stop.value.code)
+    assert message.startswith("error: --push-to-hub noisy-seg/m2f: ") and "\n" not in message, message
+    assert {"missing": "no Hugging Face token found", "wrong": "the Hub refused the token",
+            "other namespace": "belongs to 'bob'"}[case] in message
+    assert not (out / "checkpoints").exists() and hub.state.repos == {}
 
 
 def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):

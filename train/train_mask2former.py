@@ -429,18 +429,39 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def create_hub_repo(repo_id: str, *, private: bool = False, token: str | None = None):
-    """Create the model repo if missing, before training (a bad token or name fails now, not after hours)."""
+    """Create the model repo if missing, before training: a missing or refused token, or a namespace the token's
+    user is not a member of, stops the run now with one line, not after hours of training."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.hub.access import hub_errors, require_token
+
+    action = f"--push-to-hub {repo_id}"
+    try:
+        api = HfApi(token=require_token(token, action))
+        with hub_errors(action):
+            me = api.whoami()
+            namespaces = {me["name"], *(org["name"] for org in me.get("orgs", []))}
+            if repo_id.split("/")[0] not in namespaces:
+                raise HfNoisyError(f"{action}: the token belongs to {me['name']!r}, who may write to "
+                                   f"{', '.join(sorted(namespaces))} only")
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    except HfNoisyError as err:
+        raise SystemExit(f"error: {err}") from None
     return api
 
 
 def upload_model(api, folder: Path, repo_id: str) -> str:
     """Upload ``folder`` (model, image processor config, metrics, card) in one commit; returns the commit id."""
-    commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
-                               commit_message="Mask2Former trained with hf-noisy's train_mask2former.py")
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.hub.access import hub_errors
+
+    try:
+        with hub_errors(f"--push-to-hub {repo_id} (the model is saved in {folder})"):
+            commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
+                                       commit_message="Mask2Former trained with hf-noisy's train_mask2former.py")
+    except HfNoisyError as err:
+        raise SystemExit(f"error: {err}") from None
     return commit.oid
 
 

@@ -22,6 +22,7 @@ COMMANDS = {
     "quality": "quality",
     "build": "build",
     "push": "push",
+    "push-metric": "push_metric",
     "export": "export",
     "convert": "convert",
     "leaderboard": "leaderboard",

@@ -61,6 +61,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not str(args.store).startswith("hf://"):
+        return _run(args)
+    from ..hub.access import hub_errors, require_token
+
+    action = f"leaderboard {args.action} on {args.store}"
+    if args.action != "serve":  # serve can show a public board without a token
+        require_token(None, action)
+    with hub_errors(action):  # a refused token or repo is one line, not a huggingface_hub traceback
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .. import leaderboard as lb
 
     if args.action == "init":

@@ -29,27 +29,32 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | Non
     Creates the dataset repo if missing (``exist_ok``), uploads the folder in one commit to ``main`` and
     creates the tag ``revision`` (default: the build's ``benchmark_version``, e.g. ``v1.0``) on that commit,
     so ``load_dataset(repo_id, "hard", revision="v1.0")`` keeps giving the same data. An existing tag is an
-    error: a published version is never moved.
+    error, found before anything is uploaded: a published version is never moved. Hub errors (no token, a
+    refused token, no write access) are one-line :class:`~hf_noisy.errors.HfNoisyError` messages.
     """
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+
+    from .access import hub_errors, require_token
 
     folder = Path(folder)
     if not (folder / "README.md").is_file() or not (folder / METADATA_FILE).is_file():
         raise HfNoisyError(f"{folder} is not a built dataset folder (README.md and {METADATA_FILE} are required)")
     metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
     tag = revision or metadata["benchmark_version"]
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        repo_type="dataset",
-        folder_path=str(folder),
-        commit_message=f"{metadata['benchmark']} {tag} (hf-noisy {metadata['hf_noisy_version']}, seed {metadata['seed']})",
-    )
-    try:
+    api = HfApi(token=require_token(token, f"push to datasets/{repo_id}"))
+    with hub_errors(f"push to datasets/{repo_id}"):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        # Refuse before uploading: a refused push leaves the repo as it was.
+        if tag in {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}:
+            raise HfNoisyError(f"push to datasets/{repo_id}: the tag {tag!r} exists already; a published version "
+                               "is never moved (push under a new --revision)")
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=str(folder),
+            commit_message=f"{metadata['benchmark']} {tag} (hf-noisy {metadata['hf_noisy_version']}, seed {metadata['seed']})",
+        )
+    with hub_errors(f"could not tag datasets/{repo_id}@{commit.oid[:12]} as {tag!r} (does the tag exist already?)"):
         api.create_tag(repo_id, tag=tag, repo_type="dataset", revision=commit.oid,
                        tag_message=f"{metadata['benchmark']} benchmark {tag}")
-    except HfHubHTTPError as err:
-        raise HfNoisyError(f"could not tag {repo_id}@{commit.oid[:12]} as {tag!r} (does the tag exist already?): {err}") from None
     return PushResult(repo_id, commit.oid, tag)

@@ -1,5 +1,6 @@
-"""Rules that hold across processes: concurrent submitters and evaluators on one local store (real processes
-started together), an evaluator killed with SIGKILL mid-scoring, and sandbox children killed from outside."""
+"""Rules that hold across processes: concurrent submitters and evaluators (real processes started together) on
+a local store and on a Hub store (the loopback Hub), an evaluator killed with SIGKILL mid-scoring, claims that
+expire or are given up, and sandbox children killed from outside."""
 
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ def board(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "board", upload
 
 
+@pytest.fixture(params=["local", "hub"])
+def any_board(request, tmp_path: Path) -> tuple[str, Path]:
+    """The same store on a local folder, or as ``hf://noisy-seg`` on the loopback Hub (tests/hub_server.py,
+    whose commits answer 412 to a stale ``parentCommit``); subprocesses inherit its endpoint and token."""
+    if request.param == "local":
+        store, upload = request.getfixturevalue("board")
+        return str(store), upload
+    request.getfixturevalue("hub")
+    gt = shapes_gt(tmp_path / "shapes", num_val=2)
+    init_store("hf://noisy-seg", parse_benchmark_sources([f"coco-n={write_gt(gt, tmp_path / 'val.json')}"]))
+    upload = tmp_path / "results.json"
+    upload.write_bytes(dumps(predictions(gt)))
+    return "hf://noisy-seg", upload
+
+
 def _together(script: str, argument_lists: list[list[str]], go: Path, **kwargs) -> list[str]:
     procs = [subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, **kwargs) for args in argument_lists]
@@ -70,8 +86,8 @@ def _together(script: str, argument_lists: list[list[str]], go: Path, **kwargs) 
     return outputs
 
 
-def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(board, tmp_path: Path):
-    store, upload = board
+def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(any_board, tmp_path: Path):
+    store, upload = any_board
     # The submitter's name in three cases: one submitter.
     names = ["alice", "Alice", "ALICE", "alice", "alice", "Alice", "alice", "alice"]
     outputs = _together(SUBMITTER, [[str(store), str(upload), str(tmp_path / "go"), f"Model {i}", names[i]]
@@ -80,8 +96,8 @@ def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(board, tmp_
     assert len(list_submissions(store)) == 5
 
 
-def test_four_concurrent_submits_of_one_name_give_one(board, tmp_path: Path):
-    store, upload = board
+def test_four_concurrent_submits_of_one_name_give_one(any_board, tmp_path: Path):
+    store, upload = any_board
     outputs = _together(SUBMITTER, [[str(store), str(upload), str(tmp_path / "go"), name, "alice"]
                                     for name in ("Same Model", "same model", "SAME MODEL", "Same Model")],
                         tmp_path / "go")
@@ -89,14 +105,14 @@ def test_four_concurrent_submits_of_one_name_give_one(board, tmp_path: Path):
     assert len(list_submissions(store)) == 1
 
 
-def _submit(store: Path, upload: Path, count: int) -> list[str]:
+def _submit(store: Path | str, upload: Path, count: int) -> list[str]:
     raw = upload.read_bytes()
     return [submit(store, raw, SubmissionMeta(f"M{i}", "coco-n", config, "alice")).id
             for i, config in enumerate(("clean", "hard", "easy", "medium")[:count])]
 
 
-def test_three_concurrent_evaluators_score_each_submission_once(board, tmp_path: Path):
-    store, upload = board
+def test_three_concurrent_evaluators_score_each_submission_once(any_board, tmp_path: Path):
+    store, upload = any_board
     ids = _submit(store, upload, 4)
     outputs = _together(EVALUATOR, [[str(store), str(tmp_path / "go")] for _ in range(3)], tmp_path / "go")
     written = [submission for out in outputs for submission in json.loads(out)]

@@ -129,7 +129,9 @@ def _stamp_of(path: str) -> datetime:
 
 
 def _within_a_day(when: datetime, now: datetime) -> bool:
-    return now - timedelta(days=1) < when <= now
+    """Whether ``when`` falls in the 24 hours before ``now``, or after it: a concurrent upload that started
+    later (a later stamp) but was stored first counts too."""
+    return now - timedelta(days=1) < when
 
 
 def _name_files(meta: SubmissionMeta) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ Layout (the same in a folder and in the Hub repos, see :mod:`.storage`)::
         results.json.gz                                     the detections (as uploaded if gzip, else gzip-compressed)
         meta.json                                           written last: a submission exists once this exists
     names/<skeleton key>.json                               which model name owns a look (TR39 skeleton), see .identity
-    attempts/<submitter>/<UTC stamp>--<random>.json         one per upload that reached the file check
+    attempts/<submitter>/<UTC stamp>--<token>.json          one per upload that reached the file check
     claims/<same id>.json                                   an evaluator scoring it, until when (see .evaluator)
     results/<same id>.json                                  one per evaluated submission: "done" with metrics, or "failed"
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
+import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -181,7 +182,9 @@ def _reserve_attempt(view: Backend | Snapshot, meta: SubmissionMeta, now: dateti
     if attempts >= limits.attempts_per_day:
         raise SubmissionError("attempt-limit", f"{meta.submitter} has uploaded {attempts} files in the last 24 "
                               f"hours, refused ones included; the limit is {limits.attempts_per_day}")
-    path = f"{folder}{now.strftime(_STAMP)}--{secrets.token_hex(8)}.json"
+    # Unique without a random draw: this machine, process and moment.
+    token = hashlib.sha256(f"{socket.gethostname()}/{os.getpid()}/{time.time_ns()}".encode()).hexdigest()[:16]
+    path = f"{folder}{now.strftime(_STAMP)}--{token}.json"
     return {path: _dumps({"meta": meta.to_dict(), "at": now.isoformat(timespec="seconds")})}, path
 
 

@@ -272,13 +272,16 @@ def list_results(store: str | os.PathLike | Backend) -> dict[str, dict]:
 
 def retention(result: dict, results: dict[str, dict]) -> dict[str, float] | None:
     """Mask AP and Boundary AP of ``result`` over those of the same submitter's (case-insensitive) same model
-    name (its :func:`~.identity.identity`) on the same benchmark trained on ``clean`` (``None`` when there is no such evaluated result or its AP is 0)."""
+    name (its :func:`~.identity.identity`) on the same benchmark trained on ``clean`` (``None`` when there is no
+    such evaluated result or its AP is 0)."""
     meta = result["meta"]
+
+    def key(item: dict) -> tuple[str, str, str]:
+        return item["benchmark"], submitter_key(item["submitter"]), identity(item["model_name"])
+
     for other in results.values():
         other_meta = other["meta"]
-        if (other.get("status") == "done" and other_meta["trained_on"] == "clean"
-                and (other_meta["benchmark"], submitter_key(other_meta["submitter"]), identity(other_meta["model_name"]))
-                == (meta["benchmark"], submitter_key(meta["submitter"]), identity(meta["model_name"]))):
+        if other.get("status") == "done" and other_meta["trained_on"] == "clean" and key(other_meta) == key(meta):
             clean, this = other["metrics"], result["metrics"]
             if clean["segm"]["AP"] <= 0 or clean["boundary"]["AP"] <= 0:
                 return None

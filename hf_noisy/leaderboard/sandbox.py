@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 from .submission import Limits
 
-__all__ = ["SandboxLimits", "check_upload", "score_upload"]
+__all__ = ["CHECK_LIMITS", "SandboxLimits", "check_upload", "score_upload"]
 
 #: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
 _PR_SET_PDEATHSIG = 1

@@ -148,7 +148,7 @@ def test_an_invalid_file_that_reached_the_store_fails_with_its_reason(board: Pat
     path = board / "submissions" / submission.id / "results.json.gz"
     path.write_bytes(b"[" * 100 + b"]" * 100)
     (record,) = evaluate_pending(board)
-    assert (record["status"], record["error"]) == ("failed", "too-deep") and "100 levels deep" in record["reason"]
+    assert (record["status"], record["error"]) == ("failed", "too-deep") and "more than 8 levels deep" in record["reason"]
 
 
 def test_rules_pick_lvis_for_lvis_n_only(gt: dict):

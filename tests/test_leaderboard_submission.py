@@ -60,7 +60,7 @@ def _corpus(gt: dict, valid: list[dict]) -> list[tuple[str, bytes, SubmissionMet
         ("gzip-bomb", gzip.compress(b" " * (8 << 20)), META, Limits(max_uncompressed_bytes=1 << 20),
          "decompresses to more than 1,048,576 bytes"),
         ("not-json", gzip.compress(good)[:-20], META, Limits(), "truncated gzip"),
-        ("too-deep", b"[" * 5000 + b"]" * 5000, META, Limits(), "nested 5000 levels deep; at most 8"),
+        ("too-deep", b"[" * 5000 + b"]" * 5000, META, Limits(), "nested more than 8 levels deep"),
         ("schema", json.dumps({"annotations": valid}).encode(), META, Limits(), "JSON list of detections"),
         ("schema", dumps([{k: v for k, v in valid[0].items() if k != "score"}]), META, Limits(), "missing field(s) score"),
         ("schema", dumps(_with(valid, extra=1)), META, Limits(), "unknown field(s) 'extra'"),
@@ -75,13 +75,17 @@ def _corpus(gt: dict, valid: list[dict]) -> list[tuple[str, bytes, SubmissionMet
         ("rle-corrupt", dumps(_with(valid, 0, segmentation={"size": [h, w], "counts": rle["counts"][:-3] + "zz"})),
          META, Limits(), "invalid RLE"),
         ("too-many-detections", dumps(many), META, Limits(), "more than 100 detections"),
+        ("polygon", dumps(_with(valid, 1, segmentation=[[0, 0, w + 5, 0, w, h]])), META, Limits(),
+         f"detection #1: polygon x = {w + 5} is outside the image (0 to {w}, within 1 pixel)"),
+        ("polygon", dumps(_with(valid, 2, segmentation=[[1, 1] * 50])), META, Limits(max_polygon_vertices=49),
+         "detection #2: more than 49 polygon vertices"),
         ("not-json", pickle.dumps(valid), META, Limits(), "Python pickle"),
         ("not-json", b"!!python/object/apply:os.system ['touch pwned']\n", META, Limits(), "looks like YAML"),
         ("not-json", b"- image_id: 1\n  score: !!float 0.5\n", META, Limits(), "not JSON"),
         ("not-json", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, META, Limits(), "not JSON"),
         ("control-character", b'[{"image_id": 1,\x01 "score": 1}]', META, Limits(), "control character U+0001"),
         ("name", good, replace(META, model_name="../../etc/passwd"), Limits(), "path separator or '..'"),
-        ("name", good, replace(META, model_name="evil\x00name"), Limits(), "control character U+0000"),
+        ("name", good, replace(META, model_name="evil\x00name"), Limits(), "U+0000 is a control character"),
         ("name", good, replace(META, model_name="x" * 101), Limits(), "101 characters, at most 100"),
         ("name", good, replace(META, submitter="alice/../bob"), Limits(), "is not a Hub user name"),
         ("meta", good, replace(META, benchmark="imagenet"), Limits(), "not one of coco-n"),
@@ -97,23 +101,45 @@ def test_the_corpus_covers_at_least_15_kinds(gt: dict, valid: list[dict]):
     assert len({kind for kind, *_ in corpus} | {"duplicate", "rate-limit"}) >= 15 and len(corpus) >= 25
 
 
+#: Refused in the submitting process (before the sandbox); every other kind is the sandbox child's.
+_PARENT_KINDS = {"name", "meta"}
+#: Kinds also sent through submit() and its sandbox child (one child each: a second or so apiece).
+_THROUGH_THE_SANDBOX = {"gzip-bomb", "too-deep", "score", "rle-corrupt", "not-json"}
+
+
 def test_every_bad_submission_is_refused_with_its_reason_and_nothing_is_stored(store: Path, gt: dict,
                                                                               valid: list[dict]):
+    """Each file-level case is checked with the code the sandbox child runs (parse_results, check_results),
+    and one case of most kinds also end to end through submit() and the child."""
+    from hf_noisy.leaderboard import check_results
+
     before = _files(store)
+    sent = set()
     for kind, raw, meta, limits, words in _corpus(gt, valid):
-        with pytest.raises(SubmissionError) as caught:
-            submit(store, raw, meta, limits=limits, now=NOW)
-        assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
-    assert _files(store) == before == ["store.json"]
+        if kind not in _PARENT_KINDS and not (kind == "oversized" and limits.max_compressed_bytes < len(raw)):
+            with pytest.raises(SubmissionError) as caught:
+                check_results(parse_results(raw, limits), gt, max_per_image=100, limits=limits)
+            assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+        if kind in _PARENT_KINDS or kind == "oversized" or (kind in _THROUGH_THE_SANDBOX and kind not in sent):
+            sent.add(kind)
+            with pytest.raises(SubmissionError) as caught:
+                submit(store, raw, meta, limits=replace(limits, attempts_per_day=1000), now=NOW)
+            assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+    assert sent >= _THROUGH_THE_SANDBOX
+    # Only the log of uploads that reached the file check (they count toward the attempt limit).
+    assert [f for f in _files(store) if not f.startswith(("attempts/alice/", ".lock-"))] == before == ["store.json"]
     assert evaluate_pending(store) == [] and not (store / "results").exists()
 
 
 def test_duplicate_and_rate_limit(store: Path, valid: list[dict]):
     raw = dumps(valid)
     first = submit(store, raw, META, now=NOW)
-    with pytest.raises(SubmissionError, match="already submitted 'mask2former  r50' for coco-n trained on hard") as caught:
-        submit(store, gzip.compress(raw), replace(META, model_name="mask2former  r50"), now=NOW + timedelta(hours=1))
-    assert caught.value.kind == "duplicate"
+    # Case and Unicode compatibility forms (here fullwidth letters) do not make another name.
+    for name in ("MASK2FORMER R50", "\uff2dask2former R50"):
+        with pytest.raises(SubmissionError, match="already submitted 'MASK2FORMER R50|Mask2former R50' for coco-n "
+                           "trained on hard") as caught:
+            submit(store, gzip.compress(raw), replace(META, model_name=name), now=NOW + timedelta(hours=1))
+        assert caught.value.kind == "duplicate"
     # Another config, another submitter or another name is fine.
     submit(store, raw, replace(META, trained_on="clean"), now=NOW + timedelta(minutes=1))
     submit(store, raw, replace(META, submitter="bob"), now=NOW + timedelta(minutes=2))
@@ -132,7 +158,7 @@ def test_duplicate_and_rate_limit(store: Path, valid: list[dict]):
 def test_paths_come_from_validated_fields_and_the_content_hash(store: Path, valid: list[dict]):
     submission = submit(store, dumps(valid), replace(META, model_name="Mask2Former R50 (SCE, 2x)"), now=NOW)
     folder = store / "submissions" / submission.id
-    assert submission.id.startswith("coco-n/hard/alice/20261125T120000Z--mask2former-r50-sce-2x--")
+    assert submission.id.startswith("coco-n/hard/alice/20261125T120000Z--mask2former-r50-sce-2x-")
     assert submission.id.endswith(submission.sha256[:16])
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "results.json.gz"]
     stored = json.loads(gzip.decompress((folder / "results.json.gz").read_bytes()))
@@ -158,5 +184,6 @@ def test_a_crash_before_the_marker_leaves_no_submission(store: Path, valid: list
 def test_depth_ignores_brackets_inside_strings():
     from hf_noisy.leaderboard.submission import _max_depth
 
-    assert _max_depth(rb'["a\"[[[{", [1, {"b": "]]]\\"}], "\\\\"]') == 3
-    assert _max_depth(b"[]") == 1 and _max_depth(b"") == 0
+    assert _max_depth(rb'["a\"[[[{", [1, {"b": "]]]\\"}], "\\\\"]', 8) == 3
+    assert _max_depth(b"[]", 8) == 1 and _max_depth(b"", 8) == 0
+    assert _max_depth(b"[" * 100, 8) == 9  # counting stops past the limit

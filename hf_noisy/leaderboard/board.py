@@ -3,10 +3,16 @@
 Layout (the same in a folder and in the Hub repos, see :mod:`.storage`)::
 
     store.json                                              {"version": 1, "benchmarks": {name: {"source", "revision", "version"}}}
-    submissions/<benchmark>/<trained_on>/<submitter>/<UTC stamp>--<model slug>--<sha256[:16]>/
+    submissions/<benchmark>/<trained_on>/<submitter, lower case>/<UTC stamp>--<name key>--<sha256[:16]>/
         results.json.gz                                     the detections (as uploaded if gzip, else gzip-compressed)
         meta.json                                           written last: a submission exists once this exists
+    names/<skeleton key>.json                               which model name owns a look (TR39 skeleton), see .identity
+    attempts/<submitter>/<UTC stamp>--<token>.json          one per upload that reached the file check
+    claims/<same id>.json                                   an evaluator scoring it, until when (see .evaluator)
     results/<same id>.json                                  one per evaluated submission: "done" with metrics, or "failed"
+
+The name key is a slug of the model name plus a hash of its identity (:func:`~.identity.name_key`), so the path
+is ASCII and two different names never share it.
 
 Every path component comes from a validated field (benchmark and config from fixed lists, the submitter a Hub
 user name) or from the time and the content hash, so no submission can land on anybody else's files.
@@ -17,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
+import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,8 +32,10 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
-from .storage import Backend, open_backend
-from .submission import Limits, SubmissionError, SubmissionMeta, check_results, gzip_bytes, parse_results
+from .identity import identity, name_key, skeleton_key, submitter_key
+from .sandbox import CHECK_LIMITS, SandboxLimits
+from .storage import Backend, Decision, Snapshot, open_backend
+from .submission import Limits, SubmissionError, SubmissionMeta
 
 __all__ = [
     "STORE_FILE",
@@ -123,21 +132,80 @@ class Submission:
         return f"results/{self.id}.json"
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "model"
-
-
 def _parse_id(submission_id: str) -> tuple[str, str, str, datetime, str]:
-    """``benchmark, trained_on, submitter, time, slug`` of a submission id."""
+    """``benchmark, trained_on, submitter, time, name key`` of a submission id."""
     benchmark, trained_on, submitter, leaf = submission_id.split("/")
-    stamp, slug, _ = leaf.split("--")
-    return benchmark, trained_on, submitter, datetime.strptime(stamp, _STAMP).replace(tzinfo=timezone.utc), slug
+    stamp, key, _ = leaf.split("--")
+    return benchmark, trained_on, submitter, datetime.strptime(stamp, _STAMP).replace(tzinfo=timezone.utc), key
 
 
-def _stored_ids(backend: Backend) -> list[str]:
+def _stored_ids(backend: Backend | Snapshot) -> list[str]:
     """Ids of complete submissions (those with ``meta.json``; a crash before it leaves nothing visible)."""
     return [path[len("submissions/"):-len("/meta.json")] for path in backend.list("submissions/")
             if path.endswith("/meta.json")]
+
+
+def _stamp_of(path: str) -> datetime:
+    return datetime.strptime(path.rsplit("/", 1)[-1].split("--")[0], _STAMP).replace(tzinfo=timezone.utc)
+
+
+def _within_a_day(when: datetime, now: datetime) -> bool:
+    """Whether ``when`` falls in the 24 hours before ``now``, or after it: a concurrent upload that started
+    later (a later stamp) but was stored first counts too."""
+    return now - timedelta(days=1) < when
+
+
+def _name_files(meta: SubmissionMeta) -> dict[str, bytes]:
+    """The name index entries of ``meta.model_name``: one file per skeleton (of the name as written and of its
+    case-folded identity), holding the identity that owns that look."""
+    record = _dumps({"identity": identity(meta.model_name), "model_name": meta.model_name})
+    return {f"names/{skeleton_key(name)}.json": record for name in (meta.model_name, identity(meta.model_name))}
+
+
+def _check_rules(view: Backend | Snapshot, meta: SubmissionMeta, now: datetime, limits: Limits) -> dict[str, bytes]:
+    """The store-wide rules for a new submission, on one consistent view: raises :class:`SubmissionError`
+    (``"confusable"``, ``"duplicate"``, ``"rate-limit"``); returns the name index files to add."""
+    names = {}
+    for path, record in _name_files(meta).items():
+        raw = view.read(path)
+        if raw is None:
+            names[path] = record
+        elif json.loads(raw)["identity"] != identity(meta.model_name):
+            other = json.loads(raw).get("model_name", "?")
+            raise SubmissionError("confusable", f"meta 'model_name': {meta.model_name!r} looks the same as the "
+                                  f"existing model name {other!r} (Unicode TR39 skeleton) but is a different "
+                                  "name; use that name exactly, or one that looks different")
+    key, submitter, recent = name_key(meta.model_name), submitter_key(meta.submitter), 0
+    for submission_id in _stored_ids(view):
+        benchmark, trained_on, other_submitter, when, other_key = _parse_id(submission_id)
+        if submitter_key(other_submitter) != submitter:
+            continue
+        if (benchmark, trained_on, other_key) == (meta.benchmark, meta.trained_on, key):
+            raise SubmissionError("duplicate", f"{meta.submitter} already submitted {meta.model_name!r} for "
+                                  f"{meta.benchmark} trained on {meta.trained_on} ({submission_id}); a model "
+                                  "name (compared ignoring case and Unicode compatibility forms) is submitted "
+                                  "once per benchmark and config")
+        recent += _within_a_day(when, now)
+    if recent >= limits.per_day:
+        raise SubmissionError("rate-limit", f"{meta.submitter} has made {recent} submissions in the last 24 hours;"
+                              f" the limit is {limits.per_day}")
+    return names
+
+
+def _reserve_attempt(view: Backend | Snapshot, meta: SubmissionMeta, now: datetime, limits: Limits
+                     ) -> Decision:
+    """Check the rules, then count this upload against the submitter's attempt limit (refused uploads
+    included): the attempt record is written before any byte of the upload is looked at."""
+    _check_rules(view, meta, now, limits)
+    folder = f"attempts/{submitter_key(meta.submitter)}/"
+    attempts = sum(_within_a_day(_stamp_of(path), now) for path in view.list(folder))
+    if attempts >= limits.attempts_per_day:
+        raise SubmissionError("attempt-limit", f"{meta.submitter} has uploaded {attempts} files in the last 24 "
+                              f"hours, refused ones included; the limit is {limits.attempts_per_day}")
+    # Unique without a random draw: this machine, process and moment.
+    token = hashlib.sha256(f"{socket.gethostname()}/{os.getpid()}/{time.time_ns()}".encode()).hexdigest()[:16]
+    path = f"{folder}{now.strftime(_STAMP)}--{token}.json"
+    return {path: _dumps({"meta": meta.to_dict(), "at": now.isoformat(timespec="seconds")})}, path
 
 
 def submit(
@@ -148,55 +216,59 @@ def submit(
     limits: Limits = Limits(),
     now: datetime | None = None,
     cache_dir: str | os.PathLike | None = None,
+    sandbox: SandboxLimits = CHECK_LIMITS,
 ) -> Submission:
-    """Check a submission and store it (pending evaluation). Raises :class:`SubmissionError` and stores
-    nothing if any rule fails.
+    """Check a submission and store it (pending evaluation). Raises :class:`SubmissionError` and stores no
+    submission if any rule fails.
 
-    Checks, cheapest first: the metadata; the store has the benchmark; no earlier submission by this submitter
-    of the same model name (compared as a slug: lower case, runs of other characters as one ``-``) for this
-    benchmark and config; at most ``limits.per_day`` submissions by this submitter in the 24 hours before
-    ``now``; then the file (:func:`parse_results`) and its detections against the ground truth
-    (:func:`check_results`).
+    In this process, cheapest first: the metadata (names NFKC-normalised, see :mod:`.identity`); the store has
+    the benchmark; the store-wide rules -- no model name that looks like another one (TR39 skeleton), no
+    earlier submission of the same model name (its :func:`~.identity.identity`) by this submitter (compared
+    case-insensitively) for this benchmark and config, at most ``limits.per_day`` submissions in the 24 hours
+    before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones included (each upload that
+    gets this far is recorded under ``attempts/`` first). Then the file, in the sandbox
+    (:func:`~.sandbox.check_upload`: decompression, parsing, :func:`parse_results` and :func:`check_results`
+    under the budgets of ``sandbox``); this process only hands it the bytes. Last, the rules again and the
+    write, as one :meth:`~.storage.Backend.transact`, so concurrent submitters (processes or replicas)
+    cannot both pass them.
     """
-    from .rules import rules_for
+    from .sandbox import check_upload
 
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
     backend = open_backend(store)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    meta.check(limits)
+    meta = meta.normalised(limits)
     sources = store_benchmarks(backend)
     if meta.benchmark not in sources:
         raise SubmissionError("meta", f"this leaderboard has no benchmark {meta.benchmark!r}; it has "
                               f"{', '.join(sorted(sources)) or 'none yet'}")
-    slug = _slug(meta.model_name)
-    recent = 0
-    for submission_id in _stored_ids(backend):
-        benchmark, trained_on, submitter, when, other_slug = _parse_id(submission_id)
-        if submitter != meta.submitter:
-            continue
-        if (benchmark, trained_on, other_slug) == (meta.benchmark, meta.trained_on, slug):
-            raise SubmissionError("duplicate", f"{meta.submitter} already submitted {meta.model_name!r} for "
-                                  f"{meta.benchmark} trained on {meta.trained_on} ({submission_id}); a model "
-                                  "name (compared ignoring case and punctuation) is submitted once per benchmark and config")
-        recent += now - timedelta(days=1) < when <= now
-    if recent >= limits.per_day:
-        raise SubmissionError("rate-limit", f"{meta.submitter} has made {recent} submissions in the last 24 hours;"
-                              f" the limit is {limits.per_day}")
-    results = parse_results(raw, limits)
-    gt, _ = load_ground_truth(backend, meta.benchmark, cache_dir)
-    check_results(results, gt, max_per_image=rules_for(meta.benchmark).max_per_image)
-
-    data = gzip_bytes(raw) if raw[:2] != b"\x1f\x8b" else raw
+    if len(raw) > limits.max_compressed_bytes:
+        raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
+    gt_path = ground_truth_file(sources[meta.benchmark], cache_dir)
+    backend.transact("submissions", lambda view: _reserve_attempt(view, meta, now, limits),
+                     f"Upload by {meta.submitter}")
+    answer, packed = check_upload(bytes(raw), gt_path, meta.benchmark, sandbox, caps=limits)
+    if "error" in answer:
+        raise SubmissionError(answer["error"], answer["reason"])
+    data = packed or bytes(raw)
     sha = hashlib.sha256(data).hexdigest()
     submission = Submission(
-        id=f"{meta.benchmark}/{meta.trained_on}/{meta.submitter}/{now.strftime(_STAMP)}--{slug}--{sha[:16]}",
-        meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=len(results),
+        id=f"{meta.benchmark}/{meta.trained_on}/{submitter_key(meta.submitter)}/{now.strftime(_STAMP)}--"
+           f"{name_key(meta.model_name)}--{sha[:16]}",
+        meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=answer["detections"],
     )
     record = {"format": 1, "meta": meta.to_dict(), "sha256": sha, "submitted_at": submission.submitted_at,
               "detections": submission.detections}
-    # Data first, marker last: a crash in between leaves no visible submission (and the Hub writes both in
-    # one commit).
-    backend.write({submission.results_path: data, f"submissions/{submission.id}/meta.json": _dumps(record)},
-                  f"Submission {submission.id}")
+
+    def store_it(view: Backend | Snapshot) -> Decision:
+        names = _check_rules(view, meta, now, limits)
+        # Data first, marker last: a crash in between leaves no visible submission (and the Hub writes them
+        # in one commit).
+        return {**names, submission.results_path: data,
+                f"submissions/{submission.id}/meta.json": _dumps(record)}, None
+
+    backend.transact("submissions", store_it, f"Submission {submission.id}")
     return submission
 
 
@@ -219,14 +291,17 @@ def list_results(store: str | os.PathLike | Backend) -> dict[str, dict]:
 
 
 def retention(result: dict, results: dict[str, dict]) -> dict[str, float] | None:
-    """Mask AP and Boundary AP of ``result`` over those of the same submitter's same model name on the same
-    benchmark trained on ``clean`` (``None`` when there is no such evaluated result or its AP is 0)."""
+    """Mask AP and Boundary AP of ``result`` over those of the same submitter's (case-insensitive) same model
+    name (its :func:`~.identity.identity`) on the same benchmark trained on ``clean`` (``None`` when there is no
+    such evaluated result or its AP is 0)."""
     meta = result["meta"]
+
+    def key(item: dict) -> tuple[str, str, str]:
+        return item["benchmark"], submitter_key(item["submitter"]), identity(item["model_name"])
+
     for other in results.values():
         other_meta = other["meta"]
-        if (other.get("status") == "done" and other_meta["trained_on"] == "clean"
-                and (other_meta["benchmark"], other_meta["submitter"], _slug(other_meta["model_name"]))
-                == (meta["benchmark"], meta["submitter"], _slug(meta["model_name"]))):
+        if other.get("status") == "done" and other_meta["trained_on"] == "clean" and key(other_meta) == key(meta):
             clean, this = other["metrics"], result["metrics"]
             if clean["segm"]["AP"] <= 0 or clean["boundary"]["AP"] <= 0:
                 return None

@@ -1,73 +1,87 @@
 """Score pending submissions, each in a resource-limited child process (:mod:`.sandbox`).
 
-A submission is pending while ``results/<id>.json`` does not exist. Each result is written (atomically) as
-soon as its submission is scored, so re-running scores only what is still pending (never twice) and a crash
-loses at most the submission being scored. Submissions trained on ``clean`` go first, so the others' retention
-can be computed in the same run.
+A submission is pending while ``results/<id>.json`` does not exist. Before scoring one, an evaluator claims it:
+it writes ``claims/<id>.json`` (who, until when) in a :meth:`~.storage.Backend.transact` that also checks there
+is neither a result nor a live claim, so any number of evaluators, in any processes or replicas, score each
+submission once. A claim is dead once it expires (the sandbox's wall-clock budget, times its tries, plus
+:data:`CLAIM_MARGIN`), or at once when its evaluator ran on this machine and is gone; the submission is then
+scored again by the next run. Results are written atomically (first result wins), so a crash loses at most
+the submission being scored. Submissions trained on ``clean`` go first, so the others' retention can be
+computed in the same run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
+import socket
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .board import list_results, list_submissions, load_ground_truth, retention
-from .storage import Backend, open_backend
+from .board import Submission, list_results, list_submissions, retention, store_benchmarks
+from .ground_truth import ground_truth_file
+from .sandbox import SandboxLimits, score_upload
+from .storage import Backend, Decision, Snapshot, open_backend
 
-__all__ = ["SandboxLimits", "evaluate_pending"]
+__all__ = ["CLAIM_MARGIN", "SandboxLimits", "evaluate_pending"]
 
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Budgets for scoring one submission, on top of the interpreter, libraries and ground truth:
-    ``cpu_seconds`` of CPU time, ``memory_mb`` of data memory (heap and private mappings), and
-    ``wall_seconds`` of real time for the whole child (start-up and ground-truth loading included)."""
-
-    cpu_seconds: float = 1800.0
-    memory_mb: float = 8192.0
-    wall_seconds: float = 7200.0
+#: Seconds a claim outlives the longest its sandbox can run (start-up of the next try, writing the result).
+CLAIM_MARGIN = 300.0
 
 
-def _limits_reason(returncode: int, limits: SandboxLimits) -> str:
-    if returncode in (-signal.SIGPROF, -signal.SIGXCPU, -signal.SIGKILL):
-        return f"CPU time limit exceeded ({limits.cpu_seconds:g} s for the submission)"
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        hint = " (most likely the memory limit)" if returncode in (-signal.SIGABRT, -signal.SIGSEGV) else ""
-        return f"the evaluator was killed by {name}{hint}"
-    return f"the evaluator exited with status {returncode}"
+def _dumps(data: dict) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _run_one(gt_path: Path, data: bytes, benchmark: str, limits: SandboxLimits) -> dict:
-    """``{"metrics": ...}`` or ``{"error": kind, "reason": ...}`` from one sandboxed run."""
-    with tempfile.TemporaryDirectory(prefix="hf-noisy-eval-") as tmp:
-        predictions, out = Path(tmp) / "results.json.gz", Path(tmp) / "out.json"
-        predictions.write_bytes(data)
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        command = [sys.executable, "-m", "hf_noisy.leaderboard.sandbox", "--gt", str(gt_path),
-                   "--predictions", str(predictions), "--benchmark", benchmark, "--out", str(out),
-                   "--cpu-seconds", str(limits.cpu_seconds), "--memory-mb", str(limits.memory_mb)]
-        try:
-            proc = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            return {"error": "time", "reason": f"wall-clock limit exceeded ({limits.wall_seconds:g} s)"}
-        if proc.returncode == 0 and out.is_file():
-            return json.loads(out.read_text(encoding="utf-8"))
-        reason = _limits_reason(proc.returncode, limits)
-        kind = "time" if reason.startswith("CPU") else "crash"
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-        if tail and "MemoryError" in tail[0]:
-            kind, reason = "memory", f"memory limit exceeded ({limits.memory_mb:g} MB for the submission)"
-        return {"error": kind, "reason": reason + (f": {tail[0][:300]}" if tail and kind == "crash" else "")}
+def _machine() -> str:
+    """This machine: host name and boot id (a process id means something only on the same boot)."""
+    with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+        return f"{socket.gethostname()}/{handle.read().strip()}"
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``), or ``None`` if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _claim_is_live(claim: dict, now: datetime) -> bool:
+    if datetime.fromisoformat(claim["expires_at"]) <= now:
+        return False
+    if claim.get("machine") == _machine():
+        return _started(claim["pid"]) == claim["started"]
+    return True
+
+
+def _claim(view: Backend | Snapshot, submission: Submission, owner: dict, now: datetime, ttl: float) -> Decision:
+    """Claim ``submission`` unless it has a result or a live claim; the value says whether it was claimed."""
+    if view.read(submission.result_path) is not None:
+        return {}, False
+    raw = view.read(_claim_path(submission))
+    if raw is not None and _claim_is_live(json.loads(raw), now):
+        return {}, False
+    claim = dict(owner, claimed_at=now.isoformat(timespec="seconds"),
+                 expires_at=(now + timedelta(seconds=ttl)).isoformat(timespec="seconds"))
+    return {_claim_path(submission): _dumps(claim)}, True
+
+
+def _release(view: Backend | Snapshot, submission: Submission, owner: dict) -> Decision:
+    """Expire our own claim on ``submission`` (if it is still ours and unscored)."""
+    raw = view.read(_claim_path(submission))
+    if raw is None or view.read(submission.result_path) is not None:
+        return {}, None
+    claim = json.loads(raw)
+    if {key: claim.get(key) for key in owner} != owner:
+        return {}, None
+    released = dict(claim, expires_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return {_claim_path(submission): _dumps(released)}, None
+
+
+def _claim_path(submission: Submission) -> str:
+    return f"claims/{submission.id}.json"
 
 
 def evaluate_pending(
@@ -77,7 +91,8 @@ def evaluate_pending(
     cache_dir: str | os.PathLike | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Score every pending submission of ``store``; return the result records written, in order.
+    """Score every pending submission of ``store`` that no other evaluator has claimed; return the result
+    records this call wrote, in order.
 
     A record is ``{"submission", "meta", "status": "done" | "failed", "metrics" (done: per IoU type, as
     ``hf-noisy evaluate --json``), "retention" (done, or ``None``), "error"/"reason" (failed),
@@ -87,25 +102,42 @@ def evaluate_pending(
     done = list_results(backend)
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))
+    owner = {"machine": _machine(), "pid": os.getpid(), "started": _started(os.getpid())}
+    ttl = limits.wall_seconds * (limits.retries + 1) + CLAIM_MARGIN
     written = []
-    gt_paths: dict[str, Path] = {}
+    gt_paths: dict[str, os.PathLike] = {}
     for submission in pending:
+        now = datetime.now(timezone.utc)
+        if not backend.transact("results", lambda view: _claim(view, submission, owner, now, ttl),
+                                f"Claim {submission.id}"):
+            continue
         benchmark = submission.meta.benchmark
-        if benchmark not in gt_paths:
-            gt_paths[benchmark] = Path(load_ground_truth(backend, benchmark, cache_dir)[1])
-        outcome = _run_one(gt_paths[benchmark], backend.read(submission.results_path), benchmark, limits)
+        try:
+            if benchmark not in gt_paths:  # the child loads it: this process only finds the (trusted) file
+                gt_paths[benchmark] = ground_truth_file(store_benchmarks(backend)[benchmark], cache_dir)
+            outcome = score_upload(backend.read(submission.results_path), gt_paths[benchmark], benchmark, limits)
+        except BaseException:
+            # This process lives on (an error, an interrupt): give the claim up now rather than at its expiry.
+            backend.transact("results", lambda view: _release(view, submission, owner), f"Release {submission.id}")
+            raise
         record = {"submission": submission.id, "meta": submission.meta.to_dict(), "sha256": submission.sha256,
                   "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "limits": {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}}
         if "metrics" in outcome:
+            done = {**list_results(backend), **done}
             record.update(status="done", metrics=outcome["metrics"])
             record["retention"] = retention(record, done)
         else:
             record.update(status="failed", error=outcome["error"], reason=outcome["reason"])
-        backend.write({submission.result_path: (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()},
-                      f"Result of {submission.id}: {record['status']}")
-        done[submission.id] = record
-        written.append(record)
-        if on_result is not None:
-            on_result(record)
+
+        def store_result(view: Backend | Snapshot, record: dict = record) -> Decision:
+            if view.read(submission.result_path) is not None:
+                return {}, False  # an evaluator whose claim had expired finished first: one result each
+            return {submission.result_path: _dumps(record)}, True
+
+        if backend.transact("results", store_result, f"Result of {submission.id}: {record['status']}"):
+            done[submission.id] = record
+            written.append(record)
+            if on_result is not None:
+                on_result(record)
     return written

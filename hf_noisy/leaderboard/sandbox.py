@@ -1,25 +1,169 @@
-"""Score one submission inside resource limits: ``python -m hf_noisy.leaderboard.sandbox ...``.
+"""Every byte of an upload is handled here, in a resource-limited child process: both to check a new submission
+(:func:`check_upload`, called by :func:`~hf_noisy.leaderboard.board.submit`) and to score a stored one
+(:func:`score_upload`, called by :func:`~hf_noisy.leaderboard.evaluate_pending`).
 
-Run by :func:`hf_noisy.leaderboard.evaluate_pending` in a child process. The child imports the evaluation
-stack and loads the (trusted) ground truth first, then caps itself: CPU time (a profiling timer, backed by
-``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits are budgets for the
-submission's own work on top of that baseline: reading, checking and scoring the detections. Only then does it read the submitted file (parsed as JSON with the
-caps of :func:`~hf_noisy.leaderboard.submission.parse_results`; nothing in it can execute).
+The parent only moves bytes: it writes the upload into an anonymous in-memory file (``memfd``), starts
+``python -m hf_noisy.leaderboard.sandbox`` with it, waits at most ``wall_seconds`` and reads the child's answer
+from a second anonymous file. Nothing is written to disk, so a killed parent leaves no temporary file, and the
+child asks the kernel to kill it when its parent dies (``PR_SET_PDEATHSIG``), so it leaves no orphan either.
 
-It writes ``{"metrics": {...}}`` or ``{"error": kind, "reason": ...}`` to ``--out`` atomically; exit status 0
-means ``--out`` was written. The parent also limits wall-clock time (a sleeping child uses no CPU).
+The child imports what it needs and loads the (trusted) ground truth first, then caps itself: CPU time (a
+profiling timer, backed by ``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits
+are budgets for the upload's own work on top of that baseline: decompressing, parsing, checking, rasterising
+and (to score) evaluating. It answers ``{"metrics": ...}`` (score), ``{"detections": n}`` (check; plus the
+upload gzip-compressed in a third file if it was plain JSON), or ``{"error": kind, "reason": ...}``.
+
+A child that ends on a signal other than its CPU limit (``SIGXCPU``, or the ``SIGPROF`` timer in front of it)
+-- the out-of-memory killer's ``SIGKILL``, an administrator, a crash -- is run again, up to
+``SandboxLimits.retries`` more times, then reported with that signal as the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import signal
+import subprocess
 import sys
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
-EXIT_MEMORY = 3
+from .submission import Limits
+
+__all__ = ["CHECK_LIMITS", "SandboxLimits", "check_upload", "score_upload"]
+
+#: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Budgets for one upload, on top of the interpreter, libraries and ground truth: ``cpu_seconds`` of CPU
+    time, ``memory_mb`` of data memory (heap and private mappings), ``wall_seconds`` of real time for the
+    whole child (start-up and ground-truth loading included), and ``retries``: how many more times a child
+    killed by an outside signal (not its CPU limit) is run before the upload fails with that signal."""
+
+    cpu_seconds: float = 1800.0
+    memory_mb: float = 8192.0
+    wall_seconds: float = 7200.0
+    retries: int = 2
+
+
+#: The budget for checking a new submission (parse and check only; scoring gets :class:`SandboxLimits`).
+CHECK_LIMITS = SandboxLimits(cpu_seconds=600.0, memory_mb=8192.0, wall_seconds=1200.0)
+
+
+class _Killed(Exception):
+    """The child ended on an outside signal (retried)."""
+
+
+def _memfd(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name)  # close-on-exec; pass_fds hands it to the sandbox child alone
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_fd(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(returncode: int, limits: SandboxLimits, stderr: str) -> tuple[str, str]:
+    """``(kind, reason)`` for a child that did not answer."""
+    if returncode in (-signal.SIGPROF, -signal.SIGXCPU):
+        return "time", f"CPU time limit exceeded ({limits.cpu_seconds:g} s for the upload)"
+    if "MemoryError" in stderr:
+        return "memory", f"memory limit exceeded ({limits.memory_mb:g} MB for the upload)"
+    tail = stderr.strip().splitlines()[-1:]
+    detail = f": {tail[0][:300]}" if tail else ""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = {signal.SIGKILL: " (from outside the sandbox, most likely the out-of-memory killer)",
+                signal.SIGABRT: " (most likely the memory limit)",
+                signal.SIGSEGV: " (most likely the memory limit)"}.get(signal.Signals(-returncode), "")
+        return "crash", f"the sandbox was killed by {name}{hint}, {limits.retries + 1} times{detail}"
+    return "crash", f"the sandbox exited with status {returncode}{detail}"
+
+
+def _run(mode: str, data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits,
+         caps: Limits) -> tuple[dict, bytes]:
+    """One child run: its answer and (check mode) the compressed upload. Raises :class:`_Killed`."""
+    fds = [_memfd("hf-noisy-upload", data), _memfd("hf-noisy-answer"), _memfd("hf-noisy-data"),
+           _memfd("hf-noisy-stderr")]
+    upload, answer, packed, stderr = fds
+    try:
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = [sys.executable, "-m", "hf_noisy.leaderboard.sandbox", mode, "--gt", os.fspath(gt_path),
+                   "--benchmark", benchmark, "--input-fd", str(upload), "--output-fd", str(answer),
+                   "--data-fd", str(packed), "--parent-pid", str(os.getpid()),
+                   "--cpu-seconds", str(limits.cpu_seconds), "--memory-mb", str(limits.memory_mb),
+                   "--caps", json.dumps(asdict(caps))]
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=stderr, pass_fds=(upload, answer, packed))
+        try:
+            returncode = proc.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return {"error": "time", "reason": f"wall-clock limit exceeded ({limits.wall_seconds:g} s)"}, b""
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        text = _read_fd(answer)
+        if returncode == 0 and text:
+            return json.loads(text), _read_fd(packed)
+        log = _read_fd(stderr).decode("utf-8", "replace")
+        if returncode < 0 and returncode not in (-signal.SIGPROF, -signal.SIGXCPU) and "MemoryError" not in log:
+            raise _Killed(_reason(returncode, limits, log)[1])
+        kind, reason = _reason(returncode, limits, log)
+        return {"error": kind, "reason": reason}, b""
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _run_with_retries(mode: str, data: bytes, gt_path: os.PathLike | str, benchmark: str,
+                      limits: SandboxLimits, caps: Limits) -> tuple[dict, bytes]:
+    for attempt in range(limits.retries + 1):
+        try:
+            return _run(mode, data, gt_path, benchmark, limits, caps)
+        except _Killed as killed:
+            if attempt == limits.retries:
+                return {"error": "crash", "reason": str(killed)}, b""
+    raise AssertionError("unreachable")
+
+
+def check_upload(data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits = CHECK_LIMITS,
+                 *, caps: Limits = Limits()) -> tuple[dict, bytes]:
+    """Check a submitted file's bytes in the sandbox against ``caps`` and the ground truth at ``gt_path``:
+    ``({"detections": n}, gzip bytes)`` -- the upload compressed as it is stored, empty when it already was
+    gzip -- or ``({"error": kind, "reason": ...}, b"")``. The caller only writes and reads the bytes."""
+    return _run_with_retries("check", data, gt_path, benchmark, limits, caps)
+
+
+def score_upload(data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits = SandboxLimits(),
+                 *, caps: Limits = Limits()) -> dict:
+    """Check and score a stored submission in the sandbox: ``{"metrics": ...}`` or ``{"error", "reason"}``."""
+    return _run_with_retries("score", data, gt_path, benchmark, limits, caps)[0]
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask for ``SIGKILL`` when the parent ends; if it already has (we were re-parented), end now."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _data_size() -> int:
@@ -33,9 +177,9 @@ def _data_size() -> int:
 
 def _cap(cpu_seconds: float, memory_bytes: int) -> None:
     """CPU: ``ITIMER_PROF`` counts this process's CPU time up to the budget, then ``SIGPROF`` ends it (its
-    default action; nothing here handles it); ``RLIMIT_CPU`` (whole seconds) backs it up. Memory:
-    ``RLIMIT_DATA`` (heap and private writable mappings, Linux >= 4.7). ``RLIMIT_AS`` is not used: it counts
-    address space that allocators and thread pools reserve without using, so it fails at random."""
+    default action; nothing here handles it); ``RLIMIT_CPU`` (whole seconds, ``SIGXCPU``) backs it up.
+    Memory: ``RLIMIT_DATA`` (heap and private writable mappings, Linux >= 4.7). ``RLIMIT_AS`` is not used: it
+    counts address space that allocators and thread pools reserve without using, so it fails at random."""
     signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = int(used.ru_utime + used.ru_stime + cpu_seconds) + 1
@@ -44,44 +188,63 @@ def _cap(cpu_seconds: float, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
+def _write_fd(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb", closefd=False) as handle:
+        handle.write(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hf_noisy.leaderboard.sandbox")
+    parser.add_argument("mode", choices=("check", "score"))
     parser.add_argument("--gt", required=True)
-    parser.add_argument("--predictions", required=True)
     parser.add_argument("--benchmark", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--input-fd", type=int, required=True)
+    parser.add_argument("--output-fd", type=int, required=True)
+    parser.add_argument("--data-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--cpu-seconds", type=float, required=True)
     parser.add_argument("--memory-mb", type=float, required=True)
+    parser.add_argument("--caps", type=json.loads, default={})
     args = parser.parse_args(argv)
+    _die_with_parent(args.parent_pid)
 
-    import cv2  # noqa: F401  (import the whole stack before the caps, so the budget is the submission's own)
-    import faster_coco_eval  # noqa: F401
-    import pycocotools.mask  # noqa: F401
+    import pycocotools.mask  # noqa: F401  (import the stack before the caps, so the budget is the upload's own)
 
     from ..coco import load_coco
-    from ..fsutil import atomic_write_text
-    from ..metrics import coco_eval  # noqa: F401
     from .rules import rules_for, score
-    from .submission import SubmissionError, check_results, parse_results
+    from .submission import SubmissionError, check_results, gzip_bytes, parse_results
 
-    if rules_for(args.benchmark).protocol == "lvis":
-        from ..metrics import evaluate_lvis  # noqa: F401
-    cv2.setNumThreads(1)
+    if args.mode == "score":
+        import cv2
+        import faster_coco_eval  # noqa: F401
+
+        from ..metrics import coco_eval  # noqa: F401
+
+        if rules_for(args.benchmark).protocol == "lvis":
+            from ..metrics import evaluate_lvis  # noqa: F401
+        cv2.setNumThreads(1)
     gt = load_coco(args.gt, allow_empty_masks=True)
-    out = Path(args.out)
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
+    packed = b""
     try:
-        raw = Path(args.predictions).read_bytes()
-        results = parse_results(raw)
-        check_results(results, gt, max_per_image=rules_for(args.benchmark).max_per_image)
-        record = {"metrics": score(args.benchmark, gt, results)}
+        raw = _read_fd(args.input_fd)
+        caps = Limits(**args.caps)
+        results = parse_results(raw, caps)
+        check_results(results, gt, max_per_image=rules_for(args.benchmark).max_per_image, limits=caps)
+        if args.mode == "score":
+            record = {"metrics": score(args.benchmark, gt, results)}
+        else:
+            record = {"detections": len(results)}
+            packed = b"" if raw[:2] == b"\x1f\x8b" else gzip_bytes(raw)
     except SubmissionError as err:
         record = {"error": err.kind, "reason": str(err)}
     except MemoryError:
         # Free what we can before writing: the limit still holds.
-        raw = results = None
-        record = {"error": "memory", "reason": f"memory limit exceeded ({args.memory_mb:g} MB for the submission)"}
-    atomic_write_text(out, json.dumps(record))
+        raw = results = packed = None
+        record = {"error": "memory", "reason": f"memory limit exceeded ({args.memory_mb:g} MB for the upload)"}
+        packed = b""
+    _write_fd(args.data_fd, packed)
+    _write_fd(args.output_fd, json.dumps(record).encode("utf-8"))
     return 0
 
 

@@ -8,20 +8,39 @@ under ``results/`` go to the results store, everything else to the submissions s
 * :class:`HubBackend` -- ``ORG/leaderboard-submissions`` and ``ORG/leaderboard-results`` (dataset repos),
   through ``huggingface_hub.HfApi``; each :meth:`write` is one commit, so a submission's files land together.
 
+Rules that read the store and then write to it (at most 5 submissions a day, one claim per submission) go
+through :meth:`Backend.transact`, the one place that makes check-then-write atomic across processes and
+machines: the local folder holds an exclusive ``fcntl.flock`` on ``DIR/.lock-<area>`` around the check and the
+write; the Hub reads the repo at its head commit, and commits with that commit as ``parent_commit``, so a
+writer that lost the race gets HTTP 412 and runs its check again on the new head. An *area* is one
+repo's worth of paths: ``"results"`` (``results/``, ``claims/``) or ``"submissions"`` (everything else).
+
 :func:`open_backend` reads a ``--store`` value: ``hf://ORG`` is the Hub, anything else a local folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import time
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
 from ..errors import HfNoisyError
 
-__all__ = ["Backend", "HubBackend", "LocalBackend", "open_backend"]
+__all__ = ["Backend", "HubBackend", "LocalBackend", "Snapshot", "area_of", "open_backend"]
 
 HUB_PREFIX = "hf://"
+AREAS = ("submissions", "results")
+#: Top-level folders that live with the results (the results repo on the Hub).
+_RESULTS_TOPS = ("results", "claims")
+T = TypeVar("T")
+
+
+def area_of(path: str) -> str:
+    """``"results"`` for paths under ``results/`` or ``claims/``, else ``"submissions"``."""
+    return "results" if _check_path(path.rstrip("/")).split("/")[0] in _RESULTS_TOPS else "submissions"
 
 
 def _check_path(path: str) -> str:
@@ -31,8 +50,23 @@ def _check_path(path: str) -> str:
     return path
 
 
+class Snapshot(Protocol):
+    """A consistent view of one area of a store, as a :meth:`Backend.transact` check sees it."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Every file path under ``prefix``, sorted."""
+
+    def read(self, path: str) -> bytes | None:
+        """A file's bytes, or ``None``."""
+
+
+#: What a transaction's check returns: the files to write (none: write nothing) and a value for the caller.
+Decision = tuple[dict[str, bytes], T]
+
+
 class Backend(Protocol):
-    """The storage a leaderboard needs: list, read and write (several files at once) by relative path."""
+    """The storage a leaderboard needs: list, read and write (several files at once) by relative path, and
+    :meth:`transact` for rules that must hold across processes."""
 
     description: str
 
@@ -47,6 +81,19 @@ class Backend(Protocol):
 
     def write(self, files: dict[str, bytes], message: str) -> None:
         """Write ``files`` (path -> bytes). Readers never see a half-written file; see the classes for order."""
+
+    def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
+        """Run ``decide`` on a consistent view of ``area`` and write the files it returns (all in ``area``)
+        so that no other writer's transaction on ``area`` came in between; return its value. ``decide`` may
+        run more than once (the Hub retries it after a conflict) and raises to write nothing."""
+
+
+def _check_area(area: str, files: dict[str, bytes]) -> None:
+    if area not in AREAS:
+        raise ValueError(f"unknown store area {area!r}")
+    stray = [path for path in files if area_of(path) != area]
+    if stray:
+        raise ValueError(f"a transaction on {area!r} cannot write {stray[0]!r}")
 
 
 class LocalBackend:
@@ -77,6 +124,22 @@ class LocalBackend:
         for path, data in files.items():
             atomic_write_bytes(self.root / _check_path(path), data)
 
+    @contextlib.contextmanager
+    def _locked(self, area: str) -> Iterator[None]:
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".lock-{area}", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+
+    def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
+        with self._locked(area):
+            files, value = decide(self)
+            _check_area(area, files)
+            self.write(files, message)
+        return value
+
 
 class HubBackend:
     """Two Hub dataset repos of ``org``: ``leaderboard-submissions`` (``store.json`` and ``submissions/``)
@@ -94,26 +157,53 @@ class HubBackend:
         self.results_repo = f"{org}/leaderboard-results"
         self.description = f"{HUB_PREFIX}{org}"
 
+    #: How many times a transaction is retried after losing a race, and the longest wait between tries (s).
+    conflict_retries = 20
+    max_backoff = 2.0
+
     def _repo(self, path: str) -> str:
-        top = _check_path(path.rstrip("/")).split("/")[0]
-        return self.results_repo if top == "results" else self.submissions_repo
+        return self.results_repo if area_of(path) == "results" else self.submissions_repo
 
     def create(self) -> None:
         for repo in (self.submissions_repo, self.results_repo):
             self.api.create_repo(repo, repo_type="dataset", private=self.private, exist_ok=True)
 
-    def list(self, prefix: str) -> list[str]:
-        files = self.api.list_repo_files(self._repo(prefix), repo_type="dataset")
+    def list(self, prefix: str, *, revision: str | None = None) -> list[str]:
+        files = self.api.list_repo_files(self._repo(prefix), repo_type="dataset", revision=revision)
         return sorted(path for path in files if path.startswith(prefix))
 
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, *, revision: str | None = None) -> bytes | None:
         from huggingface_hub.errors import EntryNotFoundError
 
         try:
-            local = self.api.hf_hub_download(self._repo(path), path, repo_type="dataset")
+            local = self.api.hf_hub_download(self._repo(path), path, repo_type="dataset", revision=revision)
         except EntryNotFoundError:
             return None
         return Path(local).read_bytes()
+
+    def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
+        from huggingface_hub import CommitOperationAdd
+        from huggingface_hub.errors import HfHubHTTPError
+
+        repo = self.results_repo if area == "results" else self.submissions_repo
+        backoff = random.Random(os.getpid())  # spreads out writers that collided; no effect on what is written
+        for attempt in range(self.conflict_retries + 1):
+            head = self.api.repo_info(repo, repo_type="dataset").sha
+            files, value = decide(_HubSnapshot(self, head))
+            _check_area(area, files)
+            if not files:
+                return value
+            operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()]
+            try:
+                self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset",
+                                       parent_commit=head)
+                return value
+            except HfHubHTTPError as err:
+                status = getattr(getattr(err, "response", None), "status_code", None)
+                if status not in (409, 412) or attempt == self.conflict_retries:
+                    raise
+            time.sleep(backoff.uniform(0, min(self.max_backoff, 0.05 * 2**attempt)))
+        raise AssertionError("unreachable")
 
     def write(self, files: dict[str, bytes], message: str) -> None:
         from huggingface_hub import CommitOperationAdd
@@ -123,6 +213,19 @@ class HubBackend:
             by_repo.setdefault(self._repo(path), []).append(CommitOperationAdd(path_in_repo=path, path_or_fileobj=data))
         for repo, operations in by_repo.items():
             self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset")
+
+
+class _HubSnapshot:
+    """A Hub store area read at one commit."""
+
+    def __init__(self, backend: HubBackend, revision: str) -> None:
+        self.backend, self.revision = backend, revision
+
+    def list(self, prefix: str) -> list[str]:
+        return self.backend.list(prefix, revision=self.revision)
+
+    def read(self, path: str) -> bytes | None:
+        return self.backend.read(path, revision=self.revision)
 
 
 def open_backend(store: "str | os.PathLike | Backend", *, token: str | None = None) -> Backend:

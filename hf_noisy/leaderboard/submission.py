@@ -12,9 +12,8 @@ from __future__ import annotations
 import gzip
 import math
 import re
-import unicodedata
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..errors import HfNoisyError
@@ -45,15 +44,19 @@ class SubmissionError(HfNoisyError):
 @dataclass(frozen=True)
 class Limits:
     """Caps on one submission. Sizes in bytes; ``max_depth`` counts nested JSON arrays/objects (a valid
-    results file needs 3: list > detection > segmentation > counts); ``per_day`` is per submitter over the last
-    24 hours."""
+    results file needs 3: list > detection > segmentation > counts); ``max_polygon_vertices`` is per detection
+    (all its polygons together; every vertex must also lie inside the image, within 1 pixel). Per submitter
+    over the last 24 hours: ``per_day`` accepted submissions, ``attempts_per_day`` uploads that reached the
+    file check, refused ones included."""
 
     max_compressed_bytes: int = 256 * 2**20
     max_uncompressed_bytes: int = 1024 * 2**20
     max_depth: int = 8
     max_name_length: int = 100
     max_url_length: int = 300
+    max_polygon_vertices: int = 4096
     per_day: int = 5
+    attempts_per_day: int = 20
 
 
 _SUBMITTER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?")
@@ -61,23 +64,30 @@ _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _URL = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"']+")
 
 
-def _check_name(field: str, value: Any, limits: Limits, *, required: bool = True) -> None:
-    """Free-text names (model, method): no path separators, ``..``, control or format characters, sane length."""
+def _check_name(field: str, value: Any, limits: Limits, *, required: bool = True) -> str:
+    """Free-text names (model, method), NFKC-normalised (:func:`~.identity.clean_name`: no surrogates,
+    unassigned, private-use, control, format or invisible characters), no path separators or ``..``, sane
+    length."""
+    from .identity import InvalidName, clean_name
+
     if not isinstance(value, str):
         raise SubmissionError("name", f"meta '{field}': must be a string, got {type(value).__name__}")
     if not value:
         if required:
             raise SubmissionError("name", f"meta '{field}': required")
-        return
+        return value
     if len(value) > limits.max_name_length:
         raise SubmissionError("name", f"meta '{field}': {len(value)} characters, at most {limits.max_name_length}")
-    bad = next((ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
-    if bad is not None:
-        raise SubmissionError("name", f"meta '{field}': control character U+{ord(bad):04X} is not allowed")
+    try:
+        value = clean_name(field, value)
+    except InvalidName as err:
+        raise SubmissionError("name", str(err)) from None
+    if len(value) > limits.max_name_length:
+        raise SubmissionError("name", f"meta '{field}': {len(value)} characters once normalised, at most "
+                              f"{limits.max_name_length}")
     if "/" in value or "\\" in value or ".." in value:
         raise SubmissionError("name", f"meta '{field}': {value!r} contains a path separator or '..'")
-    if value != value.strip():
-        raise SubmissionError("name", f"meta '{field}': leading or trailing whitespace in {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,11 @@ class SubmissionMeta:
 
     def check(self, limits: Limits = Limits()) -> None:
         """Raise :class:`SubmissionError` (kind ``"name"`` or ``"meta"``) on the first bad field."""
+        self.normalised(limits)
+
+    def normalised(self, limits: Limits = Limits()) -> SubmissionMeta:
+        """A copy with the free-text names NFKC-normalised, as they are stored and compared; raises
+        :class:`SubmissionError` (kind ``"name"`` or ``"meta"``) on the first bad field."""
         for item in fields(self):
             if not isinstance(getattr(self, item.name), str):
                 raise SubmissionError("meta", f"meta '{item.name}': must be a string")
@@ -116,8 +131,8 @@ class SubmissionMeta:
         if not _SUBMITTER.fullmatch(self.submitter):
             raise SubmissionError("name", f"meta 'submitter': {self.submitter!r} is not a Hub user name (letters, "
                                   "digits, '-', '_', '.', at most 96 characters)")
-        _check_name("model_name", self.model_name, limits)
-        _check_name("method", self.method, limits, required=False)
+        model_name = _check_name("model_name", self.model_name, limits)
+        method = _check_name("method", self.method, limits, required=False)
         if self.config_revision and not _REVISION.fullmatch(self.config_revision):
             raise SubmissionError("name", f"meta 'config_revision': {self.config_revision!r} is not a tag, branch "
                                   "or commit name (letters, digits, '-', '_', '.')")
@@ -126,6 +141,7 @@ class SubmissionMeta:
             if url and (len(url) > limits.max_url_length or not _URL.fullmatch(url)):
                 raise SubmissionError("meta", f"meta '{name}': must be an http(s) URL of at most "
                                       f"{limits.max_url_length} characters, got {url[:80]!r}")
+        return replace(self, model_name=model_name, method=method)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -169,18 +185,35 @@ def _gunzip(raw: bytes, cap: int) -> bytes:
     return bytes(out)
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: A JSON string from its opening quote; possessive, so a match (or a failure) costs one pass over it.
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_STRUCTURAL = re.compile(rb'[\[\]{}"]')
 
 
-def _max_depth(data: bytes) -> int:
-    """Deepest nesting of ``[``/``{`` outside strings (numpy over the bytes once strings are blanked)."""
-    import numpy as np
+def _max_depth(data: bytes, limit: int) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings, counting only up to ``limit + 1`` (then it stops).
 
-    skeleton = np.frombuffer(_STRING.sub(b'""', data), dtype=np.uint8)
-    steps = np.zeros(skeleton.shape, dtype=np.int32)
-    steps[(skeleton == ord("[")) | (skeleton == ord("{"))] = 1
-    steps[(skeleton == ord("]")) | (skeleton == ord("}"))] = -1
-    return int(np.cumsum(steps).max(initial=0))
+    One left-to-right pass: each regex search or string match resumes where the last one ended, so the time
+    is linear in ``len(data)`` and the extra memory constant (no copy of the data). Raises
+    :class:`SubmissionError` (``"not-json"``) for a string that never ends."""
+    depth = deepest = pos = 0
+    search, string = _STRUCTURAL.search, _STRING.match
+    while (found := search(data, pos)) is not None:
+        start = found.start()
+        char = data[start]
+        if char == 0x22:  # '"'
+            end = string(data, start)
+            if end is None:
+                raise SubmissionError("not-json", f"not valid JSON: the string starting at byte {start:,} never ends")
+            pos = end.end()
+            continue
+        depth += 1 if char in (0x5B, 0x7B) else -1  # '[', '{'
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                break
+        pos = start + 1
+    return deepest
 
 
 def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
@@ -189,6 +222,8 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
     Order: compressed size, gzip (streamed, capped), uncompressed size, what the bytes are (pickle, YAML and
     other non-JSON are refused by their look before any parser sees them), UTF-8 and control characters,
     nesting depth, then a plain JSON parse. The result is a list (anything else is kind ``"schema"``).
+    Every step is linear in the size; the leaderboard runs it in the sandbox child
+    (:mod:`hf_noisy.leaderboard.sandbox`), never in the server.
     """
     from ..coco import CocoFormatError, parse_coco_bytes
 
@@ -200,7 +235,8 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
     if len(data) > limits.max_uncompressed_bytes:
         raise SubmissionError("oversized",
                               f"{len(data):,} bytes uncompressed; the cap is {limits.max_uncompressed_bytes:,}")
-    head = data.lstrip()[:64]
+    first = re.match(rb"\s*", data).end()
+    head = data[first:first + 64]
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise SubmissionError("not-json", "this is a Python pickle; only JSON is accepted (pickles execute code)")
     if head.startswith((b"%YAML", b"---", b"!!")) or b"!!python" in data[:4096] or re.match(rb"[\w-]+\s*:\s", head):
@@ -215,9 +251,9 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
     if control:
         raise SubmissionError("control-character", f"control character U+{ord(control.group()):04X} at "
                               f"character {control.start()}; JSON allows none outside escapes")
-    depth = _max_depth(data)
+    depth = _max_depth(data, limits.max_depth)
     if depth > limits.max_depth:
-        raise SubmissionError("too-deep", f"JSON nested {depth} levels deep; at most {limits.max_depth}")
+        raise SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
     try:
         results = parse_coco_bytes(data, source="submission")
     except CocoFormatError as err:
@@ -230,17 +266,39 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
 _FIELDS = {"image_id", "category_id", "segmentation", "score", "bbox"}
 
 
-def check_results(results: list, gt: dict, *, max_per_image: int) -> list[dict]:
+def _check_polygons(where: str, segmentation: list, height: int, width: int, limits: Limits) -> None:
+    """Polygons ``[[x0, y0, x1, y1, ...], ...]``: at most ``limits.max_polygon_vertices`` vertices in all, each
+    inside the image within 1 pixel (``-1 <= x <= width + 1``, same for ``y``), as the COCO validator
+    demands; checked before anything is rasterised, whose cost grows with the coordinates."""
+    vertices = 0
+    for polygon in segmentation:
+        if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+            raise SubmissionError("polygon", f"{where}: a polygon is a list of >= 3 (x, y) points")
+        vertices += len(polygon) // 2
+        if vertices > limits.max_polygon_vertices:
+            raise SubmissionError("polygon", f"{where}: more than {limits.max_polygon_vertices} polygon vertices")
+        for axis, bound in (("x", width), ("y", height)):
+            for value in polygon[0 if axis == "x" else 1::2]:
+                if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                        or not -1 <= value <= bound + 1):
+                    raise SubmissionError("polygon", f"{where}: polygon {axis} = {value!r} is outside the image "
+                                          f"(0 to {bound}, within 1 pixel)")
+
+
+def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits = Limits()) -> list[dict]:
     """Check detections against the benchmark's clean validation ground truth; return them prepared for
     evaluation (see :func:`hf_noisy.metrics.prepare_predictions`, which checks every RLE).
 
     Kinds: ``"schema"`` (not a list of objects, missing or unknown fields), ``"unknown-image"``,
     ``"unknown-category"``, ``"score"`` (not finite or outside ``[0, 1]``), ``"too-many-detections"`` (more
-    than ``max_per_image`` on one image), ``"rle-size"``, ``"rle-corrupt"``.
+    than ``max_per_image`` on one image), ``"polygon"`` (a vertex outside the image, or too many),
+    ``"rle-size"``, ``"rle-corrupt"``. Every field of every detection is checked before any mask is decoded
+    or rasterised.
     """
     from ..metrics import PredictionError, prepare_predictions
 
-    images = {image["id"] for image in gt["images"]}
+    sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
+    images = set(sizes)
     categories = {category["id"] for category in gt["categories"]}
     per_image: dict[int, int] = {}
     for index, det in enumerate(results):
@@ -263,6 +321,8 @@ def check_results(results: list, gt: dict, *, max_per_image: int) -> list[dict]:
         if (not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score)
                 or not 0.0 <= score <= 1.0):
             raise SubmissionError("score", f"{where}: score {score!r} must be a finite number in [0, 1]")
+        if isinstance(det["segmentation"], list):
+            _check_polygons(where, det["segmentation"], *sizes[image_id], limits)
         per_image[image_id] = per_image.get(image_id, 0) + 1
         if per_image[image_id] > max_per_image:
             raise SubmissionError("too-many-detections", f"image {image_id} has more than {max_per_image} "

@@ -1,0 +1,246 @@
+"""Rules that hold across processes: concurrent submitters and evaluators (real processes started together) on
+a local store and on a Hub store (the loopback Hub), an evaluator killed with SIGKILL mid-scoring, claims that
+expire or are given up, and sandbox children killed from outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from _leaderboard import dumps, predictions, shapes_gt, write_gt
+
+from hf_noisy.leaderboard import (SandboxLimits, SubmissionMeta, init_store, list_results, list_submissions,
+                                  parse_benchmark_sources, submit)
+from hf_noisy.leaderboard.sandbox import score_upload
+
+#: One submitter process: waits for the start file (so all of them run the rules at once), submits, prints
+#: "accepted" or the refusal's kind.
+SUBMITTER = """
+import os, sys, time
+from hf_noisy.leaderboard import Limits, SubmissionError, SubmissionMeta, submit
+
+store, upload, go, name = sys.argv[1:5]
+while not os.path.exists(go):
+    time.sleep(0.01)
+try:
+    submit(store, open(upload, "rb").read(), SubmissionMeta(name, "coco-n", "hard", sys.argv[5]),
+           limits=Limits(per_day=5, attempts_per_day=100))
+    print("accepted")
+except SubmissionError as err:
+    print(err.kind)
+"""
+
+#: One evaluator process (after the start file): prints the ids of the results it wrote, as JSON.
+EVALUATOR = """
+import json, os, sys, time
+from hf_noisy.leaderboard import evaluate_pending
+
+store, go = sys.argv[1:3]
+while not os.path.exists(go):
+    time.sleep(0.01)
+print(json.dumps([record["submission"] for record in evaluate_pending(store)]))
+"""
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> tuple[Path, Path]:
+    gt = shapes_gt(tmp_path / "shapes", num_val=2)
+    init_store(tmp_path / "board", parse_benchmark_sources([f"coco-n={write_gt(gt, tmp_path / 'val.json')}"]))
+    upload = tmp_path / "results.json"
+    upload.write_bytes(dumps(predictions(gt)))
+    return tmp_path / "board", upload
+
+
+@pytest.fixture(params=["local", "hub"])
+def any_board(request, tmp_path: Path) -> tuple[str, Path]:
+    """The same store on a local folder, or as ``hf://noisy-seg`` on the loopback Hub (tests/hub_server.py,
+    whose commits answer 412 to a stale ``parentCommit``); subprocesses inherit its endpoint and token."""
+    if request.param == "local":
+        store, upload = request.getfixturevalue("board")
+        return str(store), upload
+    request.getfixturevalue("hub")
+    gt = shapes_gt(tmp_path / "shapes", num_val=2)
+    init_store("hf://noisy-seg", parse_benchmark_sources([f"coco-n={write_gt(gt, tmp_path / 'val.json')}"]))
+    upload = tmp_path / "results.json"
+    upload.write_bytes(dumps(predictions(gt)))
+    return "hf://noisy-seg", upload
+
+
+def _together(script: str, argument_lists: list[list[str]], go: Path, **kwargs) -> list[str]:
+    procs = [subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, **kwargs) for args in argument_lists]
+    time.sleep(1.0)  # let them all start and import
+    go.touch()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        outputs.append(out.strip().splitlines()[-1])
+    return outputs
+
+
+def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(any_board, tmp_path: Path):
+    store, upload = any_board
+    # The submitter's name in three cases: one submitter.
+    names = ["alice", "Alice", "ALICE", "alice", "alice", "Alice", "alice", "alice"]
+    outputs = _together(SUBMITTER, [[str(store), str(upload), str(tmp_path / "go"), f"Model {i}", names[i]]
+                                    for i in range(8)], tmp_path / "go")
+    assert sorted(outputs) == ["accepted"] * 5 + ["rate-limit"] * 3
+    assert len(list_submissions(store)) == 5
+
+
+def test_four_concurrent_submits_of_one_name_give_one(any_board, tmp_path: Path):
+    store, upload = any_board
+    outputs = _together(SUBMITTER, [[str(store), str(upload), str(tmp_path / "go"), name, "alice"]
+                                    for name in ("Same Model", "same model", "SAME MODEL", "Same Model")],
+                        tmp_path / "go")
+    assert sorted(outputs) == ["accepted"] + ["duplicate"] * 3
+    assert len(list_submissions(store)) == 1
+
+
+def _submit(store: Path | str, upload: Path, count: int) -> list[str]:
+    raw = upload.read_bytes()
+    return [submit(store, raw, SubmissionMeta(f"M{i}", "coco-n", config, "alice")).id
+            for i, config in enumerate(("clean", "hard", "easy", "medium")[:count])]
+
+
+def test_three_concurrent_evaluators_score_each_submission_once(any_board, tmp_path: Path):
+    store, upload = any_board
+    ids = _submit(store, upload, 4)
+    outputs = _together(EVALUATOR, [[str(store), str(tmp_path / "go")] for _ in range(3)], tmp_path / "go")
+    written = [submission for out in outputs for submission in json.loads(out)]
+    assert sorted(written) == sorted(ids)  # every submission scored, none twice
+    assert sorted(list_results(store)) == sorted(ids)
+    assert {record["status"] for record in list_results(store).values()} == {"done"}
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_an_evaluator_killed_mid_scoring_leaves_no_orphan_or_temp_file_and_a_rerun_scores_it(board,
+                                                                                             tmp_path: Path):
+    store, upload = board
+    (submission,) = _submit(store, upload, 1)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "go").touch()
+    evaluator = subprocess.Popen([sys.executable, "-c", EVALUATOR, str(store), str(tmp_path / "go")],
+                                 env=dict(os.environ, TMPDIR=str(temp)), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    sandbox = []
+    while not sandbox and time.monotonic() < deadline and evaluator.poll() is None:
+        sandbox = [pid for pid in _children(evaluator.pid) if b"hf_noisy.leaderboard.sandbox" in
+                   Path(f"/proc/{pid}/cmdline").read_bytes()]
+        time.sleep(0.02)
+    assert sandbox, "the evaluator never started scoring"
+    assert (store / "claims" / f"{submission}.json").is_file()  # claimed before scoring
+    evaluator.send_signal(signal.SIGKILL)
+    evaluator.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, sandbox)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, sandbox)), "the sandbox child outlived its evaluator"
+    assert list(temp.iterdir()) == []
+    assert submission not in list_results(store)
+    # The claim's evaluator is gone (same machine): the next run takes it over at once.
+    rerun = subprocess.run([sys.executable, "-c", EVALUATOR, str(store), str(tmp_path / "go")], capture_output=True,
+                           text=True, timeout=300, env=dict(os.environ, TMPDIR=str(temp)))
+    assert json.loads(rerun.stdout.strip().splitlines()[-1]) == [submission], rerun.stderr
+    assert list_results(store)[submission]["status"] == "done"
+    assert list(temp.iterdir()) == []
+
+
+def _kill_sandboxes(times: int, stop: threading.Event) -> list[int]:
+    """Kill the sandbox children of this process with SIGKILL (as the OOM killer would), ``times`` times."""
+    killed: list[int] = []
+
+    def run():
+        while len(killed) < times and not stop.is_set():
+            for pid in _children(os.getpid()):
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except FileNotFoundError:
+                    continue
+                if b"hf_noisy.leaderboard.sandbox" in command and pid not in killed and _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.01)
+
+    threading.Thread(target=run, daemon=True).start()
+    return killed
+
+
+@pytest.mark.parametrize("kills, status", [(1, "done"), (3, "crash")])
+def test_a_sandbox_killed_from_outside_is_retried_then_fails_with_the_true_reason(board, kills: int, status: str):
+    store, upload = board
+    gt_file = store.parent / "val.json"
+    stop = threading.Event()
+    killed = _kill_sandboxes(kills, stop)
+    try:
+        outcome = score_upload(upload.read_bytes(), gt_file, "coco-n", SandboxLimits(60, 1024, 120, retries=2))
+    finally:
+        stop.set()
+    assert len(killed) == kills
+    if status == "done":
+        assert "metrics" in outcome, outcome
+    else:
+        assert outcome["error"] == "crash", outcome
+        assert outcome["reason"].startswith("the sandbox was killed by SIGKILL (from outside the sandbox, most "
+                                            "likely the out-of-memory killer), 3 times"), outcome
+        assert "CPU" not in outcome["reason"]
+
+
+def test_a_claim_of_another_machine_holds_until_it_expires(board):
+    from hf_noisy.leaderboard import evaluate_pending
+
+    store, upload = board
+    (submission,) = _submit(store, upload, 1)
+    claim = store / "claims" / f"{submission}.json"
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    other = {"machine": "elsewhere/boot", "pid": 1, "started": "1"}
+    claim.write_text(json.dumps(dict(other, expires_at="2999-01-01T00:00:00+00:00")))
+    assert evaluate_pending(store) == []  # live: another evaluator is on it
+    claim.write_text(json.dumps(dict(other, expires_at="2000-01-01T00:00:00+00:00")))
+    assert [r["submission"] for r in evaluate_pending(store)] == [submission]  # expired: scored again
+
+
+def test_an_evaluator_that_fails_gives_its_claim_up_at_once(board):
+    from hf_noisy.leaderboard import evaluate_pending
+
+    store, upload = board
+    (submission,) = _submit(store, upload, 1)
+    gt_file = store.parent / "val.json"
+    kept = gt_file.read_bytes()
+    gt_file.unlink()  # the benchmark's annotations went missing: evaluation cannot start
+    with pytest.raises(Exception, match="val.json"):
+        evaluate_pending(store)
+    gt_file.write_bytes(kept)
+    # Same process, still alive: the claim was released, not left live until it expires.
+    assert [r["submission"] for r in evaluate_pending(store)] == [submission]

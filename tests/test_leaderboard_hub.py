@@ -85,12 +85,12 @@ def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, c
 
 @pytest.mark.parametrize("case", ["missing", "wrong"])
 def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch, capsys, case):
-    _, gt = benchmark
+    built, _ = benchmark
     if case == "missing":
         monkeypatch.delenv("HF_TOKEN")
     else:
         monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
-    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", f"coco-n={tmp_path / 'gt.json'}"]) == 2
+    assert main(["leaderboard", "init", "--store", STORE, "--benchmark", f"coco-n={built}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hf-noisy leaderboard: error: ") and err.count("\n") == 1, err
     assert ("no Hugging Face token found" if case == "missing" else "the Hub refused the token") in err, err

@@ -65,7 +65,7 @@ def test_init_refuses_what_is_not_a_built_benchmark_and_writes_nothing(case: str
     expected = {"missing": "no such folder", "not-a-build": "is not a built benchmark",
                 "other-benchmark": "holds the benchmark 'cityscapes-n', not coco-n",
                 "no-clean": "has no clean config", "missing-json": "no such COCO .json file",
-                "hub-unreachable": "could not read hf_noisy_benchmark.json of the Hub dataset noisy-seg/coco-n@v1.0 ("
+                "hub-unreachable": "could not read hf_noisy_benchmark.json of the Hub dataset noisy-seg/never-pushed@v1.0 ("
                 }[case]
     if case not in ("missing", "hub-unreachable"):  # (the tests run with HF_HUB_OFFLINE=1)
         folder.mkdir()
@@ -75,7 +75,7 @@ def test_init_refuses_what_is_not_a_built_benchmark_and_writes_nothing(case: str
     if case == "no-clean":
         (folder / "hf_noisy_benchmark.json").write_text(json.dumps({"benchmark_id": "coco-n", "configs": {"hard": {}}}))
     source = {"missing-json": str(folder / "val.json"),
-              "hub-unreachable": "noisy-seg/coco-n@v1.0"}.get(case, str(folder))
+              "hub-unreachable": "noisy-seg/never-pushed@v1.0"}.get(case, str(folder))  # a repo no test caches
     with pytest.raises(HfNoisyError, match=re.escape(expected)):
         init_store(tmp_path / "board", parse_benchmark_sources([f"coco-n={source}"]))
     assert not (tmp_path / "board").exists()

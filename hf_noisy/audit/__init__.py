@@ -11,8 +11,9 @@ Output (a JSON object; :func:`audit_files` writes it):
   comparable across annotations; ``suspected``: ``"class"``, ``"mask"``, ``"spurious"`` or ``"none"`` (below
   ``flag_score``); ``matched_iou`` / ``boundary_iou``: mask IoU and Boundary IoU with the matched prediction
   (``null`` when none); ``suggested_category_id``: the class the overlapping predictions prefer, when it is
-  not the label (else ``null``); ``reason``: one human-readable sentence; ``op``: for ``"mask"``, the spatial
-  error its shape suggests (``dilate``, ``erode``, ``localization``, ``approximation``); ``prediction``: index
+  not the label (else ``null``); ``reason``: one human-readable sentence; ``op``: when the mask part reaches
+  ``flag_score``, the spatial error its shape suggests (``dilate``, ``erode``, ``localization``,
+  ``approximation``), else ``null``; ``prediction``: index
   of the matched prediction in the results list; ``scores``: the ``class``, ``mask`` and ``spurious`` parts
   (``score`` is their maximum). Crowd regions are listed with score 0 and not audited.
 * ``missing``: confident predictions (``score >= missing_score``) that no annotation accounts for:

@@ -27,11 +27,15 @@ How (per image, then over the dataset):
 6. **Missing**: a prediction with ``score >= missing_score`` that no annotation matched and that overlaps no
    annotation with IoU >= ``class_iou`` (a crowd region: by the share of the prediction it covers), after
    greedy suppression of missing predictions that overlap each other with IoU >= ``class_iou``.
-7. **Estimated rates** (shares of the audited, non-crowd annotations). Each annotation flagged ``mask`` is
-   given the op its shape suggests (:mod:`.shape`): ``dilate`` / ``erode`` when its boundary lies on average
-   more than ``displacement_px`` outside / inside the prediction's (the signed area ratio, normalised by the
-   perimeter), otherwise ``approximation`` when its vertex density is below ``approximation_density`` times
-   the prediction's, otherwise ``localization`` (boundary disagreement at equal area).
+7. **Estimated rates** (shares of the audited, non-crowd annotations). Each annotation whose ``mask_score``
+   reaches ``flag_score`` (whatever else is suspected of it) is given the op its shape suggests
+   (:mod:`.shape`), in its ``op`` field: ``approximation`` when its vertex density is below
+   ``approximation_density`` times the prediction's (long straight runs), ``localization`` when above
+   ``localization_density`` times (a jagged boundary), otherwise ``dilate`` / ``erode`` when its boundary lies
+   on average more than ``displacement_px`` outside / inside the prediction's (the signed area ratio,
+   normalised by the perimeter), otherwise ``localization`` (boundary disagreement at equal area). The
+   class-flip rate is the share suspected ``class``. These are shares *flagged*: where the evidence is weak
+   (a small op on a large object, a poor model) they undercount.
 
 Everything is a pure function of the inputs and the config: same input, same output bytes.
 """
@@ -78,7 +82,8 @@ class AuditConfig:
     reference_quantile: float = 0.75
     shrinkage: float = 5.0
     displacement_px: float = 0.6
-    approximation_density: float = 0.7
+    approximation_density: float = 0.55
+    localization_density: float = 1.25
     dilation_ratio: float = DEFAULT_DILATION_RATIO
 
     def __post_init__(self) -> None:
@@ -91,7 +96,7 @@ class AuditConfig:
             raise AuditError("match_iou must be > 0 (a prediction must overlap what it is matched to)")
         if not isinstance(self.max_predictions_per_image, int) or self.max_predictions_per_image < 1:
             raise AuditError(f"max_predictions_per_image must be a positive integer, got {self.max_predictions_per_image!r}")
-        for name in ("shrinkage", "displacement_px", "dilation_ratio"):
+        for name in ("shrinkage", "displacement_px", "localization_density", "dilation_ratio"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise AuditError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -211,13 +216,16 @@ def _deficit(value: float, reference: float) -> float:
 
 
 def _op_of(ev: _Evidence, config: AuditConfig) -> str:
+    density = ev.ann_shape.vertex_density / ev.pred_shape.vertex_density if ev.pred_shape.vertex_density else 1.0
+    if density < config.approximation_density:
+        return "approximation"
+    if density > config.localization_density:
+        return "localization"
     shift = displacement(ev.ann_shape, ev.pred_shape)
     if shift > config.displacement_px:
         return "dilate"
     if shift < -config.displacement_px:
         return "erode"
-    if ev.ann_shape.vertex_density < config.approximation_density * ev.pred_shape.vertex_density:
-        return "approximation"
     return "localization"
 
 
@@ -301,14 +309,15 @@ def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig()) -> 
                       f"{recall.get(size, recall_all):.0%} of {size} annotations")
         if ev.prediction is None and ev.area > 0 and kind == "class":
             reason += "; no prediction matches its mask"
-        if suspected == "mask" and op is not None:
+        op = op if mask_score >= config.flag_score else None
+        if op is not None:
             ops[op] += 1
         counts[suspected] += 1
         rows.append({
             "id": ann["id"], "image_id": ann["image_id"], "category_id": label, "score": _round(score),
             "suspected": suspected, "matched_iou": _round(ev.iou), "boundary_iou": _round(ev.boundary_iou),
             "suggested_category_id": ev.other_category if ev.p_other > ev.p_label else None,
-            "reason": reason, "op": op if suspected == "mask" else None, "prediction": ev.prediction,
+            "reason": reason, "op": op, "prediction": ev.prediction,
             "scores": {k: _round(v) for k, v in parts.items()},
         })
     crowd = [ann for ann in gt["annotations"] if ann.get("iscrowd", 0)]

@@ -66,7 +66,8 @@ def test_output_schema_and_cli(tmp_path):
     assert audit["info"]["annotations_sha256"] and audit["info"]["predictions"] == len(preds) - 1
     overlays = sorted((tmp_path / "audit_overlays").iterdir())
     assert [p.name for p in overlays] == ["001_ann10.png"]  # the one flagged annotation (spurious)
-    assert cv2.imread(str(overlays[0])).shape == (H, 2 * W + 6, 3)
+    height, width, _ = cv2.imread(str(overlays[0])).shape  # two halves, cut around the disc and scaled up
+    assert max(height, (width - 6) // 2) == 480 and (width - 6) % 2 == 0
 
 
 def test_deterministic_whatever_the_order(tmp_path):

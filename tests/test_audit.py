@@ -147,3 +147,35 @@ def test_bad_predictions_give_one_error_line_and_write_nothing(tmp_path, capsys)
     assert not out.exists()
     with pytest.raises(AuditError, match="class_iou"):
         AuditConfig(class_iou=1.5)
+
+
+def _auroc(scores: list[float], positive: list[bool]) -> float:
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
+
+
+def test_finds_coco_n_hard_noise_on_real_coco_tiny(coco_tiny):
+    """Real polygons, crowd regions and emptied masks: with the clean masks and labels as the predictions,
+    the audit ranks COCO-N hard's flipped and spatially noised annotations above the untouched ones."""
+    from hf_noisy.coco import load_coco
+    from hf_noisy.masks import segmentation_to_rle
+    from hf_noisy.noise import PRESETS, apply_noise
+
+    clean = load_coco(coco_tiny / "annotations" / "instances_val2017.json")
+    sizes = {i["id"]: (i["height"], i["width"]) for i in clean["images"]}
+    preds = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
+              "segmentation": segmentation_to_rle(a["segmentation"], *sizes[a["image_id"]])}
+             for a in clean["annotations"] if not a["iscrowd"]]
+    noisy = apply_noise(clean, PRESETS["hard"], allow_empty_masks=True).data
+    rows = {r["id"]: r for r in audit_coco(noisy, preds)["annotations"]}
+    anns = [a for a in noisy["annotations"] if not a["iscrowd"]]
+    untouched = [not a["class_flipped"] and a["noise_op"] == "none" for a in anns]
+    flips = [a for a, u in zip(anns, untouched) if a["class_flipped"] or u]
+    assert _auroc([rows[a["id"]]["scores"]["class"] for a in flips], [a["class_flipped"] for a in flips]) > 0.95
+    flagged = [rows[a["id"]] for a in anns if a["class_flipped"]]
+    right = sum(r["suggested_category_id"] == a["original_category_id"] for r, a in
+                zip(flagged, [a for a in anns if a["class_flipped"]]))
+    assert right >= 0.9 * len(flagged)
+    spatial = [a for a, u in zip(anns, untouched) if not a["class_flipped"]]
+    assert _auroc([rows[a["id"]]["score"] for a in spatial], [a["noise_op"] != "none" for a in spatial]) > 0.75

@@ -18,11 +18,14 @@ from ..masks import RLE
 __all__ = ["iou_matrix", "greedy_match"]
 
 
-def iou_matrix(predictions: Sequence[RLE], annotations: Sequence[RLE]) -> np.ndarray:
-    """Mask IoU of every prediction (rows) with every annotation (columns), non-crowd rule; ``float64``."""
+def iou_matrix(predictions: Sequence[RLE], annotations: Sequence[RLE], crowd: Sequence[bool] | None = None) -> np.ndarray:
+    """Mask IoU of every prediction (rows) with every annotation (columns), ``float64``; for a ``crowd``
+    annotation, pycocotools' rule: the share of the prediction it covers."""
     if not predictions or not annotations:
         return np.zeros((len(predictions), len(annotations)))
-    return np.asarray(mask_utils.iou(list(predictions), list(annotations), [0] * len(annotations)), dtype=float)
+    flags = [int(bool(c)) for c in crowd] if crowd is not None else [0] * len(annotations)
+    ious = mask_utils.iou(list(predictions), list(annotations), flags)
+    return np.asarray(ious, dtype=float).reshape(len(predictions), len(annotations))
 
 
 def greedy_match(ious: np.ndarray, min_iou: float) -> dict[int, int]:

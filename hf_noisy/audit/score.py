@@ -127,24 +127,13 @@ class _Evidence:
     pred_shape: Shape | None = None
 
 
-def _image_evidence(anns: list[dict], rles: list[dict], preds: list[tuple[int, dict]], config: AuditConfig,
-                    boundaries: dict) -> tuple[list[_Evidence], list[tuple[int, dict]]]:
+def _image_evidence(anns: list[dict], rles: list[dict], preds: list[tuple[int, dict]],
+                    config: AuditConfig) -> tuple[list[_Evidence], list[tuple[int, dict]]]:
     """Evidence for one image's annotations, and its unmatched, confident, non-overlapping predictions."""
     crowd = [bool(a.get("iscrowd", 0)) for a in anns]
-    pred_rles = [p["segmentation"] for _, p in preds]
-    if pred_rles and rles:
-        from pycocotools import mask as mask_utils
-
-        full = np.asarray(mask_utils.iou(pred_rles, rles, [int(c) for c in crowd]), dtype=float).reshape(len(preds), len(anns))
-    else:
-        full = np.zeros((len(preds), len(anns)))
+    full = iou_matrix([p["segmentation"] for _, p in preds], rles, crowd)
     plain = [j for j, c in enumerate(crowd) if not c]
     matched = {plain[j]: i for j, i in greedy_match(full[:, plain], config.match_iou).items()}
-
-    def boundary(rle: dict, key) -> dict:
-        if key not in boundaries:
-            boundaries[key] = boundary_rle(rle, config.dilation_ratio)
-        return boundaries[key]
 
     evidence = []
     for j in plain:
@@ -156,7 +145,8 @@ def _image_evidence(anns: list[dict], rles: list[dict], preds: list[tuple[int, d
             index, pred = preds[i]
             ev.prediction, ev.pred_category, ev.pred_score = index, pred["category_id"], pred["score"]
             ev.iou = float(full[i, j])
-            ev.boundary_iou = mask_iou(boundary(pred["segmentation"], ("p", index)), boundary(rle, ("a", ann["id"])))
+            ev.boundary_iou = mask_iou(boundary_rle(pred["segmentation"], config.dilation_ratio),
+                                       boundary_rle(rle, config.dilation_ratio))
             ev.ann_shape, ev.pred_shape = measure(Crop.from_rle(rle)), measure(Crop.from_rle(pred["segmentation"]))
             ev.pred_area = float(ev.pred_shape.area)
             if i not in voters:
@@ -254,7 +244,6 @@ def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig()) -> 
 
     evidence: list[_Evidence] = []
     missing: list[tuple[int, dict]] = []
-    boundaries: dict = {}
     used = 0
     for image in gt["images"]:
         image_id = image["id"]
@@ -263,8 +252,7 @@ def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig()) -> 
         used += len(preds)
         anns = anns_by_image.get(image_id, [])
         rles = [segmentation_to_rle(a["segmentation"], *sizes[image_id]) for a in anns]
-        image_evidence, image_missing = _image_evidence(anns, rles, preds, config, boundaries)
-        boundaries.clear()
+        image_evidence, image_missing = _image_evidence(anns, rles, preds, config)
         evidence += image_evidence
         missing += image_missing
 

@@ -46,13 +46,14 @@ def _draw(image: np.ndarray, annotations: Sequence[dict], names: dict[int, str],
     return out
 
 
-def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict], names: dict[int, str], title: str = "noisy") -> np.ndarray:
-    """Side-by-side BGR picture: ``clean`` annotations on the left, ``noisy`` on the right.
+def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict], names: dict[int, str], title: str = "noisy",
+                left_title: str = "clean") -> np.ndarray:
+    """Side-by-side BGR picture: ``clean`` annotations on the left (titled ``left_title``), ``noisy`` on the right.
 
     A flipped class is marked with ``*``; a spatially noised instance with its op in brackets.
     """
     gap = np.full((image.shape[0], 6, 3), 255, np.uint8)
-    return np.hstack([_draw(image, clean, names, "clean"), gap, _draw(image, noisy, names, title)])
+    return np.hstack([_draw(image, clean, names, left_title), gap, _draw(image, noisy, names, title)])
 
 
 def render_overlays(

@@ -27,6 +27,7 @@ COMMANDS = {
     "convert": "convert",
     "leaderboard": "leaderboard",
     "wan": "wan",
+    "audit": "audit",
 }
 
 

@@ -47,6 +47,7 @@ def test_output_schema_and_cli(tmp_path):
     (tmp_path / "ann.json").write_text(json.dumps(gt))
     (tmp_path / "res.json").write_text(json.dumps(preds[1:]))  # one annotation left without a prediction
     out = tmp_path / "audit.json"
+    (tmp_path / "no-images").mkdir()  # the synthetic scene has no image files: drawn on grey
     code = main(["audit", "--annotations", str(tmp_path / "ann.json"), "--predictions", str(tmp_path / "res.json"),
                  "-o", str(out), "--images", str(tmp_path / "no-images"), "--top", "3"])
     assert code == 0
@@ -132,6 +133,22 @@ def test_missing_and_spurious_on_a_constructed_image():
     row = audit["annotations"][0]
     assert row["id"] == 99 and row["suspected"] == "spurious" and row["matched_iou"] is None
     assert all(r["suspected"] == "none" for r in audit["annotations"][1:])
+
+
+def test_existing_outputs_inputs_and_absent_image_folders_are_refused(tmp_path, capsys):
+    gt, preds, _ = _scene()
+    ann, res, out = tmp_path / "ann.json", tmp_path / "res.json", tmp_path / "audit.json"
+    ann.write_text(json.dumps(gt))
+    res.write_text(json.dumps(preds))
+    args = ["audit", "--annotations", str(ann), "--predictions", str(res)]
+    out.write_text("keep me")
+    assert main([*args, "-o", str(out)]) == 2 and "--overwrite" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert main([*args, "-o", str(ann), "--overwrite"]) == 2 and "is the input" in capsys.readouterr().err
+    assert json.loads(ann.read_text()) == gt
+    assert main([*args, "-o", str(out), "--overwrite", "--images", str(tmp_path / "absent")]) == 2
+    assert "no such folder" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main([*args, "-o", str(out), "--overwrite"]) == 0 and "annotations" in json.loads(out.read_text())
 
 
 def test_bad_predictions_give_one_error_line_and_write_nothing(tmp_path, capsys):

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
     parser.add_argument("--top", type=int, default=20, help="how many overlays (default 20)")
     parser.add_argument("--overlays", help="overlay folder (default: <output>_overlays)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing audit JSON and overlay folder")
     parser.add_argument("--flag-score", type=float, default=0.3, help="score from which an annotation is flagged")
     parser.add_argument("--missing-score", type=float, default=0.5, help="prediction score for a missing annotation")
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = AuditConfig(flag_score=args.flag_score, missing_score=args.missing_score)
     audit = audit_files(args.annotations, args.predictions, args.output, config=config, images=args.images,
-                        top=args.top, overlays=args.overlays)
+                        top=args.top, overlays=args.overlays, overwrite=args.overwrite)
     est = audit["estimated"]
     print(f"audited {est['annotations']} annotations: suspected {est['suspected']}, missing {est['missing']}; "
           f"wrote {args.output}")

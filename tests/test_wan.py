@@ -324,6 +324,8 @@ def test_max_images_and_a_random_sam_from_the_cli(tiny_sam, small_coco, images_d
     assert wan["max_images"] == 4 and wan["summary"]["images"] == 4 and wan["decoder_dtype"] == "float64"
     with pytest.raises(WanError, match="max_images"):
         weak_annotate(small_coco, images_dir, out, prompt="point", model=tiny_sam, max_images=0)
+    with pytest.raises(WanError, match="decoder_dtype must be"):
+        weak_annotate(small_coco, images_dir, out, prompt="point", model=tiny_sam, decoder_dtype="int8")
 
 
 def test_random_sam_is_seeded_and_leaves_the_global_rng_alone(tmp_path):

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the process's GPU, else CPU)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="model precision (default: float32, as the reference; bfloat16/float16 on GPU)")
+    parser.add_argument("--decoder-dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None,
+                        help="mask decoder precision (default: float64 for a float32 model on a CPU, so that the output "
+                             "does not depend on the thread count; else --dtype)")
     parser.add_argument("--cache-dir", default=None, help="resumable cache root (default: .hf-noisy-wan-cache beside -o)")
     parser.add_argument("--include-crowd", action="store_true",
                         help="prompt crowd regions too (the released scripts do); default: keep them as they are")
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         args.input, args.images, args.output,
         prompt=args.prompt, class_noise=args.class_noise, seed=args.seed, model=args.model,
         batch_size=args.batch_size, image_batch_size=args.image_batch_size, device=args.device, dtype=args.dtype,
+        decoder_dtype=args.decoder_dtype,
         cache_dir=args.cache_dir, include_crowd=args.include_crowd, max_images=args.max_images,
         num_workers=args.num_workers,
         progress=not args.no_progress and sys.stderr.isatty(),

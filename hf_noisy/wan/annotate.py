@@ -52,7 +52,7 @@ from ..masks import Crop
 from .cache import ChunkCache
 from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind, make_prompt
-from .sam import DEFAULT_MODEL, DTYPES, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
+from .sam import DECODER_DTYPES, DEFAULT_MODEL, DTYPES, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
 
 __all__ = ["LEVELS", "WanError", "WanSummary", "level_of", "weak_annotate"]
 
@@ -141,6 +141,7 @@ def weak_annotate(
     image_batch_size: int = 4,
     device: str | None = None,
     dtype: str = "float32",
+    decoder_dtype: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     include_crowd: bool = False,
     max_images: int | None = None,
@@ -162,6 +163,9 @@ def weak_annotate(
         image_batch_size: images per vision-encoder forward, and per cache chunk.
         device: ``"cpu"``, ``"cuda"``, ... (default: the process's accelerate device: its GPU, else CPU).
         dtype: ``"float32"`` (the reference), ``"bfloat16"`` or ``"float16"`` (GPU).
+        decoder_dtype: the prompt encoder's and mask decoder's precision (default: ``"float64"`` for a float32
+            model on a CPU, which makes the output independent of the thread count, else ``dtype``);
+            ``"float32"`` on a CPU is faster in the decoder but ties the output to the thread count.
         cache_dir: the resumable cache's root (default: ``.hf-noisy-wan-cache`` beside the output); results
             are kept under a key of everything they depend on, so a run with other inputs never reuses them.
         include_crowd: prompt crowd regions too (the released scripts do); by default they are kept as they are.
@@ -186,6 +190,8 @@ def weak_annotate(
         raise WanError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {prompt!r}")
     if dtype not in DTYPES:
         raise WanError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if decoder_dtype is not None and decoder_dtype not in DECODER_DTYPES:
+        raise WanError(f"decoder_dtype must be one of {sorted(DECODER_DTYPES)}, got {decoder_dtype!r}")
     if batch_size < 1 or image_batch_size < 1 or num_workers < 1:
         raise WanError("batch_size, image_batch_size and num_workers must be >= 1")
     if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1):
@@ -224,7 +230,7 @@ def weak_annotate(
         "prompt": prompt,
         "model": str(model),
         "dtype": dtype,
-        "decoder_dtype": decoder_dtype_for(torch.device(run_device).type, dtype),
+        "decoder_dtype": decoder_dtype or decoder_dtype_for(torch.device(run_device).type, dtype),
         "batch_size": batch_size,
         "image_batch_size": image_batch_size,
         "include_crowd": include_crowd,
@@ -245,7 +251,8 @@ def weak_annotate(
         done = cache.done()
         todo = [c for c in mine if c not in done]
         if todo:
-            _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, batch_size, num_workers,
+            _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, options["decoder_dtype"],
+                     batch_size, num_workers,
                      progress=progress and state.is_main_process,
                      done_images=sum(len(plan.chunks[c]) for c in mine if c in done),
                      total_images=sum(len(plan.chunks[c]) for c in mine), on_chunk=on_chunk)
@@ -280,11 +287,11 @@ def _first_images(data: dict, count: int) -> dict:
 
 
 def _compute(data: dict, images_dir: Path, plan: _Plan, todo: list[int], cache: ChunkCache, prompt: PromptKind,
-             model, device: str, dtype: str, batch_size: int, num_workers: int, *, progress: bool,
+             model, device: str, dtype: str, decoder_dtype: str, batch_size: int, num_workers: int, *, progress: bool,
              done_images: int, total_images: int, on_chunk: Callable[[int], None] | None) -> None:
     """Compute the chunks ``todo`` in order and append each to the cache as soon as it is done."""
     images, annotations = data["images"], data["annotations"]
-    segmenter = SamSegmenter(model, device=device, dtype=dtype)  # its default decoder precision, as in options
+    segmenter = SamSegmenter(model, device=device, dtype=dtype, decoder_dtype=decoder_dtype)
 
     def prepare(c: int):
         chunk = plan.chunks[c]

@@ -143,7 +143,7 @@ def test_batched_masks_equal_one_prompt_at_a_time(tiny_sam, small_coco, images_d
             assert near.max() < 1e-5, "a pixel far from the threshold changed: not float reordering"
             flipped += int(differ[k].sum())
     assert prompts_total > 50
-    # measured here (2-core x86, torch 2.13 CPU): 0 pixels for boxes, a few for points, all within 1e-5 of 0
+    # measured here (2-core AMD EPYC, torch 2.13 CPU): 21 of 19.1 M pixels for boxes, 59 for points, all within 1e-5 of 0
     print(f"{kind}: {flipped} of {pixels} pixels differ over {prompts_total} prompts")
     assert flipped <= 1e-5 * pixels
 

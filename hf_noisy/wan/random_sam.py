@@ -10,7 +10,7 @@ PosixPath('tiny-sam')
 
 Sizes (all with a matching ``SamProcessor``: longest side resized to the input size, padded square):
 
-* ``tiny``: 64-d ViT with 2 layers at 256 px, 64-d prompt encoder and mask decoder (~1.4 M parameters);
+* ``tiny``: 64-d ViT with 2 layers at 256 px, 64-d prompt encoder and mask decoder (~0.34 M parameters, 1.4 MB);
 * ``mid``: 256-d ViT with 4 layers at 512 px, SAM's real-size prompt encoder and mask decoder;
 * ``huge``: the ViT-H configuration at 1024 px (the paper's model, random weights: for timing on a GPU).
 """

@@ -28,6 +28,7 @@ COMMANDS = {
     "leaderboard": "leaderboard",
     "wan": "wan",
     "audit": "audit",
+    "random-sam": "random_sam",
 }
 
 

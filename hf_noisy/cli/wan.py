@@ -21,9 +21,14 @@ Every annotation keeps its id and gains noise_op (sam_box | sam_point | none), n
 (original pixels), sam_iou (SAM's predicted IoU), class_flipped and original_category_id. Crowd regions are
 kept as they are unless --include-crowd. Results are cached per chunk of images as they are made (in
 --cache-dir, keyed by the input, model and options), so a killed run restarts where it stopped; the output
-is written atomically once all images are done, and is byte-identical for any number of processes.
+is written atomically once all images are done, and is byte-identical for any number of processes and
+any thread count (on a CPU the mask decoder runs in float64; sam_iou is stored with 4 decimals).
 
 examples:
+  # offline smoke run: a random SAM (meaningless masks, every code path real) on the first 2 images
+  hf-noisy random-sam tiny-sam
+  hf-noisy wan instances_train2017.json --images train2017/ -o smoke.json --prompt box --model tiny-sam --max-images 2
+
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/easy.json --prompt box
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/medium.json --prompt point
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/hard.json --prompt point --class-noise 0.4
@@ -52,9 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the process's GPU, else CPU)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="model precision (default: float32, as the reference; bfloat16/float16 on GPU)")
+    parser.add_argument("--decoder-dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None,
+                        help="mask decoder precision (default: float64 for a float32 model on a CPU, so that the output "
+                             "does not depend on the thread count; else --dtype)")
     parser.add_argument("--cache-dir", default=None, help="resumable cache root (default: .hf-noisy-wan-cache beside -o)")
     parser.add_argument("--include-crowd", action="store_true",
                         help="prompt crowd regions too (the released scripts do); default: keep them as they are")
+    parser.add_argument("--max-images", type=int, default=None, metavar="N",
+                        help="only the first N images of the input's images list (file order) and their "
+                             "annotations, for a quick run; the output holds just those")
     parser.add_argument("--num-workers", type=int, default=2, help="image-reading threads (default: 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -70,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         args.input, args.images, args.output,
         prompt=args.prompt, class_noise=args.class_noise, seed=args.seed, model=args.model,
         batch_size=args.batch_size, image_batch_size=args.image_batch_size, device=args.device, dtype=args.dtype,
-        cache_dir=args.cache_dir, include_crowd=args.include_crowd, num_workers=args.num_workers,
+        decoder_dtype=args.decoder_dtype,
+        cache_dir=args.cache_dir, include_crowd=args.include_crowd, max_images=args.max_images,
+        num_workers=args.num_workers,
         progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite,
     )
     if summary is None:  # not the main process: it has nothing to report

@@ -7,24 +7,30 @@ Needs the ``wan`` extra (``pip install -e ".[wan]"``: transformers, torch, accel
 
 Modules: :mod:`~hf_noisy.wan.prompts` (box / point from the clean mask, as the released scripts),
 :mod:`~hf_noisy.wan.sam` (transformers' SAM, batched decoder calls), :mod:`~hf_noisy.wan.cache` (resumable
-per-chunk cache), :mod:`~hf_noisy.wan.annotate` (the run: sharding, merge, class noise, output).
+per-chunk cache), :mod:`~hf_noisy.wan.annotate` (the run: sharding, merge, class noise, output),
+:mod:`~hf_noisy.wan.random_sam` (random SAM checkpoints for offline smoke runs).
 """
 
-from .annotate import LEVELS, WanError, WanSummary, level_of, weak_annotate
+from .annotate import LEVELS, SAM_IOU_DECIMALS, WanError, WanSummary, level_of, weak_annotate
 from .prompts import PROMPT_KINDS, make_prompt, mask_box
-from .sam import DEFAULT_MODEL, SamSegmenter, load_image, model_fingerprint
+from .random_sam import RANDOM_SAM_SIZES, random_sam
+from .sam import DEFAULT_MODEL, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
 
 __all__ = [
     "DEFAULT_MODEL",
     "LEVELS",
     "PROMPT_KINDS",
+    "RANDOM_SAM_SIZES",
+    "SAM_IOU_DECIMALS",
     "SamSegmenter",
     "WanError",
     "WanSummary",
+    "decoder_dtype_for",
     "level_of",
     "load_image",
     "make_prompt",
     "mask_box",
     "model_fingerprint",
+    "random_sam",
     "weak_annotate",
 ]

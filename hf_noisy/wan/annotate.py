@@ -9,7 +9,11 @@ cut into chunks of ``image_batch_size`` images (one vision-encoder forward each)
 process ``c mod world_size`` (``accelerate launch``), which appends its results to its own cache file
 (:mod:`hf_noisy.wan.cache`). A chunk is computed identically by whichever process takes it, so the output is
 byte-identical for any number of processes and across interruptions; once every process is done, the main
-process merges the cache in the input's annotation order and writes the file atomically.
+process merges the cache in the input's annotation order and writes the file atomically. It is also
+byte-identical for any thread count on a CPU: the decoder runs in float64 there and its outputs are rounded
+to float32 (:func:`~hf_noisy.wan.sam.decoder_dtype_for`), and ``sam_iou`` is stored with
+:data:`SAM_IOU_DECIMALS` decimals. (Across CPU models, BLAS builds or GPUs the float32 vision encoder may
+round differently; the cache key records the device type and library versions.)
 
 Where the output differs from the released scripts (``create_gt_plus_sam_noise.py`` and ``..._point_noise.py``):
 
@@ -32,6 +36,7 @@ Where the output differs from the released scripts (``create_gt_plus_sam_noise.p
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -48,14 +53,17 @@ from ..masks import Crop
 from .cache import ChunkCache
 from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind, make_prompt
-from .sam import DEFAULT_MODEL, DTYPES, SamSegmenter, load_image, model_fingerprint
+from .sam import DECODER_DTYPES, DEFAULT_MODEL, DTYPES, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
 
 __all__ = ["LEVELS", "WanError", "WanSummary", "level_of", "weak_annotate"]
 
 #: The paper's COCO-WAN levels: prompt kind and symmetric class-noise rate.
 LEVELS: dict[str, tuple[str, float | None]] = {"easy": ("box", None), "medium": ("point", None), "hard": ("point", 0.4)}
-#: Format of the cache lines (part of the cache key).
-CACHE_FORMAT = 1
+#: Format of the cache lines (part of the cache key). 2: ``sam_iou`` rounded, float64 decoder on CPU.
+CACHE_FORMAT = 2
+#: Decimals ``sam_iou`` is stored with: the IoU head's float32 output is good to ~1e-7, its noise across
+#: batching and hardware is ~1e-7 to 1e-9, and 4 decimals are far finer than the head's accuracy.
+SAM_IOU_DECIMALS = 4
 
 
 @dataclass
@@ -134,8 +142,10 @@ def weak_annotate(
     image_batch_size: int = 4,
     device: str | None = None,
     dtype: str = "float32",
+    decoder_dtype: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     include_crowd: bool = False,
+    max_images: int | None = None,
     num_workers: int = 2,
     progress: bool = False,
     on_chunk: Callable[[int], None] | None = None,
@@ -155,9 +165,14 @@ def weak_annotate(
         image_batch_size: images per vision-encoder forward, and per cache chunk.
         device: ``"cpu"``, ``"cuda"``, ... (default: the process's accelerate device: its GPU, else CPU).
         dtype: ``"float32"`` (the reference), ``"bfloat16"`` or ``"float16"`` (GPU).
+        decoder_dtype: the prompt encoder's and mask decoder's precision (default: ``"float64"`` for a float32
+            model on a CPU, which makes the output independent of the thread count, else ``dtype``);
+            ``"float32"`` on a CPU is faster in the decoder but ties the output to the thread count.
         cache_dir: the resumable cache's root (default: ``.hf-noisy-wan-cache`` beside the output); results
             are kept under a key of everything they depend on, so a run with other inputs never reuses them.
         include_crowd: prompt crowd regions too (the released scripts do); by default they are kept as they are.
+        max_images: keep only the first ``max_images`` entries of the input's ``images`` list (in the file's
+            order) and their annotations, for a quick run; the output holds just those (default: all).
         num_workers: threads that read and resize the next images while the model runs.
         progress: show a progress bar (main process: its own share of the images, with images/s).
         on_chunk: called with the number of this process's images done after each chunk is cached.
@@ -169,7 +184,8 @@ def weak_annotate(
     Every output annotation keeps its fields and ``id`` and gains ``noise_op`` (``sam_box``/``sam_point``, or
     ``none`` for one kept as it is), ``noise_param`` (``None``), ``sam_prompt`` (``[x0, y0, x1, y1]`` or
     ``[x, y]`` in original pixels, floats; ``None`` if not prompted), ``sam_iou`` (the predicted IoU of the
-    kept mask, float; ``None`` if not prompted), ``class_flipped`` and ``original_category_id``.
+    kept mask, rounded to :data:`SAM_IOU_DECIMALS` decimals; ``None`` if not prompted), ``class_flipped`` and
+    ``original_category_id``.
     ``info.hf_noisy`` records the version, the input's SHA-256 and the run (``wan``: level, model, options,
     summary; with class noise also the noise spec, its hash and its summary).
     """
@@ -177,8 +193,12 @@ def weak_annotate(
         raise WanError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {prompt!r}")
     if dtype not in DTYPES:
         raise WanError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if decoder_dtype is not None and decoder_dtype not in DECODER_DTYPES:
+        raise WanError(f"decoder_dtype must be one of {sorted(DECODER_DTYPES)}, got {decoder_dtype!r}")
     if batch_size < 1 or image_batch_size < 1 or num_workers < 1:
         raise WanError("batch_size, image_batch_size and num_workers must be >= 1")
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1):
+        raise WanError(f"max_images must be a whole number >= 1, got {max_images!r}")
     spec = None
     if class_noise is not None:
         from ..noise import ClassNoise, NoiseSpec
@@ -200,6 +220,8 @@ def weak_annotate(
     data = parse_coco_bytes(raw, source=str(input_path))
     validate_coco(data, source=str(input_path), allow_empty_masks=True)
     del raw
+    if max_images is not None:
+        data = _first_images(data, max_images)
     plan = _Plan.of(data, include_crowd, image_batch_size)
     for chunk in plan.chunks:  # checked by every process, so that all of them stop on a missing image
         for i, _ in chunk:
@@ -212,9 +234,11 @@ def weak_annotate(
         "prompt": prompt,
         "model": str(model),
         "dtype": dtype,
+        "decoder_dtype": decoder_dtype or decoder_dtype_for(torch.device(run_device).type, dtype),
         "batch_size": batch_size,
         "image_batch_size": image_batch_size,
         "include_crowd": include_crowd,
+        "max_images": max_images,
     }
     fields = {
         "format": CACHE_FORMAT,
@@ -231,7 +255,8 @@ def weak_annotate(
         done = cache.done()
         todo = [c for c in mine if c not in done]
         if todo:
-            _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, batch_size, num_workers,
+            _compute(data, images_dir, plan, todo, cache, prompt, model, run_device, dtype, options["decoder_dtype"],
+                     batch_size, num_workers,
                      progress=progress and state.is_main_process,
                      done_images=sum(len(plan.chunks[c]) for c in mine if c in done),
                      total_images=sum(len(plan.chunks[c]) for c in mine), on_chunk=on_chunk)
@@ -257,12 +282,20 @@ def weak_annotate(
     return summary
 
 
+def _first_images(data: dict, count: int) -> dict:
+    """``data`` with only its first ``count`` images (file order) and the annotations on them."""
+    images = data["images"][:count]
+    kept = {image["id"] for image in images}
+    head = {key: value for key, value in data.items() if key not in ("images", "annotations")}
+    return {**head, "images": images, "annotations": [a for a in data["annotations"] if a["image_id"] in kept]}
+
+
 def _compute(data: dict, images_dir: Path, plan: _Plan, todo: list[int], cache: ChunkCache, prompt: PromptKind,
-             model, device: str, dtype: str, batch_size: int, num_workers: int, *, progress: bool,
+             model, device: str, dtype: str, decoder_dtype: str, batch_size: int, num_workers: int, *, progress: bool,
              done_images: int, total_images: int, on_chunk: Callable[[int], None] | None) -> None:
     """Compute the chunks ``todo`` in order and append each to the cache as soon as it is done."""
     images, annotations = data["images"], data["annotations"]
-    segmenter = SamSegmenter(model, device=device, dtype=dtype)
+    segmenter = SamSegmenter(model, device=device, dtype=dtype, decoder_dtype=decoder_dtype)
 
     def prepare(c: int):
         chunk = plan.chunks[c]
@@ -296,7 +329,8 @@ def _compute(data: dict, images_dir: Path, plan: _Plan, todo: list[int], cache: 
                                                   prepared.original_sizes[j], prepared.reshaped_sizes[j], batch_size=batch_size)
                         for (a, p), mask, iou in zip(batch, masks.masks, masks.iou):
                             encoded = Crop.from_full(mask.view(np.uint8)).encode()
-                            results.append([annotations[a]["id"], encoded.rle["counts"], encoded.bbox, encoded.area, p, iou])
+                            results.append([annotations[a]["id"], encoded.rle["counts"], encoded.bbox, encoded.area, p,
+                                            round(iou, SAM_IOU_DECIMALS)])
                 cache.append(c, results)
                 count += len(plan.chunks[c])
                 if bar is not None:
@@ -340,8 +374,8 @@ def _merge(data: dict, plan: _Plan, cache: ChunkCache, prompt: PromptKind, inclu
             ious.append(iou)
         out.update(class_flipped=False, original_category_id=ann["category_id"])
         annotations.append(out)
-    if ious:
-        summary.mean_sam_iou = float(np.mean(ious))
+    if ious:  # exact sum (order-free), rounded as the values are
+        summary.mean_sam_iou = round(math.fsum(ious) / len(ious), SAM_IOU_DECIMALS)
     head = {key: value for key, value in data.items() if key != "annotations"}
     head["annotations"] = annotations
     return head, summary

@@ -17,8 +17,11 @@ thing with transformers' ``SamModel``/``SamProcessor``:
   (the other two are never needed), then ``post_process_masks`` upsamples it to the original size and
   binarises it at ``logit > 0.0`` (``SamPredictor``'s ``mask_threshold``).
 
-Batching changes only the order of floating-point sums in the decoder (logits differ by ~1e-10); a pixel
-whose logit lies that close to 0 can fall on the other side (see ``tests/test_wan.py``).
+On a CPU the prompt encoder and mask decoder of a float32 model run in float64 and their outputs (IoUs,
+low-resolution logits) are rounded to float32, so that the result does not depend on the thread count
+(:func:`decoder_dtype_for` says why); ``decoder_dtype="float32"`` is the reference's arithmetic. Batching,
+like the decoder precision, changes only the order and width of floating-point sums (logits differ by
+~1e-7 at most); a pixel whose logit lies that close to 0 can fall on the other side (see ``tests/test_wan.py``).
 :meth:`SamSegmenter.segment_one_by_one` is the released scripts' loop on the same model, kept for parity
 checks and ``benchmarks/bench_wan.py``.
 """
@@ -37,14 +40,33 @@ import torch
 from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind
 
-__all__ = ["DEFAULT_MODEL", "DTYPES", "PreparedImages", "SamMasks", "SamSegmenter", "load_image", "model_fingerprint"]
+__all__ = ["DECODER_DTYPES", "DEFAULT_MODEL", "DTYPES", "PreparedImages", "SamMasks", "SamSegmenter", "decoder_dtype_for",
+           "load_image", "model_fingerprint"]
 
 #: The paper's checkpoint (SAM ViT-H).
 DEFAULT_MODEL = "facebook/sam-vit-huge"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DECODER_DTYPES = {**DTYPES, "float64": torch.float64}
 #: SamPredictor's threshold on mask logits.
 MASK_THRESHOLD = 0.0
 _MODEL_FILES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".model", ".txt")
+
+
+def decoder_dtype_for(device_type: str, dtype: str) -> str:
+    """The decoder precision :class:`SamSegmenter` uses by default: ``"float64"`` for a ``"float32"`` model on
+    a CPU, else ``dtype``.
+
+    Why: CPU BLAS kernels split small float32 matrix products differently for different thread counts (seen
+    with MKL on a 2-core AMD EPYC: the decoder's per-prompt MLP heads differ in the last bit between 1 and 2
+    threads), which moves predicted IoUs by ~1e-9 and, rarely, flips a pixel whose logit is within ~1e-7 of
+    the threshold. In float64 those differences are ~1e-16; the outputs are rounded to float32 (the model's
+    precision) before the IoU argmax and the upsample + threshold, so they come out bit-identical for every
+    thread count (a mid-size random SAM on 12 coco-tiny images, 1 vs 2 threads: 0 of 2.6 M low-resolution
+    logits and 0 of 157 IoUs differ, where float32 gave 124 k, 8 and 2 flipped pixels). Its cost: the decoder
+    stage takes ~1.6-2.6x its float32 time on a CPU. The vision encoder (its large products are split without changing sums here) stays in ``dtype``.
+    A GPU has no thread count to vary, so the decoder keeps ``dtype`` there.
+    """
+    return "float64" if device_type == "cpu" and dtype == "float32" else dtype
 
 
 def load_image(path: str | os.PathLike, height: int, width: int) -> np.ndarray:
@@ -109,18 +131,26 @@ class SamSegmenter:
         model: a Hub id or a local folder holding a ``SamModel`` and its ``SamProcessor``.
         device: where to run (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``).
         dtype: ``"float32"`` (default, the reference's precision), ``"bfloat16"`` or ``"float16"`` (GPU).
+        decoder_dtype: precision of the prompt encoder and mask decoder; default :func:`decoder_dtype_for`
+            (``"float64"`` for a float32 model on a CPU, so that masks and IoUs do not depend on the thread
+            count; else ``dtype``). ``"float32"`` is exactly the released scripts' arithmetic.
     """
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, device: str | torch.device = "cpu",
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", decoder_dtype: str | None = None) -> None:
         from transformers import SamModel, SamProcessor
 
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.device = torch.device(device)
-        self.dtype = DTYPES[dtype]
+        decoder_dtype = decoder_dtype or decoder_dtype_for(self.device.type, dtype)
+        if decoder_dtype not in DECODER_DTYPES:
+            raise ValueError(f"decoder_dtype must be one of {sorted(DECODER_DTYPES)}, got {decoder_dtype!r}")
+        self.dtype, self.decoder_dtype = DTYPES[dtype], DECODER_DTYPES[decoder_dtype]
         self.processor = SamProcessor.from_pretrained(model)
         self.model = SamModel.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
+        for part in (self.model.shared_image_embedding, self.model.prompt_encoder, self.model.mask_decoder):
+            part.to(self.decoder_dtype)  # the vision encoder keeps dtype
 
     # -- images -------------------------------------------------------------------------------------
     def prepare(self, images: Sequence[np.ndarray]) -> PreparedImages:
@@ -139,6 +169,12 @@ class SamSegmenter:
         return self.model.get_image_embeddings(pixels)
 
     # -- prompts ------------------------------------------------------------------------------------
+    @property
+    def _prompt_dtype(self) -> torch.dtype:
+        """Prompt coordinates are rounded to float32 (as the reference sends them), then widened for a float64
+        decoder; a lower-precision decoder takes them as float32, as transformers expects."""
+        return torch.float64 if self.decoder_dtype == torch.float64 else torch.float32
+
     def _prompt_tensors(self, kind: PromptKind, prompts: Sequence[Sequence[float]], original_size: tuple[int, int],
                         reshaped_size: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Decoder keyword arguments for prompts in original pixels, scaled to the resized frame in float64 and
@@ -148,7 +184,7 @@ class SamSegmenter:
         coords = np.array(prompts, dtype=np.float64).reshape(len(prompts), -1, 2)
         coords[..., 0] *= reshaped_size[1] / original_size[1]
         coords[..., 1] *= reshaped_size[0] / original_size[0]
-        tensor = torch.as_tensor(coords, dtype=torch.float32).to(self.device)
+        tensor = torch.as_tensor(coords, dtype=torch.float32).to(self.device, self._prompt_dtype)
         if kind == "box":
             return {"input_boxes": tensor.reshape(1, len(prompts), 4)}
         labels = torch.ones((1, len(prompts), 1), dtype=torch.long, device=self.device)
@@ -171,7 +207,7 @@ class SamSegmenter:
         ious: list[float] = []
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
-            out = self.model(image_embeddings=embedding, multimask_output=True,
+            out = self.model(image_embeddings=embedding.to(self.decoder_dtype), multimask_output=True,
                              **self._prompt_tensors(kind, batch, original_size, reshaped_size))
             scores = out.iou_scores[0].float()  # (n, 3)
             best = scores.argmax(dim=-1)
@@ -190,7 +226,7 @@ class SamSegmenter:
         masks = np.zeros((len(prompts), height, width), dtype=bool)
         ious: list[float] = []
         for k, prompt in enumerate(prompts):
-            out = self.model(image_embeddings=embedding, multimask_output=True,
+            out = self.model(image_embeddings=embedding.to(self.decoder_dtype), multimask_output=True,
                              **self._prompt_tensors(kind, [prompt], original_size, reshaped_size))
             scores = out.iou_scores[0, 0].float()
             best = int(np.argmax(scores.cpu().numpy()))

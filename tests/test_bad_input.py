@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 
 import pytest
 
@@ -100,10 +101,40 @@ def test_empty_masks_can_be_allowed(tmp_path):
         ("class_noise: {kind: symmetric, rate: 1.5}", "in [0, 1]"),
         ("version: 2", "unsupported spec version"),
         ("sead: 3", "unknown key"),
+        ("spatial: [{op: opening, prob: 0.5, kernel: 999999}]", "odd integer in [1, 101]"),
+        ("spatial: [{op: localization, prob: 0.5, sigma: .inf}]", "finite number in [0, 1000]"),
+        ("spatial: [{op: localization, prob: 0.5, sigma: .nan}]", "finite number in [0, 1000]"),
+        ("spatial: [{op: approximation, prob: 0.5, tolerance: 1e9}]", "finite number in [0, 1000]"),
+        (f"seed: {2**200}", "seed must be an integer in [0, 2**64 - 1]"),
+        ("seed: -1", "seed must be an integer in [0, 2**64 - 1]"),
+        ("class_noise: {rate: 0.2}", "needs 'kind'"),
+        ("class_noise: {kind: matrix, matrix: 5}", "must be a file path"),
+        ("spatial: [{op: scale, prob: 0.2, kernel: 3, 7: 1}]", "unknown key(s) 7"),
     ],
 )
 def test_bad_specs_are_clear_errors(tmp_path, text, message):
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_spec(path)
+
+
+def test_seed_beyond_the_generator_is_one_line_and_nothing_written(tmp_path, capsys):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(GOOD))
+    out = tmp_path / "o.json"
+    assert main(["noise", str(source), "-o", str(out), "--seed", str(2**200), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "seed must be an integer in [0, 2**64 - 1]" in err
+    assert not out.exists()
+    assert load_spec("hard", seed=2**64 - 1).seed == 2**64 - 1  # the largest seed still works
+
+
+def test_spec_file_that_is_not_utf8_or_too_big(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"seed: \xff\xfe")
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_spec(path)
+    path.write_bytes(b"#" * (2 << 20))
+    with pytest.raises(SpecError, match="larger than"):
         load_spec(path)

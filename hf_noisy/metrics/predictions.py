@@ -74,6 +74,10 @@ def _short(value: Any) -> str:
     return short(value)
 
 
+def _need(masks: list[str]) -> str:
+    return " and ".join(masks) + (" need" if len(masks) > 1 else " needs")
+
+
 def check_ground_truth(gt: dict, iou_types: Iterable[str], *, source: str = "ground truth") -> None:
     """Raise :class:`~hf_noisy.coco.CocoFormatError` (naming ``source``) when a mask-based IoU type is asked
     for and a ground-truth annotation has no ``segmentation`` (a box-only ground truth is scored for ``bbox``)."""
@@ -84,7 +88,7 @@ def check_ground_truth(gt: dict, iou_types: Iterable[str], *, source: str = "gro
         return
     for ann in gt["annotations"]:
         if "segmentation" not in ann:
-            raise CocoFormatError(f"missing, and {' and '.join(masks)} need masks ({_BOX_ONLY})", source=source,
+            raise CocoFormatError(f"missing, and {_need(masks)} masks ({_BOX_ONLY})", source=source,
                                   where=f"annotation {ann['id']}", field="segmentation")
 
 
@@ -138,7 +142,7 @@ def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("seg
         if "segmentation" in result:
             rle = _mask(result["segmentation"], height, width, image_id, where, check_rle, segmentation_to_rle)
         elif masks:
-            raise PredictionError(f"{where}: field 'segmentation' missing, and {' and '.join(masks)} need masks "
+            raise PredictionError(f"{where}: field 'segmentation' missing, and {_need(masks)} masks "
                                   f"({_BOX_ONLY})")
         elif bbox is None:
             raise PredictionError(f"{where}: field 'segmentation' missing, and no 'bbox' either")

@@ -53,6 +53,13 @@ CASES = [
     ("negative bbox", _mutate(["annotations", 0, "bbox"], [1, 1, -3, 4]), "width and height must be >= 0"),
     ("zero height image", _mutate(["images", 0, "height"], 0), "positive integer"),
     ("top level list", [GOOD], "must be a JSON object"),
+    ("50000x50000 image", _mutate(["images", 0], {"id": 1, "height": 50000, "width": 50000, "file_name": "a.jpg"}),
+     "image 1: field 'height': 50000x50000 is more than 2,147,483,647 pixels"),
+    ("list supercategory", _mutate(["categories", 0, "supercategory"], ["animal"]),
+     "category 3: field 'supercategory': must be a string"),
+    ("RLE size 5", _mutate(["annotations", 1, "segmentation", "size"], 5), "annotation 11: field 'segmentation': RLE size"),
+    ("RLE size null", _mutate(["annotations", 1, "segmentation", "size"], None), "annotation 11: field 'segmentation': RLE size"),
+    ("image id beyond int64", _mutate(["images", 0, "id"], 2**70), "image #0: field 'id': must be a 64-bit integer"),
 ]
 
 
@@ -68,6 +75,56 @@ def test_malformed_coco_is_rejected_and_nothing_written(tmp_path, capsys, name, 
     assert list(tmp_path.iterdir()) == [source]  # no temp file left behind either
     with pytest.raises(CocoFormatError, match=message.split(": ")[-1][:20]):
         load_coco(source)
+
+
+@pytest.mark.parametrize("spec", ["hard", "asym"])
+def test_5000_digit_id_names_the_annotation(tmp_path, capsys, spec):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(GOOD).replace('"image_id": 1,', '"image_id": ' + "7" * 5000 + ",", 1))
+    if spec == "asym":
+        spec = tmp_path / "asym.yaml"
+        spec.write_text("class_noise: {kind: asymmetric, rate: 0.5}")
+    out = tmp_path / "out.json"
+    assert main(["noise", str(source), "-o", str(out), "--spec", str(spec), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{source}: annotation 10: field 'image_id': unknown image id <a 5000-digit number>" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+BAD_DETECTIONS = [
+    ("RLE size 5", {"segmentation": {"size": 5, "counts": "PPYo0"}}, "field 'segmentation': RLE size 5"),
+    ("RLE size null", {"segmentation": {"size": None, "counts": "PPYo0"}}, "field 'segmentation': RLE size None"),
+    ("RLE float counts", {"segmentation": {"size": [20, 30], "counts": [0.5, 599.5]}}, "counts must be integers"),
+    ("list image id", {"image_id": [1]}, "field 'image_id': unknown image id [1]"),
+    ("huge score", {"score": 10**400}, "field 'score': must be a finite number"),
+    ("no mask, no box", {"segmentation": None}, "field 'segmentation'"),
+]
+
+
+@pytest.mark.parametrize("name, change, message", BAD_DETECTIONS, ids=[c[0] for c in BAD_DETECTIONS])
+def test_bad_detection_is_one_line_naming_file_detection_and_field(tmp_path, capsys, name, change, message):
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(GOOD))
+    detection = {"image_id": 1, "category_id": 3, "score": 0.5, "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]]}
+    detection.update(change)
+    if detection["segmentation"] is None:
+        del detection["segmentation"]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([detection]))
+    assert main(["evaluate", "--gt", str(gt), "--predictions", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"{results}: detection #0: " in err and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_5000_digit_image_id_in_results(tmp_path, capsys):
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(GOOD))
+    results = tmp_path / "results.json"
+    results.write_text('[{"image_id": ' + "9" * 5000 + ', "category_id": 3, "score": 1, "bbox": [1, 1, 2, 2]}]')
+    assert main(["evaluate", "--gt", str(gt), "--predictions", str(results), "--iou-types", "bbox"]) == 2
+    err = capsys.readouterr().err
+    assert f"{results}: detection #0: field 'image_id': unknown image id <a 5000-digit number>" in err
 
 
 def test_invalid_json_names_line_and_column(tmp_path, capsys):

@@ -195,3 +195,16 @@ def test_spec_file_that_is_not_utf8_or_too_big(tmp_path):
     path.write_bytes(b"#" * (2 << 20))
     with pytest.raises(SpecError, match="larger than"):
         load_spec(path)
+
+
+def test_show_with_a_missing_image_folder_fails_and_writes_nothing(tmp_path, capsys):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(GOOD))
+    out = tmp_path / "overlays"
+    assert main(["show", str(source), str(source), "--images", str(tmp_path / "nonexistent"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nonexistent: no such folder" in err and err.count("\n") == 1
+    (tmp_path / "images").mkdir()  # the folder exists, the image does not
+    assert main(["show", str(source), str(source), "--images", str(tmp_path / "images"), "-o", str(out)]) == 2
+    assert "a.jpg: no such file (image 1)" in capsys.readouterr().err
+    assert not out.exists()

@@ -3,12 +3,15 @@
 import copy
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from hf_noisy.cli import main
 from hf_noisy.coco import CocoFormatError, load_coco
 from hf_noisy.noise import SpecError, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
 
 GOOD = {
     "images": [{"id": 1, "height": 20, "width": 30, "file_name": "a.jpg"}],
@@ -208,3 +211,97 @@ def test_show_with_a_missing_image_folder_fails_and_writes_nothing(tmp_path, cap
     assert main(["show", str(source), str(source), "--images", str(tmp_path / "images"), "-o", str(out)]) == 2
     assert "a.jpg: no such file (image 1)" in capsys.readouterr().err
     assert not out.exists()
+
+
+# -- dataset arguments: local-looking paths, raw source folders, config names, no network ------------------------
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every name lookup fails, as on a machine without network; ``calls`` records each attempt."""
+    import socket
+
+    calls = []
+
+    def refuse(host, *args, **kwargs):
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def built(coco_tiny, tmp_path_factory):
+    from hf_noisy.hub import build_coco_n
+
+    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("built") / "coco-n", max_images=2, levels=["clean"]).path
+
+
+LOCAL_LOOKING = ["./coco-n-tinyy", "coco-n-tinyy", "~/no-such-hf-noisy-folder", "/nonexistent/coco-n", "a/b/c",
+                 "tests/coco-n"]  # the last: ORG/NAME in form, but its ORG part is a folder here
+
+
+@pytest.mark.parametrize("path", LOCAL_LOOKING)
+def test_a_missing_local_looking_path_is_no_such_folder_without_network(path, tmp_path, capsys, monkeypatch,
+                                                                        no_network):
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.hub import export_coco, load_coco_n, read_metadata
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "out.json"
+    commands = [["export", path, "--config", "hard", "-o", str(out)], ["push", path, "--repo-id", "me/x"],
+                ["leaderboard", "init", "--store", str(tmp_path / "board"), "--benchmark", f"coco-n={path}"]]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{path}: no such folder" in err and err.count("\n") == 1, err
+    for call in (lambda: load_coco_n(path, "hard"), lambda: export_coco(path, "hard", "train"),
+                 lambda: read_metadata(path)):
+        with pytest.raises(HfNoisyError, match="no such folder"):
+            call()
+    assert no_network == [] and not out.exists() and not (tmp_path / "board").exists()
+
+
+def test_a_raw_coco_folder_says_so_and_how_to_build(coco_tiny, tmp_path, capsys):
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.hub import load_coco_n
+
+    assert main(["export", str(coco_tiny), "--config", "hard", "-o", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"{coco_tiny} is a COCO 2017 source folder" in err and f"--coco-root {coco_tiny}" in err
+    with pytest.raises(HfNoisyError, match="not a benchmark built from it"):
+        load_coco_n(coco_tiny, "clean", split="validation")
+
+
+def test_a_wrong_config_lists_the_known_ones(built, tmp_path, capsys):
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.hub import load_coco_n, resolve_dataset
+
+    assert main(["export", str(built), "--config", "hardd", "-o", str(tmp_path / "o.json")]) == 2
+    assert f"{built} has no config 'hardd'; its configs are clean" in capsys.readouterr().err
+    with pytest.raises(HfNoisyError, match="its configs are clean"):
+        load_coco_n(built, "hardd", split="train")
+    assert resolve_dataset(built, "clean", "validation").local
+
+
+def test_no_network_is_one_line(built, tmp_path, capsys, no_network):
+    assert main(["push", str(built), "--repo-id", "me/coco-n"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hf-noisy push: error: cannot reach the Hugging Face Hub") and err.count("\n") == 1
+    assert main(["export", "noisy-seg/coco-n", "--config", "hard", "-o", str(tmp_path / "o.json")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the Hugging Face Hub" in err and err.count("\n") == 1 and no_network
+
+
+def test_training_script_resolves_its_dataset_with_the_same_function(tmp_path, monkeypatch, no_network):
+    pytest.importorskip("torch")
+    pytest.importorskip("accelerate")
+    import importlib
+
+    from hf_noisy.errors import HfNoisyError
+
+    monkeypatch.syspath_prepend(str(REPO / "train"))
+    m2f = importlib.import_module("train_mask2former")
+    with pytest.raises(HfNoisyError, match="coco-n-tinyy: no such folder"):
+        m2f.main(["--dataset", "./coco-n-tinyy", "--output-dir", str(tmp_path / "run")])
+    assert no_network == [] and not (tmp_path / "run").exists()

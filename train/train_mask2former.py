@@ -468,11 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
-    from hf_noisy.hub import read_metadata, rows_to_coco
+    from hf_noisy.hub import resolve_dataset, rows_to_coco
     from m2f_data import EpochBatchSampler, Jitter, TrainDataset, collate
     from m2f_loss import install_class_loss
 
     args, config = parse_args(argv)
+    benchmark = resolve_dataset(args.dataset, args.dataset_config, revision=args.revision)  # a typo fails here, at once
     output_dir = Path(args.output_dir)
     cpu = not torch.cuda.is_available()
     accelerator = Accelerator(
@@ -489,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(config.seed)  # the same initial weights on every rank
 
-    categories = read_metadata(args.dataset, revision=args.revision)["categories"]
+    categories = benchmark.metadata["categories"]
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
     class_names = class_names_of(eval_rows)
     gt = rows_to_coco(eval_rows, categories) if accelerator.is_main_process else {}
@@ -635,4 +636,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hf_noisy.errors import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main, Path(__file__).name))

@@ -39,7 +39,8 @@ class BenchmarkSource:
 
 
 def parse_benchmark_sources(items: list[str]) -> dict[str, BenchmarkSource]:
-    """``["coco-n=PATH_OR_ID[@REVISION]", ...]`` -> ``{benchmark: source}`` (each benchmark at most once)."""
+    """``["coco-n=PATH_OR_ID[@REVISION]", ...]`` -> ``{benchmark: source}`` (each benchmark at most once). A
+    local source (a ``.json`` file or a build folder) must exist: a missing one fails at once, naming it."""
     sources: dict[str, BenchmarkSource] = {}
     for item in items:
         name, sep, text = item.partition("=")
@@ -50,7 +51,22 @@ def parse_benchmark_sources(items: list[str]) -> dict[str, BenchmarkSource]:
         if name in sources:
             raise HfNoisyError(f"--benchmark {name} given twice")
         sources[name] = BenchmarkSource.parse(text)
+        _check_source(name, sources[name])
     return sources
+
+
+def _check_source(name: str, source: BenchmarkSource) -> None:
+    """A local source must exist now (a Hub id is checked when it is first exported; no network here)."""
+    from ..hub import locate_dataset
+
+    if source.source.endswith(".json"):
+        if not Path(source.source).is_file():
+            raise HfNoisyError(f"--benchmark {name}: {source.source}: no such file")
+        return
+    try:
+        locate_dataset(source.source)
+    except HfNoisyError as err:
+        raise HfNoisyError(f"--benchmark {name}: {err}") from None
 
 
 def default_cache_dir() -> Path:

@@ -1,11 +1,14 @@
-"""Box-only detections (a box detector's output) and a box-only ground truth are scored for box AP exactly as
-pycocotools' ``COCO.loadRes`` + ``COCOeval(..., "bbox")`` score them; mask-based IoU types are clear errors."""
+"""What evaluation accepts beyond masks: box-only detections (a box detector's output) and a box-only ground truth
+are scored for box AP exactly as pycocotools' ``COCO.loadRes`` + ``COCOeval(..., "bbox")`` score them, mask-based IoU
+types are then clear errors; a ground-truth ``ignore`` flag is overwritten by ``iscrowd``, as pycocotools does."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,8 @@ import pytest
 from hf_noisy.cli import main
 from hf_noisy.coco import CocoFormatError, load_coco
 from hf_noisy.metrics import PredictionError, evaluate_coco, prepare_predictions
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _box_results(gt: dict, seed: int) -> list[dict]:
@@ -129,3 +134,43 @@ def test_ground_truth_without_masks_is_refused_for_mask_types(val: Path, tmp_pat
     assert f"{gt_path}: annotation {first['id']}: field 'segmentation': missing, and segm needs masks" in err
     with pytest.raises(CocoFormatError, match="field 'segmentation': missing"):
         load_coco(gt_path)  # the default reader still wants masks
+
+
+def test_ground_truth_ignore_flag_is_overwritten_by_iscrowd_as_pycocotools(val: Path, tmp_path: Path, monkeypatch):
+    """The README's one known difference from boundary-iou-api: it keeps ``ignore: 1``; we (and pycocotools) don't."""
+    gt = json.loads(val.read_text())
+    flagged = [ann for ann in gt["annotations"] if not ann.get("iscrowd")][::3]
+    for ann in flagged:
+        ann["ignore"] = 1
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    results = _box_results(gt, seed=5)
+    results_path = tmp_path / "boxes.json"
+    results_path.write_text(json.dumps(results))
+    ours = _cli_json(["evaluate", "--gt", str(gt_path), "--predictions", str(results_path), "--iou-types", "bbox",
+                      "--json"])
+    reference = _pycocotools_bbox(gt_path, results_path)
+    np.testing.assert_allclose(np.array(list(ours["bbox"].values())), reference, rtol=0, atol=1e-12)
+    boundary_iou_api = Path(os.environ.get("HF_NOISY_SHARED", REPO.parent / "shared")) / "reference" / "boundary-iou-api"
+    if not (boundary_iou_api / "boundary_iou").is_dir():
+        pytest.skip(f"boundary-iou-api not found at {boundary_iou_api}")
+    monkeypatch.setattr(np, "float", float, raising=False)  # the reference still uses the alias numpy removed
+    with contextlib.redirect_stdout(io.StringIO()), _on_path(boundary_iou_api):
+        from boundary_iou.coco_instance_api.coco import COCO as BoundaryCOCO
+        from boundary_iou.coco_instance_api.cocoeval import COCOeval as BoundaryCOCOeval
+
+        coco = BoundaryCOCO(str(gt_path))
+        evaluator = BoundaryCOCOeval(coco, coco.loadRes(str(results_path)), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    assert abs(evaluator.stats[0] - reference[0]) > 1e-3  # boundary-iou-api keeps the flag: other numbers
+
+
+@contextlib.contextmanager
+def _on_path(path: Path):
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(path))

@@ -305,3 +305,14 @@ def test_training_script_resolves_its_dataset_with_the_same_function(tmp_path, m
     with pytest.raises(HfNoisyError, match="coco-n-tinyy: no such folder"):
         m2f.main(["--dataset", "./coco-n-tinyy", "--output-dir", str(tmp_path / "run")])
     assert no_network == [] and not (tmp_path / "run").exists()
+
+
+def test_an_empty_crowd_region_is_refused_as_validation_refuses_it(tmp_path, capsys):
+    """Found by tests/test_fuzz.py: crowd regions skip the noise, and skipped the emptiness check with it."""
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(_mutate(["annotations", 1, "segmentation"], [[0, 0, 0, 0, 0, 0]])))
+    out = tmp_path / "out.json"
+    assert main(["noise", str(source), "-o", str(out), "--no-progress"]) == 2
+    assert "annotation 11: field 'segmentation': the mask is empty" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["noise", str(source), "-o", str(out), "--no-progress", "--allow-empty-masks"]) == 0

@@ -280,25 +280,46 @@ def shapes_root(tmp_path_factory) -> Path:
     return make_shapes_coco(tmp_path_factory.mktemp("shapes"), num_train=2, num_val=1, seed=0)
 
 
-level_lists = st.lists(st.sampled_from(["clean", "easy", "hard", "", "extreme", "Hard"]) | st.text(max_size=4),
-                       max_size=3)
+BAD_ARGUMENTS = {
+    "levels": st.just([]) | st.lists(st.sampled_from(["", "extreme", "Hard", "clean "]) | st.text(max_size=4),
+                                     min_size=1, max_size=2),
+    "seed": st.integers(-(2**65), -1) | st.integers(2**64, 2**66),
+    "images": st.sampled_from(["inline", "", "Shared"]) | anything,
+    "num_proc": st.integers(-3, 0),
+    "max_images": st.integers(-3, 0),
+    "images_per_shard": st.integers(-3, 0),
+}
 
 
-@settings(FUZZ, max_examples=_DEEP or 12, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(levels=level_lists, seed=st.integers(-2, 3) | st.integers(2**63, 2**65),
-       images=st.sampled_from(["embedded", "shared", "inline"]), num_proc=st.integers(-1, 2),
-       max_images=st.none() | st.integers(-1, 2), images_per_shard=st.integers(-1, 2))
-def test_build_arguments(shapes_root, levels, seed, images, num_proc, max_images, images_per_shard):
+@st.composite
+def build_arguments(draw) -> dict:
+    """Good arguments, with at most one of them (half of the time) replaced by a bad value."""
+    kwargs = {"levels": draw(st.lists(st.sampled_from(["clean", "easy", "hard"]), min_size=1, max_size=3, unique=True)),
+              "seed": draw(st.integers(0, 3) | st.just(2**64 - 1)), "images": draw(st.sampled_from(["embedded", "shared"])),
+              "num_proc": draw(st.integers(1, 2)), "max_images": draw(st.none() | st.integers(1, 2)),
+              "images_per_shard": draw(st.integers(1, 2))}
+    if kwargs["images"] == "shared" and "clean" not in kwargs["levels"] and draw(st.booleans()):
+        kwargs["levels"].insert(0, "clean")
+    bad = draw(st.none() | st.sampled_from(sorted(BAD_ARGUMENTS)))
+    if bad is not None:
+        kwargs[bad] = draw(BAD_ARGUMENTS[bad])
+    return kwargs
+
+
+@settings(FUZZ, max_examples=_DEEP or 8, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(build_arguments())
+def test_build_arguments(shapes_root, kwargs):
     from hf_noisy.hub import build_coco_n, load_coco_n
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "built"
         try:
-            result = build_coco_n(shapes_root, out, levels=levels, seed=seed, images=images, num_proc=num_proc,
-                                  max_images=max_images, images_per_shard=images_per_shard)
+            result = build_coco_n(shapes_root, out, **kwargs)
         except HfNoisyError as err:
             _one_line(err)
             assert not out.exists() and list(Path(tmp).iterdir()) == []  # nothing written
+            hypothesis.event("refused")
             return
-        assert set(result.metadata["configs"]) == set(levels)
-        assert len(load_coco_n(out, levels[0], split="validation")) >= 1
+        hypothesis.event("built")
+        assert set(result.metadata["configs"]) == set(kwargs["levels"])
+        assert len(load_coco_n(out, kwargs["levels"][-1], split="validation")) >= 1

@@ -316,3 +316,31 @@ def test_an_empty_crowd_region_is_refused_as_validation_refuses_it(tmp_path, cap
     assert "annotation 11: field 'segmentation': the mask is empty" in capsys.readouterr().err
     assert not out.exists()
     assert main(["noise", str(source), "-o", str(out), "--no-progress", "--allow-empty-masks"]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "coco-n", "--coco-root", "./nope", "--out", "OUT"],
+    ["build", "lvis-n", "--lvis-root", "./nope", "--coco-root", "./nope", "--out", "OUT"],
+    ["build", "coco-wan", "--coco-root", "./nope", "--wan-dir", "./nope", "--out", "OUT"],
+    ["leaderboard", "evaluate", "--store", "./nope"],
+    ["leaderboard", "submit", "RESULTS", "--store", "./nope", "--benchmark", "coco-n", "--trained-on", "hard",
+     "--model-name", "m", "--submitter", "s"],
+    ["wan", "GT", "--images", "IMAGES", "--model", "./sam-nope", "-o", "OUT", "--prompt", "box"],
+], ids=["build coco-n", "build lvis-n", "build coco-wan", "leaderboard evaluate", "leaderboard submit", "wan --model"])
+def test_every_command_says_no_such_folder(argv, tmp_path, capsys, monkeypatch, no_network):
+    if argv[0] == "wan":
+        pytest.importorskip("transformers")
+    monkeypatch.chdir(tmp_path)
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(GOOD))
+    (tmp_path / "images").mkdir()
+    if argv[0] == "wan":
+        import cv2
+        import numpy as np
+
+        cv2.imwrite(str(tmp_path / "images" / "a.jpg"), np.zeros((20, 30, 3), np.uint8))
+    values = {"OUT": str(tmp_path / "out"), "RESULTS": str(gt), "GT": str(gt), "IMAGES": str(tmp_path / "images")}
+    assert main([values.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gt.json", "images"] and no_network == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,12 @@ import numpy as np
 from ..coco import write_coco
 from ..errors import HfNoisyError, NetworkError, network_error
 from ..masks import decode
+from ..paths import looks_local
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
 __all__ = ["Dataset", "build_folder", "load_coco_n", "locate_dataset", "resolve_dataset", "to_masks", "export_coco",
            "read_metadata", "rows_to_coco"]
-
-#: A Hub dataset id: ``ORG/NAME``, each part letters, digits, ``-``, ``_`` or ``.``, not starting with ``.``/``-``.
-_HUB_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,95}/[A-Za-z0-9_][\w.-]{0,95}")
 
 #: What a raw source folder holds, and the build command that turns it into a benchmark.
 _SOURCES = (
@@ -58,14 +55,6 @@ class Dataset:
         return list(self.metadata["configs"])
 
 
-def _looks_local(text: str) -> bool:
-    """A path, not a Hub id: it starts with ``.``, ``~`` or a separator, holds a backslash, is not of the form
-    ``ORG/NAME``, or its ``ORG`` part is a folder here."""
-    if text.startswith((".", "~", "/", os.sep)) or "\\" in text or not _HUB_ID.fullmatch(text):
-        return True
-    return Path(text.split("/")[0]).is_dir()
-
-
 def build_folder(path: str | os.PathLike) -> Path:
     """``path`` as an existing folder written by ``hf-noisy build``, or :class:`HfNoisyError` saying what it is
     instead: no such folder, a file, a raw source folder (with the build command that makes a benchmark of it),
@@ -90,7 +79,7 @@ def locate_dataset(path: str | os.PathLike) -> Path | str:
     local (starts with ``.``, ``~`` or a separator, has more than one ``/``, no ``ORG/`` part, or an ``ORG`` part
     that is a folder here) is :class:`HfNoisyError` "no such folder" at once, never a Hub request."""
     text = os.fspath(path)
-    if Path(text).expanduser().exists() or _looks_local(text):
+    if Path(text).expanduser().exists() or looks_local(text):
         return build_folder(text)
     return text
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .ground_truth import BenchmarkSource, ground_truth_file
-from .storage import Backend, open_backend
+from .storage import Backend, LocalBackend, open_backend
 from .submission import Limits, SubmissionError, SubmissionMeta, check_results, gzip_bytes, parse_results
 
 __all__ = [
@@ -65,6 +65,9 @@ def store_benchmarks(store: str | os.PathLike | Backend) -> dict[str, BenchmarkS
     backend = open_backend(store)
     raw = backend.read(STORE_FILE)
     if raw is None:
+        if isinstance(backend, LocalBackend) and not backend.root.exists():
+            raise HfNoisyError(f"{backend.description}: no such folder (a leaderboard store; create one with "
+                               "`hf-noisy leaderboard init`)")
         raise HfNoisyError(f"{backend.description} is not a leaderboard store (no {STORE_FILE}); run "
                            "`hf-noisy leaderboard init` first")
     return {name: BenchmarkSource(entry["source"], entry.get("revision"))

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from .board import list_results, list_submissions, load_ground_truth, retention
+from .board import list_results, list_submissions, load_ground_truth, retention, store_benchmarks
 from .storage import Backend, open_backend
 
 __all__ = ["SandboxLimits", "evaluate_pending"]
@@ -84,6 +84,7 @@ def evaluate_pending(
     "evaluated_at", "limits"}``. ``on_result`` is called after each one is stored (progress reporting).
     """
     backend = open_backend(store)
+    store_benchmarks(backend)  # a store that does not exist is an error, not "nothing pending"
     done = list_results(backend)
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..coco import file_sha256, load_coco
-from .base import SourceSplit
+from .base import SourceSplit, source_folder
 
 __all__ = ["COCO_SPLITS", "COCO_LICENSE", "COCO_CITATION", "read_coco_split"]
 
@@ -37,7 +37,7 @@ def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | o
     ``annotations`` replaces the split's annotation file (e.g. a precomputed noisy train file); the images
     are still those of the split's folder.
     """
-    root = Path(root)
+    root = source_folder(root, "a COCO 2017 root: annotations/, train2017/, val2017/")
     default_file, image_dir = COCO_SPLITS[split]
     path = Path(annotations) if annotations is not None else root / default_file
     data = load_coco(path)

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
-from .base import SourceSplit
+from .base import SourceSplit, source_folder
 
 __all__ = ["LVIS_FILES", "LVIS_LICENSE", "LVIS_CITATION", "lvis_file", "lvis_image_name", "read_lvis_split"]
 
@@ -44,7 +44,7 @@ LVIS_CITATION = """\
 
 def lvis_file(lvis_root: str | os.PathLike, split: str) -> Path:
     """The split's LVIS annotation file under ``lvis_root`` (v1 preferred over v0.5)."""
-    root = Path(lvis_root)
+    root = source_folder(lvis_root, "a folder with the LVIS JSON files")
     for name in LVIS_FILES[split]:
         if (root / name).is_file():
             return root / name

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import LVIS_MAX_DETS, PredictionError, check_ground_truth, evaluate_coco, evaluate_lvis, is_lvis, load_predictions
+    from ..metrics import (LVIS_MAX_DETS, PredictionError, check_ground_truth, evaluate_coco, evaluate_lvis, is_lvis,
+                           load_predictions)
 
     gt = load_coco(args.gt, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
     predictions = load_predictions(args.predictions)

@@ -22,8 +22,8 @@ from .benchmarks import (
 )
 from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
 from .card import BenchmarkInfo
-from .load import (Dataset, build_folder, export_coco, load_coco_n, locate_dataset, read_metadata, resolve_dataset,
-                   rows_to_coco, to_masks)
+from .load import (ResolvedDataset, build_folder, export_coco, load_coco_n, locate_dataset, read_metadata,
+                   resolve_dataset, rows_to_coco, to_masks)
 from .push import push_dataset
 from .schema import CategoryMap, row_features
 from .transform import ColumnMap, NoiseTransform
@@ -54,7 +54,7 @@ __all__ = [
     "resolve_dataset",
     "locate_dataset",
     "build_folder",
-    "Dataset",
+    "ResolvedDataset",
     "row_features",
     "rows_to_coco",
     "to_masks",

@@ -24,14 +24,15 @@ from ..paths import looks_local
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
-__all__ = ["Dataset", "build_folder", "load_coco_n", "locate_dataset", "resolve_dataset", "to_masks", "export_coco",
-           "read_metadata", "rows_to_coco"]
+__all__ = ["ResolvedDataset", "build_folder", "load_coco_n", "locate_dataset", "resolve_dataset", "to_masks",
+           "export_coco", "read_metadata", "rows_to_coco"]
 
 #: What a raw source folder holds, and the build command that turns it into a benchmark.
 _SOURCES = (
     (("annotations/instances_train2017.json", "annotations/instances_val2017.json", "train2017", "val2017"),
      "a COCO 2017 source folder", "hf-noisy build coco-n --coco-root {path} --out coco-n"),
-    (("leftImg8bit", "gtFine"), "a Cityscapes source folder", "hf-noisy build cityscapes-n --cityscapes-root {path} --out cityscapes-n"),
+    (("leftImg8bit", "gtFine"), "a Cityscapes source folder",
+     "hf-noisy build cityscapes-n --cityscapes-root {path} --out cityscapes-n"),
     (("lvis_v1_train.json", "lvis_v1_val.json", "lvis_v0.5_train.json", "lvis_v0.5_val.json"),
      "an LVIS source folder", "hf-noisy build lvis-n --lvis-root {path} --coco-root COCO --out lvis-n"),
     (("easy.json", "medium.json", "hard.json"), "a folder of `hf-noisy wan` outputs",
@@ -40,7 +41,7 @@ _SOURCES = (
 
 
 @dataclass(frozen=True)
-class Dataset:
+class ResolvedDataset:
     """A benchmark dataset argument, resolved: ``path`` is what ``datasets.load_dataset`` gets (a local build
     folder or a Hub id), ``local`` says which, ``metadata`` is the build's ``hf_noisy_benchmark.json`` and
     ``revision`` the Hub revision (``None`` for a folder)."""
@@ -49,10 +50,6 @@ class Dataset:
     local: bool
     metadata: dict
     revision: str | None = None
-
-    @property
-    def configs(self) -> list[str]:
-        return list(self.metadata["configs"])
 
 
 def build_folder(path: str | os.PathLike) -> Path:
@@ -101,8 +98,8 @@ def _check_hub_reachable() -> None:
 
 
 def resolve_dataset(path: str | os.PathLike, config: str | None = None, split: str | None = None, *,
-                    revision: str | None = None) -> Dataset:
-    """The one way a benchmark dataset argument (CLI, training script, library) becomes a :class:`Dataset`.
+                    revision: str | None = None) -> ResolvedDataset:
+    """The one way a benchmark dataset argument (CLI, training script, library) is resolved.
 
     ``path`` is a folder written by ``hf-noisy build`` or a Hub id (``ORG/NAME``, at ``revision``); see
     :func:`locate_dataset` for what counts as local (a missing local path fails at once with "no such
@@ -113,7 +110,7 @@ def resolve_dataset(path: str | os.PathLike, config: str | None = None, split: s
     where = locate_dataset(path)
     if isinstance(where, Path):
         metadata = _read_json(where / METADATA_FILE)
-        dataset = Dataset(os.fspath(where), True, metadata)
+        dataset = ResolvedDataset(os.fspath(where), True, metadata)
     else:
         _check_hub_reachable()
         from huggingface_hub import hf_hub_download
@@ -125,7 +122,8 @@ def resolve_dataset(path: str | os.PathLike, config: str | None = None, split: s
             if network is not None:
                 raise network from None
             raise
-        dataset = Dataset(where, False, _read_json(Path(file), name=f"{where}/{METADATA_FILE}"), revision)
+        metadata = _read_json(Path(file), name=f"{where}/{METADATA_FILE}")
+        dataset = ResolvedDataset(where, False, metadata, revision)
     configs = dataset.metadata.get("configs")
     if not isinstance(configs, dict):
         raise HfNoisyError(f"{path}/{METADATA_FILE}: no 'configs'; rebuild the folder with `hf-noisy build`")
@@ -140,8 +138,9 @@ def resolve_dataset(path: str | os.PathLike, config: str | None = None, split: s
 def _read_json(file: Path, *, name: str | None = None) -> dict:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise HfNoisyError(f"{name or file}: not valid JSON ({err}); rebuild the folder with `hf-noisy build`") from None
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise HfNoisyError(f"{name or file}: not valid JSON ({err}); rebuild the folder with `hf-noisy build`"
+                           ) from None
     if not isinstance(data, dict):
         raise HfNoisyError(f"{name or file}: not a build's metadata (a JSON object)")
     return data

@@ -159,7 +159,8 @@ def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("seg
     return prepared
 
 
-def _mask(segmentation: Any, height: int, width: int, image_id: int, where: str, check_rle, segmentation_to_rle) -> dict:
+def _mask(segmentation: Any, height: int, width: int, image_id: int, where: str, check_rle,
+          segmentation_to_rle) -> dict:
     """A detection's ``segmentation`` checked and as compressed RLE (str counts)."""
     if isinstance(segmentation, list):
         if not segmentation or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0

@@ -242,7 +242,8 @@ def _is_number(value: Any) -> bool:
 def check_seed(seed: Any) -> int:
     """``seed`` if it is an integer in ``[0, MAX_SEED]`` (what the generator takes), else :class:`SpecError`."""
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-        text = repr(seed) if not isinstance(seed, int) or seed.bit_length() < 80 else f"an integer of {seed.bit_length()} bits"
+        big = isinstance(seed, int) and seed.bit_length() >= 80
+        text = f"an integer of {seed.bit_length()} bits" if big else repr(seed)
         raise SpecError(f"seed must be an integer in [0, 2**64 - 1], got {text}")
     return seed
 

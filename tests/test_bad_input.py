@@ -344,3 +344,20 @@ def test_every_command_says_no_such_folder(argv, tmp_path, capsys, monkeypatch, 
     err = capsys.readouterr().err
     assert "no such folder" in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gt.json", "images"] and no_network == []
+
+
+def test_no_such_folder_comes_before_any_heavy_import_or_hub_client(tmp_path):
+    """Why it is fast (CPU-seconds, not wall time): the check runs before datasets or huggingface_hub load."""
+    import resource
+    import subprocess
+    import sys
+
+    code = ("import sys; from hf_noisy.cli import main; "
+            "rc = main(['export', './coco-n-tinyy', '--config', 'hard', '-o', 'x.json']); "
+            "print(rc, sorted(m for m in ('datasets', 'huggingface_hub', 'torch') if m in sys.modules))")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert run.stdout.split() == ["2", "[]"], run.stdout + run.stderr
+    assert "./coco-n-tinyy: no such folder" in run.stderr
+    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 10  # generous: a loaded CI box

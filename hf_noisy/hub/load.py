@@ -180,9 +180,9 @@ def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | Non
     Extra ``kwargs`` go to ``load_dataset`` (e.g. ``revision``). Returns a ``Dataset``/``IterableDataset``
     with ``split``, else a ``DatasetDict``/``IterableDatasetDict``.
     """
+    path = resolve_dataset(path, config, split, revision=kwargs.get("revision")).path  # before the heavy import
     from datasets import DatasetDict, IterableDatasetDict, load_dataset
 
-    path = resolve_dataset(path, config, split, revision=kwargs.get("revision")).path
     rows = load_dataset(path, config, split=split, streaming=streaming, **kwargs)
     parts = {split: rows} if split is not None else dict(rows)
     if all("image" in part.features for part in parts.values()):
@@ -260,10 +260,10 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
     on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash.
     """
+    dataset = resolve_dataset(path, config, split, revision=kwargs.get("revision"))  # before the heavy import
+    metadata, path = dataset.metadata, dataset.path
     from datasets import load_dataset
 
-    dataset = resolve_dataset(path, config, split, revision=kwargs.get("revision"))
-    metadata, path = dataset.metadata, dataset.path
     extras = [name for name in metadata.get("row_extras", {}).get("image", []) if name in IMAGE_EXTRAS]
     rows = load_dataset(str(path), config, split=split,
                         columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .board import list_results, list_submissions, load_ground_truth, retention, store_benchmarks
-from .storage import Backend, open_backend
+from .storage import Backend, LocalBackend, open_backend
 
 __all__ = ["SandboxLimits", "evaluate_pending"]
 
@@ -84,7 +84,8 @@ def evaluate_pending(
     "evaluated_at", "limits"}``. ``on_result`` is called after each one is stored (progress reporting).
     """
     backend = open_backend(store)
-    store_benchmarks(backend)  # a store that does not exist is an error, not "nothing pending"
+    if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
+        store_benchmarks(backend)
     done = list_results(backend)
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
@@ -52,6 +53,9 @@ LVIS_IMAGE_LISTS = ("neg_category_ids", "not_exhaustive_category_ids")
 #: How far (pixels) a polygon vertex may lie outside ``[0, width] x [0, height]`` before it is an error.
 POLYGON_TOLERANCE = 1.0
 
+#: Most pixels (``height * width``) an image may have: the mask codec's limit (a 46340 x 46340 image).
+MAX_IMAGE_PIXELS = 2**31 - 1
+
 
 class CocoFormatError(HfNoisyError):
     """A COCO file that hf-noisy cannot use; the message says where and why."""
@@ -79,6 +83,22 @@ def _coco_format_error(message: str, source: str, where: str, field: str) -> Coc
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int64(value: Any) -> bool:
+    """An int (not a bool) that fits a signed 64-bit column, as ids are stored."""
+    return _is_int(value) and -(2**63) <= value < 2**63
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 4, 40, 40
+
+
+def _short(value: Any) -> str:
+    """A short ``repr`` of a bad value (lists cut, strings cut), so that one bad value gives one short line."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    return _REPR.repr(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -109,6 +129,27 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+class LongNumber:
+    """An integer literal too long to be any id or size (more than :data:`MAX_INT_DIGITS` digits), kept as a
+    placeholder so that validation names the field that holds it instead of the parser failing."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<a {self.digits}-digit number>"
+
+
+#: Integer literals longer than this are read as :class:`LongNumber` (int64 ids have at most 19 digits).
+MAX_INT_DIGITS = 100
+
+
+def _parse_int(text: str) -> int | LongNumber:
+    return int(text) if len(text) <= MAX_INT_DIGITS else LongNumber(len(text.lstrip("-")))
+
+
 def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
     """Parse JSON bytes (orjson, falling back to the standard library for its line/column messages and for
     the non-standard ``NaN``/``Infinity`` literals, which validation then reports precisely)."""
@@ -118,25 +159,30 @@ def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_int=_parse_int)
     except json.JSONDecodeError as err:
         raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source) from None
     except UnicodeDecodeError as err:
         raise CocoFormatError(f"not UTF-8 text ({err.reason})", source=source) from None
+    except RecursionError:
+        raise CocoFormatError("not a COCO file (JSON nested too deeply)", source=source) from None
 
 
-def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False) -> dict:
+
+def load_coco(path: str | os.PathLike, *, allow_empty_masks: bool = False, require_segmentation: bool = True) -> dict:
     """Read and validate a COCO instance file (see :func:`validate_coco`)."""
     path = Path(path)
     if not path.is_file():
         raise CocoFormatError("no such file", source=str(path))
     data = parse_coco_bytes(path.read_bytes(), source=str(path))
-    validate_coco(data, source=str(path), allow_empty_masks=allow_empty_masks)
+    validate_coco(data, source=str(path), allow_empty_masks=allow_empty_masks,
+                  require_segmentation=require_segmentation)
     return data
 
 
 def validate_coco(
-    data: Any, *, source: str = "<data>", allow_empty_masks: bool = False, check_masks: bool = True
+    data: Any, *, source: str = "<data>", allow_empty_masks: bool = False, check_masks: bool = True,
+    require_segmentation: bool = True,
 ) -> None:
     """Check a COCO instance dict; raise :class:`CocoFormatError` on the first problem.
 
@@ -147,16 +193,17 @@ def validate_coco(
     ``area`` is finite and non-negative; polygons have >= 3 finite points within the image (with
     :data:`POLYGON_TOLERANCE`); RLE size matches the image and its runs cover it exactly; and, unless
     ``allow_empty_masks``, no mask is empty (``check_masks=False`` skips rasterising the masks, for callers
-    that rasterise them anyway and check emptiness there).
+    that rasterise them anyway and check emptiness there). ``require_segmentation=False`` accepts annotations
+    with a ``bbox`` and no ``segmentation`` (a box-only ground truth, scored for box AP only).
     """
     header = check_header(data, source=source)
     seen: set[int] = set()
     for index, ann in enumerate(data["annotations"]):
-        check_annotation(ann, index, header, source=source)
+        check_annotation(ann, index, header, source=source, require_segmentation=require_segmentation)
         if ann["id"] in seen:
             raise CocoFormatError("duplicate annotation id", source=source, where=f"annotation {ann['id']}", field="id")
         seen.add(ann["id"])
-        if check_masks and not allow_empty_masks:
+        if check_masks and not allow_empty_masks and "segmentation" in ann:
             height, width = header.sizes[ann["image_id"]]
             if Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
                 raise empty_mask_error(source, f"annotation {ann['id']}")
@@ -191,14 +238,17 @@ def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
         if not isinstance(image, dict):
             raise fail("must be an object", where)
         image_id = image.get("id")
-        if not _is_int(image_id):
-            raise fail(f"must be an integer, got {image_id!r}", where, "id")
+        if not _is_int64(image_id):
+            raise fail(f"must be a 64-bit integer, got {_short(image_id)}", where, "id")
         where = f"image {image_id}"
         if image_id in sizes:
             raise fail("duplicate image id", where, "id")
         for key in ("height", "width"):
             if not _is_int(image.get(key)) or image[key] <= 0:
-                raise fail(f"must be a positive integer, got {image.get(key)!r}", where, key)
+                raise fail(f"must be a positive integer, got {_short(image.get(key))}", where, key)
+        if image["height"] * image["width"] > MAX_IMAGE_PIXELS:
+            raise fail(f"{image['width']}x{image['height']} is more than {MAX_IMAGE_PIXELS:,} pixels (the most "
+                       "hf-noisy's masks support)", where, "height")
         sizes[image_id] = (image["height"], image["width"])
 
     category_ids: set[int] = set()
@@ -206,15 +256,17 @@ def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
         where = f"category #{index}"
         if not isinstance(category, dict):
             raise fail("must be an object", where)
-        if not _is_int(category.get("id")):
-            raise fail(f"must be an integer, got {category.get('id')!r}", where, "id")
+        if not _is_int64(category.get("id")):
+            raise fail(f"must be a 64-bit integer, got {_short(category.get('id'))}", where, "id")
         where = f"category {category['id']}"
         if category["id"] in category_ids:
             raise fail("duplicate category id", where, "id")
         if not isinstance(category.get("name"), str):
             raise fail("must be a string", where, "name")
+        if not isinstance(category.get("supercategory", ""), str):
+            raise fail(f"must be a string, got {type(category['supercategory']).__name__}", where, "supercategory")
         if "frequency" in category and category["frequency"] not in LVIS_FREQUENCIES:
-            raise fail(f"must be one of {', '.join(LVIS_FREQUENCIES)} (LVIS), got {category['frequency']!r}",
+            raise fail(f"must be one of {', '.join(LVIS_FREQUENCIES)} (LVIS), got {_short(category['frequency'])}",
                        where, "frequency")
         category_ids.add(category["id"])
     if not category_ids:
@@ -223,12 +275,13 @@ def check_header(data: Any, *, source: str = "<data>") -> CocoHeader:
         for key in LVIS_IMAGE_LISTS:
             if key in image and (not isinstance(image[key], list)
                                  or not all(_is_int(c) and c in category_ids for c in image[key])):
-                raise fail(f"must be a list of known category ids (LVIS), got {image[key]!r}",
+                raise fail(f"must be a list of known category ids (LVIS), got {_short(image[key])}",
                            f"image {image['id']}", key)
     return CocoHeader(sizes, frozenset(category_ids))
 
 
-def check_annotation(ann: Any, index: int, header: CocoHeader, *, source: str = "<data>") -> None:
+def check_annotation(ann: Any, index: int, header: CocoHeader, *, source: str = "<data>",
+                     require_segmentation: bool = True) -> None:
     """Check one annotation (the ``index``-th) against ``header``: every check of :func:`validate_coco` but
     unique ids and empty masks."""
 
@@ -240,26 +293,30 @@ def check_annotation(ann: Any, index: int, header: CocoHeader, *, source: str = 
         raise fail("must be an object", where)
     ann_id = ann.get("id")
     if not _is_int(ann_id) or not 0 <= ann_id < 2**63:
-        raise fail(f"must be an integer in [0, 2**63), got {ann_id!r}", where, "id")
+        raise fail(f"must be an integer in [0, 2**63), got {_short(ann_id)}", where, "id")
     where = f"annotation {ann_id}"
     image_id = ann.get("image_id")
     if not _is_int(image_id) or image_id not in header.sizes:
-        raise fail(f"unknown image id {image_id!r}", where, "image_id")
+        raise fail(f"unknown image id {_short(image_id)}", where, "image_id")
     category_id = ann.get("category_id")
     if not _is_int(category_id) or category_id not in header.category_ids:
-        raise fail(f"unknown category id {category_id!r}", where, "category_id")
+        raise fail(f"unknown category id {_short(category_id)}", where, "category_id")
     if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd"), bool):
-        raise fail(f"must be 0 or 1, got {ann.get('iscrowd')!r}", where, "iscrowd")
+        raise fail(f"must be 0 or 1, got {_short(ann.get('iscrowd'))}", where, "iscrowd")
     if "bbox" in ann:
         bbox = ann["bbox"]
         if not isinstance(bbox, list) or len(bbox) != 4 or not _is_numbers(bbox):
-            raise fail(f"must be 4 finite numbers [x, y, w, h], got {bbox!r}", where, "bbox")
+            raise fail(f"must be 4 finite numbers [x, y, w, h], got {_short(bbox)}", where, "bbox")
         if bbox[2] < 0 or bbox[3] < 0:
-            raise fail(f"width and height must be >= 0, got {bbox!r}", where, "bbox")
+            raise fail(f"width and height must be >= 0, got {_short(bbox)}", where, "bbox")
     if "area" in ann and (not _is_number(ann["area"]) or ann["area"] < 0):
-        raise fail(f"must be a finite number >= 0, got {ann['area']!r}", where, "area")
+        raise fail(f"must be a finite number >= 0, got {_short(ann['area'])}", where, "area")
     if "segmentation" not in ann:
-        raise fail("missing", where, "segmentation")
+        if require_segmentation:
+            raise fail("missing", where, "segmentation")
+        if "bbox" not in ann:
+            raise fail("missing, and no 'bbox' either", where, "segmentation")
+        return
     height, width = header.sizes[image_id]
     _check_segmentation(ann["segmentation"], height, width, fail, where)
 
@@ -299,7 +356,7 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
         raise fail(f"must be polygons (list) or RLE (object), got {type(segmentation).__name__}", where, field)
     size, counts = segmentation.get("size"), segmentation.get("counts")
     if not isinstance(size, list) or len(size) != 2 or not all(map(_is_int, size)):
-        raise fail(f"RLE size must be [height, width], got {size!r}", where, field)
+        raise fail(f"RLE size must be [height, width], got {_short(size)}", where, field)
     if list(size) != [height, width]:
         raise fail(f"RLE size {size} does not match the image's [height, width] = [{height}, {width}]", where, field)
     if isinstance(counts, list):

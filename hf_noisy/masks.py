@@ -32,6 +32,7 @@ __all__ = [
     "Encoded",
     "RLE",
     "segmentation_to_rle",
+    "box_polygon",
     "check_rle",
     "mask_iou",
     "decode",
@@ -53,6 +54,14 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
         rle = segmentation
     counts = rle["counts"]
     return {"size": [int(height), int(width)], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def box_polygon(bbox: list[float]) -> list[list[float]]:
+    """A box ``[x, y, w, h]`` as a one-polygon segmentation, the four corners in the order pycocotools'
+    ``COCO.loadRes`` gives a box-only result: ``[[x1, y1, x1, y2, x2, y2, x2, y1]]``."""
+    x1, y1 = bbox[0], bbox[1]
+    x2, y2 = x1 + bbox[2], y1 + bbox[3]
+    return [[x1, y1, x1, y2, x2, y2, x2, y1]]
 
 
 def mask_iou(a: RLE, b: RLE) -> float:

@@ -69,18 +69,19 @@ def render_overlays(
 ) -> list[Path]:
     """Write ``<out_dir>/<image_id>.png`` overlays for the first ``num_images`` images (or ``image_ids``).
 
-    Existing PNG files are replaced only with ``overwrite``, and never one inside ``image_dir``: all are
-    checked before the first is written.
-
-    Images that are missing on disk are drawn on a grey canvas of the annotated size.
+    Every image is read before anything is written: a missing ``image_dir``, or an image that is missing,
+    unreadable or not of the annotated size, raises :class:`~hf_noisy.errors.HfNoisyError` naming it. Existing
+    PNG files are replaced only with ``overwrite``, and never one inside ``image_dir``.
     """
+    from .errors import HfNoisyError
+
+    if not Path(image_dir).is_dir():
+        raise HfNoisyError(f"{image_dir}: no such folder (the images' folder)")
     names = {c["id"]: c["name"] for c in clean["categories"]}
     images = {i["id"]: i for i in clean["images"]}
     wanted = list(image_ids) if image_ids is not None else [i["id"] for i in clean["images"][:num_images]]
     unknown = [i for i in wanted if i not in images]
     if unknown:
-        from .errors import HfNoisyError
-
         raise HfNoisyError(f"image id(s) {unknown} are not in the clean file")
     by_image: dict[int, tuple[list, list]] = {i: ([], []) for i in wanted}
     for side, data in enumerate((clean, noisy)):
@@ -88,13 +89,22 @@ def render_overlays(
             if ann["image_id"] in by_image:
                 by_image[ann["image_id"]][side].append(ann)
     targets = [check_output(Path(out_dir) / f"{image_id}.png", [image_dir], overwrite=overwrite) for image_id in wanted]
+    pictures = {}
+    for image_id in wanted:
+        meta = images[image_id]
+        file = Path(image_dir) / meta["file_name"]
+        if not file.is_file():
+            raise HfNoisyError(f"{file}: no such file (image {image_id})")
+        picture = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if picture is None:
+            raise HfNoisyError(f"{file}: not a readable image (image {image_id})")
+        if picture.shape[:2] != (meta["height"], meta["width"]):
+            raise HfNoisyError(f"{file}: {picture.shape[1]}x{picture.shape[0]} pixels, but image {image_id} is "
+                               f"annotated as {meta['width']}x{meta['height']}")
+        pictures[image_id] = picture
     written = []
     for image_id, path in zip(wanted, targets):
-        meta = images[image_id]
-        picture = cv2.imread(str(Path(image_dir) / meta["file_name"]), cv2.IMREAD_COLOR)
-        if picture is None or picture.shape[:2] != (meta["height"], meta["width"]):
-            picture = np.full((meta["height"], meta["width"], 3), 128, np.uint8)
-        ok, png = cv2.imencode(".png", render_pair(picture, *by_image[image_id], names, title))
+        ok, png = cv2.imencode(".png", render_pair(pictures[image_id], *by_image[image_id], names, title))
         atomic_write_bytes(path, png.tobytes(), overwrite=overwrite)
         written.append(path)
     return written

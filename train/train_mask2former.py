@@ -35,10 +35,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
+
+if TYPE_CHECKING:
+    from hf_noisy.hub import ResolvedDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -525,9 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     instant), then train or evaluate. Ctrl-C stops with exit status 130 and says how to continue: checkpoints
     are only ever complete (built in a hidden ``.partial`` sibling that an interrupt removes), so ``--resume``
     continues from the last complete one."""
+    from hf_noisy.hub import resolve_dataset
+
     args, config = parse_args(argv)
+    benchmark = resolve_dataset(args.dataset, args.dataset_config, revision=args.revision)  # a typo fails here, at once
     try:
-        return run(args, config)
+        return run(args, config, benchmark)
     except KeyboardInterrupt:
         if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch every rank gets the signal
             print(interrupted_message(args, argv if argv is not None else sys.argv[1:]), file=sys.stderr, flush=True)
@@ -563,14 +569,14 @@ def interrupted_message(args: argparse.Namespace, argv: list[str]) -> str:
             + shlex.join([*command, *kept, "--resume"]))
 
 
-def run(args: argparse.Namespace, config: TrainConfig) -> int:
+def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDataset) -> int:
     """Train (or, with ``--eval-only``, evaluate) as the parsed command line says."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
-    from hf_noisy.hub import read_metadata, rows_to_coco
+    from hf_noisy.hub import rows_to_coco
     from m2f_data import EpochBatchSampler, Jitter, TrainDataset, collate
     from m2f_loss import install_class_loss
 
@@ -590,7 +596,7 @@ def run(args: argparse.Namespace, config: TrainConfig) -> int:
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(config.seed)  # the same initial weights on every rank
 
-    categories = read_metadata(args.dataset, revision=args.revision)["categories"]
+    categories = benchmark.metadata["categories"]
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
     class_names = class_names_of(eval_rows)
     gt = rows_to_coco(eval_rows, categories) if accelerator.is_main_process else {}
@@ -736,4 +742,6 @@ def run(args: argparse.Namespace, config: TrainConfig) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hf_noisy.errors import run_reporting_errors
+
+    sys.exit(run_reporting_errors(main, Path(__file__).name))

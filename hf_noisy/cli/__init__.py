@@ -65,13 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
-    from ..errors import HfNoisyError
+    from ..errors import run_reporting_errors
 
-    try:
-        return int(args._run(args) or 0)
-    except (HfNoisyError, FileNotFoundError, FileExistsError) as err:
-        print(f"hf-noisy {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    try:  # known errors (hf_noisy.errors.user_error) become one line and exit 2 (bad input) or 1 (no network)
+        return run_reporting_errors(args._run, f"hf-noisy {args.command}", args)
     except KeyboardInterrupt:
         print(f"hf-noisy {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -9,6 +9,8 @@ DESCRIPTION = """\
 Evaluate detections in COCO results format (a JSON list of {image_id, category_id, segmentation RLE, score,
 optional bbox}) against a COCO instance file, with the 12 COCO summary numbers per IoU type.
 Boundary AP follows Boundary IoU (Cheng et al. 2021): IoU = min(mask IoU, boundary IoU).
+Box-only results (bbox, no segmentation) and a box-only ground truth are scored with --iou-types bbox, as
+pycocotools' loadRes scores them (box area, the box as the mask).
 
 An LVIS ground truth (images with neg_category_ids / not_exhaustive_category_ids, or categories with a
 frequency) is scored under LVIS's federated rules: detections of categories an image does not list are not
@@ -43,18 +45,24 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import LVIS_MAX_DETS, evaluate_coco, evaluate_lvis, is_lvis, load_predictions
+    from ..metrics import (LVIS_MAX_DETS, PredictionError, check_ground_truth, evaluate_coco, evaluate_lvis, is_lvis,
+                           load_predictions)
 
-    gt = load_coco(args.gt, allow_empty_masks=True)
+    gt = load_coco(args.gt, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
     predictions = load_predictions(args.predictions)
     iou_types = [name.strip() for name in args.iou_types.split(",") if name.strip()]
+    check_ground_truth(gt, iou_types, source=args.gt)
     lvis = is_lvis(gt) if args.lvis is None else args.lvis
     if lvis:
         max_dets = LVIS_MAX_DETS if args.max_dets is None else args.max_dets
-        results = evaluate_lvis(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
+        evaluate = evaluate_lvis
     else:
         max_dets = 100 if args.max_dets is None else args.max_dets
-        results = evaluate_coco(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
+        evaluate = evaluate_coco
+    try:
+        results = evaluate(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
+    except PredictionError as err:  # name the file the detection is in
+        raise PredictionError(f"{args.predictions}: {err}") from None
     if args.json:
         out = {name: result.stats for name, result in results.items()}
         if args.per_category:

@@ -23,7 +23,8 @@ from .benchmarks import (
 )
 from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
 from .card import BenchmarkInfo
-from .load import export_coco, load_coco_n, read_metadata, rows_to_coco, to_masks
+from .load import (ResolvedDataset, build_folder, export_coco, load_coco_n, locate_dataset, read_metadata,
+                   resolve_dataset, rows_to_coco, to_masks)
 from .push import push_dataset
 from .schema import CategoryMap, row_features
 from .transform import ColumnMap, NoiseTransform
@@ -52,6 +53,10 @@ __all__ = [
     "load_coco_n",
     "push_dataset",
     "read_metadata",
+    "resolve_dataset",
+    "locate_dataset",
+    "build_folder",
+    "ResolvedDataset",
     "row_features",
     "rows_to_coco",
     "to_masks",

@@ -219,8 +219,9 @@ def build_coco_wan(
     identified by its files' hashes and their ``info.hf_noisy.wan`` records (model, prompt, options), which the
     metadata keeps."""
     from ..sources import read_coco_split
+    from ..sources.base import source_folder
 
-    wan_dir = Path(wan_dir)
+    wan_dir = source_folder(wan_dir, "the folder of `hf-noisy wan` outputs")
     unknown = [level for level in levels if level != "clean" and level not in WAN_FILES]
     if unknown or not levels or len(set(levels)) != len(levels):
         raise HfNoisyError(f"levels must be distinct names among {', '.join(LEVELS)}; got {', '.join(levels) or 'none'}")

@@ -1,8 +1,9 @@
 """Read a benchmark dataset (a local build folder or a Hub id): rows with images, masks, back to COCO.
 
-``path`` is anything ``datasets.load_dataset`` accepts: a folder written by the builder
-(:func:`hf_noisy.hub.build_coco_n` and friends) or a Hub id such as ``"noisy-seg/coco-n"`` (with
-``revision="v1.0"``). With the default ``embedded`` image storage a plain ``load_dataset`` is all you need;
+``path`` is a folder written by the builder (:func:`hf_noisy.hub.build_coco_n` and friends) or a Hub id such
+as ``"noisy-seg/coco-n"`` (with ``revision="v1.0"``); :func:`resolve_dataset` is the one place that tells
+which, checks the config name and fails at once, with "no such folder", for a local-looking path that does
+not exist. With the default ``embedded`` image storage a plain ``load_dataset`` is all you need;
 :func:`load_coco_n` also joins the images of a ``shared``-storage build back.
 """
 
@@ -10,30 +11,149 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..coco import write_coco
-from ..errors import HfNoisyError
+from ..errors import HfNoisyError, NetworkError, network_error
 from ..fsutil import check_output
 from ..masks import decode
+from ..paths import looks_local
 from ..splits import canonical_split
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 
-__all__ = ["load_coco_n", "to_masks", "export_coco", "read_metadata", "rows_to_coco"]
+__all__ = ["ResolvedDataset", "build_folder", "load_coco_n", "locate_dataset", "resolve_dataset", "to_masks",
+           "export_coco", "read_metadata", "rows_to_coco"]
+
+#: What a raw source folder holds, and the build command that turns it into a benchmark.
+_SOURCES = (
+    (("annotations/instances_train2017.json", "annotations/instances_val2017.json", "train2017", "val2017"),
+     "a COCO 2017 source folder", "hf-noisy build coco-n --coco-root {path} --out coco-n"),
+    (("leftImg8bit", "gtFine"), "a Cityscapes source folder",
+     "hf-noisy build cityscapes-n --cityscapes-root {path} --out cityscapes-n"),
+    (("lvis_v1_train.json", "lvis_v1_val.json", "lvis_v0.5_train.json", "lvis_v0.5_val.json"),
+     "an LVIS source folder", "hf-noisy build lvis-n --lvis-root {path} --coco-root COCO --out lvis-n"),
+    (("easy.json", "medium.json", "hard.json"), "a folder of `hf-noisy wan` outputs",
+     "hf-noisy build coco-wan --coco-root COCO --wan-dir {path} --out coco-wan"),
+)
+
+
+@dataclass(frozen=True)
+class ResolvedDataset:
+    """A benchmark dataset argument, resolved: ``path`` is what ``datasets.load_dataset`` gets (a local build
+    folder or a Hub id), ``local`` says which, ``metadata`` is the build's ``hf_noisy_benchmark.json`` and
+    ``revision`` the Hub revision (``None`` for a folder)."""
+
+    path: str
+    local: bool
+    metadata: dict
+    revision: str | None = None
+
+
+def build_folder(path: str | os.PathLike) -> Path:
+    """``path`` as an existing folder written by ``hf-noisy build``, or :class:`HfNoisyError` saying what it is
+    instead: no such folder, a file, a raw source folder (with the build command that makes a benchmark of it),
+    or a folder without ``hf_noisy_benchmark.json``. Touches only the local file system."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise HfNoisyError(f"{path}: no such folder")
+    if not folder.is_dir():
+        raise HfNoisyError(f"{path}: a file, not a dataset folder written by `hf-noisy build`")
+    if not (folder / METADATA_FILE).is_file():
+        for marks, what, command in _SOURCES:
+            if any((folder / mark).exists() for mark in marks):
+                raise HfNoisyError(f"{path} is {what}, not a benchmark built from it (no {METADATA_FILE}); "
+                                   f"build one first: {command.format(path=path)}")
+        raise HfNoisyError(f"{path} is not a dataset folder written by `hf-noisy build` (no {METADATA_FILE})")
+    return folder
+
+
+def locate_dataset(path: str | os.PathLike) -> Path | str:
+    """Where a dataset argument points, without any network access: an existing build folder (a ``Path``,
+    see :func:`build_folder`) or a Hub dataset id (a ``str``, ``ORG/NAME``). A path that does not exist and looks
+    local (starts with ``.``, ``~`` or a separator, has more than one ``/``, no ``ORG/`` part, or an ``ORG`` part
+    that is a folder here) is :class:`HfNoisyError` "no such folder" at once, never a Hub request."""
+    text = os.fspath(path)
+    if Path(text).expanduser().exists() or looks_local(text):
+        return build_folder(text)
+    return text
+
+
+def _check_hub_reachable() -> None:
+    """Fail at once, in one line, when the Hub's host name does not resolve (no network), instead of after
+    huggingface_hub's retries; offline mode (``HF_HUB_OFFLINE``) is left to the local cache."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as err:
+        raise NetworkError(f"cannot reach the Hugging Face Hub ({host}: {err}); check the network connection, "
+                           "or set HF_HUB_OFFLINE=1 to use only the local cache") from None
+
+
+def resolve_dataset(path: str | os.PathLike, config: str | None = None, split: str | None = None, *,
+                    revision: str | None = None) -> ResolvedDataset:
+    """The one way a benchmark dataset argument (CLI, training script, library) is resolved.
+
+    ``path`` is a folder written by ``hf-noisy build`` or a Hub id (``ORG/NAME``, at ``revision``); see
+    :func:`locate_dataset` for what counts as local (a missing local path fails at once with "no such
+    folder"). The build's metadata is read (from the Hub for an id: no network is one
+    :class:`~hf_noisy.errors.NetworkError` line). ``config`` and ``split``, when given, must be among the
+    build's (``split`` may be spelt ``val`` or ``validation``); a wrong one is :class:`HfNoisyError` listing the
+    known ones.
+    """
+    split = None if split is None else canonical_split(split)
+    where = locate_dataset(path)
+    if isinstance(where, Path):
+        metadata = _read_json(where / METADATA_FILE)
+        dataset = ResolvedDataset(os.fspath(where), True, metadata)
+    else:
+        _check_hub_reachable()
+        from huggingface_hub import hf_hub_download
+
+        try:
+            file = hf_hub_download(where, METADATA_FILE, repo_type="dataset", revision=revision)
+        except Exception as err:
+            network = network_error(err)
+            if network is not None:
+                raise network from None
+            raise
+        metadata = _read_json(Path(file), name=f"{where}/{METADATA_FILE}")
+        dataset = ResolvedDataset(where, False, metadata, revision)
+    configs = dataset.metadata.get("configs")
+    if not isinstance(configs, dict):
+        raise HfNoisyError(f"{path}/{METADATA_FILE}: no 'configs'; rebuild the folder with `hf-noisy build`")
+    if config is not None and config not in configs:
+        raise HfNoisyError(f"{path} has no config {config!r}; its configs are {', '.join(configs)}")
+    if split is not None and config is not None and split not in configs[config].get("splits", {}):
+        raise HfNoisyError(f"{path} config {config!r} has no split {split!r}; its splits are "
+                           f"{', '.join(configs[config].get('splits', {}))}")
+    return dataset
+
+
+def _read_json(file: Path, *, name: str | None = None) -> dict:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise HfNoisyError(f"{name or file}: not valid JSON ({err}); rebuild the folder with `hf-noisy build`"
+                           ) from None
+    if not isinstance(data, dict):
+        raise HfNoisyError(f"{name or file}: not a build's metadata (a JSON object)")
+    return data
 
 
 def read_metadata(path: str | os.PathLike, *, revision: str | None = None) -> dict:
-    """The build's ``hf_noisy_benchmark.json`` (from the folder, or downloaded from the Hub)."""
-    local = Path(path) / METADATA_FILE
-    if Path(path).is_dir():
-        return json.loads(local.read_text(encoding="utf-8"))
-    from huggingface_hub import hf_hub_download
-
-    return json.loads(Path(hf_hub_download(str(path), METADATA_FILE, repo_type="dataset", revision=revision)).read_text("utf-8"))
+    """The build's ``hf_noisy_benchmark.json`` (from the folder, or downloaded from the Hub; see
+    :func:`resolve_dataset`)."""
+    return resolve_dataset(path, revision=revision).metadata
 
 
 def _join(images: Any, rows: Any, streaming: bool) -> Any:
@@ -83,13 +203,15 @@ def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | Non
     (e.g. the Cityscapes root), and each row's ``image`` is read from ``image_root / <the split's image_dir in
     the build metadata> / file_name`` (e.g. ``leftImg8bit/train/aachen/..._leftImg8bit.png``); without
     ``image_root`` the rows come without ``image``. ``split`` may be spelt ``val`` or ``validation``.
+    ``path`` is resolved by :func:`resolve_dataset` (a missing folder or a wrong config fails at once).
     Extra ``kwargs`` go to ``load_dataset`` (e.g. ``revision``). Returns a ``Dataset``/``IterableDataset``
     with ``split``, else a ``DatasetDict``/``IterableDatasetDict``.
     """
+    split = None if split is None else canonical_split(split)
+    path = resolve_dataset(path, config, split, revision=kwargs.get("revision")).path  # before the heavy import
     from datasets import DatasetDict, IterableDatasetDict, load_dataset
 
-    split = None if split is None else canonical_split(split)
-    rows = load_dataset(str(path), config, split=split, streaming=streaming, **kwargs)
+    rows = load_dataset(path, config, split=split, streaming=streaming, **kwargs)
     parts = {split: rows} if split is not None else dict(rows)
     if all("image" in part.features for part in parts.values()):
         return rows
@@ -177,13 +299,11 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     """
     if output is not None:
         check_output(output, [path], overwrite=overwrite)
+    split = canonical_split(split)
+    dataset = resolve_dataset(path, config, split, revision=kwargs.get("revision"))  # before the heavy import
+    metadata, path = dataset.metadata, dataset.path
     from datasets import load_dataset
 
-    split = canonical_split(split)
-    metadata = read_metadata(path, revision=kwargs.get("revision"))
-    if config not in metadata["configs"] or split not in metadata["configs"][config]["splits"]:
-        raise HfNoisyError(f"{path} has no config/split {config}/{split}; it has configs {', '.join(metadata['configs'])}"
-                           f" with splits train, validation")
     extras = [name for name in metadata.get("row_extras", {}).get("image", []) if name in IMAGE_EXTRAS]
     rows = load_dataset(str(path), config, split=split,
                         columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)

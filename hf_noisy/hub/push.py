@@ -57,7 +57,9 @@ def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | Non
 
     from .access import hub_errors, require_token
 
-    folder = Path(folder)
+    from .load import build_folder
+
+    folder = build_folder(folder)
     if not (folder / "README.md").is_file() or not (folder / METADATA_FILE).is_file():
         raise HfNoisyError(f"{folder} is not a built dataset folder (README.md and {METADATA_FILE} are required)")
     metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ from ..errors import HfNoisyError
 from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
 from .identity import identity, name_key, skeleton_key, submitter_key
 from .sandbox import CHECK_LIMITS, SandboxLimits
-from .storage import Backend, Decision, Snapshot, open_backend
+from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
 from .submission import Limits, SubmissionError, SubmissionMeta
 
 __all__ = [
@@ -88,6 +88,9 @@ def store_benchmarks(store: str | os.PathLike | Backend) -> dict[str, BenchmarkS
     backend = open_backend(store)
     raw = backend.read(STORE_FILE)
     if raw is None:
+        if isinstance(backend, LocalBackend) and not backend.root.exists():
+            raise HfNoisyError(f"{backend.description}: no such folder (a leaderboard store; create one with "
+                               "`hf-noisy leaderboard init`)")
         raise HfNoisyError(f"{backend.description} is not a leaderboard store (no {STORE_FILE}); run "
                            "`hf-noisy leaderboard init` first")
     root = _local_root(backend)

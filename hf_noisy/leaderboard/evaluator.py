@@ -21,7 +21,7 @@ from typing import Callable
 from .board import Submission, list_results, list_submissions, retention, store_benchmarks
 from .ground_truth import ground_truth_file
 from .sandbox import SandboxLimits, score_upload
-from .storage import Backend, Decision, Snapshot, open_backend
+from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
 
 __all__ = ["CLAIM_MARGIN", "SandboxLimits", "evaluate_pending"]
 
@@ -99,6 +99,8 @@ def evaluate_pending(
     "evaluated_at", "limits"}``. ``on_result`` is called after each one is stored (progress reporting).
     """
     backend = open_backend(store)
+    if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
+        store_benchmarks(backend)
     done = list_results(backend)
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))

@@ -50,7 +50,8 @@ class BenchmarkSource:
 
 
 def parse_benchmark_sources(items: list[str]) -> dict[str, BenchmarkSource]:
-    """``["coco-n=PATH_OR_ID[@REVISION]", ...]`` -> ``{benchmark: source}`` (each benchmark at most once)."""
+    """``["coco-n=PATH_OR_ID[@REVISION]", ...]`` -> ``{benchmark: source}`` (each benchmark at most once). A
+    source is checked (and made absolute) by :func:`resolve_source` when a store records it."""
     sources: dict[str, BenchmarkSource] = {}
     for item in items:
         name, sep, text = item.partition("=")

@@ -15,7 +15,7 @@ Lightweight to import: the evaluation engine (faster-coco-eval, OpenCV) loads on
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle, dilation_pixels
 from .coco_eval import IOU_TYPES, STAT_NAMES, Evaluation, evaluate_coco
 from .lvis_eval import LVIS_MAX_DETS, LVIS_STAT_NAMES, evaluate_lvis, is_lvis
-from .predictions import PredictionError, load_predictions, prepare_predictions
+from .predictions import PredictionError, check_ground_truth, load_predictions, prepare_predictions
 from .quality import QualityReport, score_quality
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "evaluate_coco",
     "evaluate_lvis",
     "is_lvis",
+    "check_ground_truth",
     "load_predictions",
     "prepare_predictions",
     "score_quality",

@@ -9,7 +9,8 @@ the crowd rule (intersection over the detection's area), as in boundary-iou-api.
 
 Ground-truth conventions: ``area`` as stored in the file decides the small/medium/large range (as in
 pycocotools); a missing ``area`` is the mask's pixel count, a missing ``bbox`` the mask's tight box
-``[x, y, w, h]``, a missing ``iscrowd`` 0. Crowd regions are ignored (never counted as missed).
+``[x, y, w, h]``, a missing ``iscrowd`` 0. An annotation without ``segmentation`` (``bbox`` scoring only) has
+its box as its mask. Crowd regions are ignored (never counted as missed).
 """
 
 from __future__ import annotations
@@ -65,12 +66,13 @@ def ground_truth_annotations(gt: dict) -> list[dict]:
     """Annotations with the fields evaluation reads (copies; the caller's dict is not touched)."""
     from pycocotools import mask as mask_utils
 
-    from ..masks import segmentation_to_rle
+    from ..masks import box_polygon, segmentation_to_rle
 
     sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
     annotations = []
-    for ann in gt["annotations"]:
-        rle = segmentation_to_rle(ann["segmentation"], *sizes[ann["image_id"]])
+    for ann in gt["annotations"]:  # a box-only annotation (bbox scoring only) gets its box as its mask
+        rle = segmentation_to_rle(ann["segmentation"] if "segmentation" in ann else box_polygon(ann["bbox"]),
+                                  *sizes[ann["image_id"]])
         annotations.append({
             "id": ann["id"], "image_id": ann["image_id"], "category_id": ann["category_id"],
             "segmentation": rle, "iscrowd": int(ann.get("iscrowd", 0)),
@@ -174,7 +176,7 @@ def evaluate_coco(
     from .predictions import prepare_predictions
 
     iou_types = check_options(iou_types, dilation_ratio, max_dets, 10)
-    detections = prepare_predictions(predictions, gt)
+    detections = prepare_predictions(predictions, gt, iou_types)
     evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio,
                                [1, 10, max_dets], lvis_style=False)
     category_ids = tuple(sorted(category["id"] for category in gt["categories"]))

@@ -108,7 +108,7 @@ def evaluate_lvis(
 
     iou_types = check_options(iou_types, dilation_ratio, max_dets, 1)
     # faster-coco-eval's lvis_style mode drops unlisted categories too; dropping them first spares their boundaries.
-    detections = federated(top_per_image(prepare_predictions(predictions, gt), max_dets), gt)
+    detections = federated(top_per_image(prepare_predictions(predictions, gt, iou_types), max_dets), gt)
     # Only categories with ground truth can have a defined AP or AR: evaluate those, report all (-1 elsewhere).
     with_gt = sorted({ann["category_id"] for ann in gt["annotations"]})
     evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio, [max_dets],

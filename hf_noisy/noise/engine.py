@@ -112,6 +112,10 @@ class InstanceNoiser:
                 outputs[position] = self._finish(outputs[position], op, "approximation", crop)
         return outputs
 
+    def _check_not_empty(self, ann: dict, height: int, width: int) -> None:
+        if not self.allow_empty_masks and Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
+            raise empty_mask_error("<data>", f"annotation {ann['id']}")
+
     def _start(self, ann: dict, height: int, width: int) -> tuple[dict, SpatialOp | None, str, Crop | None]:
         """The output with provenance and class noise, the spatial op drawn (None: mask unchanged), its name
         (``scale`` resolved to dilate or erode) and the crop: already noised, or clean for an approximation."""
@@ -121,6 +125,7 @@ class InstanceNoiser:
         out.update(noise_op=ann.get("noise_op", "none"), noise_param=ann.get("noise_param"), class_flipped=False,
                    original_category_id=category)
         if ann.get("iscrowd", 0) and not self.spec.include_crowd:
+            self._check_not_empty(ann, height, width)  # left as it is, but checked as validate_coco checks it
             return out, None, "none", None
         u_class, u_op, u_scale, pcg_state, pcg_increment = draws(self.spec.seed, ann["id"])
         if self._cumulative is not None:
@@ -129,8 +134,7 @@ class InstanceNoiser:
             out["class_flipped"] = out["category_id"] != category
         k = bisect.bisect_right(self._op_bounds, u_op)
         if k == len(self.spec.spatial):
-            if not self.allow_empty_masks and Crop.from_segmentation(ann["segmentation"], height, width).area == 0:
-                raise empty_mask_error("<data>", f"annotation {ann['id']}")
+            self._check_not_empty(ann, height, width)
             return out, None, "none", None
         op = self.spec.spatial[k]
         crop = Crop.from_segmentation(ann["segmentation"], height, width)

@@ -16,12 +16,18 @@ Format (``version: 1``)::
 Ops: ``scale`` / ``dilate`` / ``erode`` / ``opening`` take ``kernel`` (odd k >= 1, k x k ones);
 ``localization`` takes ``sigma`` (pixels); ``approximation`` takes ``tolerance`` (pixels). ``localization`` and
 ``approximation`` take ``holes: fill | keep`` (default ``fill``, as the paper's generator: outer contours only).
+
+Ranges (checked when a spec is made or loaded; :class:`SpecError` otherwise): ``seed`` an integer in
+``[0, 2**64)`` (:data:`MAX_SEED`, the generator's 64-bit key); ``kernel`` odd, ``1 <= k <=`` :data:`MAX_KERNEL`;
+``sigma`` and ``tolerance`` finite, ``0 <= value <=`` :data:`MAX_SIGMA` / :data:`MAX_TOLERANCE` pixels;
+``prob`` and ``rate`` in ``[0, 1]``. A spec file is at most :data:`MAX_SPEC_BYTES` bytes of UTF-8 YAML/JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,12 +35,25 @@ from typing import Any, Literal, Mapping
 
 from ..errors import HfNoisyError
 
-__all__ = ["SpecError", "ClassNoise", "SpatialOp", "NoiseSpec", "PRESETS", "load_spec", "SPATIAL_OPS"]
+__all__ = ["SpecError", "ClassNoise", "SpatialOp", "NoiseSpec", "PRESETS", "load_spec", "check_seed", "SPATIAL_OPS",
+           "MAX_SEED", "MAX_KERNEL", "MAX_SIGMA", "MAX_TOLERANCE"]
 
 SPEC_VERSION = 1
 KERNEL_OPS = ("scale", "dilate", "erode", "opening")
 SPATIAL_OPS = KERNEL_OPS + ("localization", "approximation")
 _PARAM = {**{op: "kernel" for op in KERNEL_OPS}, "localization": "sigma", "approximation": "tolerance"}
+
+#: Seeds are 64-bit keys of the per-annotation generator: ``0 <= seed <= MAX_SEED``.
+MAX_SEED = 2**64 - 1
+#: Largest kernel (pixels) of scale / dilate / erode / opening (the paper's hardest level uses 7).
+MAX_KERNEL = 101
+#: Largest localization ``sigma`` (pixels; the paper's hardest level uses 4).
+MAX_SIGMA = 1000.0
+#: Largest approximation ``tolerance`` (pixels; the paper's hardest level uses 15).
+MAX_TOLERANCE = 1000.0
+#: Largest spec file read (bytes); a spec is a few hundred.
+MAX_SPEC_BYTES = 1 << 20
+_MAX_PARAM = {"sigma": MAX_SIGMA, "tolerance": MAX_TOLERANCE}
 
 
 class SpecError(HfNoisyError):
@@ -63,7 +82,9 @@ class ClassNoise:
         if self.kind == "matrix":
             if not self.matrix:
                 raise SpecError("class_noise.kind 'matrix' needs 'matrix: PATH'")
-        elif not isinstance(self.rate, (int, float)) or isinstance(self.rate, bool) or not 0.0 <= self.rate <= 1.0:
+            if not isinstance(self.matrix, (str, os.PathLike)):
+                raise SpecError(f"class_noise.matrix must be a file path, got {self.matrix!r}")
+        elif not _is_number(self.rate) or not 0.0 <= self.rate <= 1.0:
             raise SpecError(f"class_noise.rate must be a number in [0, 1], got {self.rate!r}")
 
 
@@ -79,14 +100,17 @@ class SpatialOp:
     def __post_init__(self) -> None:
         if self.op not in SPATIAL_OPS:
             raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {self.op!r}")
-        if not isinstance(self.prob, (int, float)) or isinstance(self.prob, bool) or not 0.0 <= self.prob <= 1.0:
+        if not _is_number(self.prob) or not 0.0 <= self.prob <= 1.0:
             raise SpecError(f"spatial op {self.op!r}: prob must be in [0, 1], got {self.prob!r}")
         name = _PARAM[self.op]
         if self.op in KERNEL_OPS:
-            if not isinstance(self.param, int) or isinstance(self.param, bool) or self.param < 1 or self.param % 2 == 0:
-                raise SpecError(f"spatial op {self.op!r}: kernel must be an odd integer >= 1, got {self.param!r}")
-        elif not isinstance(self.param, (int, float)) or isinstance(self.param, bool) or not self.param >= 0:
-            raise SpecError(f"spatial op {self.op!r}: {name} must be a number >= 0, got {self.param!r}")
+            if (not isinstance(self.param, int) or isinstance(self.param, bool) or not 1 <= self.param <= MAX_KERNEL
+                    or self.param % 2 == 0):
+                raise SpecError(f"spatial op {self.op!r}: kernel must be an odd integer in [1, {MAX_KERNEL}], "
+                                f"got {self.param!r}")
+        elif not _is_number(self.param) or not 0 <= self.param <= _MAX_PARAM[name]:
+            raise SpecError(f"spatial op {self.op!r}: {name} must be a finite number in [0, {_MAX_PARAM[name]:g}] "
+                            f"pixels, got {self.param!r}")
         if self.holes not in ("fill", "keep"):
             raise SpecError(f"spatial op {self.op!r}: holes must be 'fill' or 'keep', got {self.holes!r}")
         if self.holes == "keep" and self.op in KERNEL_OPS:
@@ -113,7 +137,7 @@ class SpatialOp:
         allowed = {"op", "prob", name} | ({"holes"} if op in ("localization", "approximation") else set())
         unknown = set(entry) - allowed
         if unknown:
-            raise SpecError(f"spatial op {op!r}: unknown key(s) {sorted(unknown)}; expected {sorted(allowed)}")
+            raise SpecError(f"spatial op {op!r}: unknown key(s) {_names(unknown)}; expected {sorted(allowed)}")
         if "prob" not in entry or name not in entry:
             raise SpecError(f"spatial op {op!r} needs 'prob' and '{name}'")
         return cls(op=op, prob=entry["prob"], param=entry[name], holes=entry.get("holes", "fill"))
@@ -132,8 +156,7 @@ class NoiseSpec:
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise SpecError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_seed(self.seed)
         total = sum(op.prob for op in self.spatial)
         if total > 1.0 + 1e-9:
             raise SpecError(f"spatial op probabilities add up to {total:g}; they must add up to at most 1")
@@ -163,7 +186,7 @@ class NoiseSpec:
         allowed = {"version", "seed", "class_noise", "spatial", "include_crowd", "empty_masks", "recompute_geometry"}
         unknown = set(data) - allowed
         if unknown:
-            raise SpecError(f"unknown key(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+            raise SpecError(f"unknown key(s) {_names(unknown)}; expected some of {sorted(allowed)}")
         version = data.get("version", SPEC_VERSION)
         if version != SPEC_VERSION:
             raise SpecError(f"unsupported spec version {version!r} (this hf-noisy reads version {SPEC_VERSION})")
@@ -173,7 +196,9 @@ class NoiseSpec:
                 raise SpecError("class_noise must be a mapping like {kind: symmetric, rate: 0.2}")
             unknown = set(class_noise) - {"kind", "rate", "matrix"}
             if unknown:
-                raise SpecError(f"class_noise: unknown key(s) {sorted(unknown)}")
+                raise SpecError(f"class_noise: unknown key(s) {_names(unknown)}")
+            if "kind" not in class_noise:
+                raise SpecError("class_noise needs 'kind' (symmetric, asymmetric or matrix)")
             class_noise = ClassNoise(**class_noise)
         spatial = data.get("spatial") or []
         if not isinstance(spatial, list):
@@ -200,6 +225,27 @@ class NoiseSpec:
 
     def with_seed(self, seed: int) -> "NoiseSpec":
         return replace(self, seed=seed)
+
+
+def _names(keys: set) -> str:
+    """Keys for a message, sorted (YAML keys need not be strings)."""
+    return ", ".join(sorted(map(repr, keys)))
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` if it is an integer in ``[0, MAX_SEED]`` (what the generator takes), else :class:`SpecError`."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        big = isinstance(seed, int) and seed.bit_length() >= 80
+        text = f"an integer of {seed.bit_length()} bits" if big else repr(seed)
+        raise SpecError(f"seed must be an integer in [0, 2**64 - 1], got {text}")
+    return seed
 
 
 def _preset(name: str, rate: float, prob: float, kernel: int, sigma: float, tolerance: float) -> NoiseSpec:
@@ -232,18 +278,31 @@ def load_spec(name_or_path: str | os.PathLike, *, seed: int | None = None) -> No
         path = Path(key)
         if not path.is_file():
             raise SpecError(f"{key!r} is neither a preset ({', '.join(PRESETS)}) nor a spec file")
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise SpecError(f"{path}: not valid YAML/JSON: {err}") from None
-        try:
-            spec = NoiseSpec.from_dict(data, name=path.stem)
-        except (SpecError, TypeError) as err:
-            raise SpecError(f"{path}: {err}") from None
+        spec = _spec_from_file(path)
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":
             matrix = Path(spec.class_noise.matrix)
             if not matrix.is_absolute():
                 spec = replace(spec, class_noise=replace(spec.class_noise, matrix=str(path.parent / matrix)))
-    return spec.with_seed(seed) if seed is not None else spec
+    return spec.with_seed(check_seed(seed)) if seed is not None else spec
+
+
+def _spec_from_file(path: Path) -> NoiseSpec:
+    """Parse and check a spec file; every problem is a :class:`SpecError` naming the file."""
+    import yaml
+
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_SPEC_BYTES + 1)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES:,} bytes; a noise spec is a short YAML/JSON file")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML/JSON: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not a noise spec (nested too deeply)") from None
+    try:
+        return NoiseSpec.from_dict(data, name=path.stem)
+    except SpecError as err:
+        raise SpecError(f"{path}: {err}") from None

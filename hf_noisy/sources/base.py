@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import HfNoisyError
 
-__all__ = ["SourceSplit"]
+__all__ = ["SourceSplit", "source_folder"]
+
+
+def source_folder(root: "str | os.PathLike", what: str) -> Path:
+    """``root`` as a ``Path`` when it is a folder; else :class:`HfNoisyError` ``"ROOT: no such folder (WHAT)"``
+    (or "not a folder"), naming the argument as the user wrote it."""
+    path = Path(root)
+    if not path.is_dir():
+        raise HfNoisyError(f"{os.fspath(root)}: {'not a folder' if path.exists() else 'no such folder'} ({what})")
+    return path
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..splits import canonical_split
-from .base import SourceSplit
+from .base import SourceSplit, source_folder
 
 __all__ = ["COCO_SPLITS", "COCO_LICENSE", "COCO_CITATION", "read_coco_split"]
 
@@ -39,7 +39,7 @@ def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | o
     ``annotations`` replaces the split's annotation file (e.g. a precomputed noisy train file); the images
     are still those of the split's folder.
     """
-    root = Path(root)
+    root = source_folder(root, "a COCO 2017 root: annotations/, train2017/, val2017/")
     if canonical_split(split) not in COCO_SPLITS:
         raise HfNoisyError(f"unknown split {split!r} for COCO 2017; expected one of {', '.join(COCO_SPLITS)}")
     default_file, image_dir = COCO_SPLITS[canonical_split(split)]

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..splits import canonical_split
-from .base import SourceSplit
+from .base import SourceSplit, source_folder
 
 __all__ = ["LVIS_FILES", "LVIS_LICENSE", "LVIS_CITATION", "lvis_file", "lvis_image_name", "read_lvis_split"]
 
@@ -46,7 +46,7 @@ LVIS_CITATION = """\
 def lvis_file(lvis_root: str | os.PathLike, split: str) -> Path:
     """The split's LVIS annotation file under ``lvis_root`` (v1 preferred over v0.5); ``split`` is ``train`` or
     ``validation`` (also spelt ``val``)."""
-    root = Path(lvis_root)
+    root = source_folder(lvis_root, "a folder with the LVIS JSON files")
     split = canonical_split(split)
     if split not in LVIS_FILES:
         raise HfNoisyError(f"unknown split {split!r} for LVIS; expected one of {', '.join(LVIS_FILES)}")

@@ -96,6 +96,10 @@ def model_fingerprint(model: str | os.PathLike) -> str:
                 for block in iter(lambda: handle.read(1 << 22), b""):
                     digest.update(block)
         return f"sha256:{digest.hexdigest()}"
+    from ..paths import looks_local
+
+    if looks_local(model):  # a typo'd folder: no Hub request, no HFValidationError
+        raise WanError(f"{os.fspath(model)}: no such folder (a SAM checkpoint: a local folder or a Hub id ORG/NAME)")
     from transformers import SamConfig
 
     try:

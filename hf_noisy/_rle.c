@@ -457,7 +457,7 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
 }
 
 /* match_detections(ious, gt_ids, gt_crowd, gt_area, dt_area, dt_mark, area_ranges, thresholds)
- *   -> bytes of A * T * D codes (area range, threshold, detection): 1 = true positive, 2 = false positive,
+ *   -> bytes of D * A * T codes (detection, area range, threshold): 1 = true positive, 2 = false positive,
  *      0 = neither (ignored).
  * One image and category, under COCO's greedy matching exactly as faster-coco-eval's C++ (and pycocotools):
  * detections in score order (ious rows, float64 D x G), ground truths in file order (columns); for each area
@@ -501,7 +501,6 @@ static PyObject *match_detections(PyObject *self, PyObject *args) {
         for (Py_ssize_t g = 0; g < G; g++) ignore[g] = crowd[order[g]] || gt_area[order[g]] < lo || gt_area[order[g]] > hi;
         for (Py_ssize_t t = 0; t < T; t++) {
             memset(taken, 0, (size_t)G);
-            unsigned char *codes = out + (a * T + t) * D;
             for (Py_ssize_t d = 0; d < D; d++) {
                 double best = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
                 Py_ssize_t match = -1;
@@ -519,7 +518,7 @@ static PyObject *match_detections(PyObject *self, PyObject *args) {
                     taken[match] = 1;
                 }
                 if (matched_id == 0 && (dt_area[d] < lo || dt_area[d] > hi || mark[d])) ig = 1;
-                codes[d] = ig ? 0 : matched_id > 0 ? 1 : matched_id == 0 ? 2 : 0;
+                out[(d * A + a) * T + t] = ig ? 0 : matched_id > 0 ? 1 : matched_id == 0 ? 2 : 0;
             }
         }
     }

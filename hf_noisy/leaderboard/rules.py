@@ -27,16 +27,21 @@ def rules_for(benchmark: str) -> Rules:
     return Rules("lvis", 300) if benchmark == "lvis-n" else Rules("coco", 100)
 
 
-def score(benchmark: str, gt: dict, predictions: list) -> dict[str, dict[str, float]]:
+def score(benchmark: str, gt: dict, predictions: list | str, num_proc: int | None = None) -> dict[str, dict[str, float]]:
     """Every summary number per IoU type (``segm``, ``bbox``, ``boundary``), as ``hf-noisy evaluate --json``
-    prints them (fractions in [0, 1], ``-1`` where undefined)."""
+    prints them (fractions in [0, 1], ``-1`` where undefined). ``predictions``: a results list or a results
+    file's path (read in bounded memory); ``num_proc``: processes (default: the CPUs this process may use; the
+    numbers are the same for any value)."""
+    from ..metrics import available_cpus
+
     rules = rules_for(benchmark)
+    num_proc = available_cpus() if num_proc is None else num_proc
     if rules.protocol == "lvis":
         from ..metrics import evaluate_lvis
 
-        results = evaluate_lvis(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image)
+        results = evaluate_lvis(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image, num_proc=num_proc)
     else:
         from ..metrics import evaluate_coco
 
-        results = evaluate_coco(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image)
+        results = evaluate_coco(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image, num_proc=num_proc)
     return {name: dict(result.stats) for name, result in results.items()}

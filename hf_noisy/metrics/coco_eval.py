@@ -119,23 +119,21 @@ def run_engine(gt: dict, predictions: Predictions, iou_types: list[str], dilatio
     from contextlib import ExitStack
 
     from .engine import Setup, accumulate
-    from .predictions import prepare_predictions
-    from .scoring import DetectionStore, score, spill_directory
-    from .stream import iter_prepared
+    from .scoring import DetectionStore, fill, open_pool, score, spill_directory
 
     lvis = lvis_max_dets is not None
     setup = Setup(tuple(iou_types), tuple(category_ids), tuple(max_dets), dilation_ratio, lvis)
     with ExitStack() as stack:
         if isinstance(predictions, (str, os.PathLike)):
-            spill = stack.enter_context(spill_directory())
-            store = DetectionStore(gt, spill, expected_bytes=os.path.getsize(predictions)
-                                   if os.path.isfile(predictions) else 0)
+            size = os.path.getsize(predictions) if os.path.isfile(predictions) else 0
+            store = DetectionStore(gt, stack.enter_context(spill_directory()), expected_bytes=size)
             stack.callback(store.close)
-            for batch in iter_prepared(predictions, gt):
-                store.add(batch)
         else:
             store = DetectionStore(gt)
-            store.add(prepare_predictions(predictions, gt))
+        pool = open_pool(num_proc, gt, store)
+        if pool is not None:
+            stack.enter_context(pool)
+        fill(store, predictions, gt, pool, num_proc)
         store.finish()
         if lvis:
             from .lvis_eval import federated_rows, top_rows
@@ -143,7 +141,7 @@ def run_engine(gt: dict, predictions: Predictions, iou_types: list[str], dilatio
             store.select(top_rows(store.columns, lvis_max_dets))
             store.select(federated_rows(store.columns, gt, store.position))
         store.sort()
-        matches = score(gt, store, setup, num_proc)
+        matches = score(gt, store, setup, pool, num_proc)
     return {iou_type: accumulate(matches, iou_type, setup) for iou_type in iou_types}
 
 

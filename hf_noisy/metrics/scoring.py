@@ -67,29 +67,26 @@ class DetectionStore:
 
     def add(self, detections: list[dict]) -> None:
         """Append evaluable detections (see :func:`hf_noisy.metrics.prepare_predictions`)."""
-        if not detections:
+        self.add_compact(compact(detections, self.position))
+
+    def add_compact(self, rows: tuple) -> None:
+        """Append the rows :func:`compact` made."""
+        position, ids, category, score, area, bbox, counts, length = rows
+        if not len(position):
             return
-        position = np.array([self.position[d["image_id"]] for d in detections], np.int32)
         bucket = self.bucket_of(position)
-        counts = [d["segmentation"]["counts"] for d in detections]
-        counts = [c.encode() if isinstance(c, str) else bytes(c) for c in counts]
-        offset = np.zeros(len(detections), np.int64)
-        length = np.array([len(c) for c in counts], np.int32)
+        starts = np.concatenate(([0], np.cumsum(length, dtype=np.int64)))
+        offset = np.zeros(len(position), np.int64)
         for b in np.unique(bucket):
             chosen = np.flatnonzero(bucket == b)
-            data = b"".join(counts[i] for i in chosen)
-            offset[chosen] = self._sizes[b] + np.concatenate(([0], np.cumsum(length[chosen])[:-1]))
+            data = b"".join(counts[starts[i]:starts[i + 1]] for i in chosen)
+            offset[chosen] = self._sizes[b] + np.concatenate(([0], np.cumsum(length[chosen], dtype=np.int64)[:-1]))
             if self._files[b] is not None:
                 self._files[b].write(data)
             else:
                 self._memory[b] += data
             self._sizes[b] += len(data)
-        self._columns.append((
-            position, np.array([d["id"] for d in detections], np.int64),
-            np.array([d["category_id"] for d in detections], np.int64),
-            np.array([d["score"] for d in detections], np.float64),
-            np.array([d["area"] for d in detections], np.float64),
-            np.array([d["bbox"] for d in detections], np.float64).reshape(-1, 4), bucket, offset, length))
+        self._columns.append((position, ids, category, score, area, bbox, bucket, offset, length))
 
     def finish(self) -> None:
         """Freeze the columns (in arrival order; :meth:`sort` groups them by image)."""
@@ -125,6 +122,86 @@ class DetectionStore:
         for f in self._files:
             if f is not None:
                 f.close()
+
+
+def compact(detections: list[dict], position: dict[int, int]) -> tuple:
+    """Evaluable detections as columns: ``(image position int32, id int64, category int64, score float64,
+    area float64, bbox float64 [n, 4], RLE counts of all joined (bytes), each one's length int32)``."""
+    counts = [d["segmentation"]["counts"] for d in detections]
+    counts = [c.encode() if isinstance(c, str) else bytes(c) for c in counts]
+    return (np.array([position[d["image_id"]] for d in detections], np.int32),
+            np.array([d["id"] for d in detections], np.int64),
+            np.array([d["category_id"] for d in detections], np.int64),
+            np.array([d["score"] for d in detections], np.float64),
+            np.array([d["area"] for d in detections], np.float64),
+            np.array([d["bbox"] for d in detections], np.float64).reshape(-1, 4),
+            b"".join(counts), np.array([len(c) for c in counts], np.int32))
+
+
+def fill(store: DetectionStore, predictions, gt: dict, pool=None, num_proc: int = 1) -> None:
+    """Read, validate and store ``predictions`` (a results list, or a results file read in batches, validated
+    in ``pool``'s workers when given, in file order)."""
+    import os
+
+    from .predictions import prepare_predictions
+    from .stream import first_of, iter_texts, prepare_text
+
+    if not isinstance(predictions, (str, os.PathLike)):
+        store.add(prepare_predictions(predictions, gt))
+        return
+    images = {image["id"]: image for image in gt["images"]}
+    texts = iter_texts(predictions)
+    first = None
+    for start, _, text in texts:  # the first batch here: it holds the detection every batch is checked with
+        store.add(prepare_text(predictions, text, start, None, images, gt["categories"]))
+        first = first_of(predictions, text)
+        break
+    if pool is None:
+        for start, _, text in texts:
+            store.add(prepare_text(predictions, text, start, first, images, gt["categories"]))
+        return
+    for rows in _ordered(pool, _validate, ((str(predictions), text, start, first) for start, _, text in texts),
+                         num_proc):
+        store.add_compact(rows)
+
+
+#: The ground truth a validating worker reads (its images by id, categories, image positions), set once per
+#: worker process by :func:`_init_worker`.
+_WORKER: dict = {}
+
+
+def _init_worker(images: dict, categories: list, position: dict) -> None:
+    _WORKER.update(images=images, categories=categories, position=position)
+
+
+def _validate(path: str, text: bytes, start: int, first: dict) -> tuple:
+    from .stream import prepare_text
+
+    prepared = prepare_text(path, text, start, first, _WORKER["images"], _WORKER["categories"])
+    return compact(prepared, _WORKER["position"])
+
+
+def _ordered(pool, function, tasks: Iterable[tuple], num_proc: int) -> Iterator:
+    """``function(*task)`` for each task in ``pool``, results in task order, at most ``2 * num_proc`` in
+    flight (the tasks are produced as they are needed)."""
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(function, task))
+        if len(pending) >= 2 * num_proc:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def open_pool(num_proc: int, gt: dict, store: DetectionStore):
+    """``num_proc`` worker processes (``fork`` where the platform has it), or ``None`` for 1."""
+    if num_proc <= 1:
+        return None
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    images = {image["id"]: image for image in gt["images"]}
+    return context.Pool(num_proc, initializer=_init_worker, initargs=(images, gt["categories"], store.position))
 
 
 @dataclass
@@ -183,29 +260,12 @@ def _evaluate_chunk(chunk: _Chunk, setup: Setup) -> Matches:
     return concat(parts, setup)
 
 
-def score(gt: dict, store: DetectionStore, setup: Setup, num_proc: int = 1) -> Matches:
-    """The matches of every image of ``gt`` (see the module docstring); ``num_proc`` worker processes
-    (1: in this process)."""
+def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: int = 1) -> Matches:
+    """The matches of every image of ``gt`` (see the module docstring), in ``pool``'s workers when given."""
     chunks = _chunks(gt, store)
-    if num_proc <= 1:
+    if pool is None:
         return concat((_evaluate_chunk(chunk, setup) for chunk in chunks), setup)
-    return concat(_in_pool(chunks, setup, num_proc), setup)
-
-
-def _in_pool(chunks: Iterable[_Chunk], setup: Setup, num_proc: int) -> Iterator[Matches]:
-    """Chunks evaluated by ``num_proc`` processes, results in chunk order, at most ``2 * num_proc`` in flight."""
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(num_proc) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_evaluate_chunk, (chunk, setup)))
-            if len(pending) >= 2 * num_proc:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    return concat(_ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks), num_proc), setup)
 
 
 def spill_directory() -> tempfile.TemporaryDirectory:

@@ -17,10 +17,10 @@ from typing import Iterator
 
 from .predictions import PredictionError, load_predictions, prepare_predictions
 
-__all__ = ["iter_prepared", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
+__all__ = ["iter_texts", "prepare_text", "iter_prepared", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
 
 #: Bytes read from the file at a time, and about the size of the batches parsed at once.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 1 << 20
 
 #: The largest single detection (its JSON text) accepted.
 MAX_DETECTION_BYTES = 256 << 20
@@ -32,19 +32,18 @@ _SMALL = 64 << 20
 _INDEX = re.compile(r"^detection #(\d+)")
 
 
-def iter_prepared(path: str | os.PathLike, gt: dict, block_bytes: int = BLOCK_BYTES) -> Iterator[list[dict]]:
-    """Batches of evaluable detections (as :func:`~hf_noisy.metrics.prepare_predictions` returns them, ``id``
-    = position in the file + 1), in file order. Raises :class:`PredictionError` naming the file and the
-    detection."""
-    import orjson
-
+def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    """``(index of its first detection, detections in it, their JSON text joined by commas)`` per batch of the
+    results file, in file order; the structure is checked as it is read (see the module docstring), the elements
+    are not parsed. Raises :class:`PredictionError` naming the file."""
     from .._rle import scan_json_array
 
     path = Path(path)
     if not path.is_file():
         raise PredictionError(f"{path}: no such file")
     size = path.stat().st_size
-    state, buffer, start, count, first = (0, 0, 0, 0, 0), b"", 0, 0, None
+    block_bytes = block_bytes or BLOCK_BYTES
+    state, buffer, start, count = (0, 0, 0, 0, 0), b"", 0, 0
     with open(path, "rb") as f:
         while not state[4]:
             block = f.read(block_bytes)
@@ -62,12 +61,12 @@ def iter_prepared(path: str | os.PathLike, gt: dict, block_bytes: int = BLOCK_BY
             buffer += block
             if ends:
                 cut = base + (ends[-1] if ends[-1] >= 0 else -1 - ends[-1])
-                elements = _parse(orjson, path, buffer[start:cut], count)
-                if elements:
-                    if first is None:
-                        first = elements[0]
-                    yield _prepare(elements, first, gt, count)
-                    count += len(elements)
+                text, n = buffer[start:cut], len(ends)
+                if ends[-1] < 0 and not text[text.rfind(b",") + 1:].strip():
+                    n -= 1  # the closing bracket after nothing: "[ ]" (or "[a, ]", which parsing refuses)
+                if text.strip():
+                    yield count, n, text
+                count += n
                 buffer, start = buffer[cut + 1:], 0
             elif len(buffer) - start > MAX_DETECTION_BYTES:
                 raise PredictionError(f"{path}: detection #{count} is larger than {MAX_DETECTION_BYTES >> 20} MiB")
@@ -80,6 +79,37 @@ def iter_prepared(path: str | os.PathLike, gt: dict, block_bytes: int = BLOCK_BY
         _structure_error(path, size, "text after the end of the JSON list")
 
 
+def prepare_text(path: str | os.PathLike, text: bytes, start: int, first: dict | None, images: dict,
+                 categories: list) -> list[dict]:
+    """The evaluable detections of one batch of :func:`iter_texts` (``start``: the index of its first one;
+    ``first``: the file's first detection, ``None`` for the first batch), as if the whole file were read at
+    once. ``images`` maps image ids to the ground truth's images."""
+    import orjson
+
+    elements = _parse(orjson, Path(path), text, start)
+    return _prepare(elements, elements[0] if first is None else first, categories, start, images)
+
+
+def iter_prepared(path: str | os.PathLike, gt: dict, block_bytes: int | None = None) -> Iterator[list[dict]]:
+    """Batches of evaluable detections (as :func:`~hf_noisy.metrics.prepare_predictions` returns them, ``id``
+    = position in the file + 1), in file order, read in this process. Raises :class:`PredictionError` naming
+    the file and the detection."""
+    images = {image["id"]: image for image in gt["images"]}
+    first = None
+    for start, _, text in iter_texts(path, block_bytes):
+        batch = prepare_text(path, text, start, first, images, gt["categories"])
+        if first is None:
+            first = first_of(path, text)
+        yield batch
+
+
+def first_of(path: str | os.PathLike, text: bytes) -> dict:
+    """The first detection of the first batch's text (as parsed JSON)."""
+    import orjson
+
+    return _parse(orjson, Path(path), text, 0)[0]
+
+
 def _parse(orjson, path: Path, text: bytes, count: int) -> list:
     """The elements of ``text`` (complete elements joined by commas)."""
     if not text.strip():
@@ -90,11 +120,23 @@ def _parse(orjson, path: Path, text: bytes, count: int) -> list:
         raise PredictionError(f"{path}: invalid JSON in or after detection #{count}: {err}") from None
 
 
-def _prepare(elements: list, first: dict, gt: dict, count: int) -> list[dict]:
-    """``prepare_predictions`` of a batch, as if it were read with the whole file (ids, rules, messages)."""
+def _prepare(elements: list, first: dict, categories: list, count: int, images: dict) -> list[dict]:
+    """``prepare_predictions`` of a batch, as if it were read with the whole file (ids, rules, messages).
+    ``images`` maps image ids to images: the check sees only the images the batch names (the others cannot
+    change its outcome), so its cost follows the batch, not the ground truth."""
     offset = 0 if count == 0 else 1
+    batch = elements if offset == 0 else [first, *elements]
+    named = {}
+    for element in batch:
+        try:
+            image = images.get(element.get("image_id")) if isinstance(element, dict) else None
+        except TypeError:  # an unhashable id: prepare_predictions names it
+            image = None
+        if image is not None:
+            named[image["id"]] = image
+    view = {"images": list(named.values()), "categories": categories}
     try:
-        prepared = prepare_predictions(elements if offset == 0 else [first, *elements], gt)
+        prepared = prepare_predictions(batch, view)
     except PredictionError as err:
         message = _INDEX.sub(lambda m: f"detection #{int(m.group(1)) - offset + count}", str(err), count=1)
         raise PredictionError(message) from None

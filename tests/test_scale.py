@@ -4,6 +4,7 @@ band of the C extension equal to boundary-iou-api's, and the engine equal to fas
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,37 +23,40 @@ from lvis_reference import make_detections  # noqa: E402
 
 
 def synthetic(num_images: int, per_image: int, seed: int, size: int = 48) -> tuple[dict, list[dict]]:
-    """A COCO ground truth of ``num_images`` small images with 3 boxes each, and ``per_image`` detections per
-    image: jittered copies of the ground truth and random false positives, RLE masks, random scores."""
+    """A COCO ground truth of ``num_images`` small images with 3 boxes each (one in 20 a crowd), and
+    ``per_image`` detections per image: jittered copies of the ground truth and random false positives (box
+    masks as RLE), random scores with ties."""
     rng = np.random.default_rng(seed)
+
+    def box(x: int, y: int, w: int, h: int) -> dict:
+        mask = np.zeros((size, size), np.uint8)
+        mask[y:y + h, x:x + w] = 1
+        return encode(mask)
+
     images, annotations, detections = [], [], []
+    corners = rng.integers(0, size - 12, (num_images, per_image + 3, 2))
+    sides = rng.integers(2, 12, (num_images, per_image + 3, 2))
+    jitter = rng.integers(-2, 3, (num_images, 3, 2))
+    categories = rng.integers(1, 5, (num_images, per_image + 3))
+    scores = np.round(rng.random((num_images, per_image)), 3)
+    crowd = rng.random((num_images, 3)) < 0.05
     for i in range(num_images):
         images.append({"id": i + 1, "height": size, "width": size, "file_name": f"{i}.png"})
-        boxes = []
-        for _ in range(3):
-            x, y = (int(v) for v in rng.integers(0, size - 12, 2))
-            w, h = (int(v) for v in rng.integers(4, 12, 2))
-            mask = np.zeros((size, size), np.uint8)
-            mask[y:y + h, x:x + w] = 1
-            category = int(rng.integers(1, 5))
-            boxes.append((x, y, w, h, category))
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
-                                "segmentation": encode(mask), "area": float(w * h), "bbox": [x, y, w, h],
-                                "iscrowd": int(rng.random() < 0.05)})
+        for k in range(3):
+            (x, y), (w, h) = corners[i, k].tolist(), sides[i, k].tolist()
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(categories[i, k]),
+                                "segmentation": box(x, y, w, h), "area": float(w * h), "bbox": [x, y, w, h],
+                                "iscrowd": int(crowd[i, k])})
         for k in range(per_image):
+            (x, y), (w, h), category = corners[i, k].tolist(), sides[i, k].tolist(), int(categories[i, k])
             if k < 3:
-                x, y, w, h, category = boxes[k]
-                x, y = max(0, x + int(rng.integers(-2, 3))), max(0, y + int(rng.integers(-2, 3)))
+                x, y = max(0, x + int(jitter[i, k, 0])), max(0, y + int(jitter[i, k, 1]))
             else:
-                x, y = (int(v) for v in rng.integers(0, size - 12, 2))
-                w, h = (int(v) for v in rng.integers(2, 12, 2))
-                category = int(rng.integers(1, 5))
-            mask = np.zeros((size, size), np.uint8)
-            mask[y:y + h, x:x + w] = 1
-            detections.append({"image_id": i + 1, "category_id": category, "segmentation": encode(mask),
-                               "score": round(float(rng.random()), 3)})
-    categories = [{"id": c, "name": f"c{c}"} for c in range(1, 5)]
-    return {"images": images, "annotations": annotations, "categories": categories}, detections
+                (x, y), (w, h) = corners[i, k + 3].tolist(), sides[i, k + 3].tolist()
+            detections.append({"image_id": i + 1, "category_id": category, "segmentation": box(x, y, w, h),
+                               "score": float(scores[i, k])})
+    categories_list = [{"id": c, "name": f"c{c}"} for c in range(1, 5)]
+    return {"images": images, "annotations": annotations, "categories": categories_list}, detections
 
 
 def _cli_json(args: list[str], capsys) -> str:
@@ -123,46 +127,49 @@ _CHILD = textwrap.dedent("""
     import json, resource, sys
     import numpy, faster_coco_eval, pycocotools.mask  # the stack first: the limit is for the work
     from hf_noisy.coco import load_coco
-    from hf_noisy.metrics import evaluate_coco, load_predictions
+    from hf_noisy.metrics import evaluate_coco, load_predictions, prepare_predictions
     gt = load_coco(sys.argv[1])
     with open("/proc/self/status") as f:
         size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
     limit = size + int(float(sys.argv[3]) * 2**20)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        if sys.argv[4] == "whole":
-            evaluate_coco(gt, load_predictions(sys.argv[2]), ("segm",))
-        stats = evaluate_coco(gt, sys.argv[2], ("segm", "boundary"))
+        if sys.argv[4] == "whole":  # today's first step: the whole list parsed, then checked
+            prepare_predictions(load_predictions(sys.argv[2]), gt)
+        stats = evaluate_coco(gt, sys.argv[2], ("segm",))
     except MemoryError:
         print("MemoryError")
         sys.exit(3)
     print(json.dumps({name: result.stats for name, result in stats.items()}))
 """)
 
+#: The address space the bounded child may add past the loaded stack and ground truth. Measured on the 30k
+#: detections below (2026-12): the streamed evaluation peaks at about +30 MiB; reading the list whole and checking
+#: it, about +65 MiB; the previous engine (whole list, faster-coco-eval's COCOeval) needed about +220 MiB.
+LIMIT_MIB = 48
+
 
 def test_results_file_scored_in_bounded_memory(tmp_path):
-    """A generated 60k-detection submission scored in a child whose address space may grow by only 160 MiB
-    past the loaded stack: the numbers equal the unlimited run. Reading the same file whole as today's code did
-    (a parsed list, then evaluation) does not fit in that limit."""
-    gt, detections = synthetic(3000, 20, seed=7)
+    """A generated 30k-detection submission scored in a child whose address space may grow by only
+    ``LIMIT_MIB`` past the loaded stack (RLIMIT_AS): the numbers equal the unlimited run; reading the same file
+    whole does not fit in that limit."""
+    gt, detections = synthetic(1500, 20, seed=7)
     gt_path, path = tmp_path / "gt.json", tmp_path / "results.json"
     write_coco(gt, gt_path)
     path.write_text(json.dumps(detections))
-    env_threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    import os
-
-    env = {**os.environ, **env_threads}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def child(mode: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", _CHILD, str(gt_path), str(path), "160", mode],
+        return subprocess.run([sys.executable, "-c", _CHILD, str(gt_path), str(path), str(LIMIT_MIB), mode],
                               capture_output=True, text=True, env=env, timeout=600)
 
     bounded = child("stream")
     assert bounded.returncode == 0, bounded.stderr[-2000:]
-    expected = evaluate_coco(load_coco(gt_path), detections, ("segm", "boundary"))
+    expected = evaluate_coco(load_coco(gt_path), detections, ("segm",))
     assert json.loads(bounded.stdout) == {name: result.stats for name, result in expected.items()}
-    whole = child("whole")
-    assert whole.returncode == 3 and "MemoryError" in whole.stdout, (whole.returncode, whole.stderr[-2000:])
+    whole = child("whole")  # MemoryError (exit 3), or a C allocation failing hard (killed by a signal)
+    assert whole.returncode == 3 or whole.returncode < 0, (whole.returncode, whole.stderr[-2000:])
+    assert "Traceback" not in whole.stderr, whole.stderr[-2000:]
 
 
 def test_boundary_band_equals_boundary_iou_api(shared_dir):

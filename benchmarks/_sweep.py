@@ -32,13 +32,15 @@ with open(sys.argv[-1], "w") as f:
 
 
 def shifted(crop, image: dict, dx: int, dy: int):
-    """``crop`` moved by ``(dx, dy)`` pixels, clipped to the image."""
+    """``crop`` moved by ``(dx, dy)`` pixels, clipped to the image; ``None`` when nothing is left."""
     from hf_noisy.masks import Crop
 
     mask, x0, y0 = crop.mask, crop.x0 + dx, crop.y0 + dy
     left, top = max(0, -x0), max(0, -y0)
     right, bottom = max(0, x0 + mask.shape[1] - image["width"]), max(0, y0 + mask.shape[0] - image["height"])
     mask = mask[top:max(top, mask.shape[0] - bottom), left:max(left, mask.shape[1] - right)]
+    if mask.size == 0:
+        return None
     return Crop(np.ascontiguousarray(mask), x0 + left, y0 + top, crop.image_size)
 
 
@@ -63,8 +65,9 @@ def submission(gt: dict, per_image: int, seed: int, categories_of: Callable[[dic
             j = k % len(anns)
             spread = max(1, int(0.1 * np.sqrt(max(crops[j].area, 1)))) * (1 if k < len(anns) else 6)
             dx, dy = (int(v) for v in rng.integers(-spread, spread + 1, 2))
-            encoded = shifted(crops[j], image, dx, dy).encode()
-            if not encoded.area:
+            moved = shifted(crops[j], image, dx, dy) if crops[j].mask.size else None
+            encoded = moved.encode() if moved is not None else None
+            if encoded is None or not encoded.area:
                 continue
             category = anns[j]["category_id"] if k < len(anns) or rng.random() < 0.5 else int(rng.choice(choices))
             out.append({"image_id": image["id"], "category_id": category, "segmentation": encoded.rle,

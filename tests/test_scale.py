@@ -187,3 +187,15 @@ def test_boundary_band_equals_boundary_iou_api(shared_dir):
             mask[int(rng.integers(0, h)):, :int(rng.integers(1, w + 1))] = 1
         for ratio in (0.02, 0.07, 0.3):
             assert np.array_equal(decode(boundary_rle(encode(mask), ratio)), mask_to_boundary(mask, ratio))
+
+
+def test_upload_caps_per_benchmark_fit_complete_submissions():
+    """LVIS-N's caps take a complete LVIS v1 val submission (19.8k images x 300 detections, about 3 GB of JSON,
+    about 1 GB gzipped) where the old single cap (1 GiB) refused it; COCO-rule boards keep theirs."""
+    from hf_noisy.leaderboard.rules import limits_text, rules_for
+
+    lvis, coco = rules_for("lvis-n"), rules_for("coco-n")
+    assert lvis.max_uncompressed_bytes > 3 * 10**9 > 1024 * 2**20 and lvis.max_compressed_bytes > 10**9
+    assert lvis.max_per_image == 300 and coco.max_per_image == 100
+    assert coco.max_uncompressed_bytes == 1024 * 2**20 and coco.max_compressed_bytes == 256 * 2**20
+    assert "| lvis-n | LVIS | 300 | 1,536 MiB | 4,096 MiB |" in limits_text()

@@ -649,13 +649,33 @@ done:
     return result;
 }
 
+/* AND of `length` consecutive lines starting at each line, over `count` lines of `width` bytes (0 where the run
+ * of lines leaves the window), by doubling: the AND of 2p lines is the AND of two overlapping runs of p. `a`
+ * holds the lines and receives the result; `tmp` is scratch of the same size. Lines may be single bytes
+ * (width 1, one row's pixels) or whole rows. Every step is a plain AND of two arrays, which compilers vectorise. */
+static void and_runs(unsigned char *a, unsigned char *tmp, Py_ssize_t count, Py_ssize_t width, int64_t length) {
+    unsigned char *src = a, *dst = tmp;
+    int64_t p = 1;
+    while (p < length) {
+        int64_t step = 2 * p <= length ? p : length - p; /* the last step closes the run to `length` exactly */
+        Py_ssize_t keep = count - step > 0 ? (Py_ssize_t)(count - step) : 0;
+        unsigned char *restrict d = dst;
+        const unsigned char *restrict x = src, *restrict y = src + step * width;
+        for (Py_ssize_t i = 0; i < keep * width; i++) d[i] = x[i] & y[i];
+        memset(dst + keep * width, 0, (size_t)((count - keep) * width));
+        p += step;
+        unsigned char *t = src;
+        src = dst, dst = t;
+    }
+    if (src != a) memcpy(a, src, (size_t)(count * width));
+}
+
 /* boundary_counts(counts: bytes|str, height, width, dilation) -> compressed counts (str) of the mask's boundary
  * as Boundary IoU defines it (boundary-iou-api: mask - erode(pad(mask, 1, 0), 3x3, iterations=dilation), cropped
  * back): a foreground pixel is on the boundary when a background pixel or a place outside the image lies within
  * chessboard distance `dilation` of it. Only the window around the foreground (grown by one pixel) is decoded:
- * everything outside it is background or outside the image, so counts as background. Eroding by a
- * (2d+1)-square is a run test along rows then along columns: a pixel survives when its row run, then its
- * column run of survivors, reaches d pixels on both sides. */
+ * everything outside it is background or outside the image, so counts as background. Eroding by the
+ * (2d+1)-square is eroding rows by 2d+1 pixels, then columns by 2d+1 rows (and_runs), shifted back by d. */
 static PyObject *boundary_counts(PyObject *self, PyObject *args) {
     const char *s;
     Py_ssize_t len, h, w, d;
@@ -681,38 +701,34 @@ static PyObject *boundary_counts(PyObject *self, PyObject *args) {
         }
         x0 = (Py_ssize_t)X0, y0 = (Py_ssize_t)Y0, wh = (Py_ssize_t)(Y1 - Y0), ww = (Py_ssize_t)(X1 - X0);
         const unsigned char *m = (const unsigned char *)PyByteArray_AS_STRING(buffer);
-        band = PyBytes_FromStringAndSize(NULL, wh * ww);
-        unsigned char *row_ok = malloc((size_t)(wh * ww) + 1);
-        int32_t *run = calloc((size_t)ww + 1, sizeof(int32_t));
-        if (!band || !row_ok || !run) {
+        Py_ssize_t n = wh * ww;
+        band = PyBytes_FromStringAndSize(NULL, n);
+        unsigned char *eroded = malloc((size_t)n + 1), *tmp = malloc((size_t)n + (size_t)ww + 1);
+        if (!band || !eroded || !tmp) {
             Py_XDECREF(band);
-            free(row_ok), free(run);
+            free(eroded), free(tmp);
             Py_DECREF(window);
             return PyErr_NoMemory();
         }
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(band);
         const int64_t span = 2 * (int64_t)d + 1;
-        /* Rows: row_ok[r][c] when m[r][c - d .. c + d] are all foreground (inside the window). */
-        for (Py_ssize_t r = 0; r < wh; r++) {
-            const unsigned char *line = m + r * ww;
-            unsigned char *ok = row_ok + r * ww;
-            memset(ok, 0, (size_t)ww);
-            int64_t length = 0;
-            for (Py_ssize_t c = 0; c < ww; c++) {
-                length = line[c] ? length + 1 : 0;
-                if (length >= span) ok[c - d] = 1;
-            }
+        unsigned char *line = tmp + n; /* one row's scratch */
+        for (Py_ssize_t r = 0; r < wh; r++) { /* rows: eroded[r][c] = AND m[r][c - d .. c + d] */
+            unsigned char *row = eroded + r * ww;
+            memcpy(line, m + r * ww, (size_t)ww);
+            and_runs(line, row, ww, 1, span); /* line[c] = AND m[r][c .. c + 2d] */
+            for (Py_ssize_t c = 0; c < ww; c++) row[c] = c >= d ? line[c - d] : 0;
         }
-        /* Columns: eroded[r][c] when row_ok[r - d .. r + d][c] all hold; the band is the rest of the mask. */
-        memcpy(out, m, (size_t)(wh * ww));
+        and_runs(eroded, tmp, wh, ww, span); /* columns: AND of rows r .. r + 2d */
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(band);
         for (Py_ssize_t r = 0; r < wh; r++) {
-            const unsigned char *ok = row_ok + r * ww;
-            for (Py_ssize_t c = 0; c < ww; c++) {
-                run[c] = ok[c] ? run[c] + 1 : 0;
-                if (run[c] >= span) out[(r - d) * ww + c] = 0;
-            }
+            const unsigned char *restrict mine = m + r * ww, *restrict inner = r >= d ? eroded + (r - d) * ww : NULL;
+            unsigned char *restrict o = out + r * ww;
+            if (inner)
+                for (Py_ssize_t c = 0; c < ww; c++) o[c] = mine[c] & (unsigned char)~inner[c];
+            else
+                memcpy(o, mine, (size_t)ww);
         }
-        free(row_ok), free(run);
+        free(eroded), free(tmp);
     }
     Py_DECREF(window);
     if (!band) return NULL;

@@ -80,11 +80,6 @@ class Matches:
     codes: dict[str, np.ndarray]
     ground_truth: np.ndarray
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.category, self.image, self.rank, self.score, self.ground_truth,
-                                      *self.codes.values()))
-
 
 def _empty(setup: Setup) -> Matches:
     shape = (0, len(setup.area_ranges), len(setup.iou_thresholds))

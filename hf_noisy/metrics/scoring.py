@@ -63,6 +63,7 @@ class DetectionStore:
         self.columns: dict[str, np.ndarray] = {}
 
     def bucket_of(self, positions: np.ndarray) -> np.ndarray:
+        """The bucket of each image position (contiguous ranges of images)."""
         return (positions.astype(np.int64) * self.buckets // max(1, len(self.image_ids))).astype(np.int16)
 
     def add(self, detections: list[dict]) -> None:

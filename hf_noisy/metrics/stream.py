@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .predictions import PredictionError, load_predictions, prepare_predictions
 
-__all__ = ["iter_texts", "prepare_text", "iter_prepared", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
+__all__ = ["iter_texts", "prepare_text", "first_of", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
 
 #: Bytes read from the file at a time, and about the size of the batches parsed at once.
 BLOCK_BYTES = 1 << 20
@@ -88,19 +88,6 @@ def prepare_text(path: str | os.PathLike, text: bytes, start: int, first: dict |
 
     elements = _parse(orjson, Path(path), text, start)
     return _prepare(elements, elements[0] if first is None else first, categories, start, images)
-
-
-def iter_prepared(path: str | os.PathLike, gt: dict, block_bytes: int | None = None) -> Iterator[list[dict]]:
-    """Batches of evaluable detections (as :func:`~hf_noisy.metrics.prepare_predictions` returns them, ``id``
-    = position in the file + 1), in file order, read in this process. Raises :class:`PredictionError` naming
-    the file and the detection."""
-    images = {image["id"]: image for image in gt["images"]}
-    first = None
-    for start, _, text in iter_texts(path, block_bytes):
-        batch = prepare_text(path, text, start, first, images, gt["categories"])
-        if first is None:
-            first = first_of(path, text)
-        yield batch
 
 
 def first_of(path: str | os.PathLike, text: bytes) -> dict:

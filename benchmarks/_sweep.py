@@ -129,29 +129,37 @@ def max_diff(a: dict, b: dict, types: list[str]) -> float:
     return max(max(abs(x - y) for x, y in zip(a[t], b[t])) for t in types)
 
 
-def report(rows: list[dict], tools: list[str], ours: str, single: str, types: list[str], tolerance: float) -> bool:
-    """Print the side-by-side table (time ratios: the tool's time over ``ours``' and over ``single``'s), the
-    fits, and return ``False`` on a numbers mismatch (against ``ours``)."""
-    ok = True
-    print(f"\n| scale | images | detections | tool | time (s) | peak RSS (MB) | largest worker (MB) | detections/s | "
+def header(ours: str, single: str) -> None:
+    print(f"| scale | images | detections | tool | time (s) | peak RSS (MB) | largest worker (MB) | detections/s | "
           f"time / {ours} | time / {single} | max diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        base, one = row["tools"].get(ours, {}), row["tools"].get(single, {})
-        for tool in tools:
-            r = row["tools"].get(tool)
-            if r is None:
-                continue
-            if "error" in r:
-                print(f"| x{row['times']} | {row['images']} | {row['detections']} | {tool} | {r['error']} | | | | | | |")
-                continue
-            ratio = f"{r['seconds'] / base['seconds']:.1f}x" if "seconds" in base and tool != ours else ""
-            ratio_one = f"{r['seconds'] / one['seconds']:.1f}x" if "seconds" in one and tool not in (ours, single) else ""
-            diff = max_diff(r["numbers"], base["numbers"], types) if "numbers" in base else 0.0
-            ok &= diff <= tolerance
-            print(f"| x{row['times']} | {row['images']} | {row['detections']} | {tool} | {r['seconds']:.1f} | "
-                  f"{r['rss_mb']:.0f} | {r['workers_rss_mb']:.0f} | {row['detections'] / r['seconds']:,.0f} | "
-                  f"{ratio} | {ratio_one} | {diff:.1e}{'' if diff <= tolerance else ' MISMATCH'} |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+
+
+def print_row(row: dict, tools: list[str], ours: str, single: str, types: list[str], tolerance: float) -> bool:
+    """The table lines of one scale (time ratios: the tool's time over ``ours``' and over ``single``'s);
+    ``False`` on a numbers mismatch (against ``ours``)."""
+    ok = True
+    base, one = row["tools"].get(ours, {}), row["tools"].get(single, {})
+    for tool in tools:
+        r = row["tools"].get(tool)
+        if r is None:
+            continue
+        if "error" in r:
+            print(f"| x{row['times']} | {row['images']} | {row['detections']} | {tool} | {r['error']} | | | | | | |")
+            continue
+        ratio = f"{r['seconds'] / base['seconds']:.1f}x" if "seconds" in base and tool != ours else ""
+        ratio_one = f"{r['seconds'] / one['seconds']:.1f}x" if "seconds" in one and tool not in (ours, single) else ""
+        reference = base if "numbers" in base else one
+        diff = max_diff(r["numbers"], reference["numbers"], types) if "numbers" in reference else 0.0
+        ok &= diff <= tolerance
+        print(f"| x{row['times']} | {row['images']} | {row['detections']} | {tool} | {r['seconds']:.1f} | "
+              f"{r['rss_mb']:.0f} | {r['workers_rss_mb']:.0f} | {row['detections'] / r['seconds']:,.0f} | "
+              f"{ratio} | {ratio_one} | {diff:.1e}{'' if diff <= tolerance else ' MISMATCH'} |", flush=True)
+    return ok
+
+
+def print_fits(rows: list[dict], tools: list[str]) -> None:
+    """Least-squares time and peak RSS per detection of each tool measured at two scales or more."""
     print()
     for tool in tools:
         done = [(row["detections"], row["tools"][tool]) for row in rows if "seconds" in row["tools"].get(tool, {})]
@@ -160,4 +168,24 @@ def report(rows: list[dict], tools: list[str], ours: str, single: str, types: li
             c, d = fit([(n, r["rss_mb"]) for n, r in done])
             print(f"fit {tool:<30} time = {a:6.2f} s + {b * 1e6:7.1f} us/detection; "
                   f"peak RSS = {c:6.0f} MB + {d * 1024:6.3f} KB/detection")
+
+
+def sweep(gt: dict, detections: list, scales: list[int], tools: dict[str, str], limits: dict[str, int],
+          module: str, types: list[str], tolerance: float, timeout: float) -> bool:
+    """Each scale: replicate, run every tool (``{name: function of module}``, skipped above its detection limit
+    in ``limits``) in its own process, print its table lines as soon as they are measured; then the fits."""
+    here = Path(__file__).resolve().parent
+    ours, single = "hf-noisy --num-proc 2", "hf-noisy --num-proc 1"
+    header(ours, single)
+    rows, ok = [], True
+    for times in scales:
+        with tempfile.TemporaryDirectory() as tmp:
+            gt_path, dt_path, images, count = write_replicated(gt, detections, times, Path(tmp))
+            row = {"times": times, "images": images, "detections": count, "tools": {}}
+            for name, function in tools.items():
+                if count <= limits.get(name, count):
+                    row["tools"][name] = run_child(here, module, function, [str(gt_path), str(dt_path)], timeout)
+            rows.append(row)
+            ok &= print_row(row, list(tools), ours, single, types, tolerance)
+    print_fits(rows, list(tools))
     return ok

@@ -124,32 +124,21 @@ def run_cli_2(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     return run_cli(gt_path, dt_path, "2")
 
 
-def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float) -> bool:
+def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
     """The ``--scale`` sweep (module docstring)."""
-    from _sweep import report, run_child, submission, write_replicated
+    from _sweep import submission
+    from _sweep import sweep as run_sweep
 
     from hf_noisy.coco import load_coco
 
     gt = load_coco(GT, allow_empty_masks=True)
     detections = submission(gt, 100, seed=0)
-    here = Path(__file__).resolve().parent
     tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
              "faster-coco-eval": "run_faster", "pycocotools+boundary-iou-api": "run_reference"}
-    rows = []
-    for times in scales:
-        with tempfile.TemporaryDirectory() as tmp:
-            gt_path, dt_path, images, count = write_replicated(gt, detections, times, Path(tmp))
-            row = {"times": times, "images": images, "detections": count, "tools": {}}
-            for name, function in tools.items():
-                limit = {"faster-coco-eval": faster_max, "pycocotools+boundary-iou-api": reference_max}.get(name)
-                if limit is not None and count > limit:
-                    continue
-                row["tools"][name] = run_child(here, "bench_metric", function, [str(gt_path), str(dt_path)], timeout)
-                print(f"x{times} {name}: {row['tools'][name].get('seconds', row['tools'][name].get('error'))}",
-                      file=sys.stderr, flush=True)
-            rows.append(row)
-    return report(rows, list(tools), "hf-noisy --num-proc 2", "hf-noisy --num-proc 1", ["segm", "boundary"],
-                  max(TOLERANCE.values()))
+    tools = {name: function for name, function in tools.items() if not only or name in only}
+    limits = {"faster-coco-eval": faster_max, "pycocotools+boundary-iou-api": reference_max}
+    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
+                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
 
 
 def best_time(fn, gt_path: str, dt_path: str, repeat: int) -> tuple[float, dict]:
@@ -171,12 +160,13 @@ def main() -> int:
     parser.add_argument("--faster-max", type=int, default=600_000,
                         help="sweep: skip faster-coco-eval above this many detections")
     parser.add_argument("--timeout", type=float, default=3600, help="sweep: seconds per tool and scale")
+    parser.add_argument("--tools", nargs="+", help="sweep: only these tools (names as in the table)")
     args = parser.parse_args()
     if not GT.is_file() or not BOUNDARY_IOU_API.is_dir():
         print(f"shared data not found under {SHARED} (set HF_NOISY_SHARED)", file=sys.stderr)
         return 2
     if args.scale:
-        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout) else 1
+        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout, args.tools) else 1
     gt, detections = json.loads(GT.read_text()), json.loads(DETECTIONS.read_text())
     ok = True
     for times in args.replicate:

@@ -119,9 +119,10 @@ def run_faster(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     return out
 
 
-def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float) -> bool:
+def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
     """The ``--scale`` sweep (module docstring)."""
-    from _sweep import report, run_child, submission, write_replicated
+    from _sweep import submission
+    from _sweep import sweep as run_sweep
 
     from hf_noisy.coco import load_coco
 
@@ -133,25 +134,12 @@ def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float
         return sorted(listed | set(image.get("not_exhaustive_category_ids", ())) | set(categories[:5]))
 
     detections = submission(gt, 300, seed=0, categories_of=categories_of)
-    here = Path(__file__).resolve().parent
     tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
              "faster-coco-eval": "run_faster", "lvis + boundary-iou-api": "run_reference_files"}
-    rows = []
-    for times in scales:
-        with tempfile.TemporaryDirectory() as tmp:
-            gt_path, dt_path, images, count = write_replicated(gt, detections, times, Path(tmp))
-            row = {"times": times, "images": images, "detections": count, "tools": {}}
-            for name, function in tools.items():
-                limit = {"faster-coco-eval": faster_max, "lvis + boundary-iou-api": reference_max}.get(name)
-                if limit is not None and count > limit:
-                    continue
-                row["tools"][name] = run_child(here, "bench_metric_lvis", function, [str(gt_path), str(dt_path)],
-                                               timeout)
-                print(f"x{times} {name}: {row['tools'][name].get('seconds', row['tools'][name].get('error'))}",
-                      file=sys.stderr, flush=True)
-            rows.append(row)
-    return report(rows, list(tools), "hf-noisy --num-proc 2", "hf-noisy --num-proc 1", list(TOLERANCE),
-                  max(TOLERANCE.values()))
+    tools = {name: function for name, function in tools.items() if not only or name in only}
+    limits = {"faster-coco-eval": faster_max, "lvis + boundary-iou-api": reference_max}
+    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
+                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
 
 
 def best_time(fn, gt_path: str, detections: list, repeat: int) -> tuple[float, dict]:
@@ -173,12 +161,13 @@ def main() -> int:
     parser.add_argument("--faster-max", type=int, default=300_000,
                         help="sweep: skip faster-coco-eval above this many detections")
     parser.add_argument("--timeout", type=float, default=3600, help="sweep: seconds per tool and scale")
+    parser.add_argument("--tools", nargs="+", help="sweep: only these tools (names as in the table)")
     args = parser.parse_args()
     if not GT.is_file() or not boundary_iou_api_path().is_dir():
         print(f"shared data not found under {SHARED} (set HF_NOISY_SHARED)", file=sys.stderr)
         return 2
     if args.scale:
-        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout) else 1
+        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout, args.tools) else 1
     from hf_noisy.coco import load_coco
 
     gt = json.loads(GT.read_text())

@@ -7,7 +7,7 @@ negatives, 300 detections per image, APr/APc/APf), as the paper does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["COCO_RULES", "LVIS_RULES", "Rules", "limits_text", "rules_for", "score"]
 
@@ -28,10 +28,11 @@ class Rules:
 
     protocol: str
     max_per_image: int
-    max_compressed_bytes: int = 256 * 2**20
-    max_uncompressed_bytes: int = 1024 * 2**20
-    cpu_seconds: float = 1800.0
-    memory_mb: float = 8192.0
+    # Rules compare (and hash) by how they score; the caps and budgets ride along.
+    max_compressed_bytes: int = field(default=256 * 2**20, compare=False)
+    max_uncompressed_bytes: int = field(default=1024 * 2**20, compare=False)
+    cpu_seconds: float = field(default=1800.0, compare=False)
+    memory_mb: float = field(default=8192.0, compare=False)
 
 
 #: LVIS-N: a complete LVIS v1 val submission (about 3 GB uncompressed, 1 GB gzipped) with room to spare.

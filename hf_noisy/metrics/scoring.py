@@ -278,11 +278,29 @@ def _evaluate_chunk(chunk: _Chunk, setup: Setup) -> Matches:
 
 
 def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: int = 1) -> Matches:
-    """The matches of every image of ``gt`` (see the module docstring), in ``pool``'s workers when given."""
+    """The matches of every image of ``gt`` (see the module docstring), in ``pool``'s workers when given.
+    Each chunk's rows are copied into arrays sized for every stored detection as they arrive (a chunk keeps
+    at most as many rows as it has detections), so the matches are never held twice."""
     chunks = _chunks(gt, store)
     if pool is None:
-        return concat((_evaluate_chunk(chunk, setup) for chunk in chunks), setup)
-    return concat(_ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks), num_proc), setup)
+        parts = (_evaluate_chunk(chunk, setup) for chunk in chunks)
+    else:
+        parts = _ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks), num_proc)
+    n, A, T = len(store.columns["id"]), len(setup.area_ranges), len(setup.iou_thresholds)
+    out = Matches(np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64),
+                  {t: np.empty((n, A, T), np.uint8) for t in setup.iou_types},
+                  np.zeros((len(setup.category_ids), A), np.int64))
+    k = 0
+    for part in parts:
+        rows = slice(k, k + len(part.category))
+        out.category[rows], out.image[rows], out.rank[rows], out.score[rows] = (
+            part.category, part.image, part.rank, part.score)
+        for t in setup.iou_types:
+            out.codes[t][rows] = part.codes[t]
+        out.ground_truth += part.ground_truth
+        k = rows.stop
+    return Matches(out.category[:k], out.image[:k], out.rank[:k], out.score[:k],
+                   {t: v[:k] for t, v in out.codes.items()}, out.ground_truth)
 
 
 def spill_directory() -> tempfile.TemporaryDirectory:

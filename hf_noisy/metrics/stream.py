@@ -98,13 +98,23 @@ def first_of(path: str | os.PathLike, text: bytes) -> dict:
 
 
 def _parse(orjson, path: Path, text: bytes, count: int) -> list:
-    """The elements of ``text`` (complete elements joined by commas)."""
+    """The elements of ``text`` (complete elements joined by commas). As :func:`hf_noisy.coco.parse_coco_bytes`:
+    orjson, then the standard library for ``NaN``/``Infinity`` (validation reports them precisely)."""
+    import json
+
     if not text.strip():
         return []
+    data = b"[" + text + b"]"
     try:
-        return orjson.loads(b"[" + text + b"]")
-    except orjson.JSONDecodeError as err:
-        raise PredictionError(f"{path}: invalid JSON in or after detection #{count}: {err}") from None
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as err:
+        raise PredictionError(f"{path}: not valid JSON ({err.msg}) in or after detection #{count}") from None
+    except UnicodeDecodeError as err:
+        raise PredictionError(f"{path}: not UTF-8 text ({err.reason}) in or after detection #{count}") from None
 
 
 def _prepare(elements: list, first: dict, categories: list, count: int, images: dict) -> list[dict]:

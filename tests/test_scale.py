@@ -199,3 +199,31 @@ def test_upload_caps_per_benchmark_fit_complete_submissions():
     assert lvis.max_per_image == 300 and coco.max_per_image == 100
     assert coco.max_uncompressed_bytes == 1024 * 2**20 and coco.max_compressed_bytes == 256 * 2**20
     assert "| lvis-n | LVIS | 300 | 1,536 MiB | 4,096 MiB |" in limits_text()
+
+
+@pytest.mark.parametrize("change", [{"score": "high"}, {"bbox": None}, {"image_id": 10**6}])
+def test_streamed_errors_name_the_detection_as_reading_the_whole_file(change, tmp_path):
+    """A bad detection deep in a file read in many batches gets the message (index counted from the file's
+    start, the first detection's bbox rule) that validating the whole list gives; truncation is named too."""
+    from hf_noisy.metrics import PredictionError, stream
+
+    gt, detections = synthetic(40, 10, seed=9)
+    detections = [{**d, "bbox": [0.0, 0.0, 4.0, 4.0]} for d in detections]
+    bad = [*detections[:333], {k: v for k, v in {**detections[333], **change}.items() if v is not None},
+           *detections[334:]]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(PredictionError) as whole:
+        evaluate_coco(gt, bad, ("segm",))
+    block = stream.BLOCK_BYTES
+    stream.BLOCK_BYTES = 2048
+    try:
+        with pytest.raises(PredictionError) as streamed:
+            evaluate_coco(gt, path, ("segm",))
+        path.write_text(json.dumps(detections)[:-500])
+        with pytest.raises(PredictionError, match="results.json: (not valid JSON|the JSON list is truncated)"):
+            evaluate_coco(gt, path, ("segm",), num_proc=2)
+    finally:
+        stream.BLOCK_BYTES = block
+    assert "detection #333" in str(whole.value)
+    assert str(streamed.value) == str(whole.value)

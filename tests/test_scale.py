@@ -227,3 +227,31 @@ def test_streamed_errors_name_the_detection_as_reading_the_whole_file(change, tm
         stream.BLOCK_BYTES = block
     assert "detection #333" in str(whole.value)
     assert str(streamed.value) == str(whole.value)
+
+
+def test_workers_end_with_their_parent(tmp_path):
+    """A scoring run killed mid-way (as a sandbox limit kills it) leaves no worker process behind: a worker
+    waiting for a task reads the end of its queue, one busy with a chunk fails to hand it back."""
+    import signal
+    import time
+
+    gt, detections = synthetic(400, 20, seed=13)
+    gt_path, path = tmp_path / "gt.json", tmp_path / "results.json"
+    write_coco(gt, gt_path)
+    path.write_text(json.dumps(detections))
+    code = ("import sys; from hf_noisy.coco import load_coco; from hf_noisy.metrics import evaluate_coco; "
+            "evaluate_coco(load_coco(sys.argv[1]), sys.argv[2], num_proc=2)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(gt_path), str(path)])
+    workers: list[str] = []
+    for _ in range(200):  # wait until the pool is up
+        time.sleep(0.1)
+        workers = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+        if len(workers) >= 2 or parent.poll() is not None:
+            break
+    assert len(workers) >= 2, "the pool never started"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]

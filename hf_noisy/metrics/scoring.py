@@ -171,23 +171,8 @@ def fill(store: DetectionStore, predictions, gt: dict, pool=None, num_proc: int 
 _WORKER: dict = {}
 
 
-def _init_worker(images: dict, categories: list, position: dict, parent: int) -> None:
+def _init_worker(images: dict, categories: list, position: dict) -> None:
     _WORKER.update(images=images, categories=categories, position=position)
-    _exit_with(parent)
-
-
-def _exit_with(parent: int) -> None:
-    """End this worker as soon as ``parent`` is gone (a parent killed by a limit leaves no orphan behind:
-    a worker blocked on its task queue would otherwise wait forever)."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _validate(path: str, text: bytes, start: int, first: dict) -> tuple:
@@ -217,8 +202,7 @@ def open_pool(num_proc: int, gt: dict, store: DetectionStore):
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     images = {image["id"]: image for image in gt["images"]}
-    return context.Pool(num_proc, initializer=_init_worker,
-                        initargs=(images, gt["categories"], store.position, os.getpid()))
+    return context.Pool(num_proc, initializer=_init_worker, initargs=(images, gt["categories"], store.position))
 
 
 @dataclass

@@ -12,6 +12,20 @@ Timings are in-process wall clock, best of ``--repeat`` runs, imports excluded. 
 its detection vectors, replicated ``--replicate`` times with fresh image and annotation ids.
 
     python benchmarks/bench_metric.py --replicate 1 20
+
+``--scale`` sweep: coco-tiny val at submission density (a jittered copy of every ground truth plus false
+positives, 100 detections per image), replicated x1, x21, x63 (x63: 5,040 images, ~500k detections, the size
+of COCO val), each tool in its own child process from the file paths to the numbers (start-up and imports
+included): ``hf-noisy evaluate --iou-types segm,boundary --num-proc 1`` and ``2``, faster-coco-eval and
+pycocotools + boundary-iou-api (skipped above ``--reference-max`` / ``--faster-max`` detections). It prints
+time, peak RSS (the process; its largest worker apart), detections/s, the ratios and a fit of time and memory
+per detection. Run it with ``nice`` on a shared machine, and say so with the numbers.
+
+    nice python benchmarks/bench_metric.py --scale 1 21 63
+
+Targets (2 cores): >= 10x pycocotools + boundary-iou-api and >= 5x faster-coco-eval at x1 and x63 with
+``--num-proc 2``, >= 3x with one process; the COCO-val-size run (x63) in <= 600 MB peak RSS, <= 1 KB per
+detection.
 """
 
 from __future__ import annotations
@@ -91,6 +105,42 @@ def run_ours(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     return {name: list(result.stats.values()) for name, result in results.items()}
 
 
+def run_cli(gt_path: str, dt_path: str, num_proc: str) -> dict[str, list[float]]:
+    """``hf-noisy evaluate --iou-types segm,boundary --json`` (the sweep's hf-noisy), its numbers."""
+    from hf_noisy.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["evaluate", "--gt", gt_path, "--predictions", dt_path, "--iou-types", "segm,boundary",
+              "--num-proc", num_proc, "--json"])
+    return {name: list(stats.values()) for name, stats in json.loads(out.getvalue()).items()}
+
+
+def run_cli_1(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    return run_cli(gt_path, dt_path, "1")
+
+
+def run_cli_2(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    return run_cli(gt_path, dt_path, "2")
+
+
+def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
+    """The ``--scale`` sweep (module docstring)."""
+    from _sweep import submission
+    from _sweep import sweep as run_sweep
+
+    from hf_noisy.coco import load_coco
+
+    gt = load_coco(GT, allow_empty_masks=True)
+    detections = submission(gt, 100, seed=0)
+    tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
+             "faster-coco-eval": "run_faster", "pycocotools+boundary-iou-api": "run_reference"}
+    tools = {name: function for name, function in tools.items() if not only or name in only}
+    limits = {"faster-coco-eval": faster_max, "pycocotools+boundary-iou-api": reference_max}
+    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
+                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
+
+
 def best_time(fn, gt_path: str, dt_path: str, repeat: int) -> tuple[float, dict]:
     best, numbers = float("inf"), {}
     for _ in range(repeat):
@@ -104,10 +154,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicate", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=int, nargs="+", help="the sweep: replication factors (e.g. 1 21 63)")
+    parser.add_argument("--reference-max", type=int, default=200_000,
+                        help="sweep: skip pycocotools + boundary-iou-api above this many detections")
+    parser.add_argument("--faster-max", type=int, default=600_000,
+                        help="sweep: skip faster-coco-eval above this many detections")
+    parser.add_argument("--timeout", type=float, default=3600, help="sweep: seconds per tool and scale")
+    parser.add_argument("--tools", nargs="+", help="sweep: only these tools (names as in the table)")
     args = parser.parse_args()
     if not GT.is_file() or not BOUNDARY_IOU_API.is_dir():
         print(f"shared data not found under {SHARED} (set HF_NOISY_SHARED)", file=sys.stderr)
         return 2
+    if args.scale:
+        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout, args.tools) else 1
     gt, detections = json.loads(GT.read_text()), json.loads(DETECTIONS.read_text())
     ok = True
     for times in args.replicate:

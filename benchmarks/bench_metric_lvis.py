@@ -13,6 +13,18 @@ ground truth, wrong, negative, unlisted and not-exhaustive categories, one image
 replicated ``--replicate`` times with fresh image and annotation ids.
 
     python benchmarks/bench_metric_lvis.py --replicate 1 5
+
+``--scale`` sweep under LVIS rules: lvis-tiny at LVIS submission density (300 detections per image: a jittered
+copy of every ground truth, then false positives of positive, negative, not-exhaustive and unlisted categories),
+replicated (default x1, x8, x34: 3,400 images, ~1M detections), segm + bbox + boundary, each tool in its own
+child process from the file paths to the numbers: ``hf-noisy evaluate --num-proc 1`` and ``2``, faster-coco-eval
+(``lvis_style``) and the lvis package + boundary-iou-api (skipped above ``--reference-max`` / ``--faster-max``
+detections); time, peak RSS, detections/s, ratios and a fit per detection.
+
+    nice python benchmarks/bench_metric_lvis.py --scale 1 8 34
+
+Target: an LVIS-val-size submission (20k images, 6M detections) in <= 4 GB peak RSS (the fit's slope times 6M
+plus its intercept; run it with ``--scale 200``).
 """
 
 from __future__ import annotations
@@ -59,6 +71,77 @@ def run_ours(gt_path: str, detections: list) -> dict[str, list[float]]:
     return {name: list(result.stats.values()) for name, result in results.items()}
 
 
+def run_cli(gt_path: str, dt_path: str, num_proc: str) -> dict[str, list[float]]:
+    """``hf-noisy evaluate --json`` (LVIS rules, detected from the file): its numbers."""
+    import contextlib
+    import io
+
+    from hf_noisy.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["evaluate", "--gt", gt_path, "--predictions", dt_path, "--num-proc", num_proc, "--json"])
+    return {name: list(stats.values()) for name, stats in json.loads(out.getvalue()).items()}
+
+
+def run_cli_1(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    return run_cli(gt_path, dt_path, "1")
+
+
+def run_cli_2(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    return run_cli(gt_path, dt_path, "2")
+
+
+def run_reference_files(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    return run_reference(gt_path, json.loads(Path(dt_path).read_text()))
+
+
+def run_faster(gt_path: str, dt_path: str) -> dict[str, list[float]]:
+    """faster-coco-eval's ``COCOeval_faster(lvis_style=True)`` at 300 detections per image; the LVIS summary
+    numbers computed from its precision and recall as hf-noisy does."""
+    import numpy as np
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    from hf_noisy.coco import LVIS_FREQUENCIES
+    from hf_noisy.metrics.lvis_eval import _stats
+
+    out = {}
+    for iou_type in ("segm", "bbox", "boundary"):
+        gt = COCO(gt_path)
+        ev = COCOeval_faster(gt, gt.loadRes(dt_path), iou_type, print_function=lambda *_: None, lvis_style=True)
+        ev.params.maxDets = [300]
+        ev.evaluate(); ev.accumulate()
+        frequency = {c["id"]: c.get("frequency") for c in gt.dataset["categories"]}
+        groups = [[k for k, c in enumerate(ev.params.catIds) if frequency[c] == f] for f in LVIS_FREQUENCIES]
+        stats = _stats(np.asarray(ev.eval["precision"])[..., -1], np.asarray(ev.eval["recall"])[..., -1],
+                       np.asarray(ev.params.iouThrs), groups)
+        out[iou_type] = list(stats.values())
+    return out
+
+
+def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
+    """The ``--scale`` sweep (module docstring)."""
+    from _sweep import submission
+    from _sweep import sweep as run_sweep
+
+    from hf_noisy.coco import load_coco
+
+    gt = load_coco(GT, allow_empty_masks=True)
+    categories = sorted(c["id"] for c in gt["categories"])
+
+    def categories_of(image: dict, anns: list) -> list:
+        listed = {a["category_id"] for a in anns} | set(image.get("neg_category_ids", ()))
+        return sorted(listed | set(image.get("not_exhaustive_category_ids", ())) | set(categories[:5]))
+
+    detections = submission(gt, 300, seed=0, categories_of=categories_of)
+    tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
+             "faster-coco-eval": "run_faster", "lvis + boundary-iou-api": "run_reference_files"}
+    tools = {name: function for name, function in tools.items() if not only or name in only}
+    limits = {"faster-coco-eval": faster_max, "lvis + boundary-iou-api": reference_max}
+    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
+                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
+
+
 def best_time(fn, gt_path: str, detections: list, repeat: int) -> tuple[float, dict]:
     best, numbers = float("inf"), {}
     for _ in range(repeat):
@@ -72,10 +155,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicate", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=int, nargs="+", help="the sweep: replication factors (e.g. 1 8 34)")
+    parser.add_argument("--reference-max", type=int, default=40_000,
+                        help="sweep: skip the lvis package + boundary-iou-api above this many detections")
+    parser.add_argument("--faster-max", type=int, default=300_000,
+                        help="sweep: skip faster-coco-eval above this many detections")
+    parser.add_argument("--timeout", type=float, default=3600, help="sweep: seconds per tool and scale")
+    parser.add_argument("--tools", nargs="+", help="sweep: only these tools (names as in the table)")
     args = parser.parse_args()
     if not GT.is_file() or not boundary_iou_api_path().is_dir():
         print(f"shared data not found under {SHARED} (set HF_NOISY_SHARED)", file=sys.stderr)
         return 2
+    if args.scale:
+        return 0 if sweep(args.scale, args.reference_max, args.faster_max, args.timeout, args.tools) else 1
     from hf_noisy.coco import load_coco
 
     gt = json.loads(GT.read_text())

@@ -456,10 +456,302 @@ static PyObject *encode_window(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* match_detections(ious, gt_ids, gt_crowd, gt_area, dt_area, dt_mark, area_ranges, thresholds)
+ *   -> bytes of D * A * T codes (detection, area range, threshold): 1 = true positive, 2 = false positive,
+ *      0 = neither (ignored).
+ * One image and category, under COCO's greedy matching exactly as faster-coco-eval's C++ (and pycocotools):
+ * detections in score order (ious rows, float64 D x G), ground truths in file order (columns); for each area
+ * range the ground truths are stably reordered non-ignored first (ignored: crowd or area outside the range),
+ * and for each threshold every detection takes the best still-free ground truth (a crowd stays free) with
+ * IoU >= min(threshold, 1 - 1e-10), preferring a non-ignored one; a detection matched to an ignored ground
+ * truth is ignored, and so is an unmatched one whose area is outside the range or whose category the image
+ * does not list exhaustively (LVIS, dt_mark). A match counts as true positive when the ground truth's id is
+ * > 0 and as neither when it is < 0, as in faster-coco-eval (its match slot stores the id). */
+static PyObject *match_detections(PyObject *self, PyObject *args) {
+    Py_buffer b[8];
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7])) return NULL;
+    Py_ssize_t G = b[1].len / 8, D = b[4].len / 8, A = b[6].len / 16, T = b[7].len / 8;
+    PyObject *result = NULL;
+    if (b[0].len != D * G * 8 || b[2].len != G || b[3].len != G * 8 || b[5].len != D || b[1].len % 8 || b[4].len % 8) {
+        PyErr_SetString(PyExc_ValueError, "match_detections: inconsistent buffer sizes");
+        goto done;
+    }
+    const double *ious = b[0].buf, *gt_area = b[3].buf, *dt_area = b[4].buf, *ranges = b[6].buf, *thr = b[7].buf;
+    const int64_t *gt_ids = b[1].buf;
+    const unsigned char *crowd = b[2].buf, *mark = b[5].buf;
+    result = PyBytes_FromStringAndSize(NULL, A * T * D);
+    int64_t *order = malloc((size_t)(G + 1) * sizeof(int64_t));
+    unsigned char *ignore = malloc((size_t)G + 1), *taken = malloc((size_t)G + 1);
+    if (!result || !order || !ignore || !taken) {
+        Py_XDECREF(result);
+        result = NULL;
+        free(order), free(ignore), free(taken);
+        PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t a = 0; a < A; a++) {
+        double lo = ranges[2 * a], hi = ranges[2 * a + 1];
+        Py_ssize_t n = 0;
+        for (int pass = 0; pass < 2; pass++) /* stable partition: non-ignored first */
+            for (Py_ssize_t g = 0; g < G; g++) {
+                int ig = crowd[g] || gt_area[g] < lo || gt_area[g] > hi;
+                if (ig == pass) order[n++] = g;
+            }
+        for (Py_ssize_t g = 0; g < G; g++) ignore[g] = crowd[order[g]] || gt_area[order[g]] < lo || gt_area[order[g]] > hi;
+        for (Py_ssize_t t = 0; t < T; t++) {
+            memset(taken, 0, (size_t)G);
+            for (Py_ssize_t d = 0; d < D; d++) {
+                double best = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
+                Py_ssize_t match = -1;
+                for (Py_ssize_t g = 0; g < G; g++) {
+                    if (taken[g] && !crowd[order[g]]) continue;
+                    if (match >= 0 && !ignore[match] && ignore[g]) break;
+                    double iou = ious[d * G + order[g]];
+                    if (iou >= best) best = iou, match = g;
+                }
+                int64_t matched_id = 0;
+                int ig = 0;
+                if (match >= 0) {
+                    ig = ignore[match];
+                    matched_id = gt_ids[order[match]];
+                    taken[match] = 1;
+                }
+                if (matched_id == 0 && (dt_area[d] < lo || dt_area[d] > hi || mark[d])) ig = 1;
+                out[(d * A + a) * T + t] = ig ? 0 : matched_id > 0 ? 1 : matched_id == 0 ? 2 : 0;
+            }
+        }
+    }
+    free(order), free(ignore), free(taken);
+done:
+    for (int i = 0; i < 8; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+/* scan_json_array(data, state) -> (ends: list of int, state)
+ * Splits the top level of a JSON array read in pieces: `state` is (depth, in_string, escaped, started, ended)
+ * carried from the previous piece ((0, 0, 0, 0, 0) at the start). Returns the offsets in `data` of every ','
+ * or ']' that closes a top-level element (the closing ']' of the array is reported once, as -1 - offset).
+ * Raises ValueError on a document that is not an array, on text after it, or on nesting deeper than 64. Only
+ * the structure is checked; the elements are parsed (and validated) by the caller. */
+static PyObject *scan_json_array(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int depth, in_string, escaped, started, ended;
+    if (!PyArg_ParseTuple(args, "y*(iiiii)", &view, &depth, &in_string, &escaped, &started, &ended)) return NULL;
+    const unsigned char *s = view.buf;
+    PyObject *ends = PyList_New(0);
+    const char *error = NULL;
+    for (Py_ssize_t i = 0; ends && i < view.len && !error; i++) {
+        unsigned char c = s[i];
+        if (in_string) {
+            if (escaped) escaped = 0;
+            else if (c == '\\') escaped = 1;
+            else if (c == '"') in_string = 0;
+            continue;
+        }
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (ended) error = "text after the end of the JSON list";
+        else if (!started) {
+            if (c != '[') error = "COCO results must be a JSON list of detections";
+            started = 1, depth = 1;
+        } else if (c == '"') in_string = 1;
+        else if (c == '[' || c == '{') {
+            if (++depth > 64) error = "JSON nested deeper than 64 levels";
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0) {
+                ended = 1;
+                PyObject *v = PyLong_FromSsize_t(-1 - i);
+                if (!v || PyList_Append(ends, v) < 0) Py_CLEAR(ends);
+                Py_XDECREF(v);
+            }
+        } else if (c == ',' && depth == 1) {
+            PyObject *v = PyLong_FromSsize_t(i);
+            if (!v || PyList_Append(ends, v) < 0) Py_CLEAR(ends);
+            Py_XDECREF(v);
+        }
+    }
+    PyBuffer_Release(&view);
+    if (!ends) return NULL;
+    if (error) {
+        Py_DECREF(ends);
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    return Py_BuildValue("(N(iiiii))", ends, depth, in_string, escaped, started, ended);
+}
+
+/* accumulate_category(codes, rank, n_gt, max_dets, recall_thresholds, T)
+ *   -> (precision: bytes of T x R x A x M doubles, recall: bytes of T x A x M doubles)
+ * faster-coco-eval's Accumulate (ComputePrecisionRecallCurve) for one category. `codes` are uint8 [n, A, T]
+ * (1 true positive, 2 false positive, 0 ignored) of the category's detections already in accumulation order
+ * (decreasing score, ties by image then rank); `rank` (int32 [n]) is each one's rank in its image; `n_gt`
+ * (int64 [A]) the non-ignored ground truths per area range (0: the entries stay -1); `max_dets` (int64 [M]).
+ * For each (area, limit, threshold): the detections of rank < limit, cumulative tp and fp, recall tp / n_gt,
+ * precision tp / (tp + fp) (0 before any), precision made non-increasing from the right, then read at the first
+ * recall >= each threshold (0 past the end); recall is the last one (0 without detections). */
+static PyObject *accumulate_category(PyObject *self, PyObject *args) {
+    Py_buffer b[5];
+    Py_ssize_t T;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*n", &b[0], &b[1], &b[2], &b[3], &b[4], &T)) return NULL;
+    Py_ssize_t n = b[1].len / 4, A = b[2].len / 8, M = b[3].len / 8, R = b[4].len / 8;
+    PyObject *precision = NULL, *recall = NULL, *result = NULL;
+    double *rc = NULL, *pr = NULL;
+    if (T <= 0 || b[0].len != n * A * T) {
+        PyErr_SetString(PyExc_ValueError, "accumulate_category: inconsistent buffer sizes");
+        goto done;
+    }
+    const unsigned char *codes = b[0].buf;
+    const int32_t *rank = b[1].buf;
+    const int64_t *n_gt = b[2].buf, *max_dets = b[3].buf;
+    const double *thr = b[4].buf;
+    precision = PyBytes_FromStringAndSize(NULL, T * R * A * M * (Py_ssize_t)sizeof(double));
+    recall = PyBytes_FromStringAndSize(NULL, T * A * M * (Py_ssize_t)sizeof(double));
+    rc = malloc((size_t)(n + 1) * sizeof(double));
+    pr = malloc((size_t)(n + 1) * sizeof(double));
+    if (!precision || !recall || !rc || !pr) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *P = (double *)PyBytes_AS_STRING(precision), *Q = (double *)PyBytes_AS_STRING(recall);
+    for (Py_ssize_t i = 0; i < T * R * A * M; i++) P[i] = -1;
+    for (Py_ssize_t i = 0; i < T * A * M; i++) Q[i] = -1;
+    for (Py_ssize_t a = 0; a < A; a++) {
+        if (n_gt[a] == 0) continue;
+        for (Py_ssize_t m = 0; m < M; m++) {
+            for (Py_ssize_t t = 0; t < T; t++) {
+                int64_t tp = 0, fp = 0;
+                Py_ssize_t count = 0;
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    if (rank[i] >= max_dets[m]) continue;
+                    unsigned char code = codes[(i * A + a) * T + t];
+                    if (code == 1) tp++;
+                    else if (code == 2) fp++;
+                    rc[count] = (double)tp / (double)n_gt[a];
+                    pr[count] = tp + fp > 0 ? (double)tp / (double)(tp + fp) : 0.0;
+                    count++;
+                }
+                Q[(t * A + a) * M + m] = count ? rc[count - 1] : 0;
+                for (Py_ssize_t i = count - 1; i > 0; i--)
+                    if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+                for (Py_ssize_t r = 0, at = 0; r < R; r++) {
+                    while (at < count && rc[at] < thr[r]) at++; /* thresholds increase: lower_bound moves on */
+                    P[((t * R + r) * A + a) * M + m] = at < count ? pr[at] : 0;
+                }
+            }
+        }
+    }
+    result = PyTuple_Pack(2, precision, recall);
+done:
+    Py_XDECREF(precision);
+    Py_XDECREF(recall);
+    free(rc), free(pr);
+    for (int i = 0; i < 5; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+/* AND of `length` consecutive lines starting at each line, over `count` lines of `width` bytes (0 where the run
+ * of lines leaves the window), by doubling: the AND of 2p lines is the AND of two overlapping runs of p. `a`
+ * holds the lines and receives the result; `tmp` is scratch of the same size. Lines may be single bytes
+ * (width 1, one row's pixels) or whole rows. Every step is a plain AND of two arrays, which compilers vectorise. */
+static void and_runs(unsigned char *a, unsigned char *tmp, Py_ssize_t count, Py_ssize_t width, int64_t length) {
+    unsigned char *src = a, *dst = tmp;
+    int64_t p = 1;
+    while (p < length) {
+        int64_t step = 2 * p <= length ? p : length - p; /* the last step closes the run to `length` exactly */
+        Py_ssize_t keep = count - step > 0 ? (Py_ssize_t)(count - step) : 0;
+        unsigned char *restrict d = dst;
+        const unsigned char *restrict x = src, *restrict y = src + step * width;
+        for (Py_ssize_t i = 0; i < keep * width; i++) d[i] = x[i] & y[i];
+        memset(dst + keep * width, 0, (size_t)((count - keep) * width));
+        p += step;
+        unsigned char *t = src;
+        src = dst, dst = t;
+    }
+    if (src != a) memcpy(a, src, (size_t)(count * width));
+}
+
+/* boundary_counts(counts: bytes|str, height, width, dilation) -> compressed counts (str) of the mask's boundary
+ * as Boundary IoU defines it (boundary-iou-api: mask - erode(pad(mask, 1, 0), 3x3, iterations=dilation), cropped
+ * back): a foreground pixel is on the boundary when a background pixel or a place outside the image lies within
+ * chessboard distance `dilation` of it. Only the window around the foreground (grown by one pixel) is decoded:
+ * everything outside it is background or outside the image, so counts as background. Eroding by the
+ * (2d+1)-square is eroding rows by 2d+1 pixels, then columns by 2d+1 rows (and_runs), shifted back by d. */
+static PyObject *boundary_counts(PyObject *self, PyObject *args) {
+    const char *s;
+    Py_ssize_t len, h, w, d;
+    if (!PyArg_ParseTuple(args, "s#nnn", &s, &len, &h, &w, &d) || check_size(h, w, 1) < 0) return NULL;
+    if (d < 1) {
+        PyErr_SetString(PyExc_ValueError, "dilation must be >= 1");
+        return NULL;
+    }
+    Runs runs = {0};
+    PyObject *window = parse_counts(s, len, &runs) < 0 ? NULL : runs_window(&runs, h, w, 1);
+    free(runs.v);
+    if (!window) return NULL;
+    Py_ssize_t x0 = 0, y0 = 0, wh = 0, ww = 0;
+    PyObject *band = NULL;
+    if (window == Py_None) {
+        band = PyBytes_FromStringAndSize(NULL, 0);
+    } else {
+        long long X0, Y0, X1, Y1;
+        PyObject *buffer;
+        if (!PyArg_ParseTuple(window, "LLLLO", &X0, &Y0, &X1, &Y1, &buffer)) {
+            Py_DECREF(window);
+            return NULL;
+        }
+        x0 = (Py_ssize_t)X0, y0 = (Py_ssize_t)Y0, wh = (Py_ssize_t)(Y1 - Y0), ww = (Py_ssize_t)(X1 - X0);
+        const unsigned char *m = (const unsigned char *)PyByteArray_AS_STRING(buffer);
+        Py_ssize_t n = wh * ww;
+        band = PyBytes_FromStringAndSize(NULL, n);
+        unsigned char *eroded = malloc((size_t)n + 1), *tmp = malloc((size_t)n + (size_t)ww + 1);
+        if (!band || !eroded || !tmp) {
+            Py_XDECREF(band);
+            free(eroded), free(tmp);
+            Py_DECREF(window);
+            return PyErr_NoMemory();
+        }
+        const int64_t span = 2 * (int64_t)d + 1;
+        unsigned char *line = tmp + n; /* one row's scratch */
+        for (Py_ssize_t r = 0; r < wh; r++) { /* rows: eroded[r][c] = AND m[r][c - d .. c + d] */
+            unsigned char *row = eroded + r * ww;
+            memcpy(line, m + r * ww, (size_t)ww);
+            and_runs(line, row, ww, 1, span); /* line[c] = AND m[r][c .. c + 2d] */
+            for (Py_ssize_t c = 0; c < ww; c++) row[c] = c >= d ? line[c - d] : 0;
+        }
+        and_runs(eroded, tmp, wh, ww, span); /* columns: AND of rows r .. r + 2d */
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(band);
+        for (Py_ssize_t r = 0; r < wh; r++) {
+            const unsigned char *restrict mine = m + r * ww, *restrict inner = r >= d ? eroded + (r - d) * ww : NULL;
+            unsigned char *restrict o = out + r * ww;
+            if (inner)
+                for (Py_ssize_t c = 0; c < ww; c++) o[c] = mine[c] & (unsigned char)~inner[c];
+            else
+                memcpy(o, mine, (size_t)ww);
+        }
+        free(eroded), free(tmp);
+    }
+    Py_DECREF(window);
+    if (!band) return NULL;
+    PyObject *encode_args = Py_BuildValue("(Onnnnnn)", band, wh, ww, x0, y0, h, w);
+    Py_DECREF(band);
+    if (!encode_args) return NULL;
+    PyObject *encoded = encode_window(NULL, encode_args);
+    Py_DECREF(encode_args);
+    if (!encoded) return NULL;
+    PyObject *counts = PyTuple_GET_ITEM(encoded, 0);
+    Py_INCREF(counts);
+    Py_DECREF(encoded);
+    return counts;
+}
+
 static PyMethodDef methods[] = {
     {"decode_window", decode_window, METH_VARARGS, "Decode the window around an RLE's foreground."},
     {"encode_window", encode_window, METH_VARARGS, "Encode a window of a mask as full-image RLE counts."},
     {"polygons_window", polygons_window, METH_VARARGS, "Rasterise polygons (as pycocotools) into a window."},
+    {"match_detections", match_detections, METH_VARARGS, "COCO greedy matching of one image and category."},
+    {"boundary_counts", boundary_counts, METH_VARARGS, "Boundary IoU's band of an RLE mask, as RLE counts."},
+    {"accumulate_category", accumulate_category, METH_VARARGS, "COCO accumulation of one category."},
+    {"scan_json_array", scan_json_array, METH_VARARGS, "Split the top level of a JSON array read in pieces."},
     {"polygon_bounds", polygon_bounds, METH_O, "Bounds of a flat coordinate list of finite plain numbers."},
     {NULL, NULL, 0, NULL},
 };

@@ -146,7 +146,7 @@ class LongNumber:
 MAX_INT_DIGITS = 100
 
 
-def _parse_int(text: str) -> int | LongNumber:
+def parse_json_int(text: str) -> int | LongNumber:
     return int(text) if len(text) <= MAX_INT_DIGITS else LongNumber(len(text.lstrip("-")))
 
 
@@ -159,7 +159,7 @@ def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw, parse_int=_parse_int)
+        return json.loads(raw, parse_int=parse_json_int)
     except json.JSONDecodeError as err:
         raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source) from None
     except UnicodeDecodeError as err:

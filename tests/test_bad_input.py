@@ -284,7 +284,8 @@ def test_a_wrong_config_lists_the_known_ones(built, tmp_path, capsys):
     assert resolve_dataset(built, "clean", "validation").local
 
 
-def test_no_network_is_one_line(built, tmp_path, capsys, no_network):
+def test_no_network_is_one_line(built, tmp_path, capsys, monkeypatch, no_network):
+    monkeypatch.setenv("HF_TOKEN", "hf_some_token")  # a token, so that the push gets as far as the network
     assert main(["push", str(built), "--repo-id", "me/coco-n"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("hf-noisy push: error: cannot reach the Hugging Face Hub") and err.count("\n") == 1

@@ -35,6 +35,7 @@ Args:
         default: the ids used by references and predictions (then APr/APc/APf are -1).
     max_dets: COCO: detections kept per image and category (default 100); LVIS: per image (default 300).
     per_category: also return f"{iou_type}_AP_cat{id}" (default False).
+    num_proc: processes that evaluate images (default 1; the numbers are the same for any value).
 Returns:
     a flat dict {f"{iou_type}_{stat}": float}, stat in AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
     ARm, ARl (COCO) or AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (LVIS); -1.0 where
@@ -69,7 +70,7 @@ class MaskBoundaryAP(evaluate.Metric):
         return super().add(prediction=json.dumps(prediction), reference=json.dumps(reference), **kwargs)
 
     def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=0.02, max_dets=None,
-                 per_category=False, rules=None, categories=None):
+                 per_category=False, rules=None, categories=None, num_proc=1):
         gt, results = coco_from_images([json.loads(p) for p in predictions], [json.loads(r) for r in references],
                                        categories)
         validate_coco(gt, source="references", allow_empty_masks=True)
@@ -77,10 +78,10 @@ class MaskBoundaryAP(evaluate.Metric):
             rules = "lvis" if self.config_name == "lvis" or is_lvis(gt) else "coco"
         if rules == "lvis":
             evaluations = evaluate_lvis(gt, results, iou_types, dilation_ratio=dilation_ratio,
-                                        max_dets=LVIS_MAX_DETS if max_dets is None else max_dets)
+                                        max_dets=LVIS_MAX_DETS if max_dets is None else max_dets, num_proc=num_proc)
         elif rules == "coco":
             evaluations = evaluate_coco(gt, results, iou_types, dilation_ratio=dilation_ratio,
-                                        max_dets=100 if max_dets is None else max_dets)
+                                        max_dets=100 if max_dets is None else max_dets, num_proc=num_proc)
         else:
             raise HfNoisyError(f"rules must be 'coco', 'lvis' or None (automatic), got {rules!r}")
         return flatten(evaluations, per_category)

@@ -22,6 +22,9 @@ example:
   hf-noisy evaluate --gt instances_val2017.json --predictions results.json
   hf-noisy evaluate --gt instances_val2017.json --predictions results.json --iou-types segm,boundary --json
   hf-noisy evaluate --gt lvis_v1_val.json --predictions results.json --json          # LVIS rules, detected
+  hf-noisy evaluate --gt lvis_v1_val.json --predictions results.json --num-proc 4     # same numbers, 4 processes
+
+The results file is read in bounded memory (a few hundred bytes per detection), whatever its size.
 """
 
 
@@ -37,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rules.add_argument("--lvis", dest="lvis", action="store_const", const=True, default=None,
                        help="LVIS federated rules (default: when the ground truth is LVIS-style)")
     rules.add_argument("--no-lvis", dest="lvis", action="store_const", const=False, help="COCO rules, always")
+    parser.add_argument("--num-proc", type=int, default=None,
+                        help="processes that evaluate images (default: the CPUs this process may use); "
+                             "the numbers are the same for any value")
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -45,11 +51,12 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import (LVIS_MAX_DETS, PredictionError, check_ground_truth, evaluate_coco, evaluate_lvis, is_lvis,
-                           load_predictions)
+    from ..metrics import (LVIS_MAX_DETS, PredictionError, available_cpus, check_ground_truth, evaluate_coco,
+                           evaluate_lvis, is_lvis)
 
     gt = load_coco(args.gt, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
-    predictions = load_predictions(args.predictions)
+    predictions = args.predictions  # streamed from the file, in bounded memory
+    num_proc = available_cpus() if args.num_proc is None else args.num_proc
     iou_types = [name.strip() for name in args.iou_types.split(",") if name.strip()]
     check_ground_truth(gt, iou_types, source=args.gt)
     lvis = is_lvis(gt) if args.lvis is None else args.lvis
@@ -60,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
         max_dets = 100 if args.max_dets is None else args.max_dets
         evaluate = evaluate_coco
     try:
-        results = evaluate(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets)
+        results = evaluate(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets,
+                           num_proc=num_proc)
     except PredictionError as err:  # name the file the detection is in
+        if str(err).startswith(str(args.predictions)):
+            raise
         raise PredictionError(f"{args.predictions}: {err}") from None
     if args.json:
         out = {name: result.stats for name, result in results.items()}

@@ -5,27 +5,24 @@ Convention (the one of boundary-iou-api): the boundary of a mask ``M`` of an ``H
 ``d = max(1, round(ratio * sqrt(H^2 + W^2)))`` over the *full image* size. A foreground pixel is thus on the
 boundary when a background pixel, or the image border, lies within chessboard distance ``d`` of it.
 
-Only a window around the foreground is needed: within the mask's bounding box grown by one pixel, every pixel
-outside the box is background, and the nearest background pixel outside the box is always on that one-pixel
-ring (or the window edge is the image edge, where the zero padding stands for the image border). The result
-is the same bit for bit as on the full image, at a cost that follows the instance's size.
+The band is computed in the C extension (``_rle.boundary_counts``) from the RLE: only the mask's bounding box
+grown by one pixel is decoded (within it every pixel outside the box is background, and where the window meets
+the image edge the zero padding stands for the image border, which counts as background), and erosion by
+``d`` iterations of the 3x3 kernel, a ``(2d+1)``-square, is two linear run tests (along rows, then columns)
+instead of ``d`` passes. The result is the same bit for bit as boundary-iou-api's on the full image, at a cost
+that follows the instance's size.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from ..masks import RLE
 
-from ..masks import RLE, Crop
-
-__all__ = ["DEFAULT_DILATION_RATIO", "dilation_pixels", "boundary_crop", "boundary_rle"]
+__all__ = ["DEFAULT_DILATION_RATIO", "dilation_pixels", "boundary_rle"]
 
 #: The dilation ratio of the Boundary IoU paper and of "Benchmarking Label Noise in Instance Segmentation".
 DEFAULT_DILATION_RATIO = 0.02
-
-_KERNEL = np.ones((3, 3), np.uint8)
-
 
 def dilation_pixels(height: int, width: int, ratio: float = DEFAULT_DILATION_RATIO) -> int:
     """Boundary width ``d`` in pixels for an image: ``max(1, round(ratio * diagonal))`` (Python rounding,
@@ -33,23 +30,11 @@ def dilation_pixels(height: int, width: int, ratio: float = DEFAULT_DILATION_RAT
     return max(1, int(round(ratio * math.sqrt(height**2 + width**2))))
 
 
-def boundary_crop(crop: Crop, dilation: int) -> Crop:
-    """Boundary of a cropped mask, ``dilation`` pixels wide (see the module docstring), as a crop."""
-    return _window_boundary(crop.pad(1), dilation)
-
-
-def _window_boundary(window: Crop, dilation: int) -> Crop:
-    """Boundary of a crop whose window already holds a one-pixel background margin (or meets the image edge)."""
-    import cv2
-
-    if window.mask.size == 0:
-        return window
-    padded = cv2.copyMakeBorder(window.mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    eroded = cv2.erode(padded, _KERNEL, iterations=dilation)[1:-1, 1:-1]
-    return window.with_mask(window.mask - eroded)
-
-
 def boundary_rle(rle: RLE, ratio: float = DEFAULT_DILATION_RATIO) -> RLE:
     """Boundary of a full-image RLE mask as a full-image RLE (``counts`` a str)."""
+    from .._rle import boundary_counts
+    from ..masks import _counts_str
+
     height, width = (int(v) for v in rle["size"])
-    return _window_boundary(Crop.from_rle(rle, margin=1), dilation_pixels(height, width, ratio)).to_rle()
+    counts = boundary_counts(_counts_str(rle), height, width, dilation_pixels(height, width, ratio))
+    return {"size": [height, width], "counts": counts}

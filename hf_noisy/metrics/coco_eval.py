@@ -1,9 +1,11 @@
 """COCO-style evaluation of instance segmentations: ``segm`` (mask AP), ``bbox`` (box AP) and ``boundary``
 (Boundary AP, Cheng et al. CVPR 2021).
 
-Engine: matching and accumulation run in faster-coco-eval's C++ ``COCOeval_faster`` (numbers identical to
-pycocotools' ``COCOeval``); boundaries are computed here, on a window around each instance
-(:mod:`hf_noisy.metrics.boundary`), instead of on the full image. For ``boundary`` the IoU of a detection
+Engine: images are matched one at a time and accumulated from compact per-detection results
+(:mod:`hf_noisy.metrics.engine`, in chunks, on ``num_proc`` processes: :mod:`hf_noisy.metrics.scoring`), with
+numbers identical bit for bit to faster-coco-eval's C++ ``COCOeval_faster`` (itself equal to pycocotools'
+``COCOeval``); a results file is read in bounded memory (:mod:`hf_noisy.metrics.stream`). Boundaries are
+computed on a window around each instance (:mod:`hf_noisy.metrics.boundary`), instead of on the full image. For ``boundary`` the IoU of a detection
 with a non-crowd ground truth is ``min(mask IoU, boundary IoU)``; with a crowd region it is the mask IoU under
 the crowd rule (intersection over the detection's area), as in boundary-iou-api.
 
@@ -16,14 +18,17 @@ its box as its mask. Crowd regions are ignored (never counted as missed).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+import os
+from typing import Any, Iterable, Union
 
 import numpy as np
 
-from ..coco import LVIS_FREQUENCIES
-from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
+from .boundary import DEFAULT_DILATION_RATIO
 
-__all__ = ["IOU_TYPES", "STAT_NAMES", "Evaluation", "evaluate_coco"]
+__all__ = ["IOU_TYPES", "STAT_NAMES", "Evaluation", "Predictions", "evaluate_coco"]
+
+#: A COCO results list, or the path of a COCO results JSON file (read in bounded memory).
+Predictions = Union[list, str, os.PathLike]
 
 #: Supported IoU types, in the order results are reported.
 IOU_TYPES = ("segm", "bbox", "boundary")
@@ -62,56 +67,21 @@ class Evaluation:
     rules: str = "coco"
 
 
-def ground_truth_annotations(gt: dict) -> list[dict]:
-    """Annotations with the fields evaluation reads (copies; the caller's dict is not touched)."""
+def evaluable_annotation(ann: dict, height: int, width: int) -> dict:
+    """A ground-truth annotation with the fields evaluation reads (a copy; ``ann`` is not touched)."""
     from pycocotools import mask as mask_utils
 
     from ..masks import box_polygon, segmentation_to_rle
 
-    sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
-    annotations = []
-    for ann in gt["annotations"]:  # a box-only annotation (bbox scoring only) gets its box as its mask
-        rle = segmentation_to_rle(ann["segmentation"] if "segmentation" in ann else box_polygon(ann["bbox"]),
-                                  *sizes[ann["image_id"]])
-        annotations.append({
-            "id": ann["id"], "image_id": ann["image_id"], "category_id": ann["category_id"],
-            "segmentation": rle, "iscrowd": int(ann.get("iscrowd", 0)),
-            "area": float(ann["area"]) if "area" in ann else float(mask_utils.area(rle)),
-            "bbox": [float(v) for v in ann["bbox"]] if "bbox" in ann else [float(v) for v in mask_utils.toBbox(rle)],
-        })
-    return annotations
-
-
-def _coco(images: list, categories: list, annotations: list):
-    from faster_coco_eval import COCO
-
-    coco = COCO()
-    coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
-    coco.createIndex()
-    return coco
-
-
-def _make_evaluator(iou_type: str):
-    """A ``COCOeval_faster`` whose boundary IoU reads the ``boundary`` RLE already stored on each annotation."""
-    from faster_coco_eval import COCOeval_faster
-
-    class _Evaluator(COCOeval_faster):
-        def _prepare(self) -> None:
-            # Decode masks to RLE as usual, but keep the precomputed (windowed) boundaries.
-            compute_boundary = self.params.compute_boundary
-            self.params.compute_boundary = False
-            try:
-                super()._prepare()
-            finally:
-                self.params.compute_boundary = compute_boundary
-
-        def _prepare_freq_group(self) -> list:
-            # LVIS rules only: category indices by frequency; a category without ``frequency`` is in no group
-            # (faster-coco-eval would raise a KeyError).
-            categories = self.cocoGt.load_cats(self.params.catIds)
-            return [[k for k, c in enumerate(categories) if c.get("frequency") == label] for label in LVIS_FREQUENCIES]
-
-    return _Evaluator
+    # a box-only annotation (bbox scoring only) gets its box as its mask, as pycocotools' loadRes does
+    rle = segmentation_to_rle(ann["segmentation"] if "segmentation" in ann else box_polygon(ann["bbox"]),
+                              height, width)
+    return {
+        "id": ann["id"], "image_id": ann["image_id"], "category_id": ann["category_id"],
+        "segmentation": rle, "iscrowd": int(ann.get("iscrowd", 0)),
+        "area": float(ann["area"]) if "area" in ann else float(mask_utils.area(rle)),
+        "bbox": [float(v) for v in ann["bbox"]] if "bbox" in ann else [float(v) for v in mask_utils.toBbox(rle)],
+    }
 
 
 def check_options(iou_types: Iterable[str], dilation_ratio: float, max_dets: int, min_max_dets: int) -> list[str]:
@@ -129,68 +99,92 @@ def check_options(iou_types: Iterable[str], dilation_ratio: float, max_dets: int
     return iou_types
 
 
-def run_evaluator(gt: dict, ground_truth: list[dict], detections: list[dict], iou_types: list[str],
-                  dilation_ratio: float, max_dets: list[int], lvis_style: bool,
-                  category_ids: list[int] | None = None) -> dict[str, Any]:
-    """``{iou_type: evaluated and accumulated COCOeval_faster}``. ``ground_truth`` and ``detections`` are
-    evaluable annotations (see :func:`ground_truth_annotations` and
-    :func:`hf_noisy.metrics.prepare_predictions`); boundaries are added here when ``boundary`` is asked for.
-    ``category_ids`` (non-empty), when given, limits the evaluation to those categories (default: all)."""
-    if "boundary" in iou_types:
-        for ann in ground_truth + detections:
-            ann["boundary"] = boundary_rle(ann["segmentation"], dilation_ratio)
-    evaluators = {}
-    for iou_type in iou_types:
-        gt_coco = _coco(gt["images"], gt["categories"], ground_truth)
-        dt_coco = _coco(gt["images"], gt["categories"], detections)
-        evaluator = _make_evaluator(iou_type)(gt_coco, dt_coco, iou_type, print_function=_quiet, lvis_style=lvis_style)
-        evaluator.params.maxDets = list(max_dets)
-        if category_ids:
-            evaluator.params.catIds = list(category_ids)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluators[iou_type] = evaluator
-    return evaluators
+def check_num_proc(num_proc: int) -> None:
+    """Raises :class:`~hf_noisy.errors.HfNoisyError` unless ``num_proc`` is a positive integer."""
+    from ..errors import HfNoisyError
+
+    if not (isinstance(num_proc, int) and not isinstance(num_proc, bool) and num_proc >= 1):
+        raise HfNoisyError(f"num_proc must be an integer >= 1, got {num_proc!r}")
+
+
+def run_engine(gt: dict, predictions: Predictions, iou_types: list[str], dilation_ratio: float,
+               max_dets: list[int], category_ids: list[int], num_proc: int = 1,
+               lvis_max_dets: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{iou_type: (precision [T, R, K, A, M], recall [T, K, A, M])}`` over ``category_ids`` (sorted), as
+    faster-coco-eval's ``COCOeval_faster`` accumulates them (in its ``lvis_style`` when ``lvis_max_dets`` is
+    set).
+
+    ``predictions`` is a results list or the path of a results file (streamed: see :mod:`.stream`); it is
+    validated here. Under LVIS rules each image keeps its ``lvis_max_dets`` best detections over all
+    categories, then only those of a category the image lists (see :mod:`.lvis_eval`). Images are evaluated
+    in chunks on ``num_proc`` processes (:func:`hf_noisy.metrics.scoring.score`); the numbers do not depend on
+    ``num_proc``."""
+    from contextlib import ExitStack
+
+    from .engine import Setup, accumulate
+    from .predictions import check_ground_truth
+    from .scoring import DetectionStore, fill, open_pool, score, spill_directory
+
+    check_ground_truth(gt, iou_types)  # masks for segm/boundary (a box-only ground truth scores bbox only)
+    lvis = lvis_max_dets is not None
+    setup = Setup(tuple(iou_types), tuple(category_ids), tuple(max_dets), dilation_ratio, lvis)
+    with ExitStack() as stack:
+        if isinstance(predictions, (str, os.PathLike)):
+            size = os.path.getsize(predictions) if os.path.isfile(predictions) else 0
+            store = DetectionStore(gt, stack.enter_context(spill_directory()), expected_bytes=size)
+            stack.callback(store.close)
+        else:
+            store = DetectionStore(gt)
+        pool = open_pool(num_proc, gt, store)
+        if pool is not None:
+            stack.enter_context(pool)
+        fill(store, predictions, gt, iou_types, pool, num_proc)
+        store.finish()
+        if lvis:
+            from .lvis_eval import federated_rows, top_rows
+
+            store.select(top_rows(store.columns, lvis_max_dets))
+            store.select(federated_rows(store.columns, gt, store.position))
+        store.sort()
+        matches = score(gt, store, setup, pool, num_proc)
+    return {iou_type: accumulate(matches, iou_type, setup) for iou_type in iou_types}
 
 
 def evaluate_coco(
     gt: dict,
-    predictions: list,
+    predictions: Predictions,
     iou_types: Iterable[str] = IOU_TYPES,
     *,
     dilation_ratio: float = DEFAULT_DILATION_RATIO,
     max_dets: int = 100,
+    num_proc: int = 1,
 ) -> dict[str, Evaluation]:
     """Evaluate detections against a COCO ground truth, once per IoU type.
 
     Args:
         gt: a validated COCO instance dict (see :func:`hf_noisy.coco.validate_coco`).
-        predictions: COCO results (see :mod:`hf_noisy.metrics.predictions`); validated here.
+        predictions: COCO results (see :mod:`hf_noisy.metrics.predictions`), or the path of a COCO results
+            file, read in bounded memory (:mod:`hf_noisy.metrics.stream`); validated here.
         iou_types: any of :data:`IOU_TYPES`.
         dilation_ratio: boundary width as a fraction of the image diagonal (``boundary`` only).
         max_dets: detections kept per image and category (the third detection limit).
+        num_proc: processes that evaluate images (1: this one); the numbers are the same for any value.
 
     Returns:
         ``{iou_type: Evaluation}`` in the order of ``iou_types``.
     """
-    from .predictions import prepare_predictions
+    from .engine import coco_stats
 
     iou_types = check_options(iou_types, dilation_ratio, max_dets, 10)
-    detections = prepare_predictions(predictions, gt, iou_types)
-    evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio,
-                               [1, 10, max_dets], lvis_style=False)
+    check_num_proc(num_proc)
     category_ids = tuple(sorted(category["id"] for category in gt["categories"]))
+    accumulated = run_engine(gt, predictions, iou_types, dilation_ratio, [1, 10, max_dets], list(category_ids),
+                             num_proc)
     results = {}
-    for iou_type, evaluator in evaluators.items():
-        evaluator.summarize()
-        stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[: len(STAT_NAMES)])}
-        results[iou_type] = evaluation(iou_type, evaluator.eval["precision"], evaluator.eval["recall"], stats,
-                                       category_ids, "coco")
+    for iou_type, (precision, recall) in accumulated.items():
+        stats = dict(zip(STAT_NAMES, coco_stats(precision, recall)))
+        results[iou_type] = evaluation(iou_type, precision, recall, stats, category_ids, "coco")
     return results
-
-
-def _quiet(*_: Any) -> None:
-    """faster-coco-eval's print hook: evaluation prints nothing."""
 
 
 def evaluation(iou_type: str, precision: Any, recall: Any, stats: dict[str, float], category_ids: tuple[int, ...],

@@ -35,16 +35,10 @@ import numpy as np
 
 from ..coco import LVIS_FREQUENCIES, LVIS_IMAGE_LISTS
 from .boundary import DEFAULT_DILATION_RATIO
-from .coco_eval import (
-    IOU_TYPES,
-    Evaluation,
-    check_options,
-    evaluation,
-    ground_truth_annotations,
-    run_evaluator,
-)
+from .coco_eval import IOU_TYPES, Evaluation, Predictions, check_num_proc, check_options, evaluation, run_engine
 
-__all__ = ["LVIS_MAX_DETS", "LVIS_STAT_NAMES", "evaluate_lvis", "federated", "is_lvis", "top_per_image"]
+__all__ = ["LVIS_MAX_DETS", "LVIS_STAT_NAMES", "evaluate_lvis", "federated", "is_lvis", "top_per_image",
+           "federated_rows", "top_rows"]
 
 #: The LVIS summary numbers, in the ``lvis`` package's order (``AR``/``ARs``/``ARm``/``ARl`` are its
 #: ``AR@300``/``ARs@300``/``ARm@300``/``ARl@300`` for the default ``max_dets``).
@@ -81,13 +75,49 @@ def federated(detections: list[dict], gt: dict) -> list[dict]:
     return [det for det in detections if det["category_id"] in listed[det["image_id"]]]
 
 
+def top_rows(columns: dict[str, np.ndarray], max_dets: int) -> np.ndarray:
+    """:func:`top_per_image` on detection columns (``position``, ``id``, ``score``): a mask of the rows kept."""
+    order = np.lexsort((columns["id"], -columns["score"], columns["position"]))
+    position = columns["position"][order]
+    first = np.searchsorted(position, position, side="left")
+    keep = np.zeros(len(order), bool)
+    keep[order] = np.arange(len(order)) - first < max_dets
+    return keep
+
+
+def federated_rows(columns: dict[str, np.ndarray], gt: dict, position: dict[int, int]) -> np.ndarray:
+    """:func:`federated` on detection columns (``position``, ``category``): a mask of the rows kept.
+    ``position`` maps image ids to the columns' positions."""
+    categories = np.array(sorted({category["id"] for category in gt["categories"]}), np.int64)
+    width = len(categories) + 1
+
+    def keys(positions: list[int], category_ids: list[int]) -> np.ndarray:
+        ids = np.asarray(category_ids, np.int64)
+        at = np.searchsorted(categories, ids)
+        known = (at < len(categories)) & (categories[np.minimum(at, len(categories) - 1)] == ids)
+        return np.asarray(positions, np.int64)[known] * width + at[known]
+
+    listed_positions, listed_categories = [], []
+    for image in gt["images"]:
+        negatives = [c for c in image.get("neg_category_ids", ()) if isinstance(c, int)]
+        listed_positions += [position[image["id"]]] * len(negatives)
+        listed_categories += negatives
+    for ann in gt["annotations"]:
+        listed_positions.append(position[ann["image_id"]])
+        listed_categories.append(ann["category_id"])
+    listed = keys(listed_positions, listed_categories)
+    return np.isin(columns["position"].astype(np.int64) * width + np.searchsorted(categories, columns["category"]),
+                   listed)
+
+
 def evaluate_lvis(
     gt: dict,
-    predictions: list,
+    predictions: Predictions,
     iou_types: Iterable[str] = IOU_TYPES,
     *,
     dilation_ratio: float = DEFAULT_DILATION_RATIO,
     max_dets: int = LVIS_MAX_DETS,
+    num_proc: int = 1,
 ) -> dict[str, Evaluation]:
     """Evaluate detections against an LVIS ground truth under LVIS's federated rules (module docstring).
 
@@ -95,35 +125,35 @@ def evaluate_lvis(
         gt: a validated LVIS (or COCO) instance dict (see :func:`hf_noisy.coco.validate_coco`); images may carry
             ``neg_category_ids`` and ``not_exhaustive_category_ids``, categories ``frequency``. An image without
             them has an empty negative set; a category without ``frequency`` is in no frequency group.
-        predictions: COCO results (see :mod:`hf_noisy.metrics.predictions`); validated here.
+        predictions: COCO results (see :mod:`hf_noisy.metrics.predictions`), or the path of a COCO results
+            file, read in bounded memory; validated here.
         iou_types: any of :data:`~hf_noisy.metrics.IOU_TYPES`.
         dilation_ratio: boundary width as a fraction of the image diagonal (``boundary`` only).
         max_dets: detections kept per image (over all categories).
+        num_proc: processes that evaluate images (1: this one); the numbers are the same for any value.
 
     Returns:
         ``{iou_type: Evaluation}`` in the order of ``iou_types``, ``stats`` keyed by :data:`LVIS_STAT_NAMES`,
         ``rules == "lvis"``.
     """
-    from .predictions import prepare_predictions
+    from faster_coco_eval.core.cocoeval import Params
 
     iou_types = check_options(iou_types, dilation_ratio, max_dets, 1)
-    # faster-coco-eval's lvis_style mode drops unlisted categories too; dropping them first spares their boundaries.
-    detections = federated(top_per_image(prepare_predictions(predictions, gt, iou_types), max_dets), gt)
+    check_num_proc(num_proc)
     # Only categories with ground truth can have a defined AP or AR: evaluate those, report all (-1 elsewhere).
     with_gt = sorted({ann["category_id"] for ann in gt["annotations"]})
-    evaluators = run_evaluator(gt, ground_truth_annotations(gt), detections, iou_types, dilation_ratio, [max_dets],
-                               lvis_style=True, category_ids=with_gt)
+    accumulated = run_engine(gt, predictions, iou_types, dilation_ratio, [max_dets], with_gt, num_proc,
+                             lvis_max_dets=max_dets)
     frequency = {category["id"]: category.get("frequency") for category in gt["categories"]}
     category_ids = tuple(sorted(frequency))
     position = {category_id: k for k, category_id in enumerate(category_ids)}
     results = {}
-    for iou_type, evaluator in evaluators.items():
-        evaluated = [int(c) for c in evaluator.params.catIds]
-        precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
-        recall = np.asarray(evaluator.eval["recall"], dtype=np.float64)
+    iou_thresholds = np.asarray(Params(iouType="segm").iouThrs)
+    evaluated = with_gt
+    for iou_type, (precision, recall) in accumulated.items():
         # The means skip undefined (-1) entries, so the evaluated categories alone give the same numbers.
         groups = [[k for k, c in enumerate(evaluated) if frequency[c] == label] for label in LVIS_FREQUENCIES]
-        stats = _stats(precision[..., -1], recall[..., -1], np.asarray(evaluator.params.iouThrs), groups)
+        stats = _stats(precision[..., -1], recall[..., -1], iou_thresholds, groups)
         rows = [position[c] for c in evaluated]
         results[iou_type] = evaluation(iou_type, _all_categories(precision, rows, len(category_ids), axis=2),
                                        _all_categories(recall, rows, len(category_ids), axis=1), stats,

@@ -86,7 +86,7 @@ def check_ground_truth(gt: dict, iou_types: Iterable[str], *, source: str = "gro
     masks = [name for name in iou_types if name in MASK_IOU_TYPES]
     if not masks:
         return
-    for ann in gt["annotations"]:
+    for ann in gt.get("annotations", ()):  # a view of images and categories only has none to check
         if "segmentation" not in ann:
             raise CocoFormatError(f"missing, and {_need(masks)} masks ({_BOX_ONLY})", source=source,
                                   where=f"annotation {ann['id']}", field="segmentation")

@@ -1,0 +1,156 @@
+"""A COCO results file read in bounded memory: batches of validated detections, never the whole list.
+
+The file is read in blocks; the C extension (``_rle.scan_json_array``) finds where each top-level element of the
+JSON list ends (a linear scan that tracks strings and nesting, at most 64 deep), and complete elements are parsed
+by orjson a batch at a time. Each batch is validated by :func:`hf_noisy.metrics.prepare_predictions` with the
+file's first detection in front of it, so the rules that depend on the first result (a ``bbox`` sets every
+area) and the error messages (``detection #index`` counts from the start of the file) are those of reading the
+whole file at once. Memory: one block, one batch and one element at most (an element is capped).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .predictions import PredictionError, load_predictions, prepare_predictions
+
+__all__ = ["iter_texts", "prepare_text", "first_of", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
+
+#: Bytes read from the file at a time, and about the size of the batches parsed at once.
+BLOCK_BYTES = 1 << 20
+
+#: The largest single detection (its JSON text) accepted.
+MAX_DETECTION_BYTES = 256 << 20
+
+#: Files up to this size that are not a well-formed list are read whole, for the exact message of
+#: :func:`hf_noisy.metrics.load_predictions`.
+_SMALL = 64 << 20
+
+_INDEX = re.compile(r"^detection #(\d+)")
+
+
+def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    """``(index of its first detection, detections in it, their JSON text joined by commas)`` per batch of the
+    results file, in file order; the structure is checked as it is read (see the module docstring), the elements
+    are not parsed. Raises :class:`PredictionError` naming the file."""
+    from .._rle import scan_json_array
+
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionError(f"{path}: no such file")
+    size = path.stat().st_size
+    block_bytes = block_bytes or BLOCK_BYTES
+    state, buffer, start, count = (0, 0, 0, 0, 0), b"", 0, 0
+    with open(path, "rb") as f:
+        while not state[4]:
+            block = f.read(block_bytes)
+            if not block:
+                break
+            try:
+                ends, new_state = scan_json_array(block, state)
+            except ValueError as err:
+                _structure_error(path, size, str(err))
+            if not new_state[3]:  # only whitespace so far
+                continue
+            if not state[3]:
+                buffer, start = b"", block.index(b"[") + 1
+            base, state = len(buffer), new_state
+            buffer += block
+            if ends:
+                cut = base + (ends[-1] if ends[-1] >= 0 else -1 - ends[-1])
+                text, n = buffer[start:cut], len(ends)
+                if ends[-1] < 0 and not text[text.rfind(b",") + 1:].strip():
+                    n -= 1  # the closing bracket after nothing: "[ ]" (or "[a, ]", which parsing refuses)
+                if text.strip():
+                    yield count, n, text
+                count += n
+                buffer, start = buffer[cut + 1:], 0
+            elif len(buffer) - start > MAX_DETECTION_BYTES:
+                raise PredictionError(f"{path}: detection #{count} is larger than {MAX_DETECTION_BYTES >> 20} MiB")
+        rest = buffer + f.read(1 << 20) if state[4] else b""
+    if not state[3]:
+        _structure_error(path, size, "empty file" if size == 0 else "COCO results must be a JSON list of detections")
+    if not state[4]:
+        _structure_error(path, size, "the JSON list is truncated (no closing ']')")
+    if rest.strip():
+        _structure_error(path, size, "text after the end of the JSON list")
+
+
+def prepare_text(path: str | os.PathLike, text: bytes, start: int, first: dict | None, images: dict,
+                 categories: list, iou_types: Iterable[str] = ("segm", "bbox", "boundary")) -> list[dict]:
+    """The evaluable detections of one batch of :func:`iter_texts` (``start``: the index of its first one;
+    ``first``: the file's first detection, ``None`` for the first batch), as if the whole file were read at
+    once. ``images`` maps image ids to the ground truth's images; ``iou_types`` as for
+    :func:`~hf_noisy.metrics.prepare_predictions`."""
+    import orjson
+
+    elements = _parse(orjson, Path(path), text, start)
+    return _prepare(elements, elements[0] if first is None else first, categories, start, images, iou_types)
+
+
+def first_of(path: str | os.PathLike, text: bytes) -> dict:
+    """The first detection of the first batch's text (as parsed JSON)."""
+    import orjson
+
+    return _parse(orjson, Path(path), text, 0)[0]
+
+
+def _parse(orjson, path: Path, text: bytes, count: int) -> list:
+    """The elements of ``text`` (complete elements joined by commas). As :func:`hf_noisy.coco.parse_coco_bytes`:
+    orjson, then the standard library for ``NaN``/``Infinity`` (validation reports them precisely)."""
+    import json
+
+    from ..coco import parse_json_int  # over-long integer literals become placeholders that validation names
+
+    if not text.strip():
+        return []
+    data = b"[" + text + b"]"
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(data, parse_int=parse_json_int)
+    except json.JSONDecodeError as err:
+        raise PredictionError(f"{path}: not valid JSON ({err.msg}) in or after detection #{count}") from None
+    except UnicodeDecodeError as err:
+        raise PredictionError(f"{path}: not UTF-8 text ({err.reason}) in or after detection #{count}") from None
+    except RecursionError:
+        raise PredictionError(f"{path}: JSON nested too deeply in or after detection #{count}") from None
+
+
+def _prepare(elements: list, first: dict, categories: list, count: int, images: dict,
+             iou_types: Iterable[str]) -> list[dict]:
+    """``prepare_predictions`` of a batch, as if it were read with the whole file (ids, rules, messages).
+    ``images`` maps image ids to images: the check sees only the images the batch names (the others cannot
+    change its outcome), so its cost follows the batch, not the ground truth."""
+    offset = 0 if count == 0 else 1
+    batch = elements if offset == 0 else [first, *elements]
+    named = {}
+    for element in batch:
+        try:
+            image = images.get(element.get("image_id")) if isinstance(element, dict) else None
+        except TypeError:  # an unhashable id: prepare_predictions names it
+            image = None
+        if image is not None:
+            named[image["id"]] = image
+    view = {"images": list(named.values()), "categories": categories}
+    try:
+        prepared = prepare_predictions(batch, view, iou_types)
+    except PredictionError as err:
+        message = _INDEX.sub(lambda m: f"detection #{int(m.group(1)) - offset + count}", str(err), count=1)
+        raise PredictionError(message) from None
+    prepared = prepared[offset:]
+    for k, det in enumerate(prepared):
+        det["id"] = count + k + 1
+    return prepared
+
+
+def _structure_error(path: Path, size: int, reason: str) -> None:
+    """Raise today's message of reading the whole file where the file is small, else ``reason``."""
+    if size <= _SMALL:
+        load_predictions(path)
+    raise PredictionError(f"{path}: {reason}")

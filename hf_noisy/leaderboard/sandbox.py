@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         results = parse_results(raw, caps)
         check_results(results, gt, max_per_image=rules_for(args.benchmark).max_per_image, limits=caps)
         if args.mode == "score":
-            record = {"metrics": score(args.benchmark, gt, results)}
+            # one process: RLIMIT_CPU is per process, so scoring workers would each get the whole budget again
+            record = {"metrics": score(args.benchmark, gt, results, num_proc=1)}
         else:
             record = {"detections": len(results)}
             packed = b"" if raw[:2] == b"\x1f\x8b" else gzip_bytes(raw)

@@ -26,6 +26,7 @@ COMMANDS = {
     "convert": "convert",
     "leaderboard": "leaderboard",
     "wan": "wan",
+    "analyze": "analyze",
 }
 
 

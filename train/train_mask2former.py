@@ -500,13 +500,33 @@ def upload_model(api, folder: Path, repo_id: str) -> str:
     return commit.oid
 
 
-def model_card(args: argparse.Namespace, config: TrainConfig, metrics: dict) -> str:
+def model_card(args: argparse.Namespace, config: TrainConfig, metrics: dict, benchmark: str = "coco-n") -> str:
+    """The model's README.md: YAML metadata with a ``model-index`` (mask AP, Boundary AP and box AP on the
+    clean evaluation split, in percent, with the dataset repo, config and revision; Hub pages and the
+    leaderboard read it) and a table of the same numbers."""
+    dataset = {"type": str(args.dataset), "name": f"{args.dataset} ({args.dataset_config})",
+               "config": args.dataset_config, "split": config.eval_split}
+    if args.revision:
+        dataset["revision"] = args.revision
+    names = {"segm": ("mask AP", "mask_ap"), "boundary": ("Boundary AP", "boundary_ap"), "bbox": ("box AP", "box_ap")}
+    results = [{"name": label, "type": kind, "value": round(100 * metrics[key]["AP"], 2)}
+               for key, (label, kind) in names.items() if "AP" in metrics.get(key, {})]
+    meta = {
+        "library_name": "transformers", "pipeline_tag": "image-segmentation",
+        "tags": ["mask2former", "label-noise", "hf-noisy", benchmark],
+        "datasets": [str(args.dataset)],
+        "model-index": [{"name": Path(args.push_to_hub or args.output_dir).name, "results": [{
+            "task": {"type": "image-segmentation", "name": "Instance segmentation"},
+            "dataset": dataset, "metrics": results,
+        }]}],
+    }
     lines = [
-        "---", "library_name: transformers", "pipeline_tag: image-segmentation", "tags: [mask2former, label-noise, hf-noisy]", "---",
+        "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---",
         f"# Mask2Former trained on `{args.dataset}` / `{args.dataset_config}`", "",
         f"Trained with hf-noisy's `train/train_mask2former.py --config {args.config}` ({config.max_steps} steps, "
-        f"class loss `{config.class_loss}`, seed {config.seed}). Scores on the clean `{config.eval_split}` split "
-        "(hf-noisy metric: mask AP, Boundary AP, box AP):", "",
+        f"class loss `{config.class_loss}`, seed {config.seed}"
+        + (f", dataset revision `{args.revision}`" if args.revision else "") + f"). Scores on the clean "
+        f"`{config.eval_split}` split (hf-noisy metric: mask AP, Boundary AP, box AP):", "",
         "| metric | AP | AP50 | AP75 |", "|---|---|---|---|",
     ]
     for name in ("segm", "boundary", "bbox"):
@@ -743,7 +763,7 @@ def run(args: argparse.Namespace, config: TrainConfig) -> int:
             Mask2FormerImageProcessorPil(size={"shortest_edge": config.eval_short_edge,
                                             "longest_edge": config.eval_max_size}).save_pretrained(tmp)
             write_json(tmp / "metrics.json", {"step": state["step"], "split": config.eval_split, "metrics": metrics})
-            (tmp / "README.md").write_text(model_card(args, config, metrics), encoding="utf-8")
+            (tmp / "README.md").write_text(model_card(args, config, metrics, benchmark), encoding="utf-8")
         if hub is not None:
             commit = upload_model(hub, final_dir, args.push_to_hub)
             log(f"pushed {final_dir} to {args.push_to_hub} ({commit[:12]})")

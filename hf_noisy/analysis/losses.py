@@ -169,9 +169,13 @@ def _draw(report: LossReport, names: list[str], path: Path) -> Path:
                 continue
             got = [rows[report.buckets[i]] for i in where]
             colour = "black" if group == CLEAN else colours(k % 10)
-            ax.plot(x[where], [r["mean"] for r in got], marker="o", ms=3, color=colour,
-                    lw=2.2 if group == CLEAN else 1.4, label=f"{group} (n={sum(r['n'] for r in got)})")
-            ax.fill_between(x[where], [r["q25"] for r in got], [r["q75"] for r in got], color=colour, alpha=0.15)
+            # a small sideways offset per group keeps the quartile bars apart
+            at = x[where] + (k - (len(names) - 1) / 2) * 0.08
+            means = np.array([r["mean"] for r in got])
+            band = np.array([[m - r["q25"] for m, r in zip(means, got)], [r["q75"] - m for m, r in zip(means, got)]])
+            ax.errorbar(at, means, yerr=np.clip(band, 0, None), marker="o", ms=3, capsize=2, color=colour,
+                        lw=2.2 if group == CLEAN else 1.4, label=f"{group} (n={sum(r['n'] for r in got)})")
+            ax.fill_between(at, [r["q25"] for r in got], [r["q75"] for r in got], color=colour, alpha=0.12)
         ax.set_title(f"{title}: mean and 25-75% band")
         ax.set_xticks(x, report.buckets, rotation=45 if len(x) > 8 else 0)
         ax.set_xlabel(report.by)

@@ -160,12 +160,12 @@ def test_targets_leave_out_crowd_regions_and_empty_masks():
     full[2:5, 3:8] = 1
     empty = np.zeros((10, 12), np.uint8)
     row = {"height": 10, "width": 12, "objects": [
-        {"segmentation": encode(full), "category_id": 4, "iscrowd": 0},
-        {"segmentation": encode(full), "category_id": 5, "iscrowd": 1},
-        {"segmentation": encode(empty), "category_id": 6, "iscrowd": 0},
+        {"id": 11, "segmentation": encode(full), "category_id": 4, "iscrowd": 0},
+        {"id": 12, "segmentation": encode(full), "category_id": 5, "iscrowd": 1},
+        {"id": 13, "segmentation": encode(empty), "category_id": 6, "iscrowd": 0},
     ]}
-    masks, labels = m2f_data.instance_targets(row)
-    assert labels.tolist() == [4] and np.array_equal(masks[0], full)
+    masks, labels, ids = m2f_data.instance_targets(row)
+    assert labels.tolist() == [4] and ids.tolist() == [11] and np.array_equal(masks[0], full)
 
 
 def test_epoch_order_is_deterministic_sharded_and_resumable():

@@ -63,9 +63,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="timed steps of the tiny model")
     parser.add_argument("--config", default="tiny", help="training config of the steps/s timings (tiny, cpu-fit)")
+    parser.add_argument("--steps-only", action="store_true",
+                        help="only the steps/s timings (no input-pipeline comparison, no albumentations needed)")
     args = parser.parse_args()
 
-    import albumentations as A
     import cv2
     import torch
     from transformers import Mask2FormerImageProcessorPil
@@ -80,37 +81,41 @@ def main() -> None:
         built = build_coco_n(args.coco_root, Path(tmp) / "coco-n", levels=["clean"], images="embedded",
                              max_images=args.images).path
         rows = load_coco_n(built, "clean", split="train")
-        config = m2f.load_config("r50")
-        ours = m2f_data.TrainDataset(rows, m2f_data.Jitter(config.image_size, config.min_scale, config.max_scale,
-                                                           config.flip_prob), seed=0)
-        transform = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5), A.HueSaturationValue(p=0.1)])
-        processor = Mask2FormerImageProcessorPil(size={"height": config.image_size, "width": config.image_size})
-        best = {"ours": float("inf"), "example": float("inf"), "example (maps given)": float("inf")}
-        for r in range(args.rounds):
-            start = time.perf_counter()
-            for i in range(len(ours)):
-                ours[(r, i)]
-            best["ours"] = min(best["ours"], time.perf_counter() - start)
-            start = time.perf_counter()
-            inputs = example_inputs(rows)
-            painted = time.perf_counter()
-            run_example(inputs, transform, processor)
-            end = time.perf_counter()
-            best["example"] = min(best["example"], end - start)
-            best["example (maps given)"] = min(best["example (maps given)"], end - painted)
-        n = len(ours)
-        print(f"input pipeline at {config.image_size}, {n} coco-tiny train images, one worker (best of {args.rounds}):")
-        for name, seconds in best.items():
-            print(f"  {name:<22} {n / seconds:7.1f} images/s")
-        print(f"  ratio ours / example:              {best['example'] / best['ours']:.2f}x")
-        print(f"  ratio ours / example (maps given): {best['example (maps given)'] / best['ours']:.2f}x")
+        if not args.steps_only:
+            import albumentations as A
+
+            config = m2f.load_config("r50")
+            ours = m2f_data.TrainDataset(rows, m2f_data.Jitter(config.image_size, config.min_scale, config.max_scale,
+                                                               config.flip_prob), seed=0)
+            transform = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5), A.HueSaturationValue(p=0.1)])
+            processor = Mask2FormerImageProcessorPil(size={"height": config.image_size, "width": config.image_size})
+            best = {"ours": float("inf"), "example": float("inf"), "example (maps given)": float("inf")}
+            for r in range(args.rounds):
+                start = time.perf_counter()
+                for i in range(len(ours)):
+                    ours[(r, i)]
+                best["ours"] = min(best["ours"], time.perf_counter() - start)
+                start = time.perf_counter()
+                inputs = example_inputs(rows)
+                painted = time.perf_counter()
+                run_example(inputs, transform, processor)
+                end = time.perf_counter()
+                best["example"] = min(best["example"], end - start)
+                best["example (maps given)"] = min(best["example (maps given)"], end - painted)
+            n = len(ours)
+            print(f"input pipeline at {config.image_size}, {n} coco-tiny train images, one worker (best of {args.rounds}):")
+            for name, seconds in best.items():
+                print(f"  {name:<22} {n / seconds:7.1f} images/s")
+            print(f"  ratio ours / example:              {best['example'] / best['ours']:.2f}x")
+            print(f"  ratio ours / example (maps given): {best['example (maps given)'] / best['ours']:.2f}x")
 
         tiny = m2f.load_config(args.config)
         model = m2f.build_model(tiny, m2f.class_names_of(rows))
         optimizer = torch.optim.AdamW(m2f.param_groups(model, tiny), lr=tiny.learning_rate)
         small = m2f_data.TrainDataset(rows, m2f_data.Jitter(tiny.image_size, tiny.min_scale, tiny.max_scale,
                                                             tiny.flip_prob), seed=0)
-        batches = [m2f_data.collate([small[(0, 2 * i)], small[(0, 2 * i + 1)]]) for i in range(args.steps + 2)]
+        batches = [m2f_data.collate([small[(0, (2 * i) % len(small))], small[(0, (2 * i + 1) % len(small))]])
+                   for i in range(args.steps + 2)]
 
         from m2f_instances import InstanceLossLog, provenance_of
         from m2f_loss import install_class_loss

@@ -1,5 +1,6 @@
 """Training input pipeline throughput (images/s in one worker, r50 resolution 1024) of train/m2f_data.py against
-the pipeline of transformers' example run_instance_segmentation_no_trainer.py, and steps/s of the tiny model.
+the pipeline of transformers' example run_instance_segmentation_no_trainer.py, steps/s of the tiny model, and
+the cost of ``--log-instance-losses`` (tiny model steps/s with per-instance recording on vs off, interleaved).
 
     python benchmarks/bench_train.py [--coco-root ../shared/data/coco-tiny] [--images 40] [--rounds 2]
 
@@ -61,9 +62,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40, help="training images per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="timed steps of the tiny model")
+    parser.add_argument("--config", default="tiny", help="training config of the steps/s timings (tiny, cpu-fit)")
+    parser.add_argument("--steps-only", action="store_true",
+                        help="only the steps/s timings (no input-pipeline comparison, no albumentations needed)")
     args = parser.parse_args()
 
-    import albumentations as A
     import cv2
     import torch
     from transformers import Mask2FormerImageProcessorPil
@@ -78,52 +81,75 @@ def main() -> None:
         built = build_coco_n(args.coco_root, Path(tmp) / "coco-n", levels=["clean"], images="embedded",
                              max_images=args.images).path
         rows = load_coco_n(built, "clean", split="train")
-        config = m2f.load_config("r50")
-        ours = m2f_data.TrainDataset(rows, m2f_data.Jitter(config.image_size, config.min_scale, config.max_scale,
-                                                           config.flip_prob), seed=0)
-        transform = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5), A.HueSaturationValue(p=0.1)])
-        processor = Mask2FormerImageProcessorPil(size={"height": config.image_size, "width": config.image_size})
-        best = {"ours": float("inf"), "example": float("inf"), "example (maps given)": float("inf")}
-        for r in range(args.rounds):
-            start = time.perf_counter()
-            for i in range(len(ours)):
-                ours[(r, i)]
-            best["ours"] = min(best["ours"], time.perf_counter() - start)
-            start = time.perf_counter()
-            inputs = example_inputs(rows)
-            painted = time.perf_counter()
-            run_example(inputs, transform, processor)
-            end = time.perf_counter()
-            best["example"] = min(best["example"], end - start)
-            best["example (maps given)"] = min(best["example (maps given)"], end - painted)
-        n = len(ours)
-        print(f"input pipeline at {config.image_size}, {n} coco-tiny train images, one worker (best of {args.rounds}):")
-        for name, seconds in best.items():
-            print(f"  {name:<22} {n / seconds:7.1f} images/s")
-        print(f"  ratio ours / example:              {best['example'] / best['ours']:.2f}x")
-        print(f"  ratio ours / example (maps given): {best['example (maps given)'] / best['ours']:.2f}x")
+        if not args.steps_only:
+            import albumentations as A
 
-        tiny = m2f.load_config("tiny")
+            config = m2f.load_config("r50")
+            ours = m2f_data.TrainDataset(rows, m2f_data.Jitter(config.image_size, config.min_scale, config.max_scale,
+                                                               config.flip_prob), seed=0)
+            transform = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=0.5), A.HueSaturationValue(p=0.1)])
+            processor = Mask2FormerImageProcessorPil(size={"height": config.image_size, "width": config.image_size})
+            best = {"ours": float("inf"), "example": float("inf"), "example (maps given)": float("inf")}
+            for r in range(args.rounds):
+                start = time.perf_counter()
+                for i in range(len(ours)):
+                    ours[(r, i)]
+                best["ours"] = min(best["ours"], time.perf_counter() - start)
+                start = time.perf_counter()
+                inputs = example_inputs(rows)
+                painted = time.perf_counter()
+                run_example(inputs, transform, processor)
+                end = time.perf_counter()
+                best["example"] = min(best["example"], end - start)
+                best["example (maps given)"] = min(best["example (maps given)"], end - painted)
+            n = len(ours)
+            print(f"input pipeline at {config.image_size}, {n} coco-tiny train images, one worker (best of {args.rounds}):")
+            for name, seconds in best.items():
+                print(f"  {name:<22} {n / seconds:7.1f} images/s")
+            print(f"  ratio ours / example:              {best['example'] / best['ours']:.2f}x")
+            print(f"  ratio ours / example (maps given): {best['example (maps given)'] / best['ours']:.2f}x")
+
+        tiny = m2f.load_config(args.config)
         model = m2f.build_model(tiny, m2f.class_names_of(rows))
         optimizer = torch.optim.AdamW(m2f.param_groups(model, tiny), lr=tiny.learning_rate)
         small = m2f_data.TrainDataset(rows, m2f_data.Jitter(tiny.image_size, tiny.min_scale, tiny.max_scale,
                                                             tiny.flip_prob), seed=0)
-        batches = [m2f_data.collate([small[(0, 2 * i)], small[(0, 2 * i + 1)]]) for i in range(args.steps + 2)]
+        batches = [m2f_data.collate([small[(0, (2 * i) % len(small))], small[(0, (2 * i + 1) % len(small))]])
+                   for i in range(args.steps + 2)]
 
-        def step(batch):
-            loss = model(**batch).loss
+        from m2f_instances import InstanceLossLog, provenance_of
+        from m2f_loss import install_class_loss
+
+        install_class_loss(model, "ce")
+        log = InstanceLossLog(Path(tmp) / "run", 0, provenance_of(rows))
+
+        def step(batch, record: bool):
+            model.criterion.record_instances = record
+            loss = model(pixel_values=batch["pixel_values"], mask_labels=batch["mask_labels"],
+                         class_labels=batch["class_labels"]).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
+            if record:
+                log.add(step=0, epoch=0, micro_batch=0, batch=batch, instances=model.criterion.last_instances)
 
         for batch in batches[:2]:  # warm-up
-            step(batch)
-        start = time.perf_counter()
-        for batch in batches[2:]:
-            step(batch)
-        seconds = time.perf_counter() - start
-        print(f"tiny model ({tiny.image_size}x{tiny.image_size}, batch {tiny.per_device_batch_size}, one CPU thread): "
-              f"{args.steps / seconds:.2f} steps/s")
+            step(batch, False)
+        wall = {False: 0.0, True: 0.0}
+        cpu = {False: 0.0, True: 0.0}
+        for i, batch in enumerate(batches[2:]):
+            for record in ((False, True) if i % 2 == 0 else (True, False)):  # interleaved, alternating order
+                start, start_cpu = time.perf_counter(), time.process_time()
+                step(batch, record)
+                wall[record] += time.perf_counter() - start
+                cpu[record] += time.process_time() - start_cpu
+        log.flush()
+        print(f"{args.config} model ({tiny.image_size}x{tiny.image_size}, batch {tiny.per_device_batch_size}, one CPU "
+              f"thread), {args.steps} steps each way:")
+        for record, name in ((False, "off"), (True, "on")):
+            print(f"  --log-instance-losses {name:<3}  {args.steps / wall[record]:6.2f} steps/s wall, "
+                  f"{cpu[record] / args.steps * 1000:7.1f} ms CPU per step")
+        print(f"  time per step, on / off: {wall[True] / wall[False]:.2f}x wall, {cpu[True] / cpu[False]:.2f}x CPU")
         print("no GPU was lent to this task: r50 bf16 steps/s and peak memory are not measured here")
 
 

@@ -193,12 +193,12 @@ def test_targets_leave_out_crowd_regions_and_empty_masks():
     full[2:5, 3:8] = 1
     empty = np.zeros((10, 12), np.uint8)
     row = {"height": 10, "width": 12, "objects": [
-        {"segmentation": encode(full), "category_id": 4, "iscrowd": 0},
-        {"segmentation": encode(full), "category_id": 5, "iscrowd": 1},
-        {"segmentation": encode(empty), "category_id": 6, "iscrowd": 0},
+        {"id": 11, "segmentation": encode(full), "category_id": 4, "iscrowd": 0},
+        {"id": 12, "segmentation": encode(full), "category_id": 5, "iscrowd": 1},
+        {"id": 13, "segmentation": encode(empty), "category_id": 6, "iscrowd": 0},
     ]}
-    masks, labels = m2f_data.instance_targets(row)
-    assert labels.tolist() == [4] and np.array_equal(masks[0], full)
+    masks, labels, ids = m2f_data.instance_targets(row)
+    assert labels.tolist() == [4] and ids.tolist() == [11] and np.array_equal(masks[0], full)
 
 
 def test_epoch_order_is_deterministic_sharded_and_resumable():
@@ -491,7 +491,7 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path, two_
     # a small learning rate keeps the tiny model near its random init, whose masks are not empty, so the
     # evaluation below scores real predictions (6 steps at 1e-3 teach it to predict background everywhere)
     common = ["--dataset", str(data), "--dataset-config", "hard", "--max-steps", "6", "--checkpoint-steps", "2",
-              "--log-steps", "1", "--learning-rate", "1e-5"]
+              "--log-steps", "1", "--learning-rate", "1e-5", "--log-instance-losses"]
     log = _launch(two_cpu_processes(), *common, "--output-dir", "straight", "--predictions-out",
                   "straight/results.json", cwd=tmp_path)
     assert "world size 2" in log and "rank 0/2: 6 samples per epoch" in log and "rank 1/2: 6 samples per epoch" in log
@@ -513,6 +513,17 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path, two_
     weights_start = load_file(tmp_path / "straight" / "checkpoints" / "step-000002" / "model.safetensors")
     assert not all(torch.equal(weights_start[k], weights_a[k]) for k in weights_a)  # training did change them
     assert json.loads((b / "train_state.json").read_text())["epoch"] == 1
+    # --log-instance-losses: each rank writes its own files; the resumed run's rows (steps 3-6) are the
+    # uninterrupted run's rows of those steps
+    import pyarrow.parquet as pq
+
+    def instance_rows(run: str) -> list[dict]:
+        files = sorted((tmp_path / run / "instance_losses").glob("rank-*/steps-*.parquet"))
+        return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+    straight_rows = instance_rows("straight")
+    assert {r["rank"] for r in straight_rows} == {0, 1} and {r["step"] for r in straight_rows} == set(range(1, 7))
+    assert instance_rows("resumed") == [r for r in straight_rows if r["step"] > 2]
 
     metrics = json.loads((a / "metrics.json").read_text())["metrics"]
     from hf_noisy.hub import export_coco

@@ -72,11 +72,11 @@ def decode_image(image: Any, height: int, width: int) -> np.ndarray:
     return array
 
 
-def instance_targets(row: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Training targets of one row: ``(masks (N, H, W) uint8, labels (N,) int64 ClassLabel indices)``,
-    without crowd regions and empty masks."""
+def instance_targets(row: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training targets of one row: ``(masks (N, H, W) uint8, labels (N,) int64 ClassLabel indices,
+    annotation ids (N,) int64)``, without crowd regions and empty masks (rows without ``id``: -1)."""
     height, width = int(row["height"]), int(row["width"])
-    masks, labels = [], []
+    masks, labels, ids = [], [], []
     for obj in row["objects"]:
         if obj["iscrowd"]:
             continue
@@ -84,9 +84,10 @@ def instance_targets(row: dict) -> tuple[np.ndarray, np.ndarray]:
         if mask.any():
             masks.append(mask)
             labels.append(obj["category_id"])
+            ids.append(obj.get("id", -1))
     if not masks:
-        return np.zeros((0, height, width), np.uint8), np.zeros(0, np.int64)
-    return np.stack(masks), np.asarray(labels, np.int64)
+        return np.zeros((0, height, width), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.stack(masks), np.asarray(labels, np.int64), np.asarray(ids, np.int64)
 
 
 def large_scale_jitter(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
@@ -134,7 +135,8 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    """Rows -> ``{"pixel_values", "mask_labels", "class_labels"}``, indexed by ``(epoch, index)`` pairs."""
+    """Rows -> ``{"pixel_values", "mask_labels", "class_labels", "annotation_ids", "image_id"}``, indexed by
+    ``(epoch, index)`` pairs (``annotation_ids``: the source annotation id of each target, in target order)."""
 
     def __init__(self, rows: Any, jitter: Jitter, seed: int) -> None:
         from datasets import Image
@@ -149,13 +151,15 @@ class TrainDataset(torch.utils.data.Dataset):
         epoch, index = key
         row = self.rows[index]
         image = decode_image(row["image"], int(row["height"]), int(row["width"]))
-        masks, labels = instance_targets(row)
+        masks, labels, ids = instance_targets(row)
         image, masks = large_scale_jitter(image, masks, sample_rng(self.seed, epoch, index), self.jitter)
         keep = masks.reshape(len(masks), -1).any(axis=1)
         return {
             "pixel_values": to_pixel_values(image),
             "mask_labels": torch.from_numpy(masks[keep]).float(),
             "class_labels": torch.from_numpy(labels[keep]),
+            "annotation_ids": torch.from_numpy(ids[keep]),
+            "image_id": int(row["image_id"]),
         }
 
 
@@ -165,6 +169,8 @@ def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
         "pixel_values": torch.stack([s["pixel_values"] for s in samples]),
         "mask_labels": [s["mask_labels"] for s in samples],
         "class_labels": [s["class_labels"] for s in samples],
+        "annotation_ids": [s["annotation_ids"] for s in samples],
+        "image_ids": [s["image_id"] for s in samples],
     }
 
 

@@ -84,9 +84,11 @@ class TrainConfig:
     poly_power: float = dataclasses.field(default=0.9, metadata={"help": "poly schedule: lr x (1 - step/max_steps)^power"})
     max_grad_norm: float = dataclasses.field(default=0.01, metadata={"help": "clip the full model's gradient norm (0: off)"})
     mixed_precision: str = dataclasses.field(default="bf16", metadata={"help": "no | bf16 | fp16 (CPU runs use no)"})
-    class_loss: str = dataclasses.field(default="ce", metadata={"help": "ce | sce (Symmetric Cross-Entropy)"})
+    class_loss: str = dataclasses.field(default="ce", metadata={"help": "ce | sce (Symmetric Cross-Entropy) | gce (generalized CE) | bootstrap (soft bootstrapping)"})
     sce_alpha: float = dataclasses.field(default=1.0, metadata={"help": "SCE: weight of CE"})
     sce_beta: float = dataclasses.field(default=1.0, metadata={"help": "SCE: weight of reverse CE"})
+    gce_q: float = dataclasses.field(default=0.7, metadata={"help": "GCE: q in (0, 1] (CE as q -> 0)"})
+    bootstrap_beta: float = dataclasses.field(default=0.95, metadata={"help": "soft bootstrapping: weight of the label, 1 - beta of the prediction (CE at 1)"})
     seed: int = dataclasses.field(default=42, metadata={"help": "seed of init, data order and augmentation"})
     # bookkeeping
     checkpoint_steps: int = dataclasses.field(default=5000, metadata={"help": "save a checkpoint every N steps"})
@@ -121,6 +123,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     parser.add_argument("--allow-coco-pretrained", action="store_true",
                         help="allow starting from a Mask2Former already trained on COCO (leaks clean labels)")
     parser.add_argument("--overwrite", action="store_true", help="train into a non-empty OUTPUT_DIR")
+    parser.add_argument("--log-instance-losses", action="store_true",
+                        help="every log_steps, record each matched instance's class, mask BCE and dice loss with its "
+                             "noise provenance in OUTPUT_DIR/instance_losses/ (parquet; hf-noisy analyze losses)")
     values = config_values()
     group = parser.add_argument_group(
         "config keys (override the YAML; [brackets]: each config's value, " + ", ".join(values) + ")")
@@ -191,9 +196,12 @@ def load_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConf
         config.eval_split = canonical_split(config.eval_split)  # val or validation, as everywhere in hf-noisy
     except HfNoisyError as err:
         raise SystemExit(f"error: eval_split: {err}") from None
-    if config.class_loss not in ("ce", "sce") or config.backbone not in ("swin", "resnet") \
+    if config.class_loss not in ("ce", "sce", "gce", "bootstrap") or config.backbone not in ("swin", "resnet") \
             or config.mask_postprocess not in ("full", "transformers"):
-        raise SystemExit("error: class_loss must be ce|sce, backbone swin|resnet, mask_postprocess full|transformers")
+        raise SystemExit("error: class_loss must be ce|sce|gce|bootstrap, backbone swin|resnet, "
+                         "mask_postprocess full|transformers")
+    if not 0 < config.gce_q <= 1 or not 0 <= config.bootstrap_beta <= 1:
+        raise SystemExit("error: gce_q must be in (0, 1] and bootstrap_beta in [0, 1]")
     return config
 
 
@@ -313,12 +321,12 @@ def load_split(args: argparse.Namespace, config: str, split: str, limit: int | N
 
 
 def full_resolution_instances(class_logits, mask_logits, input_size: tuple[int, int], image_size: tuple[int, int],
-                              chunk: int = 20) -> list[tuple[np.ndarray, int, float]]:
+                              chunk: int = 20, top_k: int | None = None) -> list[tuple[np.ndarray, int, float]]:
     """One image's instances as Mask2Former's own inference makes them (detectron2/MMDetection).
 
     ``class_logits`` ``(Q, C+1)``, ``mask_logits`` ``(Q, h, w)`` at 1/4 of the padded input; ``input_size`` is the
-    resized image inside the padding, ``image_size`` the original ``(height, width)``. The top-``Q``
-    (query, class) pairs by class probability are kept; their mask logits are upsampled bilinearly to the padded
+    resized image inside the padding, ``image_size`` the original ``(height, width)``. The top-``top_k``
+    (default ``Q``) (query, class) pairs by class probability are kept; their mask logits are upsampled bilinearly to the padded
     input, cropped to ``input_size``, resized bilinearly to ``image_size`` and thresholded at 0; score = class
     probability x mean mask probability inside the mask. Returns ``(mask uint8, label index, score)``, empty
     masks left out, best first.
@@ -327,10 +335,10 @@ def full_resolution_instances(class_logits, mask_logits, input_size: tuple[int, 
 
     scores = class_logits.float().softmax(-1)[:, :-1]
     num_queries, num_classes = scores.shape
-    top, flat = scores.flatten().topk(num_queries)
+    top, flat = scores.flatten().topk(min(top_k or num_queries, num_queries * num_classes))
     queries, labels = flat // num_classes, flat % num_classes
     out = []
-    for begin in range(0, num_queries, chunk):
+    for begin in range(0, len(flat), chunk):
         logits = mask_logits[queries[begin:begin + chunk]].float()[None]
         logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)[..., :input_size[0], :input_size[1]]
         logits = F.interpolate(logits, size=image_size, mode="bilinear", align_corners=False)[0]
@@ -343,9 +351,10 @@ def full_resolution_instances(class_logits, mask_logits, input_size: tuple[int, 
     return sorted(out, key=lambda item: -item[2])
 
 
-def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_ids: list[int], device) -> list[dict]:
-    """COCO results for ``rows[indices]`` (top-``num_queries`` query/class pairs, no score threshold), masks at
-    the original image size encoded with hf_noisy.masks.
+def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_ids: list[int], device,
+            top_k: int | None = None) -> list[dict]:
+    """COCO results for ``rows[indices]`` (top-``top_k`` query/class pairs, default ``num_queries``, no score
+    threshold), masks at the original image size encoded with hf_noisy.masks.
 
     ``mask_postprocess``: ``"full"`` is :func:`full_resolution_instances` (Mask2Former's own inference);
     ``"transformers"`` is ``post_process_instance_segmentation(..., return_binary_maps=True)``, which computes
@@ -375,7 +384,8 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
             image_size = (row["height"], row["width"])
             class_logits, mask_logits = out.class_queries_logits[k].float().cpu(), out.masks_queries_logits[k].float().cpu()
             if config.mask_postprocess == "full":
-                instances = full_resolution_instances(class_logits, mask_logits, tuple(tensor.shape[1:]), image_size)
+                instances = full_resolution_instances(class_logits, mask_logits, tuple(tensor.shape[1:]), image_size,
+                                                      top_k=top_k)
             else:
                 # crop the mask logits to this image's unpadded area before post-processing resizes them
                 h, w = math.ceil(tensor.shape[1] / 4), math.ceil(tensor.shape[2] / 4)
@@ -393,8 +403,10 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
 
 
 def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict], exchange: Path,
-             frozen: list = ()) -> tuple[dict, list]:
-    """Predict on this rank's share of ``rows``, collect everything on the main process and score there.
+             frozen: list = (), benchmark: str = "coco-n") -> tuple[dict, list]:
+    """Predict on this rank's share of ``rows``, collect everything on the main process and score there, with
+    the benchmark's rules (:func:`hf_noisy.leaderboard.rules.rules_for`: LVIS-N with LVIS rules and the top 300
+    (query, class) pairs per image; the others with COCO rules and the top ``min(num_queries, 100)``).
 
     Ranks hand their predictions over as JSON files in ``exchange`` (a folder every rank can read), not through
     a collective: gloo's all-gather of pickled Python objects can deadlock at process exit in torch 2.13
@@ -402,12 +414,15 @@ def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categ
     Returns ``({"segm": stats, "bbox": stats, "boundary": stats}, predictions)`` on the main process,
     ``({}, [])`` elsewhere.
     """
-    from hf_noisy.metrics import evaluate_coco
+    from hf_noisy.leaderboard.rules import rules_for, score
 
+    rules = rules_for(benchmark)
+    num_queries = accelerator.unwrap_model(model).config.num_queries
+    top_k = rules.max_per_image if rules.protocol == "lvis" else min(num_queries, rules.max_per_image)
     indices = list(range(accelerator.process_index, len(rows), accelerator.num_processes))
     with accelerator.autocast():
         mine = predict(accelerator.unwrap_model(model), rows, indices, config, [c["id"] for c in categories],
-                       accelerator.device)
+                       accelerator.device, top_k=top_k)
     train_mode(model, list(frozen))
     if accelerator.num_processes == 1:
         parts = [mine]
@@ -424,8 +439,12 @@ def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categ
     if not accelerator.is_main_process:
         return {}, []
     predictions = sorted((p for part in parts for p in part), key=lambda p: (p["image_id"], -p["score"]))
-    results = evaluate_coco(gt, predictions, ("segm", "bbox", "boundary"))
-    return {name: result.stats for name, result in results.items()}, predictions
+    if not predictions:
+        accelerator.print(f"WARNING: no detections on {len(rows)} {config.eval_split} images, so every metric is 0: "
+                          "each query's mask logits are below 0 everywhere, i.e. its mask is empty at the "
+                          "threshold (sigmoid 0.5). The model has not learned masks yet: train longer or with a "
+                          "larger learning rate (see train/configs/cpu-fit.yaml).")
+    return score(benchmark, gt, predictions), predictions
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -505,13 +524,33 @@ def upload_model(api, folder: Path, repo_id: str) -> str:
     return commit.oid
 
 
-def model_card(args: argparse.Namespace, config: TrainConfig, metrics: dict) -> str:
+def model_card(args: argparse.Namespace, config: TrainConfig, metrics: dict, benchmark: str = "coco-n") -> str:
+    """The model's README.md: YAML metadata with a ``model-index`` (mask AP, Boundary AP and box AP on the
+    clean evaluation split, in percent, with the dataset repo, config and revision; Hub pages and the
+    leaderboard read it) and a table of the same numbers."""
+    dataset = {"type": str(args.dataset), "name": f"{args.dataset} ({args.dataset_config})",
+               "config": args.dataset_config, "split": config.eval_split}
+    if args.revision:
+        dataset["revision"] = args.revision
+    names = {"segm": ("mask AP", "mask_ap"), "boundary": ("Boundary AP", "boundary_ap"), "bbox": ("box AP", "box_ap")}
+    results = [{"name": label, "type": kind, "value": round(100 * metrics[key]["AP"], 2)}
+               for key, (label, kind) in names.items() if "AP" in metrics.get(key, {})]
+    meta = {
+        "library_name": "transformers", "pipeline_tag": "image-segmentation",
+        "tags": ["mask2former", "label-noise", "hf-noisy", benchmark],
+        "datasets": [str(args.dataset)],
+        "model-index": [{"name": Path(args.push_to_hub or args.output_dir).name, "results": [{
+            "task": {"type": "image-segmentation", "name": "Instance segmentation"},
+            "dataset": dataset, "metrics": results,
+        }]}],
+    }
     lines = [
-        "---", "library_name: transformers", "pipeline_tag: image-segmentation", "tags: [mask2former, label-noise, hf-noisy]", "---",
+        "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---",
         f"# Mask2Former trained on `{args.dataset}` / `{args.dataset_config}`", "",
         f"Trained with hf-noisy's `train/train_mask2former.py --config {args.config}` ({config.max_steps} steps, "
-        f"class loss `{config.class_loss}`, seed {config.seed}). Scores on the clean `{config.eval_split}` split "
-        "(hf-noisy metric: mask AP, Boundary AP, box AP):", "",
+        f"class loss `{config.class_loss}`, seed {config.seed}"
+        + (f", dataset revision `{args.revision}`" if args.revision else "") + f"). Scores on the clean "
+        f"`{config.eval_split}` split (hf-noisy metric: mask AP, Boundary AP, box AP):", "",
         "| metric | AP | AP50 | AP75 |", "|---|---|---|---|",
     ]
     for name in ("segm", "boundary", "bbox"):
@@ -596,7 +635,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(config.seed)  # the same initial weights on every rank
 
-    categories = benchmark.metadata["categories"]
+    metadata = benchmark.metadata
+    categories, benchmark_id = metadata["categories"], metadata.get("benchmark_id", "coco-n")
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
     class_names = class_names_of(eval_rows)
     gt = rows_to_coco(eval_rows, categories) if accelerator.is_main_process else {}
@@ -605,7 +645,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
         from transformers import Mask2FormerForUniversalSegmentation
 
         model = Mask2FormerForUniversalSegmentation.from_pretrained(args.eval_only).to(accelerator.device)
-        metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir)
+        metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir,
+                                        benchmark=benchmark_id)
         if accelerator.is_main_process:
             write_json(output_dir / "metrics.json", {"checkpoint": args.eval_only, "split": config.eval_split,
                                                      "num_images": len(eval_rows), "metrics": metrics})
@@ -624,7 +665,9 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
     train_rows = load_split(args, args.dataset_config, "train", config.max_train_images)
     model = build_model(config, class_names, allow_coco_pretrained=args.allow_coco_pretrained, log=log)
     set_seed(config.seed, device_specific=True)  # from here on each rank draws its own points and dropout
-    install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta)
+    install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta,
+                       gce_q=config.gce_q, bootstrap_beta=config.bootstrap_beta)
+    criterion = model.criterion
     frozen = frozen_batch_norms(model) if config.freeze_batch_norm else []
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup(config))
@@ -642,6 +685,12 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
         if state["world_size"] != world or state["per_device_batch_size"] != config.per_device_batch_size:
             raise SystemExit("error: resume with the same number of processes and batch size as the checkpoint")
         log(f"resumed from {checkpoint} at step {state['step']} (epoch {state['epoch']}, batch {state['batch']})")
+    instance_log = None
+    if args.log_instance_losses:
+        from m2f_instances import InstanceLossLog, provenance_of
+
+        instance_log = InstanceLossLog(output_dir, rank, provenance_of(train_rows))
+        instance_log.drop_after(state["step"])  # rows of an abandoned continuation (none on a fresh run)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json(output_dir / "run_config.json", {"args": {k: v for k, v in vars(args).items() if not k.startswith("cfg_")},
@@ -676,6 +725,9 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
     metrics: dict = {}
     while state["step"] < config.max_steps:
         step_loss = 0.0
+        coming = state["step"] + 1
+        criterion.record_instances = instance_log is not None and (
+            coming % config.log_steps == 0 or coming in (1, config.max_steps))
         for micro in range(config.gradient_accumulation_steps):
             epoch, consumed, batch = next(stream)
             last = micro == config.gradient_accumulation_steps - 1
@@ -685,6 +737,9 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
                             class_labels=[c.to(accelerator.device) for c in batch["class_labels"]])
                 accelerator.backward(out.loss / config.gradient_accumulation_steps)
             step_loss += out.loss.item() / config.gradient_accumulation_steps
+            if criterion.record_instances:
+                instance_log.add(step=coming, epoch=epoch, micro_batch=micro, batch=batch,
+                                 instances=criterion.last_instances)
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
@@ -700,11 +755,14 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
             log(f"step {state['step']}: loss {loss:.4f}")
         final = state["step"] == config.max_steps
         if state["step"] % config.checkpoint_steps == 0 or final:
+            if instance_log is not None:
+                instance_log.flush()  # before the checkpoint: a checkpoint's steps are always on disk
             folder = output_dir / "checkpoints" / f"step-{state['step']:06d}"
             save_checkpoint(accelerator, model, folder, {**state, "world_size": world,
                                                          "per_device_batch_size": config.per_device_batch_size})
         if state["step"] % config.eval_steps == 0 or final:
-            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir, frozen)
+            metrics, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, output_dir, frozen,
+                                            benchmark_id)
             if accelerator.is_main_process:
                 folder = output_dir / "checkpoints" / f"step-{state['step']:06d}"
                 record = {"step": state["step"], "dataset": str(args.dataset), "config": args.dataset_config,
@@ -732,7 +790,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
             Mask2FormerImageProcessorPil(size={"shortest_edge": config.eval_short_edge,
                                             "longest_edge": config.eval_max_size}).save_pretrained(tmp)
             write_json(tmp / "metrics.json", {"step": state["step"], "split": config.eval_split, "metrics": metrics})
-            (tmp / "README.md").write_text(model_card(args, config, metrics), encoding="utf-8")
+            (tmp / "README.md").write_text(model_card(args, config, metrics, benchmark_id), encoding="utf-8")
         if hub is not None:
             commit = upload_model(hub, final_dir, args.push_to_hub)
             log(f"pushed {final_dir} to {args.push_to_hub} ({commit[:12]})")

@@ -29,6 +29,7 @@ COMMANDS = {
     "wan": "wan",
     "audit": "audit",
     "random-sam": "random_sam",
+    "analyze": "analyze",
 }
 
 

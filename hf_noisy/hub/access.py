@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..errors import HfNoisyError
+from ..errors import HfNoisyError, network_error
 
 __all__ = ["hub_errors", "require_token"]
 
@@ -47,8 +47,9 @@ def hub_errors(action: str) -> Iterator[None]:
             412: "the repository changed meanwhile; run the command again",
         }.get(status, "the Hub refused the request")
         raise HfNoisyError(f"{action}: {meaning} ({_status(err)})") from None
-    except ConnectionError as err:
-        raise HfNoisyError(f"{action}: could not reach the Hub ({type(err).__name__}: {err})") from None
+    except ConnectionError as err:  # no network or offline mode: the one message every command gives for it
+        raise (network_error(err) or HfNoisyError(f"{action}: could not reach the Hub ({type(err).__name__}: {err})")
+               ) from None
 
 
 def _status(err) -> str:

@@ -138,7 +138,8 @@ def test_instance_losses_carry_provenance_and_survive_resume(coco_n_hard: Path, 
 
     ARTIFACTS.mkdir(exist_ok=True)
     figure = ARTIFACTS / "instance_losses_tiny_hard.png"
-    assert cli(["analyze", "losses", str(straight), "--by", "step", "--buckets", "4", "--out", str(figure)]) == 0
+    assert cli(["analyze", "losses", str(straight), "--by", "step", "--buckets", "4", "--out", str(figure),
+                "--overwrite"]) == 0  # test-artifacts/ outlives a run
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from hf_noisy.analysis import analyze_losses
 
@@ -198,7 +199,8 @@ def test_analyze_confidence_on_two_levels(two_level_runs: dict[str, Path], capsy
     files = [str(two_level_runs[level] / "results.json") for level in ("clean", "hard")]
     ARTIFACTS.mkdir(exist_ok=True)
     figure = ARTIFACTS / "confidence_two_levels.png"
-    assert cli(["analyze", "confidence", *files, "--names", "clean,hard", "--out", str(figure), "--json"]) == 0
+    assert cli(["analyze", "confidence", *files, "--names", "clean,hard", "--out", str(figure), "--json",
+                "--overwrite"]) == 0
     printed = json.loads(capsys.readouterr().out)
     report = analyze_confidence(files, names=["clean", "hard"])
     for run, shown in zip(report.runs, printed):
@@ -207,7 +209,10 @@ def test_analyze_confidence_on_two_levels(two_level_runs: dict[str, Path], capsy
         assert run["mean_score"] == pytest.approx(scores.mean()) == shown["mean_score"]
         assert run["share_above"] == pytest.approx((scores > 0.5).mean())
     assert figure.read_bytes()[:4] == b"\x89PNG"
-    assert cli(["analyze", "confidence", str(figure)]) == 2  # not JSON: one error line
+    assert cli(["analyze", "confidence", str(figure), "--out", str(figure)]) == 2  # the input: refused
+    assert "is the input" in capsys.readouterr().err
+    assert cli(["analyze", "confidence", str(figure), "--out", str(figure.with_name("unwritten.png"))]) == 2
+    assert "JSON" in capsys.readouterr().err  # not JSON: one error line
 
 
 # ---------------------------------------------------------------------------------------------- LVIS-N

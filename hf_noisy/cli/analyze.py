@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
@@ -28,38 +27,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     losses.add_argument("--by", choices=("epoch", "step"), default="epoch", help="bucket rows by epoch or by step range")
     losses.add_argument("--buckets", type=int, default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
+    losses.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
     confidence.add_argument("--out", default="confidence.png", help="PNG to write (default: confidence.png)")
     confidence.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
+    confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..analysis import analyze_confidence, analyze_losses
-    from ..errors import HfNoisyError
+    from ..fsutil import check_output
 
-    try:
-        if args.what == "losses":
-            from pathlib import Path
-
-            out = args.out or str(Path(args.run_dir) / "instance_losses.png")
-            report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets)
-            if args.json:
-                print(json.dumps({"by": report.by, "summary": report.summary, "separability": report.separability}))
-            else:
-                print(report.format_table())
-                print(f"figure: {report.figure}")
-            return 0
-        names = args.names.split(",") if args.names else None
-        report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
+    if args.what == "losses":
+        out = args.out or str(Path(args.run_dir) / "instance_losses.png")
+        check_output(out, [args.run_dir] if args.out else [], overwrite=args.overwrite)
+        report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets)
         if args.json:
-            print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
+            print(json.dumps({"by": report.by, "summary": report.summary, "separability": report.separability}))
         else:
             print(report.format_table())
             print(f"figure: {report.figure}")
         return 0
-    except HfNoisyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    check_output(args.out, args.results, overwrite=args.overwrite)
+    names = args.names.split(",") if args.names else None
+    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
+    else:
+        print(report.format_table())
+        print(f"figure: {report.figure}")
+    return 0

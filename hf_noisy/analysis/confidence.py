@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from ..errors import HfNoisyError
-from ..fsutil import atomic_write_bytes
+from ._figure import save_png
 
 __all__ = ["ConfidenceReport", "analyze_confidence"]
 
@@ -87,7 +87,6 @@ def analyze_confidence(results: Sequence[str | os.PathLike], *, names: Sequence[
 
 
 def _draw(report: ConfidenceReport, bins: int, path: Path) -> Path:
-    import io
 
     import matplotlib
 
@@ -105,9 +104,5 @@ def _draw(report: ConfidenceReport, bins: int, path: Path) -> Path:
     ax.set_title(f"Detection confidence (scores > {report.threshold})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(fig, path)
     return path

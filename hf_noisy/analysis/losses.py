@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HfNoisyError
-from ..fsutil import atomic_write_bytes
+from ._figure import save_png
 
 __all__ = ["LossReport", "analyze_losses", "auroc", "instance_groups", "load_instance_losses"]
 
@@ -151,7 +151,6 @@ def analyze_losses(run_dir: str | os.PathLike, *, figure: str | os.PathLike | No
 
 
 def _draw(report: LossReport, names: list[str], path: Path) -> Path:
-    import io
 
     import matplotlib
 
@@ -182,9 +181,5 @@ def _draw(report: LossReport, names: list[str], path: Path) -> Path:
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(fig, path)
     return path

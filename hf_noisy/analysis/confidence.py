@@ -87,7 +87,6 @@ def analyze_confidence(results: Sequence[str | os.PathLike], *, names: Sequence[
 
 
 def _draw(report: ConfidenceReport, bins: int, path: Path) -> Path:
-
     import matplotlib
 
     matplotlib.use("Agg")

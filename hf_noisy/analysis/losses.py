@@ -151,7 +151,6 @@ def analyze_losses(run_dir: str | os.PathLike, *, figure: str | os.PathLike | No
 
 
 def _draw(report: LossReport, names: list[str], path: Path) -> Path:
-
     import matplotlib
 
     matplotlib.use("Agg")

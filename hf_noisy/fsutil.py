@@ -43,7 +43,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from .errors import HfNoisyError
 
@@ -100,8 +100,9 @@ def _inside(path: str, folder: str) -> bool:
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename it into place.
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | BinaryIO, *, overwrite: bool = True) -> None:
+    """Write ``data`` (bytes, or a binary file read to its end a chunk at a time) to ``path`` through a
+    temporary file in the same directory, then rename it into place.
 
     The file gets mode ``0o666`` minus the umask. With ``overwrite=False`` an existing ``path`` (even one
     that appeared while writing) is never replaced: :class:`FileExistsError`, and nothing is left behind.
@@ -112,7 +113,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
         name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, 1 << 20)
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:

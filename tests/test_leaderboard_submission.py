@@ -107,19 +107,36 @@ _PARENT_KINDS = {"name", "meta"}
 _THROUGH_THE_SANDBOX = {"gzip-bomb", "too-deep", "score", "rle-corrupt", "not-json"}
 
 
+def _streamed(raw: bytes, gt: dict, limits: Limits, folder: Path) -> int:
+    """What the sandbox child does with a file, in this process: stream it through iter_upload (decompressing a
+    gzip upload into a file) and check that file batch by batch."""
+    from hf_noisy.leaderboard.submission import check_results_file, iter_upload
+
+    upload, plain = folder / "upload", folder / "plain.json"
+    upload.write_bytes(raw)
+    with open(upload, "rb") as source, open(plain, "wb") as out:
+        for chunk in iter_upload(source, limits.for_benchmark("coco-n")):
+            out.write(chunk)
+    return check_results_file(plain, gt, max_per_image=100, limits=limits)
+
+
 def test_every_bad_submission_is_refused_with_its_reason_and_nothing_is_stored(store: Path, gt: dict,
-                                                                              valid: list[dict]):
-    """Each file-level case is checked with the code the sandbox child runs (parse_results, check_results),
-    and one case of most kinds also end to end through submit() and the child."""
+                                                                              valid: list[dict], tmp_path: Path):
+    """Each file-level case is checked with both checks: the whole file in memory (parse_results,
+    check_results) and the streamed one the sandbox child runs (iter_upload, check_results_file); one case of
+    most kinds also goes end to end through submit() and the child."""
     from hf_noisy.leaderboard import check_results
 
     before = _files(store)
     sent = set()
     for kind, raw, meta, limits, words in _corpus(gt, valid):
-        if kind not in _PARENT_KINDS and not (kind == "oversized" and limits.max_compressed_bytes < len(raw)):
-            with pytest.raises(SubmissionError) as caught:
-                check_results(parse_results(raw, limits), gt, max_per_image=100, limits=limits)
-            assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
+        if kind not in _PARENT_KINDS and not (kind == "oversized" and limits.max_compressed_bytes is not None
+                                              and limits.max_compressed_bytes < len(raw)):
+            for check in (lambda: check_results(parse_results(raw, limits), gt, max_per_image=100, limits=limits),
+                          lambda: _streamed(raw, gt, limits, tmp_path)):
+                with pytest.raises(SubmissionError) as caught:
+                    check()
+                assert (caught.value.kind, words in str(caught.value)) == (kind, True), (kind, str(caught.value))
         if kind in _PARENT_KINDS or kind == "oversized" or (kind in _THROUGH_THE_SANDBOX and kind not in sent):
             sent.add(kind)
             with pytest.raises(SubmissionError) as caught:
@@ -169,6 +186,35 @@ def test_paths_come_from_validated_fields_and_the_content_hash(store: Path, vali
 def test_gzip_and_plain_parse_the_same(valid: list[dict]):
     raw = dumps(valid)
     assert parse_results(gzip.compress(raw)) == parse_results(raw) == valid
+
+
+def test_the_streamed_check_counts_every_detection_in_small_batches(gt: dict, valid: list[dict], tmp_path: Path,
+                                                                    monkeypatch):
+    """Batches of a few detections (1 KiB blocks): the per-image cap and the messages count across them."""
+    from hf_noisy.metrics import stream
+
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 1024)
+    assert _streamed(gzip.compress(dumps(valid)), gt, Limits(), tmp_path) == len(valid)
+    image = valid[0]["image_id"]
+    many = [dict(valid[0], score=0.5) for _ in range(101)]
+    with pytest.raises(SubmissionError, match=f"image {image} has more than 100 detections"):
+        _streamed(dumps(many), gt, Limits(), tmp_path)
+    late = [dict(d) for d in valid] * 3
+    late[-1] = dict(late[-1], score=2.0)
+    with pytest.raises(SubmissionError, match=f"detection #{len(late) - 1}: score 2.0 must be"):
+        _streamed(dumps(late), gt, Limits(), tmp_path)
+
+
+def test_streamed_gzip_is_the_stored_gzip(valid: list[dict]):
+    """A plain upload is stored as gzip_bytes of it; the sandbox compresses it a chunk at a time."""
+    import io
+
+    from hf_noisy.leaderboard.submission import gzip_bytes, gzip_chunks
+
+    raw = dumps(valid) * 50
+    out = io.BytesIO()
+    gzip_chunks((raw[i:i + 4096] for i in range(0, len(raw), 4096)), out)
+    assert out.getvalue() == gzip_bytes(raw) and gzip.decompress(out.getvalue()) == raw
 
 
 def test_a_crash_before_the_marker_leaves_no_submission(store: Path, valid: list[dict]):

@@ -44,10 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     evaluate = sub.add_parser("evaluate", help="score every pending submission in a resource-limited child process")
     evaluate.add_argument("--store", required=True)
-    evaluate.add_argument("--cpu-seconds", type=float, default=1800.0, help="CPU time per submission (default 1800)")
-    evaluate.add_argument("--memory-mb", type=float, default=8192.0,
-                          help="memory per submission beyond the loaded ground truth, MB (default 8192)")
-    evaluate.add_argument("--wall-seconds", type=float, default=7200.0, help="real time per submission (default 7200)")
+    evaluate.add_argument("--cpu-seconds", type=float, default=None,
+                          help="CPU time per submission (default: its benchmark's, e.g. 1800 for COCO-N, 7200 for "
+                               "LVIS-N; the About tab lists them)")
+    evaluate.add_argument("--memory-mb", type=float, default=None,
+                          help="memory per submission beyond the loaded ground truth, MB (default: its "
+                               "benchmark's, 8192)")
+    evaluate.add_argument("--wall-seconds", type=float, default=None,
+                          help="real time per submission (default: twice the CPU time plus 600)")
     evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
                                                             "(default $HF_HOME/hf_noisy/leaderboard)")
 
@@ -91,14 +95,15 @@ def _run(args: argparse.Namespace) -> int:
         path = Path(args.results)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-        if path.stat().st_size > lb.Limits().max_compressed_bytes:
-            raise lb.SubmissionError("oversized", f"{path}: {path.stat().st_size:,} bytes; the cap is "
-                                     f"{lb.Limits().max_compressed_bytes:,}")
-        submission = lb.submit(args.store, path.read_bytes(), meta)
+        submission = lb.submit(args.store, path, meta)
         print(f"stored {submission.id} ({submission.detections} detections); pending evaluation")
         return 0
     if args.action == "evaluate":
-        limits = lb.SandboxLimits(args.cpu_seconds, args.memory_mb, args.wall_seconds)
+        limits = None  # each benchmark's budgets
+        if (args.cpu_seconds, args.memory_mb, args.wall_seconds) != (None, None, None):
+            cpu = args.cpu_seconds or lb.SandboxLimits().cpu_seconds
+            limits = lb.SandboxLimits(cpu, args.memory_mb or lb.SandboxLimits().memory_mb,
+                                      args.wall_seconds or 2 * cpu + 600)
 
         def report(record: dict) -> None:
             if record["status"] == "done":

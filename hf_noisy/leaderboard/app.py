@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .evaluator import SandboxLimits, evaluate_pending
+from .rules import limits_text, rules_for
 from .storage import Backend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
 from .table import COLUMNS, PUBLISHED_VERSION, board_rows, default_view, load_reported, queue_rows
@@ -70,9 +71,11 @@ A COCO results file, `.json` or `.json.gz`: a list of
 with the image ids of the benchmark's clean validation split, the source dataset's category ids and scores
 in [0, 1]. Files are parsed as JSON only (never pickle or YAML), after size, gzip and nesting caps; every
 detection is checked before anything is stored. One submission per model name, benchmark and config per
-user; a few submissions per user per day. Each submission is scored in a separate process with CPU-time
-and memory limits.
-""".replace("{published}", PUBLISHED_VERSION)
+user; a few submissions per user per day. Each submission is checked and scored in a separate process with
+CPU-time and memory limits, streaming the file, so a complete validation submission fits:
+
+{limits}
+""".replace("{published}", PUBLISHED_VERSION).replace("{limits}", limits_text())
 
 
 def filter_rows(rows: list[dict], query: str = "", configs: list[str] | None = None,
@@ -200,7 +203,7 @@ def submit_form(
     on_space: bool = False,
     evaluate: bool = True,
     limits: Limits = Limits(),
-    sandbox: SandboxLimits = SandboxLimits(),
+    sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> str:
     """What the submit tab does with its form: check and store the file as ``user`` (on a Space the signed-in
@@ -216,16 +219,15 @@ def submit_form(
     if file is None:
         return "**Not submitted:** choose a results file (.json or .json.gz)."
     path = file if isinstance(file, (str, os.PathLike)) else getattr(file, "name", file)
-    size = os.path.getsize(path)
-    if size > limits.max_compressed_bytes:
-        return f"**Rejected** (oversized): {size:,} bytes; the cap is {limits.max_compressed_bytes:,}"
+    size, cap = os.path.getsize(path), limits.for_benchmark(benchmark or "").max_compressed_bytes
+    if size > cap:
+        return f"**Rejected** (oversized): {size:,} bytes; the cap is {cap:,}"
     meta = SubmissionMeta(model_name=(model_name or "").strip(), benchmark=benchmark or "",
                           trained_on=trained_on or "", submitter=user, method=(method or "").strip(),
                           config_revision=(revision or "").strip(), paper_url=(paper_url or "").strip(),
                           code_url=(code_url or "").strip())
     try:
-        with open(path, "rb") as handle:
-            submission = submit(backend, handle.read(), meta, limits=limits, cache_dir=cache_dir)
+        submission = submit(backend, path, meta, limits=limits, cache_dir=cache_dir)
     except SubmissionError as err:
         return f"**Rejected** ({err.kind}): {_plain(str(err))}"
     except Exception as err:  # noqa: BLE001 -- the browser gets the reason, the log the traceback
@@ -263,7 +265,7 @@ def build_app(
     submitter: str | None = None,
     evaluate: bool = True,
     limits: Limits = Limits(),
-    sandbox: SandboxLimits = SandboxLimits(),
+    sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_space: bool | None = None,
 ) -> Any:
@@ -274,7 +276,8 @@ def build_app(
         submitter: locally, the user name submissions are made as (``None``: submitting is disabled). Ignored
             on a Space, where the logged-in Hub user submits.
         evaluate: score pending submissions right after each accepted one (in the sandbox).
-        limits, sandbox: submission caps and evaluation budgets.
+        limits, sandbox: submission caps and evaluation budgets (size caps and budgets left ``None``: each
+            benchmark's, see :mod:`.rules`).
         on_space: force Space mode (default: ``SPACE_ID`` is set).
     """
     import gradio as gr
@@ -399,7 +402,7 @@ def serve(store: str | os.PathLike | Backend, *, submitter: str | None = None, h
           port: int = 7860, evaluate: bool = True, **kwargs: Any) -> None:
     """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``)."""
     build_app(store, submitter=submitter, evaluate=evaluate, **kwargs).launch(
-        server_name=host, server_port=port, max_file_size=Limits().max_compressed_bytes, footer_links=[], css=CSS)
+        server_name=host, server_port=port, max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS), footer_links=[], css=CSS)
 
 
 def main() -> None:

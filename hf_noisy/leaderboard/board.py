@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import HfNoisyError
 from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
 from .identity import identity, name_key, skeleton_key, submitter_key
-from .sandbox import CHECK_LIMITS, SandboxLimits
+from .sandbox import SandboxLimits
 from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
 from .submission import Limits, SubmissionError, SubmissionMeta
 
@@ -211,67 +211,90 @@ def _reserve_attempt(view: Backend | Snapshot, meta: SubmissionMeta, now: dateti
     return {path: _dumps({"meta": meta.to_dict(), "at": now.isoformat(timespec="seconds")})}, path
 
 
+def _sha256(blob: bytes | Path) -> str:
+    digest = hashlib.sha256()
+    if isinstance(blob, bytes):
+        digest.update(blob)
+    else:
+        with open(blob, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def submit(
     store: str | os.PathLike | Backend,
-    raw: bytes,
+    upload: bytes | str | os.PathLike,
     meta: SubmissionMeta,
     *,
     limits: Limits = Limits(),
     now: datetime | None = None,
     cache_dir: str | os.PathLike | None = None,
-    sandbox: SandboxLimits = CHECK_LIMITS,
+    sandbox: SandboxLimits | None = None,
 ) -> Submission:
-    """Check a submission and store it (pending evaluation). Raises :class:`SubmissionError` and stores no
-    submission if any rule fails.
+    """Check a submission (the results file's bytes, or its path) and store it (pending evaluation). Raises
+    :class:`SubmissionError` and stores no submission if any rule fails.
 
     In this process, cheapest first: the metadata (names NFKC-normalised, see :mod:`.identity`); the store has
-    the benchmark; the store-wide rules -- no model name that looks like another one (TR39 skeleton), no
-    earlier submission of the same model name (its :func:`~.identity.identity`) by this submitter (compared
-    case-insensitively) for this benchmark and config, at most ``limits.per_day`` submissions in the 24 hours
-    before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones included (each upload that
-    gets this far is recorded under ``attempts/`` first). Then the file, in the sandbox
-    (:func:`~.sandbox.check_upload`: decompression, parsing, :func:`parse_results` and :func:`check_results`
-    under the budgets of ``sandbox``); this process only hands it the bytes. Last, the rules again and the
-    write, as one :meth:`~.storage.Backend.transact`, so concurrent submitters (processes or replicas)
-    cannot both pass them.
+    the benchmark; the upload's size against the benchmark's cap (``limits``' size caps, where ``None``: the
+    benchmark's, :func:`~.rules.rules_for`); the store-wide rules -- no model name that looks like another one
+    (TR39 skeleton), no earlier submission of the same model name (its :func:`~.identity.identity`) by this
+    submitter (compared case-insensitively) for this benchmark and config, at most ``limits.per_day``
+    submissions in the 24 hours before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones
+    included (each upload that gets this far is recorded under ``attempts/`` first). Then the file, in the
+    sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check of
+    :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's);
+    this process only hands it the file and stores what it wrote, neither ever whole in memory. Last, the
+    rules again and the write, as one :meth:`~.storage.Backend.transact`, so concurrent submitters (processes
+    or replicas) cannot both pass them.
     """
+    import tempfile
+
     from .sandbox import check_upload
 
-    if not isinstance(raw, (bytes, bytearray)):
-        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
+    if isinstance(upload, bytearray):
+        upload = bytes(upload)
+    elif not isinstance(upload, (bytes, str, os.PathLike)):
+        raise TypeError(f"upload must be bytes or a path, got {type(upload).__name__}")
     backend = open_backend(store)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     meta = meta.normalised(limits)
+    limits = limits.for_benchmark(meta.benchmark)
     sources = store_benchmarks(backend)
     if meta.benchmark not in sources:
         raise SubmissionError("meta", f"this leaderboard has no benchmark {meta.benchmark!r}; it has "
                               f"{', '.join(sorted(sources)) or 'none yet'}")
-    if len(raw) > limits.max_compressed_bytes:
-        raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
+    size = len(upload) if isinstance(upload, bytes) else os.path.getsize(upload)
+    if size > limits.max_compressed_bytes:
+        raise SubmissionError("oversized", f"{size:,} bytes; the cap is {limits.max_compressed_bytes:,}")
     gt_path = ground_truth_file(sources[meta.benchmark], cache_dir)
     backend.transact("submissions", lambda view: _reserve_attempt(view, meta, now, limits),
                      f"Upload by {meta.submitter}")
-    answer, packed = check_upload(bytes(raw), gt_path, meta.benchmark, sandbox, caps=limits)
-    if "error" in answer:
-        raise SubmissionError(answer["error"], answer["reason"])
-    data = packed or bytes(raw)
-    sha = hashlib.sha256(data).hexdigest()
-    submission = Submission(
-        id=f"{meta.benchmark}/{meta.trained_on}/{submitter_key(meta.submitter)}/{now.strftime(_STAMP)}--"
-           f"{name_key(meta.model_name)}--{sha[:16]}",
-        meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=answer["detections"],
-    )
-    record = {"format": 1, "meta": meta.to_dict(), "sha256": sha, "submitted_at": submission.submitted_at,
-              "detections": submission.detections}
+    with tempfile.TemporaryFile() as packed:  # unnamed (O_TMPFILE): nothing is left behind by a crash
+        answer = check_upload(upload, gt_path, meta.benchmark, sandbox, caps=limits, packed=packed)
+        if "error" in answer:
+            raise SubmissionError(answer["error"], answer["reason"])
+        packed.seek(0, os.SEEK_END)
+        data = Path(f"/proc/self/fd/{packed.fileno()}") if packed.tell() else upload
+        if isinstance(data, (str, os.PathLike)):
+            data = Path(data)
+        sha = _sha256(data)
+        submission = Submission(
+            id=f"{meta.benchmark}/{meta.trained_on}/{submitter_key(meta.submitter)}/{now.strftime(_STAMP)}--"
+               f"{name_key(meta.model_name)}--{sha[:16]}",
+            meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=answer["detections"],
+        )
+        record = {"format": 1, "meta": meta.to_dict(), "sha256": sha, "submitted_at": submission.submitted_at,
+                  "detections": submission.detections}
 
-    def store_it(view: Backend | Snapshot) -> Decision:
-        names = _check_rules(view, meta, now, limits)
-        # Data first, marker last: a crash in between leaves no visible submission (and the Hub writes them
-        # in one commit).
-        return {**names, submission.results_path: data,
-                f"submissions/{submission.id}/meta.json": _dumps(record)}, None
+        def store_it(view: Backend | Snapshot) -> Decision:
+            names = _check_rules(view, meta, now, limits)
+            # Data first, marker last: a crash in between leaves no visible submission (and the Hub writes them
+            # in one commit).
+            return {**names, submission.results_path: data,
+                    f"submissions/{submission.id}/meta.json": _dumps(record)}, None
 
-    backend.transact("submissions", store_it, f"Submission {submission.id}")
+        backend.transact("submissions", store_it, f"Submission {submission.id}")
     return submission
 
 

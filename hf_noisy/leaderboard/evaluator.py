@@ -87,7 +87,7 @@ def _claim_path(submission: Submission) -> str:
 def evaluate_pending(
     store: str | os.PathLike | Backend,
     *,
-    limits: SandboxLimits = SandboxLimits(),
+    limits: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
@@ -96,8 +96,12 @@ def evaluate_pending(
 
     A record is ``{"submission", "meta", "status": "done" | "failed", "metrics" (done: per IoU type, as
     ``hf-noisy evaluate --json``), "retention" (done, or ``None``), "error"/"reason" (failed),
-    "evaluated_at", "limits"}``. ``on_result`` is called after each one is stored (progress reporting).
+    "evaluated_at", "limits"}``. ``limits``: the sandbox's budgets for every submission (default: each
+    benchmark's, :attr:`~.rules.Rules.sandbox`). ``on_result`` is called after each one is stored (progress
+    reporting).
     """
+    from .rules import rules_for
+
     backend = open_backend(store)
     if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
         store_benchmarks(backend)
@@ -105,11 +109,12 @@ def evaluate_pending(
     pending = [s for s in list_submissions(backend) if s.id not in done]
     pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))
     owner = {"machine": _machine(), "pid": os.getpid(), "started": _started(os.getpid())}
-    ttl = limits.wall_seconds * (limits.retries + 1) + CLAIM_MARGIN
     written = []
     gt_paths: dict[str, os.PathLike] = {}
     for submission in pending:
         now = datetime.now(timezone.utc)
+        budget = limits or rules_for(submission.meta.benchmark).sandbox
+        ttl = budget.wall_seconds * (budget.retries + 1) + CLAIM_MARGIN
         if not backend.transact("results", lambda view: _claim(view, submission, owner, now, ttl),
                                 f"Claim {submission.id}"):
             continue
@@ -117,14 +122,17 @@ def evaluate_pending(
         try:
             if benchmark not in gt_paths:  # the child loads it: this process only finds the (trusted) file
                 gt_paths[benchmark] = ground_truth_file(store_benchmarks(backend)[benchmark], cache_dir)
-            outcome = score_upload(backend.read(submission.results_path), gt_paths[benchmark], benchmark, limits)
+            stored = backend.fetch(submission.results_path)
+            if stored is None:
+                raise FileNotFoundError(f"{backend.description}: {submission.results_path} is missing")
+            outcome = score_upload(stored, gt_paths[benchmark], benchmark, budget)
         except BaseException:
             # This process lives on (an error, an interrupt): give the claim up now rather than at its expiry.
             backend.transact("results", lambda view: _release(view, submission, owner), f"Release {submission.id}")
             raise
         record = {"submission": submission.id, "meta": submission.meta.to_dict(), "sha256": submission.sha256,
                   "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "limits": {"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}}
+                  "limits": {"cpu_seconds": budget.cpu_seconds, "memory_mb": budget.memory_mb}}
         if "metrics" in outcome:
             done = {**list_results(backend), **done}
             record.update(status="done", metrics=outcome["metrics"])

@@ -8,6 +8,10 @@ negatives, 300 detections per image, APr/APc/APf), as the paper does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sandbox import SandboxLimits
 
 __all__ = ["COCO_RULES", "LVIS_RULES", "Rules", "limits_text", "rules_for", "score"]
 
@@ -34,6 +38,15 @@ class Rules:
     max_uncompressed_bytes: int = field(default=1024 * 2**20, compare=False)
     cpu_seconds: float = field(default=1800.0, compare=False)
     memory_mb: float = field(default=8192.0, compare=False)
+
+    @property
+    def sandbox(self) -> "SandboxLimits":
+        """The sandbox budgets of one check or one scoring: ``cpu_seconds``, ``memory_mb``, and a wall-clock
+        limit of twice the CPU time plus 10 minutes (start-up, a busy machine)."""
+        from .sandbox import SandboxLimits
+
+        return SandboxLimits(cpu_seconds=self.cpu_seconds, memory_mb=self.memory_mb,
+                             wall_seconds=2 * self.cpu_seconds + 600)
 
 
 #: LVIS-N: a complete LVIS v1 val submission (about 3 GB uncompressed, 1 GB gzipped) with room to spare.

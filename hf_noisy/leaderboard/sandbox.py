@@ -2,16 +2,22 @@
 (:func:`check_upload`, called by :func:`~hf_noisy.leaderboard.board.submit`) and to score a stored one
 (:func:`score_upload`, called by :func:`~hf_noisy.leaderboard.evaluate_pending`).
 
-The parent only moves bytes: it writes the upload into an anonymous in-memory file (``memfd``), starts
-``python -m hf_noisy.leaderboard.sandbox`` with it, waits at most ``wall_seconds`` and reads the child's answer
-from a second anonymous file. Nothing is written to disk, so a killed parent leaves no temporary file, and the
-child asks the kernel to kill it when its parent dies (``PR_SET_PDEATHSIG``), so it leaves no orphan either.
+The parent only moves file descriptors: it opens the upload (a file, or an anonymous in-memory file, ``memfd``,
+holding the bytes it was given) read-only, starts ``python -m hf_noisy.leaderboard.sandbox`` with it, waits at
+most ``wall_seconds`` and reads the child's answer from a second anonymous file. A check also hands the child a
+file to write the upload into as it is stored (gzip-compressed, if it came as plain JSON). The child asks the
+kernel to kill it when its parent dies (``PR_SET_PDEATHSIG``), so it leaves no orphan; the files it writes
+are unnamed (``O_TMPFILE``), so a killed child or parent leaves no temporary file either.
 
 The child imports what it needs and loads the (trusted) ground truth first, then caps itself: CPU time (a
 profiling timer, backed by ``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits
-are budgets for the upload's own work on top of that baseline: decompressing, parsing, checking, rasterising
-and (to score) evaluating. It answers ``{"metrics": ...}`` (score), ``{"detections": n}`` (check; plus the
-upload gzip-compressed in a third file if it was plain JSON), or ``{"error": kind, "reason": ...}``.
+are budgets for the upload's own work on top of that baseline. All of it streams, so memory does not follow
+the file's size: the upload is read a chunk at a time (:func:`~.submission.iter_upload`: caps, gzip, what the
+bytes are), decompressed into an unnamed temporary file, checked a batch of detections at a time
+(:func:`~.submission.check_results_file`) and, to score, evaluated image by image in one process
+(:func:`~.rules.score` on the file: ``RLIMIT_CPU`` is per process, so workers would each get the budget
+again). It answers ``{"metrics": ...}`` (score), ``{"detections": n}`` (check), or ``{"error": kind,
+"reason": ...}``.
 
 A child that ends on a signal other than its CPU limit (``SIGXCPU``, or the ``SIGPROF`` timer in front of it)
 -- the out-of-memory killer's ``SIGKILL``, an administrator, a crash -- is run again, up to
@@ -28,10 +34,11 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
 
 from .submission import Limits
 
-__all__ = ["CHECK_LIMITS", "SandboxLimits", "check_upload", "score_upload"]
+__all__ = ["SandboxLimits", "check_upload", "score_upload"]
 
 #: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
 _PR_SET_PDEATHSIG = 1
@@ -48,10 +55,6 @@ class SandboxLimits:
     memory_mb: float = 8192.0
     wall_seconds: float = 7200.0
     retries: int = 2
-
-
-#: The budget for checking a new submission (parse and check only; scoring gets :class:`SandboxLimits`).
-CHECK_LIMITS = SandboxLimits(cpu_seconds=600.0, memory_mb=8192.0, wall_seconds=1200.0)
 
 
 class _Killed(Exception):
@@ -75,6 +78,13 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _open_upload(upload: bytes | os.PathLike | str) -> int:
+    """A read-only descriptor of the upload: its file, or a ``memfd`` holding the bytes."""
+    if isinstance(upload, (bytes, bytearray, memoryview)):
+        return _memfd("hf-noisy-upload", bytes(upload))
+    return os.open(upload, os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _reason(returncode: int, limits: SandboxLimits, stderr: str) -> tuple[str, str]:
     """``(kind, reason)`` for a child that did not answer."""
     if returncode in (-signal.SIGPROF, -signal.SIGXCPU):
@@ -92,67 +102,86 @@ def _reason(returncode: int, limits: SandboxLimits, stderr: str) -> tuple[str, s
     return "crash", f"the sandbox exited with status {returncode}{detail}"
 
 
-def _run(mode: str, data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits,
-         caps: Limits) -> tuple[dict, bytes]:
-    """One child run: its answer and (check mode) the compressed upload. Raises :class:`_Killed`."""
-    fds = [_memfd("hf-noisy-upload", data), _memfd("hf-noisy-answer"), _memfd("hf-noisy-data"),
-           _memfd("hf-noisy-stderr")]
-    upload, answer, packed, stderr = fds
+def _run(mode: str, upload: int, packed: BinaryIO | None, gt_path: os.PathLike | str, benchmark: str,
+         limits: SandboxLimits, caps: Limits) -> dict:
+    """One child run on the upload's descriptor: its answer. Raises :class:`_Killed`."""
+    if packed is not None:
+        packed.seek(0)
+        packed.truncate()
+        packed.flush()
+    packed_fd = packed.fileno() if packed is not None else -1
+    fds = [_memfd("hf-noisy-answer"), _memfd("hf-noisy-stderr")]
+    answer, stderr = fds
     try:
+        os.lseek(upload, 0, os.SEEK_SET)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         command = [sys.executable, "-m", "hf_noisy.leaderboard.sandbox", mode, "--gt", os.fspath(gt_path),
                    "--benchmark", benchmark, "--input-fd", str(upload), "--output-fd", str(answer),
-                   "--data-fd", str(packed), "--parent-pid", str(os.getpid()),
+                   "--data-fd", str(packed_fd), "--parent-pid", str(os.getpid()),
                    "--cpu-seconds", str(limits.cpu_seconds), "--memory-mb", str(limits.memory_mb),
                    "--caps", json.dumps(asdict(caps))]
+        passed = (upload, answer) if packed is None else (upload, answer, packed_fd)
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=stderr, pass_fds=(upload, answer, packed))
+                                stderr=stderr, pass_fds=passed)
         try:
             returncode = proc.wait(timeout=limits.wall_seconds)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            return {"error": "time", "reason": f"wall-clock limit exceeded ({limits.wall_seconds:g} s)"}, b""
+            return {"error": "time", "reason": f"wall-clock limit exceeded ({limits.wall_seconds:g} s)"}
         except BaseException:
             proc.kill()
             proc.wait()
             raise
         text = _read_fd(answer)
         if returncode == 0 and text:
-            return json.loads(text), _read_fd(packed)
+            return json.loads(text)
         log = _read_fd(stderr).decode("utf-8", "replace")
         if returncode < 0 and returncode not in (-signal.SIGPROF, -signal.SIGXCPU) and "MemoryError" not in log:
             raise _Killed(_reason(returncode, limits, log)[1])
         kind, reason = _reason(returncode, limits, log)
-        return {"error": kind, "reason": reason}, b""
+        return {"error": kind, "reason": reason}
     finally:
         for fd in fds:
             os.close(fd)
 
 
-def _run_with_retries(mode: str, data: bytes, gt_path: os.PathLike | str, benchmark: str,
-                      limits: SandboxLimits, caps: Limits) -> tuple[dict, bytes]:
-    for attempt in range(limits.retries + 1):
-        try:
-            return _run(mode, data, gt_path, benchmark, limits, caps)
-        except _Killed as killed:
-            if attempt == limits.retries:
-                return {"error": "crash", "reason": str(killed)}, b""
+def _run_with_retries(mode: str, upload: bytes | os.PathLike | str, packed: BinaryIO | None,
+                      gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits | None,
+                      caps: Limits) -> dict:
+    from .rules import rules_for
+
+    limits = limits or rules_for(benchmark).sandbox
+    caps = caps.for_benchmark(benchmark)
+    fd = _open_upload(upload)
+    try:
+        for attempt in range(limits.retries + 1):
+            try:
+                return _run(mode, fd, packed, gt_path, benchmark, limits, caps)
+            except _Killed as killed:
+                if attempt == limits.retries:
+                    return {"error": "crash", "reason": str(killed)}
+    finally:
+        os.close(fd)
     raise AssertionError("unreachable")
 
 
-def check_upload(data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits = CHECK_LIMITS,
-                 *, caps: Limits = Limits()) -> tuple[dict, bytes]:
-    """Check a submitted file's bytes in the sandbox against ``caps`` and the ground truth at ``gt_path``:
-    ``({"detections": n}, gzip bytes)`` -- the upload compressed as it is stored, empty when it already was
-    gzip -- or ``({"error": kind, "reason": ...}, b"")``. The caller only writes and reads the bytes."""
-    return _run_with_retries("check", data, gt_path, benchmark, limits, caps)
+def check_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, benchmark: str,
+                 limits: SandboxLimits | None = None, *, caps: Limits = Limits(),
+                 packed: BinaryIO | None = None) -> dict:
+    """Check an upload (its bytes or its file) in the sandbox against ``caps`` (size caps left ``None``: the
+    benchmark's) and the ground truth at ``gt_path``: ``{"detections": n}`` or ``{"error": kind, "reason":
+    ...}``. ``limits``: the sandbox's budgets (default: the benchmark's, :attr:`~.rules.Rules.sandbox`). A
+    plain-JSON upload is also written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a
+    writable file, as it is stored; a gzip upload leaves it empty."""
+    return _run_with_retries("check", upload, packed, gt_path, benchmark, limits, caps)
 
 
-def score_upload(data: bytes, gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits = SandboxLimits(),
-                 *, caps: Limits = Limits()) -> dict:
-    """Check and score a stored submission in the sandbox: ``{"metrics": ...}`` or ``{"error", "reason"}``."""
-    return _run_with_retries("score", data, gt_path, benchmark, limits, caps)[0]
+def score_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, benchmark: str,
+                 limits: SandboxLimits | None = None, *, caps: Limits = Limits()) -> dict:
+    """Check and score a stored submission (its bytes or its file) in the sandbox: ``{"metrics": ...}`` or
+    ``{"error", "reason"}``."""
+    return _run_with_retries("score", upload, None, gt_path, benchmark, limits, caps)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -193,6 +222,31 @@ def _write_fd(fd: int, data: bytes) -> None:
         handle.write(data)
 
 
+def _checked_path(mode: str, upload: BinaryIO, packed: BinaryIO | None, caps: Limits) -> tuple[str, Any]:
+    """Read the upload once through :func:`~.submission.iter_upload` (the streamed caps) and return a path of
+    its JSON text: the upload itself if it is plain (then compressed into ``packed`` while it is read, in check
+    mode), else an unnamed temporary file it is decompressed into (returned too, to keep it open)."""
+    import tempfile
+
+    from .submission import gzip_chunks, iter_upload
+
+    gzipped = upload.read(2) == b"\x1f\x8b"
+    upload.seek(0)
+    if not gzipped:
+        chunks = iter_upload(upload, caps)
+        if mode == "check" and packed is not None:
+            gzip_chunks(chunks, packed)
+        else:
+            for _ in chunks:
+                pass
+        return f"/proc/self/fd/{upload.fileno()}", None
+    plain = tempfile.TemporaryFile()  # O_TMPFILE: no name, gone when this process is
+    for chunk in iter_upload(upload, caps):
+        plain.write(chunk)
+    plain.flush()
+    return f"/proc/self/fd/{plain.fileno()}", plain
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hf_noisy.leaderboard.sandbox")
     parser.add_argument("mode", choices=("check", "score"))
@@ -200,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--input-fd", type=int, required=True)
     parser.add_argument("--output-fd", type=int, required=True)
-    parser.add_argument("--data-fd", type=int, required=True)
+    parser.add_argument("--data-fd", type=int, default=-1, help="check: where the stored (gzip) upload goes")
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--cpu-seconds", type=float, required=True)
     parser.add_argument("--memory-mb", type=float, required=True)
@@ -211,40 +265,44 @@ def main(argv: list[str] | None = None) -> int:
     import pycocotools.mask  # noqa: F401  (import the stack before the caps, so the budget is the upload's own)
 
     from ..coco import load_coco
+    from ..metrics import PredictionError, stream  # noqa: F401
     from .rules import rules_for, score
-    from .submission import SubmissionError, check_results, gzip_bytes, parse_results
+    from .submission import SubmissionError, _refusal, check_results_file
 
+    rules = rules_for(args.benchmark)
     if args.mode == "score":
         import cv2
         import faster_coco_eval  # noqa: F401
 
         from ..metrics import coco_eval  # noqa: F401
 
-        if rules_for(args.benchmark).protocol == "lvis":
+        if rules.protocol == "lvis":
             from ..metrics import evaluate_lvis  # noqa: F401
         cv2.setNumThreads(1)
     gt = load_coco(args.gt, allow_empty_masks=True)
+    caps = Limits(**args.caps)
+    upload = os.fdopen(args.input_fd, "rb", closefd=False)
+    packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
-    packed = b""
     try:
-        raw = _read_fd(args.input_fd)
-        caps = Limits(**args.caps)
-        results = parse_results(raw, caps)
-        check_results(results, gt, max_per_image=rules_for(args.benchmark).max_per_image, limits=caps)
+        path, keep = _checked_path(args.mode, upload, packed, caps)
+        count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
+                                   masks=args.mode == "check")
         if args.mode == "score":
-            # one process: RLIMIT_CPU is per process, so scoring workers would each get the whole budget again
-            record = {"metrics": score(args.benchmark, gt, results, num_proc=1)}
+            try:
+                record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}
+            except PredictionError as err:
+                message = str(err)
+                raise _refusal(message.split(": ", 1)[1] if message.startswith("/proc/") else message) from None
         else:
-            record = {"detections": len(results)}
-            packed = b"" if raw[:2] == b"\x1f\x8b" else gzip_bytes(raw)
+            record = {"detections": count}
+        del keep
     except SubmissionError as err:
         record = {"error": err.kind, "reason": str(err)}
     except MemoryError:
-        # Free what we can before writing: the limit still holds.
-        raw = results = packed = None
         record = {"error": "memory", "reason": f"memory limit exceeded ({args.memory_mb:g} MB for the upload)"}
-        packed = b""
-    _write_fd(args.data_fd, packed)
+    if packed is not None:
+        packed.flush()
     _write_fd(args.output_fd, json.dumps(record).encode("utf-8"))
     return 0
 

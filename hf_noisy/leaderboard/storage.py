@@ -60,8 +60,10 @@ class Snapshot(Protocol):
         """A file's bytes, or ``None``."""
 
 
+#: A file's content to write: its bytes, or a local file holding them (copied, never read whole into memory).
+Blob = "bytes | Path"
 #: What a transaction's check returns: the files to write (none: write nothing) and a value for the caller.
-Decision = tuple[dict[str, bytes], T]
+Decision = tuple[dict[str, Blob], T]
 
 
 class Backend(Protocol):
@@ -79,8 +81,13 @@ class Backend(Protocol):
     def read(self, path: str) -> bytes | None:
         """A file's bytes, or ``None`` if it does not exist."""
 
-    def write(self, files: dict[str, bytes], message: str) -> None:
-        """Write ``files`` (path -> bytes). Readers never see a half-written file; see the classes for order."""
+    def fetch(self, path: str) -> Path | None:
+        """A local file holding ``path``'s content (the store's own file, or a download), or ``None``: for
+        files too large to read into memory."""
+
+    def write(self, files: dict[str, Blob], message: str) -> None:
+        """Write ``files`` (path -> bytes or local file). Readers never see a half-written file; see the
+        classes for order."""
 
     def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
         """Run ``decide`` on a consistent view of ``area`` and write the files it returns (all in ``area``)
@@ -88,7 +95,7 @@ class Backend(Protocol):
         run more than once (the Hub retries it after a conflict) and raises to write nothing."""
 
 
-def _check_area(area: str, files: dict[str, bytes]) -> None:
+def _check_area(area: str, files: dict[str, Blob]) -> None:
     if area not in AREAS:
         raise ValueError(f"unknown store area {area!r}")
     stray = [path for path in files if area_of(path) != area]
@@ -115,14 +122,22 @@ class LocalBackend:
                       if p.is_file() and not p.name.startswith("."))
 
     def read(self, path: str) -> bytes | None:
-        file = self.root / _check_path(path)
-        return file.read_bytes() if file.is_file() else None
+        file = self.fetch(path)
+        return None if file is None else file.read_bytes()
 
-    def write(self, files: dict[str, bytes], message: str) -> None:
+    def fetch(self, path: str) -> Path | None:
+        file = self.root / _check_path(path)
+        return file if file.is_file() else None
+
+    def write(self, files: dict[str, Blob], message: str) -> None:
         from ..fsutil import atomic_write_bytes
 
         for path, data in files.items():
-            atomic_write_bytes(self.root / _check_path(path), data)
+            if isinstance(data, bytes):
+                atomic_write_bytes(self.root / _check_path(path), data)
+            else:
+                with open(data, "rb") as source:
+                    atomic_write_bytes(self.root / _check_path(path), source)
 
     @contextlib.contextmanager
     def _locked(self, area: str) -> Iterator[None]:
@@ -173,13 +188,16 @@ class HubBackend:
         return sorted(path for path in files if path.startswith(prefix))
 
     def read(self, path: str, *, revision: str | None = None) -> bytes | None:
+        local = self.fetch(path, revision=revision)
+        return None if local is None else local.read_bytes()
+
+    def fetch(self, path: str, *, revision: str | None = None) -> Path | None:
         from huggingface_hub.errors import EntryNotFoundError
 
         try:
-            local = self.api.hf_hub_download(self._repo(path), path, repo_type="dataset", revision=revision)
+            return Path(self.api.hf_hub_download(self._repo(path), path, repo_type="dataset", revision=revision))
         except EntryNotFoundError:
             return None
-        return Path(local).read_bytes()
 
     def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
         from huggingface_hub import CommitOperationAdd
@@ -193,7 +211,8 @@ class HubBackend:
             _check_area(area, files)
             if not files:
                 return value
-            operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()]
+            operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=_content(data))
+                          for path, data in files.items()]
             try:
                 self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset",
                                        parent_commit=head)
@@ -205,14 +224,20 @@ class HubBackend:
             time.sleep(backoff.uniform(0, min(self.max_backoff, 0.05 * 2**attempt)))
         raise AssertionError("unreachable")
 
-    def write(self, files: dict[str, bytes], message: str) -> None:
+    def write(self, files: dict[str, Blob], message: str) -> None:
         from huggingface_hub import CommitOperationAdd
 
         by_repo: dict[str, list] = {}
         for path, data in files.items():
-            by_repo.setdefault(self._repo(path), []).append(CommitOperationAdd(path_in_repo=path, path_or_fileobj=data))
+            by_repo.setdefault(self._repo(path), []).append(
+                CommitOperationAdd(path_in_repo=path, path_or_fileobj=_content(data)))
         for repo, operations in by_repo.items():
             self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset")
+
+
+def _content(data: Blob) -> bytes | str:
+    """What ``CommitOperationAdd`` takes: the bytes, or the local file's path (it streams the file)."""
+    return data if isinstance(data, bytes) else os.fspath(data)
 
 
 class _HubSnapshot:

@@ -10,11 +10,14 @@ are only ever parsed as JSON, after size, compression, encoding and nesting-dept
 from __future__ import annotations
 
 import gzip
+import io
+import itertools
 import math
+import os
 import re
 import zlib
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from ..errors import HfNoisyError
 
@@ -25,6 +28,9 @@ __all__ = [
     "SubmissionError",
     "SubmissionMeta",
     "check_results",
+    "check_results_file",
+    "gzip_chunks",
+    "iter_upload",
     "parse_results",
 ]
 
@@ -43,20 +49,31 @@ class SubmissionError(HfNoisyError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on one submission. Sizes in bytes; ``max_depth`` counts nested JSON arrays/objects (a valid
-    results file needs 3: list > detection > segmentation > counts); ``max_polygon_vertices`` is per detection
-    (all its polygons together; every vertex must also lie inside the image, within 1 pixel). Per submitter
-    over the last 24 hours: ``per_day`` accepted submissions, ``attempts_per_day`` uploads that reached the
-    file check, refused ones included."""
+    """Caps on one submission. Sizes in bytes: ``max_compressed_bytes`` (the upload as sent, gzip or plain) and
+    ``max_uncompressed_bytes`` (after streamed decompression); ``None``, the default, takes the benchmark's
+    (:func:`~hf_noisy.leaderboard.rules.rules_for`: large enough for a complete validation submission; see
+    :meth:`for_benchmark`). ``max_depth`` counts nested JSON arrays/objects (a valid results file needs 3:
+    list > detection > segmentation > counts); ``max_polygon_vertices`` is per detection (all its polygons
+    together; every vertex must also lie inside the image, within 1 pixel). Per submitter over the last 24
+    hours: ``per_day`` accepted submissions, ``attempts_per_day`` uploads that reached the file check, refused
+    ones included."""
 
-    max_compressed_bytes: int = 256 * 2**20
-    max_uncompressed_bytes: int = 1024 * 2**20
+    max_compressed_bytes: int | None = None
+    max_uncompressed_bytes: int | None = None
     max_depth: int = 8
     max_name_length: int = 100
     max_url_length: int = 300
     max_polygon_vertices: int = 4096
     per_day: int = 5
     attempts_per_day: int = 20
+
+    def for_benchmark(self, benchmark: str) -> Limits:
+        """These limits with the size caps that are ``None`` set to ``benchmark``'s."""
+        from .rules import rules_for
+
+        rules = rules_for(benchmark)
+        return replace(self, max_compressed_bytes=self.max_compressed_bytes or rules.max_compressed_bytes,
+                       max_uncompressed_bytes=self.max_uncompressed_bytes or rules.max_uncompressed_bytes)
 
 
 _SUBMITTER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?")
@@ -161,28 +178,128 @@ class SubmissionMeta:
             raise SubmissionError("meta", f"meta: {err}") from None
 
 
-def _gunzip(raw: bytes, cap: int) -> bytes:
-    """Decompress gzip in chunks, stopping as soon as the output passes ``cap`` bytes (a gzip bomb never
-    reaches memory)."""
+#: Bytes read, decompressed or compressed at a time.
+_CHUNK = 1 << 20
+_GZIP = b"\x1f\x8b"
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _gunzip_chunks(chunks: Iterable[bytes], cap: int) -> Iterator[bytes]:
+    """Decompress a gzip stream given in pieces, a bounded piece at a time, stopping as soon as the output passes
+    ``cap`` bytes (a gzip bomb never reaches memory)."""
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = bytearray()
+    total, extra = 0, False
     try:
-        chunk = decompressor.decompress(raw, cap + 1 - len(out))
-        while True:
-            out += chunk
-            if len(out) > cap:
-                raise SubmissionError("gzip-bomb", f"decompresses to more than {cap:,} bytes (the cap on "
-                                      "uncompressed size); refusing to read further")
-            if decompressor.eof or not decompressor.unconsumed_tail:
-                break
-            chunk = decompressor.decompress(decompressor.unconsumed_tail, cap + 1 - len(out))
+        for chunk in chunks:
+            if decompressor.eof:
+                extra = extra or bool(chunk)
+                continue
+            while chunk:
+                out = decompressor.decompress(chunk, min(_CHUNK, cap + 1 - total))
+                total += len(out)
+                if total > cap:
+                    raise SubmissionError("gzip-bomb", f"decompresses to more than {cap:,} bytes (the cap on "
+                                          "uncompressed size); refusing to read further")
+                if out:
+                    yield out
+                chunk = decompressor.unconsumed_tail
     except zlib.error as err:
         raise SubmissionError("not-json", f"corrupt gzip data ({err})") from None
     if not decompressor.eof:
         raise SubmissionError("not-json", "truncated gzip data")
-    if decompressor.unused_data:
+    if extra or decompressor.unused_data:
         raise SubmissionError("not-json", "extra bytes after the gzip stream (concatenated gzip is not accepted)")
-    return bytes(out)
+
+
+def _check_head(data: bytes, head: bytes) -> None:
+    """What the file is, from its first bytes ``data`` and ``head``, its first 4 KiB after leading whitespace:
+    pickle, YAML and other non-JSON are refused by their look, before any parser sees them."""
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise SubmissionError("not-json", "this is a Python pickle; only JSON is accepted (pickles execute code)")
+    start = head[:64]
+    if start.startswith((b"%YAML", b"---", b"!!")) or b"!!python" in head or re.match(rb"[\w-]+\s*:\s", start):
+        raise SubmissionError("not-json", "this looks like YAML; only JSON is accepted (YAML tags can build objects)")
+    if not start.startswith((b"[", b"{")):
+        raise SubmissionError("not-json", f"not JSON: a results file starts with '[', got {start[:16]!r}")
+
+
+def _check_text(text: bytes, where: Callable[[int], str], limits: Limits, depth: int = 0) -> None:
+    """UTF-8, no control characters, nesting at most ``limits.max_depth`` (``depth``: the levels ``text`` is
+    already inside). ``where(byte offset)`` says where a problem is, for the message."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SubmissionError("not-json", f"not UTF-8 text ({where(err.start)}: {err.reason})") from None
+    control = _CONTROL.search(text)
+    if control:
+        raise SubmissionError("control-character", f"control character U+{control.group()[0]:04X} "
+                              f"{where(control.start())}; JSON allows none outside escapes")
+    if depth + _max_depth(text, limits.max_depth - depth) > limits.max_depth:
+        raise SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
+
+
+def iter_upload(source: BinaryIO, limits: Limits) -> Iterator[bytes]:
+    """The JSON text of an upload (``.json``, or gzip decompressed as it is read), a chunk of at most 1 MiB at a
+    time, checked as it streams: the compressed size, gzip integrity, the uncompressed size and what the bytes
+    are (see :func:`parse_results`). ``limits`` must have its size caps set (:meth:`Limits.for_benchmark`).
+    Memory: one chunk."""
+    read = 0
+
+    def raw() -> Iterator[bytes]:
+        nonlocal read
+        while chunk := source.read(_CHUNK):
+            read += len(chunk)
+            if read > limits.max_compressed_bytes:
+                raise SubmissionError("oversized", f"more than {limits.max_compressed_bytes:,} bytes; the cap is "
+                                      f"{limits.max_compressed_bytes:,}")
+            yield chunk
+
+    chunks = raw()
+    first = next(chunks, b"")
+    rest = itertools.chain([first], chunks)
+    texts = _gunzip_chunks(rest, limits.max_uncompressed_bytes) if first[:2] == _GZIP else rest
+    total, opening, head, checked = 0, None, b"", False
+    for text in texts:
+        total += len(text)
+        if total > limits.max_uncompressed_bytes:
+            raise SubmissionError("oversized", f"more than {limits.max_uncompressed_bytes:,} bytes uncompressed; "
+                                  f"the cap is {limits.max_uncompressed_bytes:,}")
+        if not checked:
+            opening = text[:8] if opening is None else opening
+            head = (head + text[:4096]).lstrip()
+            if len(head) >= 4096:
+                _check_head(opening, head[:4096])
+                checked = True
+        yield text
+    if not checked:
+        _check_head(opening or b"", head)
+
+
+def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
+    """The detections of a submitted file's bytes (``.json`` or gzip-compressed), after the safety checks.
+
+    Order: compressed size, gzip (streamed, capped), uncompressed size, what the bytes are (pickle, YAML and
+    other non-JSON are refused by their look before any parser sees them), UTF-8 and control characters,
+    nesting depth, then a plain JSON parse. The result is a list (anything else is kind ``"schema"``).
+    Size caps left ``None`` are COCO-N's. Every step is linear in the size. The whole file is in memory: the
+    leaderboard's sandbox checks a stored file in bounded memory instead (:func:`check_results_file`).
+    """
+    from ..coco import CocoFormatError, parse_coco_bytes
+
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
+    limits = limits.for_benchmark("coco-n")
+    if len(raw) > limits.max_compressed_bytes:
+        raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
+    data = b"".join(iter_upload(io.BytesIO(raw), limits))
+    _check_text(data, lambda at: f"byte {at:,}" if at >= 0 else "", limits)
+    try:
+        results = parse_coco_bytes(data, source="submission")
+    except CocoFormatError as err:
+        raise SubmissionError("not-json", str(err)) from None
+    if not isinstance(results, list):
+        raise SubmissionError("schema", f"a results file is a JSON list of detections, got {type(results).__name__}")
+    return results
 
 
 #: A JSON string from its opening quote; possessive, so a match (or a failure) costs one pass over it.
@@ -216,53 +333,6 @@ def _max_depth(data: bytes, limit: int) -> int:
     return deepest
 
 
-def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
-    """The detections of a submitted file's bytes (``.json`` or gzip-compressed), after the safety checks.
-
-    Order: compressed size, gzip (streamed, capped), uncompressed size, what the bytes are (pickle, YAML and
-    other non-JSON are refused by their look before any parser sees them), UTF-8 and control characters,
-    nesting depth, then a plain JSON parse. The result is a list (anything else is kind ``"schema"``).
-    Every step is linear in the size; the leaderboard runs it in the sandbox child
-    (:mod:`hf_noisy.leaderboard.sandbox`), never in the server.
-    """
-    from ..coco import CocoFormatError, parse_coco_bytes
-
-    if not isinstance(raw, (bytes, bytearray)):
-        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
-    if len(raw) > limits.max_compressed_bytes:
-        raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
-    data = _gunzip(bytes(raw), limits.max_uncompressed_bytes) if raw[:2] == b"\x1f\x8b" else bytes(raw)
-    if len(data) > limits.max_uncompressed_bytes:
-        raise SubmissionError("oversized",
-                              f"{len(data):,} bytes uncompressed; the cap is {limits.max_uncompressed_bytes:,}")
-    first = re.match(rb"\s*", data).end()
-    head = data[first:first + 64]
-    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        raise SubmissionError("not-json", "this is a Python pickle; only JSON is accepted (pickles execute code)")
-    if head.startswith((b"%YAML", b"---", b"!!")) or b"!!python" in data[:4096] or re.match(rb"[\w-]+\s*:\s", head):
-        raise SubmissionError("not-json", "this looks like YAML; only JSON is accepted (YAML tags can build objects)")
-    if not head.startswith((b"[", b"{")):
-        raise SubmissionError("not-json", f"not JSON: a results file starts with '[', got {head[:16]!r}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise SubmissionError("not-json", f"not UTF-8 text (byte {err.start}: {err.reason})") from None
-    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
-    if control:
-        raise SubmissionError("control-character", f"control character U+{ord(control.group()):04X} at "
-                              f"character {control.start()}; JSON allows none outside escapes")
-    depth = _max_depth(data, limits.max_depth)
-    if depth > limits.max_depth:
-        raise SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
-    try:
-        results = parse_coco_bytes(data, source="submission")
-    except CocoFormatError as err:
-        raise SubmissionError("not-json", str(err)) from None
-    if not isinstance(results, list):
-        raise SubmissionError("schema", f"a results file is a JSON list of detections, got {type(results).__name__}")
-    return results
-
-
 _FIELDS = {"image_id", "category_id", "segmentation", "score", "bbox"}
 
 
@@ -285,6 +355,55 @@ def _check_polygons(where: str, segmentation: list, height: int, width: int, lim
                                           f"(0 to {bound}, within 1 pixel)")
 
 
+class _Checker:
+    """The per-detection rules of :func:`check_results`, with the per-image counts carried across batches."""
+
+    def __init__(self, gt: dict, max_per_image: int, limits: Limits) -> None:
+        self.sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
+        self.categories = {category["id"] for category in gt["categories"]}
+        self.max_per_image, self.limits = max_per_image, limits
+        self.per_image: dict[int, int] = {}
+
+    def __call__(self, det: Any, index: int) -> None:
+        where = f"detection #{index}"
+        if not isinstance(det, dict):
+            raise SubmissionError("schema", f"{where}: must be an object, got {type(det).__name__}")
+        missing = sorted({"image_id", "category_id", "segmentation", "score"} - set(det))
+        if missing:
+            raise SubmissionError("schema", f"{where}: missing field(s) {', '.join(missing)}")
+        unknown = sorted(set(det) - _FIELDS)
+        if unknown:
+            raise SubmissionError("schema", f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+        image_id, category_id, score = det["image_id"], det["category_id"], det["score"]
+        if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in self.sizes:
+            raise SubmissionError("unknown-image", f"{where}: image_id {image_id!r} is not in the benchmark's "
+                                  "clean validation split")
+        if (not isinstance(category_id, int) or isinstance(category_id, bool)
+                or category_id not in self.categories):
+            raise SubmissionError("unknown-category", f"{where}: category_id {category_id!r} is not a category of "
+                                  "the benchmark (use the source dataset's ids)")
+        if (not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score)
+                or not 0.0 <= score <= 1.0):
+            raise SubmissionError("score", f"{where}: score {score!r} must be a finite number in [0, 1]")
+        if isinstance(det["segmentation"], list):
+            _check_polygons(where, det["segmentation"], *self.sizes[image_id], self.limits)
+        count = self.per_image[image_id] = self.per_image.get(image_id, 0) + 1
+        if count > self.max_per_image:
+            raise SubmissionError("too-many-detections", f"image {image_id} has more than {self.max_per_image} "
+                                  "detections (keep the highest-scoring ones)")
+
+
+def _refusal(message: str) -> SubmissionError:
+    """A :class:`~hf_noisy.metrics.PredictionError`'s message as the submission rule it breaks."""
+    kind = ("rle-size" if "does not match image" in message
+            else "rle-corrupt" if "segmentation" in message
+            else "too-deep" if "nested" in message
+            else "schema" if "list of detections" in message
+            else "not-json" if "JSON" in message or "UTF-8" in message
+            else "schema")
+    return SubmissionError(kind, message)
+
+
 def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits = Limits()) -> list[dict]:
     """Check detections against the benchmark's clean validation ground truth; return them prepared for
     evaluation (see :func:`hf_noisy.metrics.prepare_predictions`, which checks every RLE).
@@ -297,45 +416,54 @@ def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits
     """
     from ..metrics import PredictionError, prepare_predictions
 
-    sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
-    images = set(sizes)
-    categories = {category["id"] for category in gt["categories"]}
-    per_image: dict[int, int] = {}
+    check = _Checker(gt, max_per_image, limits)
     for index, det in enumerate(results):
-        where = f"detection #{index}"
-        if not isinstance(det, dict):
-            raise SubmissionError("schema", f"{where}: must be an object, got {type(det).__name__}")
-        missing = sorted({"image_id", "category_id", "segmentation", "score"} - set(det))
-        if missing:
-            raise SubmissionError("schema", f"{where}: missing field(s) {', '.join(missing)}")
-        unknown = sorted(set(det) - _FIELDS)
-        if unknown:
-            raise SubmissionError("schema", f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
-        image_id, category_id, score = det["image_id"], det["category_id"], det["score"]
-        if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id not in images:
-            raise SubmissionError("unknown-image", f"{where}: image_id {image_id!r} is not in the benchmark's "
-                                  "clean validation split")
-        if not isinstance(category_id, int) or isinstance(category_id, bool) or category_id not in categories:
-            raise SubmissionError("unknown-category", f"{where}: category_id {category_id!r} is not a category of "
-                                  "the benchmark (use the source dataset's ids)")
-        if (not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score)
-                or not 0.0 <= score <= 1.0):
-            raise SubmissionError("score", f"{where}: score {score!r} must be a finite number in [0, 1]")
-        if isinstance(det["segmentation"], list):
-            _check_polygons(where, det["segmentation"], *sizes[image_id], limits)
-        per_image[image_id] = per_image.get(image_id, 0) + 1
-        if per_image[image_id] > max_per_image:
-            raise SubmissionError("too-many-detections", f"image {image_id} has more than {max_per_image} "
-                                  "detections (keep the highest-scoring ones)")
+        check(det, index)
     try:
         return prepare_predictions(results, gt)
     except PredictionError as err:
+        raise _refusal(str(err)) from None
+
+
+def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int, limits: Limits = Limits(),
+                       masks: bool = True) -> int:
+    """Check a results file of plain JSON (an upload as :func:`iter_upload` reads it) in bounded memory, a batch
+    of detections at a time (:func:`hf_noisy.metrics.stream.iter_texts`), with the rules of
+    :func:`parse_results` and :func:`check_results` (``masks=False`` leaves the RLE checks to the evaluation,
+    which makes them too). Messages name detections, never ``path``. Returns the number of detections."""
+    from ..metrics import PredictionError
+    from ..metrics.stream import iter_texts, parse_batch, prepare_batch
+
+    check = _Checker(gt, max_per_image, limits)
+    images = {image["id"]: image for image in gt["images"]}
+    first, count, prefix = None, 0, f"{os.fspath(path)}: "
+    try:
+        for start, _, text in iter_texts(path):
+            _check_text(text, lambda at, start=start: f"in or after detection #{start}", limits, depth=1)
+            elements = parse_batch(path, text, start)
+            for k, det in enumerate(elements):
+                check(det, start + k)
+            if masks:
+                prepare_batch(elements, elements[0] if first is None else first, gt["categories"], start, images)
+            first = elements[0] if first is None else first
+            count += len(elements)
+    except PredictionError as err:
         message = str(err)
-        kind = ("rle-size" if "does not match image" in message
-                else "rle-corrupt" if "segmentation" in message else "schema")
-        raise SubmissionError(kind, message) from None
+        refusal = _refusal(message[len(prefix):] if message.startswith(prefix) else message)
+        if refusal.kind == "too-deep":  # past the file scanner's depth (64), so past ours too
+            refusal = SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
+        raise refusal from None
+    return count
 
 
 def gzip_bytes(data: bytes) -> bytes:
     """Deterministic gzip (no name, mtime 0), as submissions are stored."""
     return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def gzip_chunks(chunks: Iterable[bytes], out: BinaryIO) -> None:
+    """:func:`gzip_bytes` of the joined ``chunks``, written to ``out`` a chunk at a time (the same bytes)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        out.write(compressor.compress(chunk))
+    out.write(compressor.flush())

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from .predictions import PredictionError, load_predictions, prepare_predictions
 
-__all__ = ["iter_texts", "prepare_text", "first_of", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
+__all__ = ["iter_texts", "parse_batch", "prepare_batch", "prepare_text", "first_of", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
 
 #: Bytes read from the file at a time, and about the size of the batches parsed at once.
 BLOCK_BYTES = 1 << 20
@@ -43,7 +43,8 @@ def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Itera
         raise PredictionError(f"{path}: no such file")
     size = path.stat().st_size
     block_bytes = block_bytes or BLOCK_BYTES
-    state, buffer, start, count = (0, 0, 0, 0, 0), b"", 0, 0
+    # A bytearray: an element that spans many blocks is appended to in amortised constant time per block.
+    state, buffer, start, count = (0, 0, 0, 0, 0), bytearray(), 0, 0
     with open(path, "rb") as f:
         while not state[4]:
             block = f.read(block_bytes)
@@ -56,12 +57,12 @@ def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Itera
             if not new_state[3]:  # only whitespace so far
                 continue
             if not state[3]:
-                buffer, start = b"", block.index(b"[") + 1
+                buffer, start = bytearray(), block.index(b"[") + 1
             base, state = len(buffer), new_state
             buffer += block
             if ends:
                 cut = base + (ends[-1] if ends[-1] >= 0 else -1 - ends[-1])
-                text, n = buffer[start:cut], len(ends)
+                text, n = bytes(buffer[start:cut]), len(ends)
                 if ends[-1] < 0 and not text[text.rfind(b",") + 1:].strip():
                     n -= 1  # the closing bracket after nothing: "[ ]" (or "[a, ]", which parsing refuses)
                 if text.strip():
@@ -70,7 +71,7 @@ def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Itera
                 buffer, start = buffer[cut + 1:], 0
             elif len(buffer) - start > MAX_DETECTION_BYTES:
                 raise PredictionError(f"{path}: detection #{count} is larger than {MAX_DETECTION_BYTES >> 20} MiB")
-        rest = buffer + f.read(1 << 20) if state[4] else b""
+        rest = bytes(buffer) + f.read(1 << 20) if state[4] else b""
     if not state[3]:
         _structure_error(path, size, "empty file" if size == 0 else "COCO results must be a JSON list of detections")
     if not state[4]:
@@ -85,23 +86,22 @@ def prepare_text(path: str | os.PathLike, text: bytes, start: int, first: dict |
     ``first``: the file's first detection, ``None`` for the first batch), as if the whole file were read at
     once. ``images`` maps image ids to the ground truth's images; ``iou_types`` as for
     :func:`~hf_noisy.metrics.prepare_predictions`."""
-    import orjson
-
-    elements = _parse(orjson, Path(path), text, start)
-    return _prepare(elements, elements[0] if first is None else first, categories, start, images, iou_types)
+    elements = parse_batch(path, text, start)
+    return prepare_batch(elements, elements[0] if first is None else first, categories, start, images, iou_types)
 
 
 def first_of(path: str | os.PathLike, text: bytes) -> dict:
     """The first detection of the first batch's text (as parsed JSON)."""
-    import orjson
-
-    return _parse(orjson, Path(path), text, 0)[0]
+    return parse_batch(path, text, 0)[0]
 
 
-def _parse(orjson, path: Path, text: bytes, count: int) -> list:
-    """The elements of ``text`` (complete elements joined by commas). As :func:`hf_noisy.coco.parse_coco_bytes`:
-    orjson, then the standard library for ``NaN``/``Infinity`` (validation reports them precisely)."""
+def parse_batch(path: str | os.PathLike, text: bytes, count: int) -> list:
+    """The elements of one batch's ``text`` (complete elements joined by commas; ``count``: the index of the
+    first, for messages). As :func:`hf_noisy.coco.parse_coco_bytes`: orjson, then the standard library for
+    ``NaN``/``Infinity`` (validation reports them precisely). Raises :class:`PredictionError` naming ``path``."""
     import json
+
+    import orjson
 
     from ..coco import parse_json_int  # over-long integer literals become placeholders that validation names
 
@@ -122,8 +122,8 @@ def _parse(orjson, path: Path, text: bytes, count: int) -> list:
         raise PredictionError(f"{path}: JSON nested too deeply in or after detection #{count}") from None
 
 
-def _prepare(elements: list, first: dict, categories: list, count: int, images: dict,
-             iou_types: Iterable[str]) -> list[dict]:
+def prepare_batch(elements: list, first: dict, categories: list, count: int, images: dict,
+                  iou_types: Iterable[str] = ("segm", "bbox", "boundary")) -> list[dict]:
     """``prepare_predictions`` of a batch, as if it were read with the whole file (ids, rules, messages).
     ``images`` maps image ids to images: the check sees only the images the batch names (the others cannot
     change its outcome), so its cost follows the batch, not the ground truth."""

@@ -119,10 +119,10 @@ def run_faster(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     return out
 
 
-def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
-    """The ``--scale`` sweep (module docstring)."""
+def lvis_submission() -> tuple[dict, list]:
+    """lvis-tiny (validated) and detections at LVIS submission density: 300 per image, a jittered copy of every
+    ground truth, then false positives of positive, negative, not-exhaustive and unlisted categories."""
     from _sweep import submission
-    from _sweep import sweep as run_sweep
 
     from hf_noisy.coco import load_coco
 
@@ -133,7 +133,14 @@ def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float
         listed = {a["category_id"] for a in anns} | set(image.get("neg_category_ids", ()))
         return sorted(listed | set(image.get("not_exhaustive_category_ids", ())) | set(categories[:5]))
 
-    detections = submission(gt, 300, seed=0, categories_of=categories_of)
+    return gt, submission(gt, 300, seed=0, categories_of=categories_of)
+
+
+def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float, only: list[str]) -> bool:
+    """The ``--scale`` sweep (module docstring)."""
+    from _sweep import sweep as run_sweep
+
+    gt, detections = lvis_submission()
     tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
              "faster-coco-eval": "run_faster", "lvis + boundary-iou-api": "run_reference_files"}
     tools = {name: function for name, function in tools.items() if not only or name in only}

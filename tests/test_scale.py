@@ -199,6 +199,11 @@ def test_upload_caps_per_benchmark_fit_complete_submissions():
     assert lvis.max_per_image == 300 and coco.max_per_image == 100
     assert coco.max_uncompressed_bytes == 1024 * 2**20 and coco.max_compressed_bytes == 256 * 2**20
     assert "| lvis-n | LVIS | 300 | 1,536 MiB | 4,096 MiB |" in limits_text()
+    # The board's About tab states them, and the README as the About tab does.
+    from hf_noisy.leaderboard.app import ABOUT
+
+    assert limits_text() in ABOUT
+    assert limits_text() in (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 @pytest.mark.parametrize("change", [{"score": "high"}, {"bbox": None}, {"image_id": 10**6}])

@@ -19,7 +19,6 @@ embedded Cityscapes-N folder without ``--i-have-redistribution-rights``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal, Sequence
 
 from ..errors import HfNoisyError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import HfNoisyError
 from .build import METADATA_FILE

@@ -34,7 +34,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .submission import Limits
 
@@ -222,10 +222,12 @@ def _write_fd(fd: int, data: bytes) -> None:
         handle.write(data)
 
 
-def _checked_path(mode: str, upload: BinaryIO, packed: BinaryIO | None, caps: Limits) -> tuple[str, Any]:
+def _checked_path(mode: str, upload: BinaryIO, packed: BinaryIO | None, caps: Limits
+                  ) -> tuple[str, BinaryIO | None]:
     """Read the upload once through :func:`~.submission.iter_upload` (the streamed caps) and return a path of
-    its JSON text: the upload itself if it is plain (then compressed into ``packed`` while it is read, in check
-    mode), else an unnamed temporary file it is decompressed into (returned too, to keep it open)."""
+    its JSON text, and the file to close when done with it (``None``): the upload itself if it is plain (then
+    compressed into ``packed`` while it is read, in check mode), else an unnamed temporary file it is
+    decompressed into."""
     import tempfile
 
     from .submission import gzip_chunks, iter_upload
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..coco import load_coco
     from ..metrics import PredictionError, stream  # noqa: F401
     from .rules import rules_for, score
-    from .submission import SubmissionError, _refusal, check_results_file
+    from .submission import SubmissionError, check_results_file, refusal_of
 
     rules = rules_for(args.benchmark)
     if args.mode == "score":
@@ -284,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     upload = os.fdopen(args.input_fd, "rb", closefd=False)
     packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
+    plain = None
     try:
-        path, keep = _checked_path(args.mode, upload, packed, caps)
+        path, plain = _checked_path(args.mode, upload, packed, caps)
         count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
                                    masks=args.mode == "check")
         if args.mode == "score":
@@ -293,14 +296,16 @@ def main(argv: list[str] | None = None) -> int:
                 record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}
             except PredictionError as err:
                 message = str(err)
-                raise _refusal(message.split(": ", 1)[1] if message.startswith("/proc/") else message) from None
+                raise refusal_of(message.split(": ", 1)[1] if message.startswith("/proc/") else message) from None
         else:
             record = {"detections": count}
-        del keep
     except SubmissionError as err:
         record = {"error": err.kind, "reason": str(err)}
     except MemoryError:
         record = {"error": "memory", "reason": f"memory limit exceeded ({args.memory_mb:g} MB for the upload)"}
+    finally:
+        if plain is not None:
+            plain.close()
     if packed is not None:
         packed.flush()
     _write_fd(args.output_fd, json.dumps(record).encode("utf-8"))

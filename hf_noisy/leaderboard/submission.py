@@ -393,7 +393,7 @@ class _Checker:
                                   "detections (keep the highest-scoring ones)")
 
 
-def _refusal(message: str) -> SubmissionError:
+def refusal_of(message: str) -> SubmissionError:
     """A :class:`~hf_noisy.metrics.PredictionError`'s message as the submission rule it breaks."""
     kind = ("rle-size" if "does not match image" in message
             else "rle-corrupt" if "segmentation" in message
@@ -422,7 +422,7 @@ def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits
     try:
         return prepare_predictions(results, gt)
     except PredictionError as err:
-        raise _refusal(str(err)) from None
+        raise refusal_of(str(err)) from None
 
 
 def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int, limits: Limits = Limits(),
@@ -449,7 +449,7 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
             count += len(elements)
     except PredictionError as err:
         message = str(err)
-        refusal = _refusal(message[len(prefix):] if message.startswith(prefix) else message)
+        refusal = refusal_of(message[len(prefix):] if message.startswith(prefix) else message)
         if refusal.kind == "too-deep":  # past the file scanner's depth (64), so past ours too
             refusal = SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
         raise refusal from None

@@ -258,8 +258,8 @@ def _evaluate_chunk(chunk: _Chunk, setup: Setup) -> Matches:
 
     index = {category_id: k for k, category_id in enumerate(setup.category_ids)}
     parts = []
-    for (position, image), annotations, detections in zip(chunk.images, chunk.annotations, chunk.detections):
-        ground_truth = [evaluable_annotation(ann, image["height"], image["width"]) for ann in annotations]
+    for (position, image), anns, detections in zip(chunk.images, chunk.annotations, chunk.detections):
+        ground_truth = [evaluable_annotation(ann, image["height"], image["width"]) for ann in anns]
         parts.append(evaluate_image(position, image, ground_truth, detections, setup, index))
     return concat(parts, setup)
 

@@ -288,6 +288,8 @@ def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
             for caption in ("Table 1.", "Table 3.", "Table 4."):
                 expect(protocol).to_contain_text(caption)
             expect(protocol).to_contain_text("approximation")
+            # The per-benchmark limits: LVIS-N takes a complete LVIS val submission.
+            expect(page.get_by_role("row").filter(has_text="lvis-n")).to_contain_text("4,096 MiB")
             _shot(page, "about")
             browser.close()
     finally:

@@ -292,7 +292,7 @@ def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
     if len(raw) > limits.max_compressed_bytes:
         raise SubmissionError("oversized", f"{len(raw):,} bytes; the cap is {limits.max_compressed_bytes:,}")
     data = b"".join(iter_upload(io.BytesIO(raw), limits))
-    _check_text(data, lambda at: f"byte {at:,}" if at >= 0 else "", limits)
+    _check_text(data, lambda at: f"at byte {at:,}", limits)
     try:
         results = parse_coco_bytes(data, source="submission")
     except CocoFormatError as err:

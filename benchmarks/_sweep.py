@@ -19,13 +19,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 #: Child runner: ``python _sweep.py TOOL_MODULE TOOL_FUNCTION GT DT OUT`` calls ``function(gt, dt)`` and writes
-#: ``{"numbers": ..., "rss_kb": ..., "workers_rss_kb": ...}`` to ``OUT``.
+#: ``{"numbers": ..., "rss_kb": ..., "workers_rss_kb": ...}`` to ``OUT``: its own peak RSS (``VmHWM``; Linux's
+#: ``ru_maxrss`` of a process carries over the RSS its parent had when it forked it, here the benchmark's) and
+#: its largest worker's (``RUSAGE_CHILDREN``).
 RUNNER = r"""
 import importlib, json, resource, sys
 sys.path.insert(0, sys.argv[1])
 module = importlib.import_module(sys.argv[2])
 numbers = getattr(module, sys.argv[3])(*sys.argv[4:-1])
-own, workers = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+with open("/proc/self/status") as status:  # VmHWM: this process's own peak (ru_maxrss also counts the RSS of
+    own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))  # the parent that forked it)
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 with open(sys.argv[-1], "w") as f:
     json.dump({"numbers": numbers, "rss_kb": own, "workers_rss_kb": workers}, f)
 """

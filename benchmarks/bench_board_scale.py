@@ -11,7 +11,8 @@ submitter uploads it. Then, each in its own process, as the board runs them:
 * the reference, measured in the same run: ``hf-noisy evaluate --num-proc 1`` on the same files.
 
 It prints the file's size against the old caps and LVIS-N's, and per step the wall time, the sandbox child's CPU
-time and peak RSS, the server process's peak RSS, and the board's scoring time over the reference's. The board's
+time and peak RSS (``ru_maxrss``: an upper bound, it counts the server's RSS when it started the child), the
+server process's own peak RSS (``VmHWM``), and the board's scoring time over the reference's. The board's
 numbers must equal the reference's.
 
     nice python benchmarks/bench_board_scale.py --scale 200
@@ -46,8 +47,10 @@ if step == "submit":
 else:
     out = {"record": evaluate_pending(store)[0]}
 seconds = time.perf_counter() - start
-own, child = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-out.update(seconds=seconds, server_rss_mb=own.ru_maxrss / 1024, sandbox_rss_mb=child.ru_maxrss / 1024,
+with open("/proc/self/status") as status:  # this process's own peak (ru_maxrss counts its parent's RSS at fork)
+    server = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+child = resource.getrusage(resource.RUSAGE_CHILDREN)
+out.update(seconds=seconds, server_rss_mb=server / 1024, sandbox_rss_mb=child.ru_maxrss / 1024,
            sandbox_cpu_seconds=child.ru_utime + child.ru_stime)
 print(json.dumps(out))
 """

@@ -169,13 +169,14 @@ def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str],
         store.add_compact(rows)
 
 
-#: The ground truth a validating worker reads (its images by id, categories, image positions), set once per
-#: worker process by :func:`_init_worker`.
+#: The ground truth a worker reads (its images by id, categories, image positions, and the images and annotations
+#: by position that chunks are scored against), set once per worker process by :func:`_init_worker` (inherited,
+#: not sent, where workers are forked).
 _WORKER: dict = {}
 
 
-def _init_worker(images: dict, categories: list, position: dict) -> None:
-    _WORKER.update(images=images, categories=categories, position=position)
+def _init_worker(images: dict, categories: list, position: dict, truth: _Truth) -> None:
+    _WORKER.update(images=images, categories=categories, position=position, truth=truth)
 
 
 def _validate(path: str, text: bytes, start: int, first: dict, iou_types: tuple) -> tuple:
@@ -205,60 +206,92 @@ def open_pool(num_proc: int, gt: dict, store: DetectionStore):
 
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     images = {image["id"]: image for image in gt["images"]}
-    return context.Pool(num_proc, initializer=_init_worker, initargs=(images, gt["categories"], store.position))
+    return context.Pool(num_proc, initializer=_init_worker,
+                        initargs=(images, gt["categories"], store.position, _Truth.of(gt, store)))
+
+
+@dataclass
+class _Truth:
+    """The ground truth chunks are scored against: images in position order and their annotations by image id."""
+
+    images: list[dict]
+    annotations: dict[int, list[dict]]
+
+    @classmethod
+    def of(cls, gt: dict, store: DetectionStore) -> _Truth:
+        by_id = {image["id"]: image for image in gt["images"]}
+        annotations: dict[int, list[dict]] = {}
+        for ann in gt["annotations"]:
+            annotations.setdefault(ann["image_id"], []).append(ann)
+        return cls([by_id[image_id] for image_id in store.image_ids], annotations)
 
 
 @dataclass
 class _Chunk:
-    """Everything one chunk's step reads: images (position, image dict), their ground truth, their detections."""
+    """The detections of images ``first`` to ``stop - 1`` (positions), as compact columns: image ``first + j``
+    has rows ``starts[j]`` to ``starts[j + 1] - 1``; row ``i``'s RLE counts are ``counts`` from ``ends[i] -
+    lengths[i]`` to ``ends[i]``. Small to send to a worker, which expands it (:func:`_expand`)."""
 
-    images: list[tuple[int, dict]]
-    annotations: list[list[dict]]
-    detections: list[list[dict]]
+    first: int
+    stop: int
+    starts: np.ndarray
+    ids: np.ndarray
+    category: np.ndarray
+    score: np.ndarray
+    area: np.ndarray
+    bbox: np.ndarray
+    lengths: np.ndarray
+    counts: bytes
 
 
-def _chunks(gt: dict, store: DetectionStore) -> Iterator[_Chunk]:
-    """The images in position order, cut into chunks, with their annotations and detections."""
-    images = {image["id"]: image for image in gt["images"]}
-    by_image: dict[int, list[dict]] = {}
-    for ann in gt["annotations"]:
-        by_image.setdefault(ann["image_id"], []).append(ann)
+def _chunks(store: DetectionStore) -> Iterator[_Chunk]:
+    """The images in position order, cut into chunks, with their detections."""
     c = store.columns
-    position = c["position"]
-    starts = np.searchsorted(position, np.arange(len(store.image_ids) + 1), side="left")
+    starts = np.searchsorted(c["position"], np.arange(len(store.image_ids) + 1), side="left")
+    buckets = store.bucket_of(np.arange(len(store.image_ids)))
     current_bucket, data = -1, b""
     k, n = 0, len(store.image_ids)
     while k < n:
-        stop, total = k, 0
-        bucket = int(store.bucket_of(np.array([k]))[0])
+        stop, total, bucket = k, 0, int(buckets[k])
         while stop < n and stop - k < CHUNK_IMAGES and (stop == k or total < CHUNK_DETECTIONS) and \
-                int(store.bucket_of(np.array([stop]))[0]) == bucket:
+                int(buckets[stop]) == bucket:
             total += int(starts[stop + 1] - starts[stop])
             stop += 1
         if bucket != current_bucket:
             current_bucket, data = bucket, store.read(bucket)
-        chunk = _Chunk([], [], [])
-        for p in range(k, stop):
-            image = images[store.image_ids[p]]
-            size = [image["height"], image["width"]]
-            rows = range(starts[p], starts[p + 1])
-            chunk.images.append((p, image))
-            chunk.annotations.append(by_image.get(image["id"], []))
-            chunk.detections.append([{
-                "id": int(c["id"][i]), "image_id": image["id"], "category_id": int(c["category"][i]),
-                "score": float(c["score"][i]), "area": float(c["area"][i]), "bbox": c["bbox"][i].tolist(),
-                "segmentation": {"size": size, "counts": data[c["offset"][i]:c["offset"][i] + c["length"][i]]},
-            } for i in rows])
-        yield chunk
+        rows = slice(int(starts[k]), int(starts[stop]))
+        offsets, lengths = c["offset"][rows].tolist(), c["length"][rows]
+        counts = b"".join([data[o:o + m] for o, m in zip(offsets, lengths.tolist())])
+        yield _Chunk(k, stop, starts[k:stop + 1] - starts[k], c["id"][rows], c["category"][rows], c["score"][rows],
+                     c["area"][rows], c["bbox"][rows], lengths, counts)
         k = stop
 
 
-def _evaluate_chunk(chunk: _Chunk, setup: Setup) -> Matches:
+def _expand(chunk: _Chunk, truth: _Truth) -> Iterator[tuple[int, dict, list[dict], list[dict]]]:
+    """``(position, image, annotations, detections)`` of each image of ``chunk``, the detections as dicts."""
+    # tolist: Python ints and floats, the values int() and float() of each element give
+    ids, category, score = chunk.ids.tolist(), chunk.category.tolist(), chunk.score.tolist()
+    area, bbox, starts = chunk.area.tolist(), chunk.bbox.tolist(), chunk.starts.tolist()
+    lengths = chunk.lengths.tolist()
+    ends = np.cumsum(chunk.lengths, dtype=np.int64).tolist()
+    counts = chunk.counts
+    for j, position in enumerate(range(chunk.first, chunk.stop)):
+        image = truth.images[position]
+        size = [image["height"], image["width"]]
+        detections = [{
+            "id": ids[i], "image_id": image["id"], "category_id": category[i], "score": score[i], "area": area[i],
+            "bbox": bbox[i], "segmentation": {"size": size, "counts": counts[ends[i] - lengths[i]:ends[i]]},
+        } for i in range(starts[j], starts[j + 1])]
+        yield position, image, truth.annotations.get(image["id"], []), detections
+
+
+def _evaluate_chunk(chunk: _Chunk, setup: Setup, truth: _Truth | None = None) -> Matches:
+    """The matches of one chunk's images (``truth``: the ground truth, by default the worker's)."""
     from .coco_eval import evaluable_annotation
 
     index = {category_id: k for k, category_id in enumerate(setup.category_ids)}
     parts = []
-    for (position, image), anns, detections in zip(chunk.images, chunk.annotations, chunk.detections):
+    for position, image, anns, detections in _expand(chunk, truth or _WORKER["truth"]):
         ground_truth = [evaluable_annotation(ann, image["height"], image["width"]) for ann in anns]
         parts.append(evaluate_image(position, image, ground_truth, detections, setup, index))
     return concat(parts, setup)
@@ -268,9 +301,10 @@ def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: in
     """The matches of every image of ``gt`` (see the module docstring), in ``pool``'s workers when given.
     Each chunk's rows are copied into arrays sized for every stored detection as they arrive (a chunk keeps
     at most as many rows as it has detections), so the matches are never held twice."""
-    chunks = _chunks(gt, store)
+    chunks = _chunks(store)
     if pool is None:
-        parts = (_evaluate_chunk(chunk, setup) for chunk in chunks)
+        truth = _Truth.of(gt, store)
+        parts = (_evaluate_chunk(chunk, setup, truth) for chunk in chunks)
     else:
         parts = _ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks), num_proc)
     n, A, T = len(store.columns["id"]), len(setup.area_ranges), len(setup.iou_thresholds)

@@ -57,6 +57,15 @@ def test_cli_end_to_end_equals_hf_noisy_evaluate_and_evaluating_twice_gives_one_
     assert len(list((Path(store) / "results").rglob("*.json"))) == 1 and list_results(store) == {
         result["submission"]: result}
 
+    # The sandbox's budgets: the benchmark's by default, the flags' when given.
+    coco = rules_for("coco-n")
+    assert result["limits"] == {"cpu_seconds": coco.cpu_seconds, "memory_mb": coco.memory_mb}
+    assert main(["leaderboard", "submit", str(results), "--store", store, "--benchmark", "coco-n", "--trained-on",
+                 "hard", "--model-name", "M2F R101", "--submitter", "alice"]) == 0
+    assert main(["leaderboard", "evaluate", "--store", store, "--cpu-seconds", "900", "--memory-mb", "2048"]) == 0
+    second = next(r for r in list_results(store).values() if r["meta"]["model_name"] == "M2F R101")
+    assert second["status"] == "done" and second["limits"] == {"cpu_seconds": 900.0, "memory_mb": 2048.0}
+
 
 def test_retention_is_noisy_ap_over_clean_ap_of_the_same_model(board: Path, gt: dict):
     clean, noisy = predictions(gt, seed=2, shift=1), predictions(gt, seed=3, shift=6)

@@ -174,10 +174,17 @@ def print_fits(rows: list[dict], tools: list[str]) -> None:
                   f"peak RSS = {c:6.0f} MB + {d * 1024:6.3f} KB/detection")
 
 
-def sweep(gt: dict, detections: list, scales: list[int], tools: dict[str, str], limits: dict[str, int],
-          module: str, types: list[str], tolerance: float, timeout: float) -> bool:
-    """Each scale: replicate, run every tool (``{name: function of module}``, skipped above its detection limit
-    in ``limits``) in its own process, print its table lines as soon as they are measured; then the fits."""
+def sweep(gt: dict, detections: list, scales: list[int], reference: tuple[str, str], maxima: tuple[int, int],
+          only: list[str] | None, module: str, types: list[str], tolerance: float, timeout: float) -> bool:
+    """Each scale: replicate, run every tool in its own process -- hf-noisy with 2 and 1 processes
+    (``run_cli_2``, ``run_cli_1`` of ``module``), faster-coco-eval (``run_faster``) and ``reference`` (its table
+    name and function), those two skipped above ``maxima`` detections; ``only``: just these tools -- and print
+    its table lines as soon as they are measured; then the fits."""
+    name, function = reference
+    tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
+             "faster-coco-eval": "run_faster", name: function}
+    tools = {tool: run for tool, run in tools.items() if not only or tool in only}
+    limits = {"faster-coco-eval": maxima[0], name: maxima[1]}
     here = Path(__file__).resolve().parent
     ours, single = "hf-noisy --num-proc 2", "hf-noisy --num-proc 1"
     header(ours, single)

@@ -133,12 +133,9 @@ def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float
 
     gt = load_coco(GT, allow_empty_masks=True)
     detections = submission(gt, 100, seed=0)
-    tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
-             "faster-coco-eval": "run_faster", "pycocotools+boundary-iou-api": "run_reference"}
-    tools = {name: function for name, function in tools.items() if not only or name in only}
-    limits = {"faster-coco-eval": faster_max, "pycocotools+boundary-iou-api": reference_max}
-    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
-                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
+    return run_sweep(gt, detections, scales, ("pycocotools+boundary-iou-api", "run_reference"),
+                     (faster_max, reference_max), only, Path(__file__).stem, list(TOLERANCE), max(TOLERANCE.values()),
+                     timeout)
 
 
 def best_time(fn, gt_path: str, dt_path: str, repeat: int) -> tuple[float, dict]:

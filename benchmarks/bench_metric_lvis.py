@@ -141,12 +141,9 @@ def sweep(scales: list[int], reference_max: int, faster_max: int, timeout: float
     from _sweep import sweep as run_sweep
 
     gt, detections = lvis_submission()
-    tools = {"hf-noisy --num-proc 2": "run_cli_2", "hf-noisy --num-proc 1": "run_cli_1",
-             "faster-coco-eval": "run_faster", "lvis + boundary-iou-api": "run_reference_files"}
-    tools = {name: function for name, function in tools.items() if not only or name in only}
-    limits = {"faster-coco-eval": faster_max, "lvis + boundary-iou-api": reference_max}
-    return run_sweep(gt, detections, scales, tools, limits, Path(__file__).stem,
-                     list(TOLERANCE), max(TOLERANCE.values()), timeout)
+    return run_sweep(gt, detections, scales, ("lvis + boundary-iou-api", "run_reference_files"),
+                     (faster_max, reference_max), only, Path(__file__).stem, list(TOLERANCE), max(TOLERANCE.values()),
+                     timeout)
 
 
 def best_time(fn, gt_path: str, detections: list, repeat: int) -> tuple[float, dict]:

@@ -150,16 +150,23 @@ def parse_json_int(text: str) -> int | LongNumber:
     return int(text) if len(text) <= MAX_INT_DIGITS else LongNumber(len(text.lstrip("-")))
 
 
-def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
-    """Parse JSON bytes (orjson, falling back to the standard library for its line/column messages and for
-    the non-standard ``NaN``/``Infinity`` literals, which validation then reports precisely)."""
+def parse_json(raw: bytes) -> Any:
+    """Parse JSON bytes: orjson, falling back to the standard library for its line/column messages and for the
+    non-standard ``NaN``/``Infinity`` literals (which validation then reports precisely); over-long integer
+    literals become :class:`LongNumber`. Raises the standard library's errors (``json.JSONDecodeError``,
+    ``UnicodeDecodeError``, ``RecursionError``); callers word them for their input."""
     try:
         with paused_gc():  # a large acyclic tree: collections during the parse would find nothing
             return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
+    return json.loads(raw, parse_int=parse_json_int)
+
+
+def parse_coco_bytes(raw: bytes, *, source: str = "<data>") -> Any:
+    """Parse JSON bytes (:func:`parse_json`), errors as :class:`CocoFormatError` naming ``source``."""
     try:
-        return json.loads(raw, parse_int=parse_json_int)
+        return parse_json(raw)
     except json.JSONDecodeError as err:
         raise CocoFormatError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source) from None
     except UnicodeDecodeError as err:

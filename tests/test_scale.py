@@ -198,6 +198,12 @@ def test_upload_caps_per_benchmark_fit_complete_submissions():
     assert lvis.max_per_image == 300 and coco.max_per_image == 100
     assert coco.max_uncompressed_bytes == 1024 * 2**20 and coco.max_compressed_bytes == 256 * 2**20
     assert "| lvis-n | LVIS | 300 | 1,536 MiB | 4,096 MiB |" in limits_text()
+    # The sandbox budgets: the benchmark's, any of them overridden (hf-noisy leaderboard evaluate's flags).
+    from hf_noisy.leaderboard.sandbox import SandboxLimits
+
+    assert lvis.sandbox() == SandboxLimits(7200.0, 8192.0, 2 * 7200.0 + 600)
+    assert lvis.sandbox(memory_mb=2048) == SandboxLimits(7200.0, 2048.0, 2 * 7200.0 + 600)
+    assert coco.sandbox(cpu_seconds=60, wall_seconds=90) == SandboxLimits(60, coco.memory_mb, 90)
     # The board's About tab states them, and the README as the About tab does.
     from hf_noisy.leaderboard.app import ABOUT
 

@@ -99,11 +99,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stored {submission.id} ({submission.detections} detections); pending evaluation")
         return 0
     if args.action == "evaluate":
-        limits = None  # each benchmark's budgets
-        if (args.cpu_seconds, args.memory_mb, args.wall_seconds) != (None, None, None):
-            cpu = args.cpu_seconds or lb.SandboxLimits().cpu_seconds
-            limits = lb.SandboxLimits(cpu, args.memory_mb or lb.SandboxLimits().memory_mb,
-                                      args.wall_seconds or 2 * cpu + 600)
+        def limits(benchmark: str) -> lb.SandboxLimits:  # each benchmark's budgets, with the flags given
+            return lb.rules_for(benchmark).sandbox(args.cpu_seconds, args.memory_mb, args.wall_seconds)
 
         def report(record: dict) -> None:
             if record["status"] == "done":

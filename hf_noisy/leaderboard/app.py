@@ -402,7 +402,8 @@ def serve(store: str | os.PathLike | Backend, *, submitter: str | None = None, h
           port: int = 7860, evaluate: bool = True, **kwargs: Any) -> None:
     """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``)."""
     build_app(store, submitter=submitter, evaluate=evaluate, **kwargs).launch(
-        server_name=host, server_port=port, max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS), footer_links=[], css=CSS)
+        server_name=host, server_port=port, max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS),
+        footer_links=[], css=CSS)
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def _claim_path(submission: Submission) -> str:
 def evaluate_pending(
     store: str | os.PathLike | Backend,
     *,
-    limits: SandboxLimits | None = None,
+    limits: SandboxLimits | Callable[[str], SandboxLimits] | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
@@ -96,9 +96,9 @@ def evaluate_pending(
 
     A record is ``{"submission", "meta", "status": "done" | "failed", "metrics" (done: per IoU type, as
     ``hf-noisy evaluate --json``), "retention" (done, or ``None``), "error"/"reason" (failed),
-    "evaluated_at", "limits"}``. ``limits``: the sandbox's budgets for every submission (default: each
-    benchmark's, :attr:`~.rules.Rules.sandbox`). ``on_result`` is called after each one is stored (progress
-    reporting).
+    "evaluated_at", "limits"}``. ``limits``: the sandbox's budgets for every submission, or a function of the
+    benchmark giving them (default: each benchmark's, :meth:`~.rules.Rules.sandbox`). ``on_result`` is called
+    after each one is stored (progress reporting).
     """
     from .rules import rules_for
 
@@ -113,12 +113,13 @@ def evaluate_pending(
     gt_paths: dict[str, os.PathLike] = {}
     for submission in pending:
         now = datetime.now(timezone.utc)
-        budget = limits or rules_for(submission.meta.benchmark).sandbox
+        benchmark = submission.meta.benchmark
+        budget = (rules_for(benchmark).sandbox() if limits is None else limits(benchmark) if callable(limits)
+                  else limits)
         ttl = budget.wall_seconds * (budget.retries + 1) + CLAIM_MARGIN
         if not backend.transact("results", lambda view: _claim(view, submission, owner, now, ttl),
                                 f"Claim {submission.id}"):
             continue
-        benchmark = submission.meta.benchmark
         try:
             if benchmark not in gt_paths:  # the child loads it: this process only finds the (trusted) file
                 gt_paths[benchmark] = ground_truth_file(store_benchmarks(backend)[benchmark], cache_dir)

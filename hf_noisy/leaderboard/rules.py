@@ -39,14 +39,16 @@ class Rules:
     cpu_seconds: float = field(default=1800.0, compare=False)
     memory_mb: float = field(default=8192.0, compare=False)
 
-    @property
-    def sandbox(self) -> "SandboxLimits":
-        """The sandbox budgets of one check or one scoring: ``cpu_seconds``, ``memory_mb``, and a wall-clock
-        limit of twice the CPU time plus 10 minutes (start-up, a busy machine)."""
+    def sandbox(self, cpu_seconds: float | None = None, memory_mb: float | None = None,
+                wall_seconds: float | None = None) -> "SandboxLimits":
+        """The sandbox budgets of one check or one scoring: ``cpu_seconds``, ``memory_mb`` (these rules' where
+        ``None``), and a wall-clock limit (default: twice the CPU time plus 10 minutes, for start-up and a busy
+        machine)."""
         from .sandbox import SandboxLimits
 
-        return SandboxLimits(cpu_seconds=self.cpu_seconds, memory_mb=self.memory_mb,
-                             wall_seconds=2 * self.cpu_seconds + 600)
+        cpu = self.cpu_seconds if cpu_seconds is None else cpu_seconds
+        return SandboxLimits(cpu_seconds=cpu, memory_mb=self.memory_mb if memory_mb is None else memory_mb,
+                             wall_seconds=2 * cpu + 600 if wall_seconds is None else wall_seconds)
 
 
 #: LVIS-N: a complete LVIS v1 val submission (about 3 GB uncompressed, 1 GB gzipped) with room to spare.

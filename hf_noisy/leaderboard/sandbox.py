@@ -151,7 +151,7 @@ def _run_with_retries(mode: str, upload: bytes | os.PathLike | str, packed: Bina
                       caps: Limits) -> dict:
     from .rules import rules_for
 
-    limits = limits or rules_for(benchmark).sandbox
+    limits = limits or rules_for(benchmark).sandbox()
     caps = caps.for_benchmark(benchmark)
     fd = _open_upload(upload)
     try:
@@ -171,7 +171,7 @@ def check_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, 
                  packed: BinaryIO | None = None) -> dict:
     """Check an upload (its bytes or its file) in the sandbox against ``caps`` (size caps left ``None``: the
     benchmark's) and the ground truth at ``gt_path``: ``{"detections": n}`` or ``{"error": kind, "reason":
-    ...}``. ``limits``: the sandbox's budgets (default: the benchmark's, :attr:`~.rules.Rules.sandbox`). A
+    ...}``. ``limits``: the sandbox's budgets (default: the benchmark's, :meth:`~.rules.Rules.sandbox`). A
     plain-JSON upload is also written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a
     writable file, as it is stored; a gzip upload leaves it empty."""
     return _run_with_retries("check", upload, packed, gt_path, benchmark, limits, caps)
@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}
             except PredictionError as err:
-                message = str(err)
-                raise refusal_of(message.split(": ", 1)[1] if message.startswith("/proc/") else message) from None
+                raise refusal_of(str(err), path) from None
         else:
             record = {"detections": count}
     except SubmissionError as err:

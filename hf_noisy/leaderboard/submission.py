@@ -72,8 +72,9 @@ class Limits:
         from .rules import rules_for
 
         rules = rules_for(benchmark)
-        return replace(self, max_compressed_bytes=self.max_compressed_bytes or rules.max_compressed_bytes,
-                       max_uncompressed_bytes=self.max_uncompressed_bytes or rules.max_uncompressed_bytes)
+        compressed, uncompressed = self.max_compressed_bytes, self.max_uncompressed_bytes
+        return replace(self, max_compressed_bytes=rules.max_compressed_bytes if compressed is None else compressed,
+                       max_uncompressed_bytes=rules.max_uncompressed_bytes if uncompressed is None else uncompressed)
 
 
 _SUBMITTER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?")
@@ -393,8 +394,12 @@ class _Checker:
                                   "detections (keep the highest-scoring ones)")
 
 
-def refusal_of(message: str) -> SubmissionError:
-    """A :class:`~hf_noisy.metrics.PredictionError`'s message as the submission rule it breaks."""
+def refusal_of(message: str, path: str | os.PathLike | None = None) -> SubmissionError:
+    """A :class:`~hf_noisy.metrics.PredictionError`'s message as the submission rule it breaks, without the name
+    of the (sandbox's own) file ``path`` it starts with."""
+    prefix = f"{os.fspath(path)}: " if path is not None else None
+    if prefix and message.startswith(prefix):
+        message = message[len(prefix):]
     kind = ("rle-size" if "does not match image" in message
             else "rle-corrupt" if "segmentation" in message
             else "too-deep" if "nested" in message
@@ -436,7 +441,7 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
 
     check = _Checker(gt, max_per_image, limits)
     images = {image["id"]: image for image in gt["images"]}
-    first, count, prefix = None, 0, f"{os.fspath(path)}: "
+    first, count = None, 0
     try:
         for start, _, text in iter_texts(path):
             _check_text(text, lambda at, start=start: f"in or after detection #{start}", limits, depth=1)
@@ -448,8 +453,7 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
             first = elements[0] if first is None else first
             count += len(elements)
     except PredictionError as err:
-        message = str(err)
-        refusal = refusal_of(message[len(prefix):] if message.startswith(prefix) else message)
+        refusal = refusal_of(str(err), path)
         if refusal.kind == "too-deep":  # past the file scanner's depth (64), so past ours too
             refusal = SubmissionError("too-deep", f"JSON nested more than {limits.max_depth} levels deep")
         raise refusal from None

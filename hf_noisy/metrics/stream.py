@@ -17,7 +17,8 @@ from typing import Iterable, Iterator
 
 from .predictions import PredictionError, load_predictions, prepare_predictions
 
-__all__ = ["iter_texts", "parse_batch", "prepare_batch", "prepare_text", "first_of", "BLOCK_BYTES", "MAX_DETECTION_BYTES"]
+__all__ = ["BLOCK_BYTES", "MAX_DETECTION_BYTES", "first_of", "iter_texts", "parse_batch", "prepare_batch",
+           "prepare_text"]
 
 #: Bytes read from the file at a time, and about the size of the batches parsed at once.
 BLOCK_BYTES = 1 << 20
@@ -97,23 +98,16 @@ def first_of(path: str | os.PathLike, text: bytes) -> dict:
 
 def parse_batch(path: str | os.PathLike, text: bytes, count: int) -> list:
     """The elements of one batch's ``text`` (complete elements joined by commas; ``count``: the index of the
-    first, for messages). As :func:`hf_noisy.coco.parse_coco_bytes`: orjson, then the standard library for
-    ``NaN``/``Infinity`` (validation reports them precisely). Raises :class:`PredictionError` naming ``path``."""
+    first, for messages), with :func:`hf_noisy.coco.parse_json`. Raises :class:`PredictionError` naming
+    ``path``."""
     import json
 
-    import orjson
-
-    from ..coco import parse_json_int  # over-long integer literals become placeholders that validation names
+    from ..coco import parse_json
 
     if not text.strip():
         return []
-    data = b"[" + text + b"]"
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(data, parse_int=parse_json_int)
+        return parse_json(b"[" + text + b"]")
     except json.JSONDecodeError as err:
         raise PredictionError(f"{path}: not valid JSON ({err.msg}) in or after detection #{count}") from None
     except UnicodeDecodeError as err:

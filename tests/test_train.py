@@ -20,28 +20,9 @@ sys.path.insert(0, str(REPO / "train"))
 import m2f_data  # noqa: E402
 import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
+from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
 from hf_noisy.hub import build_coco_n  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The tiny model gains nothing from two threads, and on a busy 2-core machine OpenMP threads waiting for
-    each other made a 3 s run take 2 minutes; the launched ranks get OMP_NUM_THREADS=1 too."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    """main() runs in-process in some tests: give each its own accelerate singletons."""
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 def _blobs_coco(root: Path, num_images: int = 4, size: int = 128) -> Path:

@@ -20,27 +20,11 @@ sys.path.insert(0, str(REPO / "train"))
 import m2f_data  # noqa: E402
 import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
+from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
 from hf_noisy.hub import build_coco_n, load_coco_n  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    yield
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 @pytest.fixture(scope="module")

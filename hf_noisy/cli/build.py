@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "build a benchmark's Hugging Face dataset folder (coco-n, cityscapes-n, lvis-n, coco-wan)"
+HELP = "build a benchmark's Hugging Face dataset folder (coco-n, cityscapes-n, lvis-n, coco-wan, shapes-n)"
 DESCRIPTION = """\
 Build a benchmark's dataset repository folder: parquet shards per config (clean/easy/medium/hard) and split
 (train/validation), a README.md dataset card whose YAML `configs:` lists them, and hf_noisy_benchmark.json
@@ -18,6 +18,7 @@ Sources (you obtain them yourself):
   cityscapes-n  --cityscapes-root DIR: leftImg8bit/{train,val}/, gtFine/{train,val}/ (instanceIds PNGs or polygons)
   lvis-n        --lvis-root DIR (lvis_v1_{train,val}.json or lvis_v0.5_*) and --coco-root DIR (the COCO 2017 images)
   coco-wan      --coco-root DIR and --wan-dir DIR holding easy.json, medium.json, hard.json from `hf-noisy wan`
+  shapes-n      nothing: generated (--num-train, --num-val, --image-size, --generator-seed); the paper in miniature
 
 Image storage: `embedded` puts the images in every config, so `load_dataset(DIR, "hard")` is complete
 (content-defined chunking: the Hub's Xet storage keeps the repeated bytes once); `shared` stores them once, in
@@ -32,6 +33,7 @@ examples:
   hf-noisy build lvis-n --lvis-root /data/lvis --coco-root /data/coco --out lvis-n
   hf-noisy build cityscapes-n --cityscapes-root /data/cityscapes --out cityscapes-n
   hf-noisy build coco-wan --coco-root /data/coco --wan-dir wan/ --out coco-wan
+  hf-noisy build shapes-n --out shapes-n
   python -c "from datasets import load_dataset; print(load_dataset('coco-n', 'hard'))"
 """
 
@@ -41,6 +43,7 @@ _ROOTS = {
     "cityscapes-n": ("cityscapes_root",),
     "lvis-n": ("lvis_root", "coco_root"),
     "coco-wan": ("coco_root", "wan_dir"),
+    "shapes-n": (),
 }
 
 
@@ -50,8 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cityscapes-root", help="Cityscapes root folder (cityscapes-n)")
     parser.add_argument("--lvis-root", help="folder with the LVIS train/val JSON files (lvis-n)")
     parser.add_argument("--wan-dir", help="folder with easy.json, medium.json, hard.json from `hf-noisy wan` (coco-wan)")
+    shapes = parser.add_argument_group("shapes-n (generated; same arguments give the same bytes)")
+    shapes.add_argument("--num-train", type=int, default=200, help="train images (default 200)")
+    shapes.add_argument("--num-val", type=int, default=40, help="validation images (default 40)")
+    shapes.add_argument("--image-size", type=int, default=128, help="image side in pixels (default 128)")
+    shapes.add_argument("--generator-seed", type=int, default=0,
+                        help="seed of the images and clean annotations (default 0); --seed is the noise's")
     parser.add_argument("--out", required=True, help="dataset folder to create")
-    parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs (default: all four)")
+    parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs: clean, easy, medium, hard, or NAME=SPEC, a config noised by a "
+                             "preset or spec file, e.g. erode7=erode.yaml (default: clean,easy,medium,hard)")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0; not for coco-wan)")
     parser.add_argument("--images", choices=["embedded", "shared", "none"], default=None,
                         help="image storage (default: embedded; none, annotation-only, for cityscapes-n)")
@@ -79,6 +89,13 @@ def run(args: argparse.Namespace) -> int:
         result = hub.build_coco_n(args.coco_root, args.out, seed=args.seed, **common)
     elif args.dataset == "cityscapes-n":
         result = hub.build_cityscapes_n(args.cityscapes_root, args.out, seed=args.seed, **common)
+    elif args.dataset == "shapes-n":
+        if args.max_images is not None or args.no_verify_images:
+            raise HfNoisyError("shapes-n is generated: use --num-train/--num-val, not --max-images or --no-verify-images")
+        common.pop("max_images"), common.pop("verify_images")
+        result = hub.build_shapes_n(args.out, num_train=args.num_train, num_val=args.num_val,
+                                    image_size=args.image_size, generator_seed=args.generator_seed, seed=args.seed,
+                                    **common)
     elif args.dataset == "lvis-n":
         result = hub.build_lvis_n(args.lvis_root, args.coco_root, args.out, seed=args.seed, **common)
     else:

@@ -19,6 +19,7 @@ from .benchmarks import (
     build_cityscapes_n,
     build_coco_n,
     build_coco_wan,
+    build_shapes_n,
     build_lvis_n,
 )
 from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
@@ -47,6 +48,7 @@ __all__ = [
     "build_cityscapes_n",
     "build_coco_n",
     "build_coco_wan",
+    "build_shapes_n",
     "build_dataset",
     "build_lvis_n",
     "export_coco",

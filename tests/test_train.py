@@ -444,6 +444,26 @@ def test_a_token_problem_stops_before_training(blobs: Path, tmp_path: Path, hub,
     assert not (out / "checkpoints").exists() and hub.state.repos == {}
 
 
+def test_fold_trains_without_it_and_predicts_only_it(blobs: Path, tmp_path: Path, capsys):
+    """Cross-fitting: --fold 1/2 trains on rows 0 and 2 of the 4 train rows and predicts rows 1 and 3, the
+    images it never saw (the audit's out-of-sample predictions)."""
+    assert m2f.fold_indices(5, (1, 2)) == ([0, 2, 4], [1, 3]) and m2f.fold_indices(3, None) == ([0, 1, 2], [])
+    out = tmp_path / "fold"
+    assert m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "2", "--fold", "1/2",
+                     "--predict-split", "train", "--predictions-out", str(out / "heldout.json")]) == 0
+    assert "training on 2 images, holding out 2" in capsys.readouterr().out
+    from hf_noisy.hub import load_coco_n
+
+    rows = load_coco_n(blobs, "clean", split="train")
+    held_out = {rows[i]["image_id"] for i in (1, 3)}
+    predicted = {p["image_id"] for p in json.loads((out / "heldout.json").read_text())}
+    assert predicted and predicted <= held_out
+    for bad in (["--fold", "2/2"], ["--fold", "x"], ["--predict-split", "train"]):
+        with pytest.raises(SystemExit) as stop:
+            m2f.parse_args(["--dataset", str(blobs), "--output-dir", str(out), *bad])
+        assert stop.value.code == 2
+
+
 def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")

@@ -117,7 +117,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
                         help="continue from a checkpoint folder (default: the latest in OUTPUT_DIR/checkpoints)")
     parser.add_argument("--eval-only", metavar="CKPT", default=None,
                         help="evaluate this model (folder or Hub id) and exit; metrics go to OUTPUT_DIR/metrics.json")
-    parser.add_argument("--predictions-out", default=None, help="write the final evaluation's COCO results here")
+    parser.add_argument("--predictions-out", default=None,
+                        help="write the final model's COCO results on --predict-split here")
+    parser.add_argument("--fold", metavar="K/N", type=_fold, default=None,
+                        help="cross-fitting: train without fold K of N of the train split (row i is in fold i %% N), "
+                             "so that --predict-split train predicts images the model never saw; run K = 0..N-1 and "
+                             "give all N prediction files to hf-noisy audit")
+    parser.add_argument("--predict-split", choices=["validation", "train"], default="validation",
+                        help="what --predictions-out holds: the evaluation split's results (default), or the train "
+                             "split's (with --fold: only the held-out fold's, out of sample)")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="upload the final model and metrics")
     parser.add_argument("--hub-private", action="store_true", help="create the Hub repo as private")
     parser.add_argument("--allow-coco-pretrained", action="store_true",
@@ -135,7 +143,32 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
         group.add_argument(flag, dest=f"cfg_{field.name}", metavar=field.name.upper(), type=_parser_of(field),
                            default=None, help=f"{field.metadata.get('help', '')} [{shown}]".replace("%", "%%"))
     args = parser.parse_args(argv)
+    if args.predict_split == "train" and not args.predictions_out:
+        parser.error("--predict-split train needs --predictions-out")
+    if args.fold and args.eval_only:
+        parser.error("--fold trains; it cannot be combined with --eval-only")
     return args, load_config(args.config, {f.name: getattr(args, f"cfg_{f.name}") for f in dataclasses.fields(TrainConfig)})
+
+
+def _fold(text: str) -> tuple[int, int]:
+    """``"K/N"`` as ``(K, N)`` with ``0 <= K < N`` and ``N >= 2``."""
+    k, _, n = text.partition("/")
+    try:
+        fold = (int(k), int(n))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N, e.g. 0/2, got {text!r}") from None
+    if not (fold[1] >= 2 and 0 <= fold[0] < fold[1]):
+        raise argparse.ArgumentTypeError(f"expected 0 <= K < N and N >= 2, got {text!r}")
+    return fold
+
+
+def fold_indices(count: int, fold: tuple[int, int] | None) -> tuple[list[int], list[int]]:
+    """Row indices ``(training, held out)`` of a split of ``count`` rows: fold ``K`` of ``N`` is every row ``i``
+    with ``i % N == K``; without a fold, everything trains and nothing is held out."""
+    if fold is None:
+        return list(range(count)), []
+    k, n = fold
+    return [i for i in range(count) if i % n != k], [i for i in range(count) if i % n == k]
 
 
 def config_values() -> dict[str, TrainConfig]:
@@ -663,6 +696,11 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
         raise SystemExit(f"error: {output_dir} is not empty (pass --resume to continue, --overwrite to reuse it)")
     hub = create_hub_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and accelerator.is_main_process else None
     train_rows = load_split(args, args.dataset_config, "train", config.max_train_images)
+    held_out_rows = None
+    if args.fold:
+        training, held_out = fold_indices(len(train_rows), args.fold)
+        held_out_rows, train_rows = train_rows.select(held_out), train_rows.select(training)
+        log(f"fold {args.fold[0]}/{args.fold[1]}: training on {len(train_rows)} images, holding out {len(held_out_rows)}")
     model = build_model(config, class_names, allow_coco_pretrained=args.allow_coco_pretrained, log=log)
     set_seed(config.seed, device_specific=True)  # from here on each rank draws its own points and dropout
     install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta,
@@ -766,16 +804,26 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
             if accelerator.is_main_process:
                 folder = output_dir / "checkpoints" / f"step-{state['step']:06d}"
                 record = {"step": state["step"], "dataset": str(args.dataset), "config": args.dataset_config,
-                          "split": config.eval_split, "num_images": len(eval_rows), "metrics": metrics}
+                          "split": config.eval_split, "num_images": len(eval_rows), "metrics": metrics,
+                          "cpu_seconds": time.process_time()}  # this process's, since it started
                 if folder.is_dir():
                     write_json(folder / "metrics.json", record)
                 accelerator.log({f"eval/{name}_{k}": v for name, stats in metrics.items() for k, v in stats.items()
                                  if k in ("AP", "AP50", "AP75")}, step=state["step"])
                 log(f"step {state['step']}: mask AP {metrics['segm']['AP']:.4f}, boundary AP "
                     f"{metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
-                if final and args.predictions_out:
+                if final and args.predictions_out and args.predict_split == "validation":
                     write_json(Path(args.predictions_out), predictions)
     bar.close()
+    if args.predict_split == "train" and accelerator.is_main_process:
+        rows = held_out_rows if args.fold else train_rows
+        top_k = min(accelerator.unwrap_model(model).config.num_queries, 100)
+        write_json(Path(args.predictions_out), predict(accelerator.unwrap_model(model), rows, list(range(len(rows))),
+                                                       config, [c["id"] for c in categories], accelerator.device,
+                                                       top_k=top_k))
+        train_mode(model, frozen)
+        log(f"wrote {'held-out' if args.fold else 'in-sample'} predictions on {len(rows)} train images to "
+            f"{args.predictions_out}")
     log(f"trained to step {state['step']} ({state['step'] - first_step} steps in {time.perf_counter() - started:.1f} s)")
 
     accelerator.wait_for_everyone()

@@ -54,8 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lvis-root", help="folder with the LVIS train/val JSON files (lvis-n)")
     parser.add_argument("--wan-dir", help="folder with easy.json, medium.json, hard.json from `hf-noisy wan` (coco-wan)")
     shapes = parser.add_argument_group("shapes-n (generated; same arguments give the same bytes)")
-    shapes.add_argument("--num-train", type=int, default=200, help="train images (default 200)")
-    shapes.add_argument("--num-val", type=int, default=40, help="validation images (default 40)")
+    shapes.add_argument("--num-train", type=int, default=1000, help="train images (default 1000)")
+    shapes.add_argument("--num-val", type=int, default=100, help="validation images (default 100)")
     shapes.add_argument("--image-size", type=int, default=128, help="image side in pixels (default 128)")
     shapes.add_argument("--generator-seed", type=int, default=0,
                         help="seed of the images and clean annotations (default 0); --seed is the noise's")

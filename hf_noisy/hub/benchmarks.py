@@ -266,8 +266,8 @@ def build_coco_wan(
 def build_shapes_n(
     out_dir: str | os.PathLike,
     *,
-    num_train: int = 200,
-    num_val: int = 40,
+    num_train: int = 1000,
+    num_val: int = 100,
     image_size: int = 128,
     generator_seed: int = 0,
     levels: Sequence[str] = LEVELS,

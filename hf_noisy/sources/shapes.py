@@ -6,12 +6,12 @@ before a GPU week, while the paper's noise still matters on it:
 * **Class is shape, not colour.** Seven classes (square, triangle, star, disc, ring, bar, arc) in three
   supercategories (polygon, round, thin) for asymmetric noise. Every instance draws its colour from one shared
   palette, whatever its class, so a flipped label cannot be undone by colour: only the outline tells.
-* **What noise hurts.** Rings have holes (RLE, since COCO polygons cannot); bars and arcs are 3-6 px thin, so
-  erosion with k >= 5 can empty them; one image in two has two squares that touch along an edge; polygons have
+* **What noise hurts.** Rings have holes (RLE, since COCO polygons cannot); bars and arcs are 4-7 px thin, so
+  erosion with k = 7 empties most of them; one image in two has two squares that touch along an edge; polygons have
   real vertices for localization and approximation noise.
 * **Clutter.** An uneven, noisy background with unannotated scribbles and specks that share the objects' colours.
 
-Objects are 18-56 px across at the default 128 x 128 (they scale with ``image_size``), 3-7 per image, never
+Objects are 22-60 px across at the default 128 x 128 (they scale with ``image_size``), 3-6 per image, never
 overlapping except where touching pairs share an edge. Each image is drawn by its own generator, seeded by
 ``(generator_seed, split, index)``: the first N images are the same whatever ``num_train`` or ``num_val`` is.
 """
@@ -50,7 +50,7 @@ SHAPES_ABOUT = (
 )
 SHAPES_LIMITS = (
     "What it lacks compared with COCO: natural images, textures and context; occlusion (objects never overlap, "
-    "only touch); crowd regions; a long tail of classes and object sizes (objects are 18-56 px across at 128 px, "
+    "only touch); crowd regions; a long tail of classes and object sizes (objects are 22-60 px across at 128 px, "
     "none tiny, none filling the image); and annotators' own errors (its clean masks are exact). Numbers measured "
     "on it show how noise acts on a model that can fit the data, not what it costs on COCO."
 )
@@ -62,7 +62,7 @@ _SPLITS = {"train": ("train2017", "annotations/instances_train2017.json", 0, 1, 
            "validation": ("val2017", "annotations/instances_val2017.json", 1, 1_000_000, 10_000_001)}
 
 
-def write_shapes_root(root: str | os.PathLike, *, num_train: int = 200, num_val: int = 40, image_size: int = 128,
+def write_shapes_root(root: str | os.PathLike, *, num_train: int = 1000, num_val: int = 100, image_size: int = 128,
                       generator_seed: int = 0) -> Path:
     """Write Shapes-N's clean source under ``root`` laid out like COCO 2017 (``train2017/``, ``val2017/`` PNGs,
     ``annotations/instances_{train,val}2017.json``) and return ``root``.
@@ -112,7 +112,7 @@ def _draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[t
     shapes: list[tuple[int, object]] = []  # (category, segmentation)
 
     if rng.random() < 0.5:  # two squares touching along an edge
-        side = rng.uniform(16, 26) * unit
+        side = rng.uniform(18, 28) * unit
         angle = rng.uniform(0, np.pi / 2)
         centre = rng.uniform(side * 1.5, size - side * 1.5, 2)
         axis = np.array([np.cos(angle), np.sin(angle)])
@@ -123,7 +123,7 @@ def _draw_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[t
                 shapes.append((1, [_flat(poly)]))
                 occupied |= mask
 
-    for _ in range(int(rng.integers(3, 8)) - len(shapes)):
+    for _ in range(int(rng.integers(3, 7)) - len(shapes)):
         category = int(rng.integers(1, 8))
         for _attempt in range(20):
             segmentation = _shape(rng, category, size, unit)
@@ -165,7 +165,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _shape(rng: np.random.Generator, category: int, size: int, unit: float) -> object:
     """A random instance of ``category``: polygons (a list of flat lists), or an RLE for the ring."""
-    radius = rng.uniform(9, 28) * unit
+    radius = rng.uniform(11, 30) * unit
     angle = rng.uniform(0, 2 * np.pi)
     centre = rng.uniform(radius + 2, size - radius - 2, 2)
     if category == 1:
@@ -182,7 +182,7 @@ def _shape(rng: np.random.Generator, category: int, size: int, unit: float) -> o
         cv2.circle(ring, (int(round(centre[0])), int(round(centre[1]))), int(round(outer)), 1, -1)
         cv2.circle(ring, (int(round(centre[0])), int(round(centre[1]))), int(round(outer * rng.uniform(0.4, 0.65))), 0, -1)
         return Crop.from_full(ring).to_rle()
-    width = rng.uniform(3, 6) * unit
+    width = rng.uniform(4, 7) * unit
     if category == 6:  # bar: a thin rotated rectangle
         length = radius * 2
         axis, normal = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])

@@ -51,8 +51,11 @@ SHAPES_ABOUT = (
 SHAPES_LIMITS = (
     "What it lacks compared with COCO: natural images, textures and context; occlusion (objects never overlap, "
     "only touch); crowd regions; a long tail of classes and object sizes (objects are 22-60 px across at 128 px, "
-    "none tiny, none filling the image); and annotators' own errors (its clean masks are exact). Numbers measured "
-    "on it show how noise acts on a model that can fit the data, not what it costs on COCO."
+    "none tiny, none filling the image); and annotators' own errors (its clean masks are exact). The paper's noise "
+    "parameters are in pixels, so at 128 px they cut deeper than on COCO: the mean mask IoU to clean at easy / "
+    "medium / hard is 0.84 / 0.71 / 0.56, against 0.89 / 0.79 / 0.68 for COCO-N on COCO images (measured on "
+    "coco-tiny); `--image-size 192` gives 0.89 / 0.77 / 0.65. Numbers measured on it show how noise acts on a "
+    "model that can fit the data, not what it costs on COCO."
 )
 
 #: instance colours (RGB), drawn uniformly for every instance whatever its class

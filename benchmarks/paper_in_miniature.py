@@ -255,7 +255,7 @@ def diagnostics(out: Path, results: list[dict]) -> dict:
     report = {}
     run = next((Path(r["folder"]) for r in results if "--log-instance-losses" in r.get("extra", [])), None)
     if run is not None:
-        losses = analyze_losses(run, figure=out / "instance_losses.png", by="epoch")
+        losses = analyze_losses(run, figure=out / "instance_losses.png", by="step", num_buckets=3)
         report["separability"] = losses.separability
         report["losses_table"] = losses.format_table()
     files, names = [], []

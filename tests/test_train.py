@@ -182,6 +182,25 @@ def test_targets_leave_out_crowd_regions_and_empty_masks():
     assert labels.tolist() == [4] and ids.tolist() == [11] and np.array_equal(masks[0], full)
 
 
+def test_an_image_whose_instances_noise_emptied_trains(tmp_path: Path):
+    """Erosion at k=7 can empty every instance of an image (thin objects only): the sample has no target, and a
+    batch holding it still gives a loss (found by the miniature's erode run, which stopped with a ValueError)."""
+    from datasets import Dataset, Image
+
+    from hf_noisy.masks import encode
+
+    png = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(png), np.zeros((16, 16, 3), np.uint8))
+    empty = encode(np.zeros((16, 16), np.uint8))
+    rows = Dataset.from_list([{"image": str(png), "image_id": 1, "width": 16, "height": 16,
+                               "objects": [{"id": 5, "segmentation": empty, "category_id": 0, "iscrowd": 0}]}])
+    rows = rows.cast_column("image", Image())
+    sample = m2f_data.TrainDataset(rows, m2f_data.Jitter(16, 0.8, 1.2), seed=0)[(0, 0)]
+    assert sample["mask_labels"].shape == (0, 16, 16) and sample["class_labels"].numel() == 0
+
+
 def test_epoch_order_is_deterministic_sharded_and_resumable():
     def batches(rank, start=0, epoch=0):
         return list(m2f_data.EpochBatchSampler(10, 2, seed=3, epoch=epoch, rank=rank, world_size=2, start_batch=start))

@@ -153,7 +153,7 @@ class TrainDataset(torch.utils.data.Dataset):
         image = decode_image(row["image"], int(row["height"]), int(row["width"]))
         masks, labels, ids = instance_targets(row)
         image, masks = large_scale_jitter(image, masks, sample_rng(self.seed, epoch, index), self.jitter)
-        keep = masks.reshape(len(masks), -1).any(axis=1)
+        keep = masks.any(axis=(1, 2))  # also for an image whose instances noise emptied, all of them
         return {
             "pixel_values": to_pixel_values(image),
             "mask_labels": torch.from_numpy(masks[keep]).float(),

@@ -97,7 +97,9 @@ def train(run: dict, dataset: Path, out: Path, args: argparse.Namespace) -> dict
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
             _, status, usage = os.wait4(process.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"run {run['name']} failed (exit {os.waitstatus_to_exitcode(status)}): see {folder / 'log.txt'}")
+            print(f"  {run['name']}: FAILED (exit {os.waitstatus_to_exitcode(status)}), see {folder / 'log.txt'}",
+                  flush=True)
+            return {**run, "failed": str(folder / "log.txt")}
         (folder / "cost.json").write_text(json.dumps({"cpu_seconds": usage.ru_utime + usage.ru_stime,
                                                       "wall_seconds": time.perf_counter() - started}))
         print(f"  {run['name']}: done", flush=True)
@@ -366,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda run: train(run, dataset, args.out, args), runs))
+    failed = [r for r in results if "failed" in r]
+    results = [r for r in results if "failed" not in r]
     scored = [r for r in results if r["group"] != "audit"]
     summary = summarise(scored)
     paper = paper_numbers()
@@ -373,11 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     extra = {}
     if args.diagnostics:
         extra["diagnostics"] = diagnostics(args.out, scored)
-    if args.audit:
+    if args.audit and all((args.out / "runs" / f"hard-fold{k}" / "heldout.json").is_file() for k in range(2)):
         extra["audit"] = audit(args.out, dataset, args)
     figures(summary, args.out, paper) if all(level in summary for level in LEVELS) else None
     write_report(args.out, scored, summary, found, paper, extra, args, time.perf_counter() - started)
     print((args.out / "results.md").read_text(encoding="utf-8"))
+    if failed:
+        print(f"{len(failed)} run(s) failed: " + ", ".join(f"{r['name']} ({r['failed']})" for r in failed))
+        return 1
     return 0
 
 

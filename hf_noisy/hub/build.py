@@ -100,11 +100,13 @@ class BuildResult:
 
     def summary(self) -> str:
         """Per-config statistics as a small table (train split)."""
-        lines = [f"{'config':<8}{'instances':>10}{'flipped':>9}{'mean IoU':>10}  ops"]
+        width = max(8, *(len(name) + 1 for name in self.metadata["configs"]))
+        lines = [f"{'config':<{width}}{'instances':>10}{'flipped':>9}{'mean IoU':>10}  ops"]
         for name, config in self.metadata["configs"].items():
             stats = config["stats"]
             ops = ", ".join(f"{op} {n}" for op, n in stats["ops"].items())
-            lines.append(f"{name:<8}{stats['instances']:>10}{stats['class_flipped']:>9}{stats['mean_iou']:>10.3f}  {ops}")
+            lines.append(f"{name:<{width}}{stats['instances']:>10}{stats['class_flipped']:>9}{stats['mean_iou']:>10.3f}"
+                         f"  {ops}")
         return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ writes into ``--out``:
   the paper's findings (a)-(d) checked here with their effect sizes against the seed std, the paper's own
   numbers (``shared/reference/paper/tables.json``) beside them, and each run's CPU seconds;
 * ``levels.png`` (AP against level, mask and boundary) and ``ablation.png`` (AP per single op);
-* with ``--diagnostics``: ``instance_losses.png`` and the loss separability AUROCs of the first ``hard`` run
+* with ``--diagnostics``: ``instance_losses.png`` and the loss separability AUROCs of the last seed's ``hard`` run
+  (instance losses recorded every 10 steps)
   (``hf-noisy analyze losses``), ``confidence.png`` across the levels (``hf-noisy analyze confidence``);
 * with ``--audit``: a two-fold cross-fit on the ``hard`` train split (``--fold K/2 --predict-split train``),
   ``hf-noisy audit`` on the out-of-sample predictions, and the AUROC of its scores against the known noise
@@ -120,7 +121,8 @@ def plan(args: argparse.Namespace) -> list[dict]:
     runs += [{"name": f"hard-{loss}-s{seed}", "group": f"hard+{loss}", "config": "hard", "loss": loss, "seed": seed}
              for loss in ("sce", "gce") for seed in seeds[:args.loss_seeds]]
     if args.diagnostics:  # recording draws no random numbers: the run is the same with or without it
-        next(r for r in runs if r["name"] == f"hard-ce-s{seeds[0]}")["extra"] = ["--log-instance-losses"]
+        next(r for r in runs if r["name"] == f"hard-ce-s{seeds[-1]}")["extra"] = [
+            "--log-instance-losses", "--log-steps", "10"]  # ~5,000 instance rows over 3,000 steps
     if args.audit:
         runs += [{"name": f"hard-fold{k}", "group": "audit", "config": "hard", "loss": "ce", "seed": seeds[0],
                   "extra": ["--fold", f"{k}/2", "--predict-split", "train",
@@ -214,19 +216,23 @@ def figures(summary: dict, out: Path, paper: dict) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     x = np.arange(len(LEVELS))
-    for ax, (source, title) in zip(axes, (("ours", "Shapes-N, cpu-shapes (this run)"), ("paper", "COCO-N, Mask2Former R50 (paper)"))):
-        for key, label in METRICS[:2]:
-            if source == "ours":
-                mean = [summary[level][key][0] for level in LEVELS]
-                std = [summary[level][key][1] for level in LEVELS]
-                ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=label)
-            else:
-                ax.plot(x, [paper["m2f"][level][key] / 100 for level in LEVELS], marker="o", label=label)
+    for key, label in METRICS[:2]:
+        mean = np.array([summary[level][key][0] for level in LEVELS])
+        std = np.array([summary[level][key][1] for level in LEVELS])
+        axes[0].errorbar(x, mean, yerr=std, marker="o", capsize=3, label=label)
+        theirs = np.array([paper["m2f"][level][key] for level in LEVELS])
+        line, = axes[1].plot(x, mean / mean[0] if mean[0] > 0 else mean, marker="o", label=f"{label}, Shapes-N")
+        axes[1].plot(x, theirs / theirs[0], marker="s", linestyle="--", color=line.get_color(),
+                     label=f"{label}, COCO-N M2F R50 (paper)")
+    axes[0].set_title("Shapes-N, cpu-shapes: AP on clean validation")
+    axes[1].set_title("AP relative to clean: here and in the paper")
+    for ax in axes:
         ax.set_xticks(x, LEVELS)
-        ax.set_ylabel("AP")
-        ax.set_title(title)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("AP")
+    axes[1].set_ylabel("AP / clean AP")
     fig.tight_layout()
     fig.savefig(out / "levels.png", dpi=120)
     plt.close(fig)

@@ -65,6 +65,14 @@ def test_output_schema_and_cli(tmp_path):
     for key in ("class_flip", "dilate", "erode", "localization", "approximation", "spurious", "missing"):
         assert key in audit["estimated"]
     assert audit["info"]["annotations_sha256"] and audit["info"]["predictions"] == len(preds) - 1
+    # cross-fitted folds: several prediction files are one list, whatever way the detections are split
+    (tmp_path / "fold0.json").write_text(json.dumps(preds[1:3]))
+    (tmp_path / "fold1.json").write_text(json.dumps(preds[3:]))
+    assert main(["audit", "--annotations", str(tmp_path / "ann.json"), "--predictions", str(tmp_path / "fold0.json"),
+                 str(tmp_path / "fold1.json"), "-o", str(tmp_path / "folds.json")]) == 0
+    folds = json.loads((tmp_path / "folds.json").read_text())
+    assert folds["annotations"] == audit["annotations"] and folds["estimated"] == audit["estimated"]
+    assert len(folds["info"]["predictions_files"]) == 2 == len(folds["info"]["predictions_sha256"])
     overlays = sorted((tmp_path / "audit_overlays").iterdir())
     assert [p.name for p in overlays] == ["001_ann10.png"]  # the one flagged annotation (spurious)
     height, width, _ = cv2.imread(str(overlays[0])).shape  # two halves, cut around the disc and scaled up

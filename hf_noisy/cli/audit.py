@@ -16,12 +16,15 @@ example:
   hf-noisy audit --annotations instances_train2017.json --predictions results.json -o audit.json
   hf-noisy audit --annotations instances_train2017.json --predictions results.json -o audit.json \\
       --images train2017 --top 20          # also audit_overlays/: the 20 worst, beside their predictions
+  hf-noisy audit --annotations train.json --predictions fold0.json fold1.json -o audit.json   # cross-fitted
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", required=True, help="COCO instance file to audit")
-    parser.add_argument("--predictions", required=True, help="COCO results JSON of a model on the same images")
+    parser.add_argument("--predictions", required=True, nargs="+",
+                        help="COCO results JSON of a model on the same images; several files are read as one "
+                             "(the held-out folds of train_mask2former.py --fold K/N --predict-split train)")
     parser.add_argument("-o", "--output", required=True, help="audit JSON to write")
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
     parser.add_argument("--top", type=int, default=20, help="how many overlays (default 20)")

@@ -320,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.who is None:
             raise HubError(401, "Invalid username or password.")
         user, orgs = self.who
-        return self._ok({"type": "user", "id": user, "name": user, "fullname": user,
+        return self._ok({"type": "user", "id": user, "name": user, "fullname": user, "avatarUrl": "",
                          "orgs": [{"type": "org", "name": org, "roleInOrg": "write"} for org in orgs],
                          "auth": {"type": "access_token", "accessToken": {"displayName": "tests", "role": "write"}}})
 

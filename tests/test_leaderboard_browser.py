@@ -5,8 +5,6 @@ tables; the Space (``SPACE_ID``) with its OAuth sign-in. Screenshots are kept in
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -16,9 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions
+from _leaderboard import dumps, predictions, session_cookie
 
-from hf_noisy.leaderboard import board_rows, init_store, list_submissions, parse_benchmark_sources
+from hf_noisy.leaderboard import (board_rows, evaluate_pending, init_store, list_results, list_submissions,
+                                  parse_benchmark_sources)
+from hf_noisy.leaderboard.queue import EvaluatorLoop
 from hf_noisy.metrics import evaluate_coco
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -98,6 +98,14 @@ def _shapes_store(tmp_path: Path) -> tuple[Path, dict]:
     return store, load_coco(gt_file, allow_empty_masks=True)
 
 
+def _wait_scored(store, count: int = 1, timeout: float = 120) -> None:
+    """Wait until the store holds ``count`` results (the app's evaluator loop scores in the background)."""
+    deadline = time.monotonic() + timeout
+    while len(list_results(store)) < count:
+        assert time.monotonic() < deadline, "the evaluator loop did not score the submission"
+        time.sleep(0.5)
+
+
 def _launch(demo, port: int) -> None:
     from hf_noisy.leaderboard.app import CSS
 
@@ -121,7 +129,8 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
     mask_ap, boundary_ap = (round(100 * expected[name].stats["AP"], 1) for name in ("segm", "boundary"))
     assert mask_ap > 10
 
-    demo = build_app(store, submitter="alice", cache_dir=tmp_path / "cache")
+    evaluator = EvaluatorLoop(lambda: evaluate_pending(store, cache_dir=tmp_path / "cache")).start()
+    demo = build_app(store, submitter="alice", cache_dir=tmp_path / "cache", evaluator=evaluator)
     port = free_port()
     _launch(demo, port)
     try:
@@ -138,7 +147,8 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             assert [seeded[COLUMNS.index(c)] for c in ("Mask AP", "Boundary AP", "Box AP")] == ["42.9", "30.0", "45.7"]
             _shot(page, "1-seeded")
 
-            # A valid submission: scored in the sandbox, its AP shown and its row in the table.
+            # A valid submission: checked and queued by the request, scored by the evaluator loop (never inside
+            # the request), its AP in its row once scored.
             page.get_by_role("tab", name="Submit").click()
             page.set_input_files("#results-file input[type=file]", str(valid))
             expect(_uploaded(page, "valid.json")).to_be_visible(timeout=30_000)
@@ -146,13 +156,15 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             page.locator("#method textarea").fill("SCE")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
-            expect(status).to_contain_text("Evaluated", timeout=60_000)
-            assert f"mask AP {mask_ap:.1f}, Boundary AP {boundary_ap:.1f}" in status.inner_text()
+            expect(status).to_contain_text("queued for scoring", timeout=60_000)
+            assert status.inner_text().startswith("Accepted as coco-n/clean/alice/")
             expect(page.locator("#queue")).to_contain_text("Browser M2F")
             _shot(page, "2-accepted")
+            _wait_scored(store)
 
             # Scored on a COCO file (not the published build): marked custom, shown only when asked for.
             page.get_by_role("tab", name="Leaderboard").click()
+            page.get_by_role("button", name="Refresh").click()
             note = page.locator("#note-coco-n")
             expect(note).to_contain_text("1 scored on a custom build")
             expect(table).not_to_contain_text("Browser M2F")
@@ -187,6 +199,7 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             browser.close()
     finally:
         demo.close()
+        evaluator.stop(timeout=60)
     assert [s.meta.model_name for s in list_submissions(store)] == ["Browser M2F"]
 
 
@@ -296,19 +309,6 @@ def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
         demo.close()
 
 
-def _session_cookie(secret: str, username: str) -> str:
-    """A starlette session cookie holding gradio's OAuth info for ``username``: what the Space's OAuth callback
-    stores after a sign-in with Hugging Face (gradio signs the session with sha256(OAUTH_CLIENT_SECRET + "-v4"))."""
-    from itsdangerous import TimestampSigner
-
-    info = {"access_token": "test-oauth-token", "token_type": "bearer", "scope": "openid profile",
-            "expires_at": int(time.time()) + 3600,
-            "userinfo": {"sub": "1", "name": username.title(), "preferred_username": username,
-                         "profile": f"https://huggingface.co/{username}", "picture": ""}}
-    data = base64.b64encode(json.dumps({"oauth_info": info}).encode("utf-8"))
-    return TimestampSigner(hashlib.sha256(f"{secret}-v4".encode()).hexdigest()).sign(data).decode("utf-8")
-
-
 def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
     """``main()`` as a Space runs it (``SYSTEM=spaces``, ``SPACE_ID``, OAuth variables): it starts, shows the
     sign-in button, refuses a signed-out submission and submits as the signed-in user."""
@@ -357,7 +357,7 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             # Signed in: the session gradio's OAuth callback writes, for the user "carol-hf". (A Space serves
             # https and its cookie is Secure; over this plain-http loopback Chromium keeps it only without the
             # flag. The server reads the same signed value either way.)
-            context.add_cookies([{"name": "session", "value": _session_cookie(secret, "carol-hf"), "url": url,
+            context.add_cookies([{"name": "session", "value": session_cookie(secret, "carol-hf"), "url": url,
                                   "sameSite": "Lax", "httpOnly": True}])
             page.reload(wait_until="networkidle")
             page.get_by_role("tab", name="Submit").click()
@@ -366,8 +366,9 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
-            expect(status).to_contain_text("Evaluated", timeout=90_000)
+            expect(status).to_contain_text("queued for scoring", timeout=90_000)
             assert "coco-n/clean/carol-hf/" in status.inner_text()
+            _wait_scored(store)  # by the Space's evaluator loop
             _shot(page, "space-signed-in")
             browser.close()
     finally:
@@ -376,3 +377,4 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
         log.close()
     (submission,) = list_submissions(store)
     assert submission.meta.submitter == "carol-hf" and submission.meta.model_name == "Space M2F"
+    assert list_results(store)[submission.id]["status"] == "done"

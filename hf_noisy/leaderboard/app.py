@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .evaluator import SandboxLimits, evaluate_pending
+from .queue import CheckGate, EvaluatorLoop
 from .rules import limits_text, rules_for
 from .storage import Backend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
@@ -205,11 +206,17 @@ def submit_form(
     limits: Limits = Limits(),
     sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
+    gate: CheckGate | None = None,
+    pending_note: str = "It will be scored by the next evaluator run.",
 ) -> str:
     """What the submit tab does with its form: check and store the file as ``user`` (on a Space the signed-in
-    Hub user, else the board's ``--submitter``; ``None`` refuses), then score it if ``evaluate``. Returns the
-    Markdown status shown under the form: accepted with its scores, or refused with the rule and reason (also
-    when the board itself cannot check it, e.g. its ground truth is unreachable: never a bare error)."""
+    Hub user, else the board's ``--submitter``; ``None`` refuses), holding one of ``gate``'s check slots while
+    it checks, then score it here if ``evaluate`` (the app never does: its :class:`~.queue.EvaluatorLoop`
+    scores). Returns the Markdown status shown under the form: accepted (with its scores when scored here), or
+    refused with the rule and reason (also when the board itself cannot check it, e.g. its ground truth is
+    unreachable: never a bare error). ``pending_note`` ends an accepted, unscored one's answer."""
+    import contextlib
+
     from .board import submit
 
     backend = open_backend(store)
@@ -227,15 +234,18 @@ def submit_form(
                           config_revision=(revision or "").strip(), paper_url=(paper_url or "").strip(),
                           code_url=(code_url or "").strip())
     try:
-        submission = submit(backend, path, meta, limits=limits, cache_dir=cache_dir)
+        with gate.slot(user) if gate is not None else contextlib.nullcontext():
+            submission = submit(backend, path, meta, limits=limits, cache_dir=cache_dir)
     except SubmissionError as err:
         return f"**Rejected** ({err.kind}): {_plain(str(err))}"
     except Exception as err:  # noqa: BLE001 -- the browser gets the reason, the log the traceback
         log.exception("leaderboard: could not check a submission")
         return f"**Not submitted:** the board could not check it ({_reason(err)})"
-    message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
+    message = f"**Accepted** as `{submission.id}` " + (
+        f"({submission.detections} detections)." if submission.complete else
+        f"(the first {submission.detections} detections checked; the rest is checked when it is scored).")
     if not evaluate:
-        return message + " It will be scored by the next evaluator run."
+        return f"{message} {pending_note}"
     try:
         records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
     except Exception as err:  # noqa: BLE001 -- stored; a later evaluator run scores it
@@ -268,14 +278,18 @@ def build_app(
     sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_space: bool | None = None,
+    evaluator: EvaluatorLoop | None = None,
+    gate: CheckGate | None = None,
 ) -> Any:
-    """The board as a ``gr.Blocks``.
+    """The board as a ``gr.Blocks``. A submit only checks and stores (holding one of ``gate``'s check slots,
+    default :class:`~.queue.CheckGate`'s) and wakes ``evaluator``; nothing is scored inside a request.
 
     Args:
         store: a store folder, ``hf://ORG`` or a :class:`~hf_noisy.leaderboard.storage.Backend`.
         submitter: locally, the user name submissions are made as (``None``: submitting is disabled). Ignored
             on a Space, where the logged-in Hub user submits.
-        evaluate: score pending submissions right after each accepted one (in the sandbox).
+        evaluate: say that accepted submissions are scored as they arrive (by ``evaluator``, which the caller
+            starts and stops: :func:`serve` does) rather than by the next evaluator run.
         limits, sandbox: submission caps and evaluation budgets (size caps and budgets left ``None``: each
             benchmark's, see :mod:`.rules`).
         on_space: force Space mode (default: ``SPACE_ID`` is set).
@@ -285,8 +299,17 @@ def build_app(
     backend = open_backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
     benchmarks = list(BENCHMARKS)
-    settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox,
-                "cache_dir": cache_dir}
+    gate = gate or CheckGate()
+    settings = {"on_space": on_space, "evaluate": False, "limits": limits, "sandbox": sandbox,
+                "cache_dir": cache_dir, "gate": gate}
+    if evaluate:
+        settings["pending_note"] = "It is queued for scoring: its row appears once it is scored (Refresh)."
+
+    def accepted(message: str) -> str:
+        """The form's answer; the evaluator is woken for an accepted submission."""
+        if evaluator is not None and message.startswith("**Accepted**"):
+            evaluator.wake()
+        return message
     per_table = 4  # filters per benchmark table: search, configs, sources, custom builds
 
     def tables(*filters: Any) -> list:
@@ -372,8 +395,8 @@ def build_app(
         form = [upload, benchmark_in, trained_on, model_name, method, revision, paper_url, code_url]
         if on_space:
             def handler(file, bench, config, name, meth, rev, paper, code, profile) -> tuple:  # noqa: ANN001
-                return submit_form(backend, profile.username if profile else None, file, bench, config, name,
-                                   meth, rev, paper, code, **settings), queue()
+                return accepted(submit_form(backend, profile.username if profile else None, file, bench, config,
+                                            name, meth, rev, paper, code, **settings)), queue()
 
             # gradio passes the signed-in user (None when signed out) to a parameter whose type hint is
             # gr.OAuthProfile | None. Set as an object: this module's annotations are strings, and gradio's
@@ -381,11 +404,14 @@ def build_app(
             handler.__annotations__["profile"] = gr.OAuthProfile | None
         else:
             def handler(file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
-                return submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,
-                                   **settings), queue()
+                return accepted(submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,
+                                            **settings)), queue()
 
         outputs = frames + notes
-        send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=outputs)
+        # Submits run side by side (the gate bounds the checks; gradio's own limit is 1 per event by default),
+        # so one slow check never holds up another submitter's answer.
+        send.click(handler, inputs=form, outputs=[status, queue_frame],
+                   concurrency_limit=gate.slots + gate.waiting).then(tables, inputs=filters, outputs=outputs)
         robustness_tab.select(plot, inputs=[which, plot_custom], outputs=figure)
         refresh.click(tables, inputs=filters, outputs=outputs)
         for component in filters:
@@ -400,10 +426,21 @@ def build_app(
 
 def serve(store: str | os.PathLike | Backend, *, submitter: str | None = None, host: str = "127.0.0.1",
           port: int = 7860, evaluate: bool = True, **kwargs: Any) -> None:
-    """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``)."""
-    build_app(store, submitter=submitter, evaluate=evaluate, **kwargs).launch(
-        server_name=host, server_port=port, max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS),
-        footer_links=[], css=CSS)
+    """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``), with an
+    :class:`~.queue.EvaluatorLoop` scoring pending submissions beside it when ``evaluate``."""
+    backend = open_backend(store)
+    evaluator = None
+    if evaluate:
+        evaluator = EvaluatorLoop(lambda: evaluate_pending(backend, limits=kwargs.get("sandbox"),
+                                                          cache_dir=kwargs.get("cache_dir"))).start()
+        evaluator.wake()  # what a restart left pending
+    try:
+        build_app(backend, submitter=submitter, evaluate=evaluate, evaluator=evaluator, **kwargs).launch(
+            server_name=host, server_port=port,
+            max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS), footer_links=[], css=CSS)
+    finally:
+        if evaluator is not None:
+            evaluator.stop(timeout=5)
 
 
 def main() -> None:

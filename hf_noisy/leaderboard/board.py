@@ -118,13 +118,16 @@ def load_ground_truth(store: str | os.PathLike | Backend, benchmark: str, cache_
 
 @dataclass(frozen=True)
 class Submission:
-    """A stored submission. ``id`` is its folder under ``submissions/``; ``submitted_at`` is ISO 8601 UTC."""
+    """A stored submission. ``id`` is its folder under ``submissions/``; ``submitted_at`` is ISO 8601 UTC;
+    ``detections``: how many the submit's check read, all of them when ``complete`` (else the check's budget
+    ran out first, and the evaluator checks the rest before it scores)."""
 
     id: str
     meta: SubmissionMeta
     sha256: str
     submitted_at: str
     detections: int
+    complete: bool = True
 
     @property
     def results_path(self) -> str:
@@ -243,7 +246,9 @@ def submit(
     submissions in the 24 hours before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones
     included (each upload that gets this far is recorded under ``attempts/`` first). Then the file, in the
     sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check of
-    :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's);
+    :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's
+    check budget, :meth:`~.rules.Rules.check_sandbox`: a file it cannot check in full is stored with
+    ``complete=False`` and checked in full by the evaluator);
     this process only hands it the file and stores what it wrote, neither ever whole in memory. Last, the
     rules again and the write, as one :meth:`~.storage.Backend.transact`, so concurrent submitters (processes
     or replicas) cannot both pass them.
@@ -283,9 +288,10 @@ def submit(
             id=f"{meta.benchmark}/{meta.trained_on}/{submitter_key(meta.submitter)}/{now.strftime(_STAMP)}--"
                f"{name_key(meta.model_name)}--{sha[:16]}",
             meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=answer["detections"],
+            complete=answer["complete"],
         )
         record = {"format": 1, "meta": meta.to_dict(), "sha256": sha, "submitted_at": submission.submitted_at,
-                  "detections": submission.detections}
+                  "detections": submission.detections, "complete": submission.complete}
 
         def store_it(view: Backend | Snapshot) -> Decision:
             names = _check_rules(view, meta, now, limits)
@@ -305,7 +311,7 @@ def list_submissions(store: str | os.PathLike | Backend) -> list[Submission]:
     for submission_id in _stored_ids(backend):
         record = json.loads(backend.read(f"submissions/{submission_id}/meta.json"))
         out.append(Submission(submission_id, SubmissionMeta.from_dict(record["meta"]), record["sha256"],
-                              record["submitted_at"], record["detections"]))
+                              record["submitted_at"], record["detections"], record.get("complete", True)))
     return out
 
 

@@ -6,8 +6,8 @@ is neither a result nor a live claim, so any number of evaluators, in any proces
 submission once. A claim is dead once it expires (the sandbox's wall-clock budget, times its tries, plus
 :data:`CLAIM_MARGIN`), or at once when its evaluator ran on this machine and is gone; the submission is then
 scored again by the next run. Results are written atomically (first result wins), so a crash loses at most
-the submission being scored. Submissions trained on ``clean`` go first, so the others' retention can be
-computed in the same run.
+the submission being scored. The order is fair between submitters (:func:`fair_order`: one of each per round,
+each one's ``clean`` submissions first, so the others' retention can be computed in the same run).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .ground_truth import ground_truth_file
 from .sandbox import SandboxLimits, score_upload
 from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
 
-__all__ = ["CLAIM_MARGIN", "SandboxLimits", "evaluate_pending"]
+__all__ = ["CLAIM_MARGIN", "SandboxLimits", "evaluate_pending", "fair_order"]
 
 #: Seconds a claim outlives the longest its sandbox can run (start-up of the next try, writing the result).
 CLAIM_MARGIN = 300.0
@@ -80,6 +80,20 @@ def _release(view: Backend | Snapshot, submission: Submission, owner: dict) -> D
     return {_claim_path(submission): _dumps(released)}, None
 
 
+def fair_order(pending: list[Submission]) -> list[Submission]:
+    """``pending`` in the order to score them: one submission per submitter per round (submitters in the order
+    of their oldest pending one), each submitter's own ``clean`` ones first (so the others' retention can be
+    computed in the same run), then oldest first. A submitter with many (or slow) submissions delays only
+    their own."""
+    from .identity import submitter_key
+
+    mine: dict[str, list[Submission]] = {}
+    for submission in sorted(pending, key=lambda s: (s.meta.trained_on != "clean", s.submitted_at, s.id)):
+        mine.setdefault(submitter_key(submission.meta.submitter), []).append(submission)
+    by_age = sorted(mine.values(), key=lambda own: min(s.submitted_at for s in own))
+    return [own[turn] for turn in range(max(map(len, by_age), default=0)) for own in by_age if turn < len(own)]
+
+
 def _claim_path(submission: Submission) -> str:
     return f"claims/{submission.id}.json"
 
@@ -106,8 +120,7 @@ def evaluate_pending(
     if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
         store_benchmarks(backend)
     done = list_results(backend)
-    pending = [s for s in list_submissions(backend) if s.id not in done]
-    pending.sort(key=lambda s: (s.meta.trained_on != "clean", s.id))
+    pending = fair_order([s for s in list_submissions(backend) if s.id not in done])
     owner = {"machine": _machine(), "pid": os.getpid(), "started": _started(os.getpid())}
     written = []
     gt_paths: dict[str, os.PathLike] = {}

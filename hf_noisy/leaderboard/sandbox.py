@@ -33,6 +33,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import BinaryIO
 
@@ -40,6 +41,9 @@ from .submission import Limits
 
 __all__ = ["SandboxLimits", "check_upload", "score_upload"]
 
+#: A check stops between two batches once it has used this fraction of its CPU budget (the rest of the budget is
+#: room for the batch in hand), and answers how many detections it checked.
+CHECK_STOP = 0.75
 #: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
 _PR_SET_PDEATHSIG = 1
 
@@ -119,6 +123,7 @@ def _run(mode: str, upload: int, packed: BinaryIO | None, gt_path: os.PathLike |
                    "--benchmark", benchmark, "--input-fd", str(upload), "--output-fd", str(answer),
                    "--data-fd", str(packed_fd), "--parent-pid", str(os.getpid()),
                    "--cpu-seconds", str(limits.cpu_seconds), "--memory-mb", str(limits.memory_mb),
+                   "--stop-after-cpu", str(CHECK_STOP * limits.cpu_seconds if mode == "check" else -1),
                    "--caps", json.dumps(asdict(caps))]
         passed = (upload, answer) if packed is None else (upload, answer, packed_fd)
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -170,10 +175,16 @@ def check_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, 
                  limits: SandboxLimits | None = None, *, caps: Limits = Limits(),
                  packed: BinaryIO | None = None) -> dict:
     """Check an upload (its bytes or its file) in the sandbox against ``caps`` (size caps left ``None``: the
-    benchmark's) and the ground truth at ``gt_path``: ``{"detections": n}`` or ``{"error": kind, "reason":
-    ...}``. ``limits``: the sandbox's budgets (default: the benchmark's, :meth:`~.rules.Rules.sandbox`). A
-    plain-JSON upload is also written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a
-    writable file, as it is stored; a gzip upload leaves it empty."""
+    benchmark's) and the ground truth at ``gt_path``: ``{"detections": n, "complete": bool}`` or ``{"error":
+    kind, "reason": ...}``. ``limits``: the check's budgets (default: the benchmark's check budget,
+    :meth:`~.rules.Rules.check_sandbox`, whatever the file's size); once :data:`CHECK_STOP` of its CPU time is
+    spent with no rule broken, the check stops and answers ``complete: False`` with the detections it
+    checked (the evaluator checks the whole file again before it scores it). A plain-JSON upload is also
+    written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a writable file, as it is
+    stored (always whole: the stop comes after); a gzip upload leaves it empty."""
+    from .rules import rules_for
+
+    limits = limits or rules_for(benchmark).check_sandbox()
     return _run_with_retries("check", upload, packed, gt_path, benchmark, limits, caps)
 
 
@@ -260,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--cpu-seconds", type=float, required=True)
     parser.add_argument("--memory-mb", type=float, required=True)
+    parser.add_argument("--stop-after-cpu", type=float, default=-1,
+                        help="check: stop between batches after this much CPU time (s) of the upload's work")
     parser.add_argument("--caps", type=json.loads, default={})
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid)
@@ -269,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..coco import load_coco
     from ..metrics import PredictionError, stream  # noqa: F401
     from .rules import rules_for, score
-    from .submission import SubmissionError, check_results_file, refusal_of
+    from .submission import CheckBudgetSpent, SubmissionError, check_results_file, refusal_of
 
     rules = rules_for(args.benchmark)
     if args.mode == "score":
@@ -286,18 +299,21 @@ def main(argv: list[str] | None = None) -> int:
     upload = os.fdopen(args.input_fd, "rb", closefd=False)
     packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
+    stop_at = time.process_time() + args.stop_after_cpu if args.stop_after_cpu >= 0 else None
     plain = None
     try:
         path, plain = _checked_path(args.mode, upload, packed, caps)
         count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
-                                   masks=args.mode == "check")
+                                   masks=args.mode == "check", stop_at_cpu=stop_at)
         if args.mode == "score":
             try:
                 record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}
             except PredictionError as err:
                 raise refusal_of(str(err), path) from None
         else:
-            record = {"detections": count}
+            record = {"detections": count, "complete": True}
+    except CheckBudgetSpent as spent:
+        record = {"detections": spent.checked, "complete": False}
     except SubmissionError as err:
         record = {"error": err.kind, "reason": str(err)}
     except MemoryError:

@@ -24,6 +24,7 @@ from ..errors import HfNoisyError
 __all__ = [
     "BENCHMARKS",
     "CONFIGS",
+    "CheckBudgetSpent",
     "Limits",
     "SubmissionError",
     "SubmissionMeta",
@@ -430,12 +431,26 @@ def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits
         raise refusal_of(str(err)) from None
 
 
+class CheckBudgetSpent(Exception):
+    """A check that stopped at its CPU budget with no rule broken so far; ``checked``: the detections it
+    checked (the rest is checked when the submission is scored)."""
+
+    def __init__(self, checked: int) -> None:
+        super().__init__(f"checked the first {checked} detections within the check's CPU budget")
+        self.checked = checked
+
+
 def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int, limits: Limits = Limits(),
-                       masks: bool = True) -> int:
+                       masks: bool = True, stop_at_cpu: float | None = None) -> int:
     """Check a results file of plain JSON (an upload as :func:`iter_upload` reads it) in bounded memory, a batch
     of detections at a time (:func:`hf_noisy.metrics.stream.iter_texts`), with the rules of
     :func:`parse_results` and :func:`check_results` (``masks=False`` leaves the RLE checks to the evaluation,
-    which makes them too). Messages name detections, never ``path``. Returns the number of detections."""
+    which makes them too). Messages name detections, never ``path``. Returns the number of detections.
+
+    ``stop_at_cpu``: this process's CPU time (``time.process_time``, seconds) after which the check stops
+    between two batches and raises :class:`CheckBudgetSpent` (``None``: check every batch)."""
+    import time
+
     from ..metrics import PredictionError
     from ..metrics.stream import iter_texts, parse_batch, prepare_batch
 
@@ -452,6 +467,8 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
                 prepare_batch(elements, elements[0] if first is None else first, gt["categories"], start, images)
             first = elements[0] if first is None else first
             count += len(elements)
+            if stop_at_cpu is not None and time.process_time() >= stop_at_cpu:
+                raise CheckBudgetSpent(count)
     except PredictionError as err:
         refusal = refusal_of(str(err), path)
         if refusal.kind == "too-deep":  # past the file scanner's depth (64), so past ours too

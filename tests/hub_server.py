@@ -337,6 +337,16 @@ class Handler(BaseHTTPRequestHandler):
         repo = state.create_repo(repo_type, f"{namespace}/{payload['name']}", private, payload.get("sdk"), self.who)
         return self._ok({"url": state.url(repo_type, repo.repo_id), "name": repo.repo_id})
 
+    def delete_repo(self, state: HubState):
+        """``HfApi.delete_repo``: DELETE /api/repos/delete {name, organization, type}."""
+        payload = self._json()
+        repo_type = payload.get("type") or "model"
+        namespace = payload.get("organization") or (self.who[0] if self.who else "")
+        repo = state.repo(repo_type, f"{namespace}/{payload['name']}", self.who)
+        state.check_write(self.who, namespace, f"delete a {repo_type}")
+        del state.repos[(repo_type, repo.repo_id)]
+        return self._ok({})
+
     def repo_info(self, state: HubState):
         """``HfApi.repo_info`` / ``dataset_info`` / ``space_info`` (and ``HfFileSystem.resolve_path``):
         GET /api/{type}s/{id} and /api/{type}s/{id}/revision/{rev}."""
@@ -593,6 +603,7 @@ ROUTES: list[tuple[str, re.Pattern, Callable]] = [
         ("GET", r"/api/whoami-v2", Handler.whoami),
         ("POST", r"/api/validate-yaml", Handler.validate_yaml),
         ("POST", r"/api/repos/create", Handler.create_repo),
+        ("DELETE", r"/api/repos/delete", Handler.delete_repo),
         ("GET", REPO, Handler.repo_info),
         ("GET", REPO + r"/revision/(?P<rev>[^/]+)", Handler.repo_info),
         ("GET", REPO + r"/refs", Handler.refs),

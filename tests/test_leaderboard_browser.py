@@ -346,8 +346,9 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             page.get_by_role("tab", name="Submit").click()
             login = page.locator("#login-button")
             expect(login).to_contain_text("Sign in with Hugging Face", timeout=30_000)
-            page.set_input_files("#results-file input[type=file]", str(results))
-            expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
+            # Signed out: no upload is taken (the upload door answers 401 before it reads a byte), so a
+            # signed-out visitor submits a Hub reference, and is asked to sign in.
+            page.locator("#results-ref textarea").fill(f"hf://datasets/carol-hf/results@{'0' * 40}/r.json")
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
@@ -362,6 +363,7 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             page.reload(wait_until="networkidle")
             page.get_by_role("tab", name="Submit").click()
             expect(login).to_contain_text("carol-hf", timeout=30_000)  # gradio's "Logout (carol-hf)"
+            page.locator("#results-ref textarea").fill("")
             page.set_input_files("#results-file input[type=file]", str(results))
             expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Space M2F")

@@ -4,6 +4,7 @@ at once, a fair order. The attack itself goes through the real Gradio app, as a 
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from pathlib import Path
@@ -97,19 +98,20 @@ def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, t
     pytest.importorskip("gradio", reason="the leaderboard extra (gradio) is not installed")
     client_module = pytest.importorskip("gradio_client", reason="gradio_client is not installed")
     from hf_noisy.leaderboard import SandboxLimits, evaluate_pending
-    from hf_noisy.leaderboard.app import build_app
+    from hf_noisy.leaderboard.app import build_app, launch_options
     from hf_noisy.metrics import evaluate_coco
 
     store, gt = board
-    hostile, valid = tmp_path / "hostile.json", tmp_path / "valid.json"
-    hostile.write_bytes(dumps(_zigzag(300)))
+    hostile, valid = tmp_path / "hostile.json.gz", tmp_path / "valid.json"
+    hostile.write_bytes(gzip.compress(dumps(_zigzag(300))))  # the attack's shape: a small gzip, slow to check
     detections = predictions(gt, seed=5)
     valid.write_bytes(dumps(detections))
     scoring = SandboxLimits(cpu_seconds=5, memory_mb=2048, wall_seconds=60, retries=0)
     evaluator = EvaluatorLoop(lambda: evaluate_pending(store, limits=scoring), interval=3600).start()
     demo = build_app(store, on_space=True, evaluator=evaluator)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(on_space=True, submitter=None))
     url = f"http://127.0.0.1:{port}/"
     try:
         # gradio signs sessions with sha256(OAUTH_CLIENT_SECRET + "-v4"); unset here, so with "".
@@ -117,7 +119,7 @@ def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, t
                                                verbose=False) for name in ("mallory", "alice"))
         form = ("coco-n", "clean", "", "", "", "", "")
         began = time.monotonic()
-        job = mallory.submit(client_module.handle_file(str(hostile)), form[0], form[1], "Zigzag", *form[3:],
+        job = mallory.submit("", client_module.handle_file(str(hostile)), form[0], form[1], "Zigzag", *form[3:],
                              api_name="/handler")
         attempts = store / "attempts" / "mallory"
         while not (attempts.is_dir() and any(attempts.iterdir())):  # mallory's check has begun
@@ -125,7 +127,7 @@ def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, t
             time.sleep(0.1)
         time.sleep(2.0)  # well inside it
         sent = time.monotonic()
-        answer, _ = alice.predict(client_module.handle_file(str(valid)), form[0], form[1], "Valid", *form[3:],
+        answer, _ = alice.predict("", client_module.handle_file(str(valid)), form[0], form[1], "Valid", *form[3:],
                                   api_name="/handler")
         latency = time.monotonic() - sent
         assert answer.startswith("**Accepted** as `coco-n/clean/alice/"), answer

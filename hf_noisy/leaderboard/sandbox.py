@@ -13,11 +13,13 @@ The child imports what it needs and loads the (trusted) ground truth first, then
 profiling timer, backed by ``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits
 are budgets for the upload's own work on top of that baseline. All of it streams, so memory does not follow
 the file's size: the upload is read a chunk at a time (:func:`~.submission.iter_upload`: caps, gzip, what the
-bytes are), decompressed into an unnamed temporary file, checked a batch of detections at a time
-(:func:`~.submission.check_results_file`) and, to score, evaluated image by image in one process
+bytes are, the ratio and whitespace caps) and checked a batch of detections at a time as it is decompressed
+(:func:`~.submission.check_results_file`: a check writes nothing but a plain upload's stored gzip); to score,
+a gzip upload is decompressed into an unnamed temporary file, checked again and evaluated image by image in
+one process
 (:func:`~.rules.score` on the file: ``RLIMIT_CPU`` is per process, so workers would each get the budget
-again). It answers ``{"metrics": ...}`` (score), ``{"detections": n}`` (check), or ``{"error": kind,
-"reason": ...}``.
+again). It answers ``{"metrics": ...}`` (score), ``{"detections": n, "complete": bool}`` (check), or ``{"error":
+kind, "reason": ...}``.
 
 A child that ends on a signal other than its CPU limit (``SIGXCPU``, or the ``SIGPROF`` timer in front of it)
 -- the out-of-memory killer's ``SIGKILL``, an administrator, a crash -- is run again, up to
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from .submission import Limits
 
@@ -233,25 +235,40 @@ def _write_fd(fd: int, data: bytes) -> None:
         handle.write(data)
 
 
-def _checked_path(mode: str, upload: BinaryIO, packed: BinaryIO | None, caps: Limits
-                  ) -> tuple[str, BinaryIO | None]:
+def _check_source(upload: BinaryIO, packed: BinaryIO | None, caps: Limits) -> tuple[str, Iterator[bytes] | None]:
+    """What a check reads: the upload's name (for messages) and, for a gzip upload, its JSON text streamed
+    through :func:`~.submission.iter_upload` (decompressed, capped and checked as it is read: nothing is
+    written anywhere); for a plain upload ``None``, after one pass through ``iter_upload`` that compresses it
+    into ``packed`` (its stored form; the upload is then checked from its own file)."""
+    from .submission import gzip_chunks, iter_upload
+
+    name = f"/proc/self/fd/{upload.fileno()}"
+    gzipped = upload.read(2) == b"\x1f\x8b"
+    upload.seek(0)
+    if gzipped:
+        return name, iter_upload(upload, caps)
+    chunks = iter_upload(upload, caps)
+    if packed is not None:
+        gzip_chunks(chunks, packed)
+    else:
+        for _ in chunks:
+            pass
+    return name, None
+
+
+def _scored_path(upload: BinaryIO, caps: Limits) -> tuple[str, BinaryIO | None]:
     """Read the upload once through :func:`~.submission.iter_upload` (the streamed caps) and return a path of
-    its JSON text, and the file to close when done with it (``None``): the upload itself if it is plain (then
-    compressed into ``packed`` while it is read, in check mode), else an unnamed temporary file it is
-    decompressed into."""
+    its JSON text, and the file to close when done with it (``None``): the upload itself if it is plain, else
+    an unnamed temporary file it is decompressed into (scoring reads the text twice: check, then score)."""
     import tempfile
 
-    from .submission import gzip_chunks, iter_upload
+    from .submission import iter_upload
 
     gzipped = upload.read(2) == b"\x1f\x8b"
     upload.seek(0)
     if not gzipped:
-        chunks = iter_upload(upload, caps)
-        if mode == "check" and packed is not None:
-            gzip_chunks(chunks, packed)
-        else:
-            for _ in chunks:
-                pass
+        for _ in iter_upload(upload, caps):
+            pass
         return f"/proc/self/fd/{upload.fileno()}", None
     plain = tempfile.TemporaryFile()  # O_TMPFILE: no name, gone when this process is
     for chunk in iter_upload(upload, caps):
@@ -300,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
     stop_at = time.process_time() + args.stop_after_cpu if args.stop_after_cpu >= 0 else None
-    plain = None
+    plain = blocks = None
     try:
-        path, plain = _checked_path(args.mode, upload, packed, caps)
+        if args.mode == "check":
+            path, blocks = _check_source(upload, packed, caps)
+        else:
+            path, plain = _scored_path(upload, caps)
         count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
-                                   masks=args.mode == "check", stop_at_cpu=stop_at)
+                                   masks=args.mode == "check", stop_at_cpu=stop_at, blocks=blocks)
         if args.mode == "score":
             try:
                 record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}

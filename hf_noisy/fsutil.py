@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - not POSIX: no lock can be taken, so no
     fcntl = None
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_directory", "check_output", "recover",
-           "sweep_temporary_files"]
+           "replace_folder", "sweep_temporary_files"]
 
 _KINDS = ("partial", "lock", "old", "swap")
 #: seconds before an unlocked staging lock file (``.OUT.<token>.locking``), or an unlocked temporary file
@@ -169,6 +169,21 @@ def sweep_temporary_files(folder: str | os.PathLike) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def replace_folder(built: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move the complete folder ``built`` to ``path`` (a sibling), replacing an existing one with no moment
+    where neither exists: an atomic exchange where the file system has it, else the journaled rename-aside
+    swap that :func:`recover` completes after a crash; the old folder is then deleted."""
+    path = Path(path)
+    recover(path)
+    lock_fd, token = _take_ownership(path)
+    try:
+        _install(Path(built), path, token, overwrite=True)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_sibling(path, token, "lock"))
+        os.close(lock_fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> None:

@@ -309,21 +309,28 @@ def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
         demo.close()
 
 
-def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
+def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port, hub):
     """``main()`` as a Space runs it (``SYSTEM=spaces``, ``SPACE_ID``, OAuth variables): it starts, shows the
-    sign-in button, refuses a signed-out submission and submits as the signed-in user."""
+    sign-in button, refuses a signed-out submission, and submits as the signed-in user a small file and a
+    results file hosted in the user's own repo on the (loopback) Hub, both scored by the Space's evaluator."""
     _require_browser()
     pytest.importorskip("authlib", reason="gradio[oauth] (the leaderboard extra) is not installed")
     from playwright.sync_api import expect, sync_playwright
 
+    from hf_noisy.leaderboard.hosted import upload_results
+
     store, gt = _shapes_store(tmp_path)
     results = tmp_path / "results.json"
     results.write_bytes(dumps(predictions(gt, seed=11)))
+    hosted = tmp_path / "hard.json"
+    hosted.write_bytes(dumps(predictions(gt, seed=12)))
+    reference = str(upload_results(hosted, "carol-hf/m2f-results",
+                                   token=hub.server.add_user("carol-hf", "hf_carol_token")))
     port, secret = free_port(), "space-oauth-secret"
     env = dict(os.environ, SYSTEM="spaces", SPACE_ID="noisy-seg/leaderboard",
                OAUTH_CLIENT_ID="test-client", OAUTH_CLIENT_SECRET=secret, OAUTH_SCOPES="openid profile",
                OPENID_PROVIDER_URL="http://127.0.0.1:9", HF_NOISY_STORE=str(store), GRADIO_SERVER_NAME="127.0.0.1",
-               PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+               PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HOME=str(tmp_path / "hf"))
     log = (tmp_path / "space.log").open("wb")
     space = subprocess.Popen([sys.executable, "-c", "from hf_noisy.leaderboard.app import main; main()"],
                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -372,11 +379,30 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             assert "coco-n/clean/carol-hf/" in status.inner_text()
             _wait_scored(store)  # by the Space's evaluator loop
             _shot(page, "space-signed-in")
+
+            # A results file on the Hub, by its reference: size from the API, streamed, never stored here.
+            page.locator("#results-file button[aria-label='Clear']").first.click()
+            page.locator("#results-ref textarea").fill(reference)
+            page.locator("#model-name textarea").fill("Space M2F Hub")
+            page.locator("#submit-button").click()
+            expect(status).to_contain_text("coco-n/clean/carol-hf/", timeout=90_000)
+            expect(status).to_contain_text("queued for scoring")
+            _wait_scored(store, 2)
+            page.get_by_role("tab", name="Leaderboard").click()
+            page.get_by_role("button", name="Refresh").click()
+            page.get_by_label("Show custom builds").first.check()
+            expect(page.locator("#table-coco-n")).to_contain_text("Space M2F Hub", timeout=30_000)
+            _shot(page, "space-hub-reference")
             browser.close()
     finally:
         space.terminate()
         space.wait(timeout=30)
         log.close()
-    (submission,) = list_submissions(store)
-    assert submission.meta.submitter == "carol-hf" and submission.meta.model_name == "Space M2F"
-    assert list_results(store)[submission.id]["status"] == "done"
+    uploaded, referenced = sorted(list_submissions(store), key=lambda item: item.meta.model_name)
+    assert uploaded.meta.submitter == "carol-hf" and uploaded.meta.model_name == "Space M2F"
+    assert referenced.meta.model_name == "Space M2F Hub" and referenced.hosted == reference
+    records = list_results(store)
+    assert records[uploaded.id]["status"] == records[referenced.id]["status"] == "done"
+    expected = evaluate_coco(gt, predictions(gt, seed=12))["segm"].stats
+    assert records[referenced.id]["metrics"]["segm"] == expected
+    assert not list(store.rglob("*.json.gz"))[1:]  # the uploaded file only: the Hub file is not kept

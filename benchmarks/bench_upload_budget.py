@@ -13,7 +13,8 @@ Prints one JSON line per measurement:
   before) of one ``submit()`` in this process, the sandbox child not included, for each upload of
   ``tests/test_leaderboard_budget.py``; the budget is 1 s and 64 MB.
 * ``check``: the sandbox child of one check (``check_upload``, the benchmark's check budget) on the issue 23
-  uploads (padded gzip, 255 MiB of spaces, zigzag polygons, a valid gzip of about 60 MB of JSON): its CPU
+  uploads (20 detections padded with 3.8 GiB of spaces as a 4 MB gzip, 255 MiB of spaces, 300 zigzag
+  polygons, a valid gzip of 36k detections): its CPU
   seconds (``RUSAGE_CHILDREN``), peak RSS (its ``VmHWM``, polled every 20 ms) and peak temporary disk (the
   sizes of the deleted or unnamed files it holds open, polled likewise); the goals are 30 CPU-s, 256 MB and
   256 MB.
@@ -125,7 +126,7 @@ def _check_cost(upload: bytes, gt_path: Path) -> dict:
 
 def _check_uploads(gt: dict) -> dict[str, bytes]:
     """The issue 23 uploads: 20 valid detections padded with 3.8 GiB of spaces (gzip), the 255 MiB of spaces,
-    300 zigzag polygons (gzip), and a valid gzip of about 60 MB of JSON."""
+    300 zigzag polygons (gzip), and a valid gzip of every image's masks, repeated up to 100 per image."""
     import zlib
 
     from _leaderboard import dumps, predictions
@@ -195,7 +196,7 @@ def _check_section() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        gt = shapes_gt(root / "shapes", num_val=400)  # 400 images: the valid upload is about 60 MB of JSON
+        gt = shapes_gt(root / "shapes", num_val=400)  # 400 images: the valid upload is 36k detections
         gt["images"] += [{"id": i, "file_name": f"big{i}.png", "height": BIG, "width": BIG}
                          for i in range(1, BIG_IMAGES + 1)]
         gt_path = write_gt(gt, root / "val.json")

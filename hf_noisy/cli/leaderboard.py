@@ -80,13 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    hub = getattr(args, "store", "hf://").startswith("hf://") or str(getattr(args, "results", "")).startswith("hf://")
-    if not hub:
+    hub_store = str(getattr(args, "store", "")).startswith("hf://")
+    hosted = str(getattr(args, "results", "")).startswith("hf://")
+    if not (hub_store or hosted or args.action == "upload-results"):
         return _run(args)
     from ..hub.access import hub_errors, require_token
 
     action = f"leaderboard {args.action}" + (f" on {args.store}" if hasattr(args, "store") else "")
-    if args.action != "serve":  # serve can show a public board without a token
+    # serve can show a public board, and a public results file is read, without a token
+    if args.action == "upload-results" or (hub_store and args.action != "serve"):
         require_token(None, action)
     with hub_errors(action):  # a refused token or repo is one line, not a huggingface_hub traceback
         return _run(args)

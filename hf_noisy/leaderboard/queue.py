@@ -83,7 +83,6 @@ class EvaluatorLoop:
         self.evaluate, self.interval = evaluate, interval
         self._woken, self._stopped = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name="hf-noisy-evaluator", daemon=True)
-        self.passes = 0
 
     def start(self) -> EvaluatorLoop:
         self._thread.start()
@@ -111,4 +110,3 @@ class EvaluatorLoop:
                 self.evaluate()
             except Exception:  # noqa: BLE001 -- the loop outlives one bad pass; the log has the traceback
                 log.exception("leaderboard: an evaluator pass failed (pid %s)", os.getpid())
-            self.passes += 1

@@ -230,6 +230,47 @@ def _sha256(blob: bytes | Path) -> str:
     return digest.hexdigest()
 
 
+def _check_hosted(hosted: HostedFile, gt_path: os.PathLike, benchmark: str, sandbox: SandboxLimits | None,
+                  limits: Limits) -> tuple[dict, str]:
+    """Check a Hub file as it streams from the Hub through a pipe into the sandbox (nothing on disk); the
+    check's answer and the whole file's sha256 (the rest of the file is read and hashed, not kept, when the
+    check stopped early). Raises :class:`SubmissionError` when the Hub refuses the file or sends too much."""
+    import threading
+
+    from .hosted import stream_hosted
+    from .sandbox import check_upload
+
+    read_end, write_end = os.pipe()
+    digest, failure = hashlib.sha256(), []
+
+    def feed() -> None:
+        reader_gone = False
+        try:
+            for chunk in stream_hosted(hosted, limits.max_compressed_bytes):
+                digest.update(chunk)
+                view = memoryview(chunk)
+                while view and not reader_gone:
+                    try:
+                        view = view[os.write(write_end, view):]
+                    except BrokenPipeError:  # the check is done with it: hash the rest
+                        reader_gone = True
+        except BaseException as err:  # noqa: BLE001 -- handed to the submitting thread
+            failure.append(err)
+        finally:
+            os.close(write_end)
+
+    feeder = threading.Thread(target=feed, name="hub-file", daemon=True)
+    feeder.start()
+    try:
+        answer = check_upload(Path(f"/proc/self/fd/{read_end}"), gt_path, benchmark, sandbox, caps=limits)
+    finally:
+        os.close(read_end)
+        feeder.join()
+    if failure:
+        raise failure[0]
+    return answer, digest.hexdigest()
+
+
 def submit(
     store: str | os.PathLike | Backend,
     upload: bytes | str | os.PathLike | HostedFile,
@@ -252,8 +293,7 @@ def submit(
     submitter (compared case-insensitively) for this benchmark and config, at most ``limits.per_day``
     submissions in the 24 hours before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones
     included (each upload that gets this far is recorded under ``attempts/`` first). Then the file (a Hub file
-    streamed, with the cap counted as it arrives, into an unnamed temporary file that no exit path leaves
-    behind), in the sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check
+    streamed from the Hub through a pipe, with the cap counted as it arrives: nothing on disk), in the sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check
     of :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's
     check budget, :meth:`~.rules.Rules.check_sandbox`: a file it cannot check in full is stored with
     ``complete=False`` and checked in full by the evaluator); this process only hands it the file and stores
@@ -263,7 +303,7 @@ def submit(
     """
     import tempfile
 
-    from .hosted import fetch_hosted, hosted_size
+    from .hosted import hosted_size
     from .sandbox import check_upload
 
     if isinstance(upload, bytearray):
@@ -289,13 +329,12 @@ def submit(
     gt_path = ground_truth_file(sources[meta.benchmark], cache_dir)
     backend.transact("submissions", lambda view: _reserve_attempt(view, meta, now, limits),
                      f"Upload by {meta.submitter}")
-    # Unnamed (O_TMPFILE) temporary files: nothing is left behind by a crash or a kill.
-    with tempfile.TemporaryFile() as packed, tempfile.TemporaryFile() as fetched:
+    # An unnamed (O_TMPFILE) temporary file: nothing is left behind by a crash or a kill.
+    with tempfile.TemporaryFile() as packed:
         if hosted is not None:
-            sha = fetch_hosted(hosted, fetched, limits.max_compressed_bytes)
-            upload = Path(f"/proc/self/fd/{fetched.fileno()}")
-        answer = check_upload(upload, gt_path, meta.benchmark, sandbox, caps=limits,
-                              packed=None if hosted is not None else packed)
+            answer, sha = _check_hosted(hosted, gt_path, meta.benchmark, sandbox, limits)
+        else:
+            answer = check_upload(upload, gt_path, meta.benchmark, sandbox, caps=limits, packed=packed)
         if "error" in answer:
             raise SubmissionError(answer["error"], answer["reason"])
         packed.seek(0, os.SEEK_END)

@@ -120,7 +120,8 @@ def _run(mode: str, upload: int, packed: BinaryIO | None, gt_path: os.PathLike |
     fds = [_memfd("hf-noisy-answer"), _memfd("hf-noisy-stderr")]
     answer, stderr = fds
     try:
-        os.lseek(upload, 0, os.SEEK_SET)
+        if os.path.isfile(f"/proc/self/fd/{upload}"):  # a file or memfd (a pipe is read once, as it comes)
+            os.lseek(upload, 0, os.SEEK_SET)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         command = [sys.executable, "-m", "hf_noisy.leaderboard.sandbox", mode, "--gt", os.fspath(gt_path),
                    "--benchmark", benchmark, "--input-fd", str(upload), "--output-fd", str(answer),
@@ -237,23 +238,17 @@ def _write_fd(fd: int, data: bytes) -> None:
 
 
 def _check_source(upload: BinaryIO, packed: BinaryIO | None, caps: Limits) -> tuple[str, Iterator[bytes] | None]:
-    """What a check reads: the upload's name (for messages) and, for a gzip upload, its JSON text streamed
-    through :func:`~.submission.iter_upload` (decompressed, capped and checked as it is read: nothing is
-    written anywhere); for a plain upload ``None``, after one pass through ``iter_upload`` that compresses it
-    into ``packed`` (its stored form; the upload is then checked from its own file)."""
+    """What a check reads: the upload's name (for messages) and its JSON text streamed through
+    :func:`~.submission.iter_upload` (decompressed, capped and checked as it is read: nothing is written
+    anywhere; the upload may be a pipe); except for a plain upload to be stored (``packed``): ``None``, after
+    one pass through ``iter_upload`` that compresses it into ``packed`` (the upload is then checked from its
+    own file)."""
     from .submission import gzip_chunks, iter_upload
 
     name = f"/proc/self/fd/{upload.fileno()}"
-    gzipped = upload.read(2) == b"\x1f\x8b"
-    upload.seek(0)
-    if gzipped:
+    if packed is None or upload.peek(2)[:2] == b"\x1f\x8b":
         return name, iter_upload(upload, caps)
-    chunks = iter_upload(upload, caps)
-    if packed is not None:
-        gzip_chunks(chunks, packed)
-    else:
-        for _ in chunks:
-            pass
+    gzip_chunks(iter_upload(upload, caps), packed)
     return name, None
 
 
@@ -316,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     caps = Limits(**args.caps)
     if args.mode == "score":  # the ratio cap guards the check of an upload; a stored file is the board's own gzip
         caps = replace(caps, max_ratio=math.inf)
-    upload = os.fdopen(args.input_fd, "rb", closefd=False)
+    upload = os.fdopen(args.input_fd, "rb", closefd=False)  # buffered: peek() sniffs a pipe too
     packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
     stop_at = time.process_time() + args.stop_after_cpu if args.stop_after_cpu >= 0 else None

@@ -52,10 +52,12 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no lock can be taken, so no leftover is ever removed
     fcntl = None
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_directory", "check_output", "recover"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_directory", "check_output", "recover",
+           "replace_folder", "sweep_temporary_files"]
 
 _KINDS = ("partial", "lock", "old", "swap")
-#: seconds before an unlocked staging lock file (``.OUT.<token>.locking``) counts as left by a killed run
+#: seconds before an unlocked staging lock file (``.OUT.<token>.locking``), or an unlocked temporary file
+#: (``.NAME.<token>.tmp``), counts as left by a killed run
 _STAGING_GRACE_S = 60.0
 
 
@@ -106,13 +108,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | BinaryIO, *, overw
 
     The file gets mode ``0o666`` minus the umask. With ``overwrite=False`` an existing ``path`` (even one
     that appeared while writing) is never replaced: :class:`FileExistsError`, and nothing is left behind.
+    The temporary file ``.NAME.<token>.tmp`` is held with ``flock`` until it is renamed; a write first
+    removes the folder's temporary files that a killed write left (:func:`sweep_temporary_files`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temporary_files(path.parent)
     tmp, fd = _create(path.parent, path.name, "tmp", lambda name: os.open(
         name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
     try:
-        with os.fdopen(fd, "wb") as handle:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the rename: proof that this file is alive
+        with os.fdopen(fd, "wb", closefd=False) as handle:
             if isinstance(data, (bytes, bytearray, memoryview)):
                 handle.write(data)
             else:
@@ -127,6 +134,56 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | BinaryIO, *, overw
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+
+
+#: A temporary file of :func:`atomic_write_bytes`: ``.NAME.<12 hex digits>.tmp``.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def sweep_temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write_bytes` in ``folder`` that belong to no live write:
+    their ``flock`` can be taken (a writer holds it from just after creating the file to its rename, so a
+    killed writer's is free) and they are older than a minute (the moment between creating and locking).
+    Returns what it removed."""
+    folder = Path(folder)
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        if not _TEMPORARY.match(name):
+            continue
+        candidate = folder / name
+        try:
+            fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime >= _STAGING_GRACE_S and _try_lock(fd):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(candidate)
+                    removed.append(candidate)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def replace_folder(built: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move the complete folder ``built`` to ``path`` (a sibling), replacing an existing one with no moment
+    where neither exists: an atomic exchange where the file system has it, else the journaled rename-aside
+    swap that :func:`recover` completes after a crash; the old folder is then deleted."""
+    path = Path(path)
+    recover(path)
+    lock_fd, token = _take_ownership(path)
+    try:
+        _install(Path(built), path, token, overwrite=True)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_sibling(path, token, "lock"))
+        os.close(lock_fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> None:

@@ -53,3 +53,20 @@ def shapes_gt(root: Path, num_val: int = 6) -> dict:
 
     return load_coco(make_shapes_coco(root, num_train=1, num_val=num_val) / "annotations" / "instances_val2017.json",
                      allow_empty_masks=True)
+
+
+def session_cookie(secret: str, username: str) -> str:
+    """A starlette session cookie holding gradio's OAuth info for ``username``: what the Space's OAuth callback
+    stores after a sign-in with Hugging Face (gradio signs the session with sha256(OAUTH_CLIENT_SECRET + "-v4"))."""
+    import base64
+    import hashlib
+    import time
+
+    from itsdangerous import TimestampSigner
+
+    info = {"access_token": "test-oauth-token", "token_type": "bearer", "scope": "openid profile",
+            "expires_at": int(time.time()) + 3600,
+            "userinfo": {"sub": "1", "name": username.title(), "preferred_username": username,
+                         "profile": f"https://huggingface.co/{username}", "picture": ""}}
+    data = base64.b64encode(json.dumps({"oauth_info": info}).encode("utf-8"))
+    return TimestampSigner(hashlib.sha256(f"{secret}-v4".encode()).hexdigest()).sign(data).decode("utf-8")

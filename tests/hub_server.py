@@ -320,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.who is None:
             raise HubError(401, "Invalid username or password.")
         user, orgs = self.who
-        return self._ok({"type": "user", "id": user, "name": user, "fullname": user,
+        return self._ok({"type": "user", "id": user, "name": user, "fullname": user, "avatarUrl": "",
                          "orgs": [{"type": "org", "name": org, "roleInOrg": "write"} for org in orgs],
                          "auth": {"type": "access_token", "accessToken": {"displayName": "tests", "role": "write"}}})
 
@@ -336,6 +336,16 @@ class Handler(BaseHTTPRequestHandler):
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = state.create_repo(repo_type, f"{namespace}/{payload['name']}", private, payload.get("sdk"), self.who)
         return self._ok({"url": state.url(repo_type, repo.repo_id), "name": repo.repo_id})
+
+    def delete_repo(self, state: HubState):
+        """``HfApi.delete_repo``: DELETE /api/repos/delete {name, organization, type}."""
+        payload = self._json()
+        repo_type = payload.get("type") or "model"
+        namespace = payload.get("organization") or (self.who[0] if self.who else "")
+        repo = state.repo(repo_type, f"{namespace}/{payload['name']}", self.who)
+        state.check_write(self.who, namespace, f"delete a {repo_type}")
+        del state.repos[(repo_type, repo.repo_id)]
+        return self._ok({})
 
     def repo_info(self, state: HubState):
         """``HfApi.repo_info`` / ``dataset_info`` / ``space_info`` (and ``HfFileSystem.resolve_path``):
@@ -593,6 +603,7 @@ ROUTES: list[tuple[str, re.Pattern, Callable]] = [
         ("GET", r"/api/whoami-v2", Handler.whoami),
         ("POST", r"/api/validate-yaml", Handler.validate_yaml),
         ("POST", r"/api/repos/create", Handler.create_repo),
+        ("DELETE", r"/api/repos/delete", Handler.delete_repo),
         ("GET", REPO, Handler.repo_info),
         ("GET", REPO + r"/revision/(?P<rev>[^/]+)", Handler.repo_info),
         ("GET", REPO + r"/refs", Handler.refs),

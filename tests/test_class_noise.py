@@ -82,3 +82,27 @@ def test_draws_are_reproducible_and_seed_dependent():
     a = _draw(ClassNoise("symmetric", 0.5), source=1, n=500, seed=1)
     assert a == _draw(ClassNoise("symmetric", 0.5), source=1, n=500, seed=1)
     assert a != _draw(ClassNoise("symmetric", 0.5), source=1, n=500, seed=2)
+
+
+def test_noise_never_writes_over_the_matrix_its_spec_reads(tmp_path, capsys):
+    """Issue 23, H: ``noise -o MATRIX --overwrite`` is refused (the matrix is an input), the matrix kept."""
+    from hf_noisy.cli import main
+    from hf_noisy.coco import write_coco
+    from hf_noisy.noise import noise_file
+
+    matrix = tmp_path / "m.json"
+    matrix.write_text(json.dumps(np.eye(len(CATEGORIES)).tolist()))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nclass_noise: {kind: matrix, matrix: m.json}\n")
+    source = tmp_path / "in.json"
+    write_coco({"images": [{"id": 1, "file_name": "a.png", "height": 8, "width": 8}], "categories": CATEGORIES,
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": SQUARE, "iscrowd": 0,
+                                 "area": 16.0, "bbox": [0.0, 0.0, 4.0, 4.0]}]}, source)
+    kept = matrix.read_bytes()
+    assert main(["noise", str(source), "--spec", str(spec), "-o", str(matrix), "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err and matrix.read_bytes() == kept
+    from hf_noisy.noise import load_spec
+
+    with pytest.raises(Exception, match="is the input"):
+        noise_file(source, matrix, load_spec(str(spec)), overwrite=True)
+    assert matrix.read_bytes() == kept

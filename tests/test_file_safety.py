@@ -364,3 +364,48 @@ def test_an_error_during_the_rename_swap_puts_the_old_folder_back(tmp_path: Path
         with atomic_directory(out, overwrite=True) as tmp:
             (tmp / "version").write_text("new")
     assert _complete(out) == "old" and _hidden(tmp_path) == []
+
+
+def test_a_killed_writes_temporary_file_is_swept_by_the_next_write_and_a_live_one_is_not(tmp_path):
+    """Issue 23, J: ``.NAME.<token>.tmp`` left by a killed atomic write (up to the file's whole size) is removed
+    by the next write to the folder, once provably dead (its lock free, a minute old); a write in progress
+    (lock held) and a fresh file are never touched."""
+    import fcntl
+    import time
+
+    from hf_noisy.fsutil import atomic_write_bytes
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from hf_noisy.fsutil import atomic_write_bytes\n"
+        "class Slow:\n"
+        "    def read(self, n=-1):\n"
+        "        time.sleep(0.05)\n"
+        "        return b'x' * 65536\n"
+        f"atomic_write_bytes({str(folder / 'big.json')!r}, Slow())\n")])
+    deadline = time.monotonic() + 60
+    while not [p for p in folder.iterdir() if p.name.endswith(".tmp") and p.stat().st_size > 0]:
+        assert time.monotonic() < deadline and writer.poll() is None, "the writer never started"
+        time.sleep(0.05)
+    writer.kill()
+    writer.wait()
+    (killed,) = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    live = folder / ".live.json.0123456789ab.tmp"
+    live.write_bytes(b"y")
+    fresh = folder / ".fresh.json.abcdef012345.tmp"
+    fresh.write_bytes(b"z")
+    old = time.time() - 3600
+    for path in (killed, live):
+        os.utime(path, (old, old))
+    holder = os.open(live, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a write still running, in another open file
+    try:
+        atomic_write_bytes(folder / "other.json", b"{}")
+        assert not killed.exists()  # dead: swept
+        assert live.exists() and fresh.exists()  # alive, or too new to tell: kept
+    finally:
+        os.close(holder)
+    assert sorted(p.name for p in folder.iterdir()) == [".fresh.json.abcdef012345.tmp",
+                                                       ".live.json.0123456789ab.tmp", "other.json"]

@@ -5,8 +5,6 @@ tables; the Space (``SPACE_ID``) with its OAuth sign-in. Screenshots are kept in
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -16,9 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from _leaderboard import dumps, predictions
+from _leaderboard import dumps, predictions, session_cookie
 
-from hf_noisy.leaderboard import board_rows, init_store, list_submissions, parse_benchmark_sources
+from hf_noisy.leaderboard import (board_rows, evaluate_pending, init_store, list_results, list_submissions,
+                                  parse_benchmark_sources)
+from hf_noisy.leaderboard.queue import EvaluatorLoop
 from hf_noisy.metrics import evaluate_coco
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -98,6 +98,14 @@ def _shapes_store(tmp_path: Path) -> tuple[Path, dict]:
     return store, load_coco(gt_file, allow_empty_masks=True)
 
 
+def _wait_scored(store, count: int = 1, timeout: float = 120) -> None:
+    """Wait until the store holds ``count`` results (the app's evaluator loop scores in the background)."""
+    deadline = time.monotonic() + timeout
+    while len(list_results(store)) < count:
+        assert time.monotonic() < deadline, "the evaluator loop did not score the submission"
+        time.sleep(0.5)
+
+
 def _launch(demo, port: int) -> None:
     from hf_noisy.leaderboard.app import CSS
 
@@ -121,7 +129,8 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
     mask_ap, boundary_ap = (round(100 * expected[name].stats["AP"], 1) for name in ("segm", "boundary"))
     assert mask_ap > 10
 
-    demo = build_app(store, submitter="alice", cache_dir=tmp_path / "cache")
+    evaluator = EvaluatorLoop(lambda: evaluate_pending(store, cache_dir=tmp_path / "cache")).start()
+    demo = build_app(store, submitter="alice", cache_dir=tmp_path / "cache", evaluator=evaluator)
     port = free_port()
     _launch(demo, port)
     try:
@@ -138,7 +147,8 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             assert [seeded[COLUMNS.index(c)] for c in ("Mask AP", "Boundary AP", "Box AP")] == ["42.9", "30.0", "45.7"]
             _shot(page, "1-seeded")
 
-            # A valid submission: scored in the sandbox, its AP shown and its row in the table.
+            # A valid submission: checked and queued by the request, scored by the evaluator loop (never inside
+            # the request), its AP in its row once scored.
             page.get_by_role("tab", name="Submit").click()
             page.set_input_files("#results-file input[type=file]", str(valid))
             expect(_uploaded(page, "valid.json")).to_be_visible(timeout=30_000)
@@ -146,13 +156,15 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             page.locator("#method textarea").fill("SCE")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
-            expect(status).to_contain_text("Evaluated", timeout=60_000)
-            assert f"mask AP {mask_ap:.1f}, Boundary AP {boundary_ap:.1f}" in status.inner_text()
+            expect(status).to_contain_text("queued for scoring", timeout=60_000)
+            assert status.inner_text().startswith("Accepted as coco-n/clean/alice/")
             expect(page.locator("#queue")).to_contain_text("Browser M2F")
             _shot(page, "2-accepted")
+            _wait_scored(store)
 
             # Scored on a COCO file (not the published build): marked custom, shown only when asked for.
             page.get_by_role("tab", name="Leaderboard").click()
+            page.get_by_role("button", name="Refresh").click()
             note = page.locator("#note-coco-n")
             expect(note).to_contain_text("1 scored on a custom build")
             expect(table).not_to_contain_text("Browser M2F")
@@ -187,6 +199,7 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
             browser.close()
     finally:
         demo.close()
+        evaluator.stop(timeout=60)
     assert [s.meta.model_name for s in list_submissions(store)] == ["Browser M2F"]
 
 
@@ -296,34 +309,28 @@ def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
         demo.close()
 
 
-def _session_cookie(secret: str, username: str) -> str:
-    """A starlette session cookie holding gradio's OAuth info for ``username``: what the Space's OAuth callback
-    stores after a sign-in with Hugging Face (gradio signs the session with sha256(OAUTH_CLIENT_SECRET + "-v4"))."""
-    from itsdangerous import TimestampSigner
-
-    info = {"access_token": "test-oauth-token", "token_type": "bearer", "scope": "openid profile",
-            "expires_at": int(time.time()) + 3600,
-            "userinfo": {"sub": "1", "name": username.title(), "preferred_username": username,
-                         "profile": f"https://huggingface.co/{username}", "picture": ""}}
-    data = base64.b64encode(json.dumps({"oauth_info": info}).encode("utf-8"))
-    return TimestampSigner(hashlib.sha256(f"{secret}-v4".encode()).hexdigest()).sign(data).decode("utf-8")
-
-
-def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
+def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port, hub):
     """``main()`` as a Space runs it (``SYSTEM=spaces``, ``SPACE_ID``, OAuth variables): it starts, shows the
-    sign-in button, refuses a signed-out submission and submits as the signed-in user."""
+    sign-in button, refuses a signed-out submission, and submits as the signed-in user a small file and a
+    results file hosted in the user's own repo on the (loopback) Hub, both scored by the Space's evaluator."""
     _require_browser()
     pytest.importorskip("authlib", reason="gradio[oauth] (the leaderboard extra) is not installed")
     from playwright.sync_api import expect, sync_playwright
 
+    from hf_noisy.leaderboard.hosted import upload_results
+
     store, gt = _shapes_store(tmp_path)
     results = tmp_path / "results.json"
     results.write_bytes(dumps(predictions(gt, seed=11)))
+    hosted = tmp_path / "hard.json"
+    hosted.write_bytes(dumps(predictions(gt, seed=12)))
+    reference = str(upload_results(hosted, "carol-hf/m2f-results",
+                                   token=hub.server.add_user("carol-hf", "hf_carol_token")))
     port, secret = free_port(), "space-oauth-secret"
     env = dict(os.environ, SYSTEM="spaces", SPACE_ID="noisy-seg/leaderboard",
                OAUTH_CLIENT_ID="test-client", OAUTH_CLIENT_SECRET=secret, OAUTH_SCOPES="openid profile",
                OPENID_PROVIDER_URL="http://127.0.0.1:9", HF_NOISY_STORE=str(store), GRADIO_SERVER_NAME="127.0.0.1",
-               PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+               PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HOME=str(tmp_path / "hf"))
     log = (tmp_path / "space.log").open("wb")
     space = subprocess.Popen([sys.executable, "-c", "from hf_noisy.leaderboard.app import main; main()"],
                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -346,8 +353,9 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             page.get_by_role("tab", name="Submit").click()
             login = page.locator("#login-button")
             expect(login).to_contain_text("Sign in with Hugging Face", timeout=30_000)
-            page.set_input_files("#results-file input[type=file]", str(results))
-            expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
+            # Signed out: no upload is taken (the upload door answers 401 before it reads a byte), so a
+            # signed-out visitor submits a Hub reference, and is asked to sign in.
+            page.locator("#results-ref textarea").fill(f"hf://datasets/carol-hf/results@{'0' * 40}/r.json")
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
             status = page.locator("#submit-status")
@@ -357,22 +365,44 @@ def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port):
             # Signed in: the session gradio's OAuth callback writes, for the user "carol-hf". (A Space serves
             # https and its cookie is Secure; over this plain-http loopback Chromium keeps it only without the
             # flag. The server reads the same signed value either way.)
-            context.add_cookies([{"name": "session", "value": _session_cookie(secret, "carol-hf"), "url": url,
+            context.add_cookies([{"name": "session", "value": session_cookie(secret, "carol-hf"), "url": url,
                                   "sameSite": "Lax", "httpOnly": True}])
             page.reload(wait_until="networkidle")
             page.get_by_role("tab", name="Submit").click()
             expect(login).to_contain_text("carol-hf", timeout=30_000)  # gradio's "Logout (carol-hf)"
+            page.locator("#results-ref textarea").fill("")
             page.set_input_files("#results-file input[type=file]", str(results))
             expect(_uploaded(page, "results.json")).to_be_visible(timeout=30_000)
             page.locator("#model-name textarea").fill("Space M2F")
             page.locator("#submit-button").click()
-            expect(status).to_contain_text("Evaluated", timeout=90_000)
+            expect(status).to_contain_text("queued for scoring", timeout=90_000)
             assert "coco-n/clean/carol-hf/" in status.inner_text()
+            _wait_scored(store)  # by the Space's evaluator loop
             _shot(page, "space-signed-in")
+
+            # A results file on the Hub, by its reference: size from the API, streamed, never stored here.
+            page.locator("#results-file button[aria-label='Clear']").first.click()
+            page.locator("#results-ref textarea").fill(reference)
+            page.locator("#model-name textarea").fill("Space M2F Hub")
+            page.locator("#submit-button").click()
+            expect(status).to_contain_text("coco-n/clean/carol-hf/", timeout=90_000)
+            expect(status).to_contain_text("queued for scoring")
+            _wait_scored(store, 2)
+            page.get_by_role("tab", name="Leaderboard").click()
+            page.get_by_role("button", name="Refresh").click()
+            page.get_by_label("Show custom builds").first.check()
+            expect(page.locator("#table-coco-n")).to_contain_text("Space M2F Hub", timeout=30_000)
+            _shot(page, "space-hub-reference")
             browser.close()
     finally:
         space.terminate()
         space.wait(timeout=30)
         log.close()
-    (submission,) = list_submissions(store)
-    assert submission.meta.submitter == "carol-hf" and submission.meta.model_name == "Space M2F"
+    uploaded, referenced = sorted(list_submissions(store), key=lambda item: item.meta.model_name)
+    assert uploaded.meta.submitter == "carol-hf" and uploaded.meta.model_name == "Space M2F"
+    assert referenced.meta.model_name == "Space M2F Hub" and referenced.hosted == reference
+    records = list_results(store)
+    assert records[uploaded.id]["status"] == records[referenced.id]["status"] == "done"
+    expected = evaluate_coco(gt, predictions(gt, seed=12))["segm"].stats
+    assert records[referenced.id]["metrics"]["segm"] == expected
+    assert not list(store.rglob("*.json.gz"))[1:]  # the uploaded file only: the Hub file is not kept

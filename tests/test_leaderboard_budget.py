@@ -89,7 +89,7 @@ def attacks(board, tmp_path_factory) -> dict[str, tuple[Path, str, str]]:
     """name -> (upload file, kind it is refused as, words of the reason)."""
     root = tmp_path_factory.mktemp("attacks")
     made = {"escapes": (_escapes(), "not-json", "not valid JSON"),
-            "spaces": (_spaces(), "not-json", "starts with '['"),
+            "spaces": (_spaces(), "padding", "bytes of whitespace in a row"),  # refused after 4 MiB of it
             "polygons": (_polygons(board[1]), "polygon", "outside the image")}
     out = {}
     for name, (data, kind, words) in made.items():

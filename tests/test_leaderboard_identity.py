@@ -128,7 +128,7 @@ def test_the_apps_api_refuses_a_lone_surrogate_sent_as_a_json_escape(store: Path
     try:
         with upload.open("rb") as handle:
             (path,) = httpx.post(f"{base}/upload", files={"files": ("results.json", handle)}).json()
-        form = [{"path": path, "meta": {"_type": "gradio.FileData"}}, "coco-n", "hard", "\ud800", "", "", "", ""]
+        form = ["", {"path": path, "meta": {"_type": "gradio.FileData"}}, "coco-n", "hard", "\ud800", "", "", "", ""]
         body = json.dumps({"data": form})  # ASCII, with the lone surrogate as the escape \ud800
         assert "\\ud800" in body
         event = httpx.post(f"{base}/call/handler", content=body.encode("ascii"),

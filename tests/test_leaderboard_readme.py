@@ -10,7 +10,7 @@ from pathlib import Path
 from _leaderboard import dumps, predictions
 
 from hf_noisy.cli import main
-from hf_noisy.leaderboard import list_results
+from hf_noisy.leaderboard import list_results, list_submissions
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -20,8 +20,12 @@ def _section() -> str:
     return text[text.index("## Leaderboard"):text.index("\n## ", text.index("## Leaderboard") + 3)]
 
 
-def test_the_leaderboard_section_runs(coco_tiny: Path, tmp_path: Path, monkeypatch, capsys):
+def test_the_leaderboard_section_runs(coco_tiny: Path, tmp_path: Path, monkeypatch, capsys, hub):
+    """The section's commands, as written, against the loopback Hub: the results file pushed to alice's repo,
+    submitted by its reference (the placeholder <commit> replaced by the commit upload-results printed),
+    scored; then the Python example with a local file."""
     from hf_noisy.hub import build_coco_n, export_coco
+    from hf_noisy.leaderboard.hosted import parse_hosted
 
     section = _section()
     bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
@@ -30,12 +34,19 @@ def test_the_leaderboard_section_runs(coco_tiny: Path, tmp_path: Path, monkeypat
     build_coco_n(coco_tiny, "coco-n", levels=["clean"], max_images=6)
     gt = export_coco("coco-n", "clean", "validation")
     Path("results.json.gz").write_bytes(gzip.compress(dumps(predictions(gt, seed=9))))
+    Path("hard.json.gz").write_bytes(gzip.compress(dumps(predictions(gt, seed=10))))
 
     commands = [shlex.split(line, comments=True) for line in bash.splitlines() if line.startswith("hf-noisy")]
-    assert [c[2] for c in commands] == ["init", "submit", "evaluate", "serve"]
-    for command in commands[:3]:  # serve blocks: the browser test covers it
+    assert [c[2] for c in commands] == ["init", "upload-results", "submit", "evaluate", "serve"]
+    for command in commands[:2]:
         assert main(command[1:]) == 0, command
-    assert "done    coco-n/hard/alice/" in capsys.readouterr().out
+    reference = parse_hosted(capsys.readouterr().out.strip().splitlines()[-1])
+    for command in commands[2:4]:  # serve blocks: the browser test covers it
+        assert main([part.replace("<commit>", reference.revision) for part in command[1:]]) == 0, command
+    out = capsys.readouterr().out
+    assert "done    coco-n/hard/alice/" in out
+    (submission,) = list_submissions("board")
+    assert submission.hosted == str(reference) and not list(Path("board").rglob("*.json.gz"))
 
     # The Python example: another submission by the same user and name is a duplicate; as "bob" it goes through.
     python = python.replace('submitter="alice"', 'submitter="bob"')

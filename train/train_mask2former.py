@@ -213,7 +213,17 @@ def load_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConf
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
         raise SystemExit(f"error: no config {name!r} (known: {known}; or give a .yaml path)")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from hf_noisy.config_check import check_config_values
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.safe_yaml import load as load_yaml
+
+    try:  # every value checked before anything is built: one line, not a TypeError minutes in
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(values, dict):
+            raise HfNoisyError(f"a config is a mapping of keys to values, got a {type(values).__name__}")
+        check_config_values(values, TrainConfig)
+    except (HfNoisyError, ValueError) as err:
+        raise SystemExit(f"error: {path}: {err}") from None
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -222,7 +232,6 @@ def load_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConf
         if value is not None:
             values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
     config = TrainConfig(**values)
-    from hf_noisy.errors import HfNoisyError
     from hf_noisy.splits import canonical_split
 
     try:
@@ -493,7 +502,7 @@ def latest_checkpoint(output_dir: Path) -> Path:
 def save_checkpoint(accelerator, model, folder: Path, state: dict) -> None:
     """accelerate state + ``config.json`` + ``train_state.json``, built in a hidden sibling and renamed into
     place by the main process once every rank has written its part (a crash leaves no complete-looking folder)."""
-    from hf_noisy.fsutil import atomic_write_text
+    from hf_noisy.fsutil import atomic_write_text, replace_folder
 
     partial = folder.parent / f".{folder.name}.partial"
     if accelerator.is_main_process:
@@ -505,8 +514,7 @@ def save_checkpoint(accelerator, model, folder: Path, state: dict) -> None:
         if accelerator.is_main_process:
             accelerator.unwrap_model(model).config.save_pretrained(partial)
             atomic_write_text(partial / "train_state.json", json.dumps(state, indent=2) + "\n")
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(partial, folder)
+            replace_folder(partial, folder)  # no moment without a checkpoint at ``folder``
     except BaseException:  # Ctrl-C or a failure mid-save: nothing half-written stays behind
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
@@ -694,6 +702,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
     accelerator.wait_for_everyone()  # every rank has looked before anything is written
     if occupied:
         raise SystemExit(f"error: {output_dir} is not empty (pass --resume to continue, --overwrite to reuse it)")
+    if args.overwrite and not args.resume and accelerator.is_main_process:  # a new run: no old checkpoint to resume
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     hub = create_hub_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and accelerator.is_main_process else None
     train_rows = load_split(args, args.dataset_config, "train", config.max_train_images)
     held_out_rows = None

@@ -1,20 +1,25 @@
-"""hf-noisy leaderboard {init,submit,evaluate,serve}: a leaderboard store, its submissions, scores and board."""
+"""hf-noisy leaderboard {init,upload-results,submit,evaluate,serve}: a leaderboard store, its submissions, scores
+and board."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "leaderboard: create a store, submit results, score pending submissions, serve the Gradio board"
+HELP = "leaderboard: create a store, push and submit results, score pending submissions, serve the Gradio board"
 DESCRIPTION = """\
 A leaderboard store is a local folder or, written hf://ORG, two Hub dataset repos (ORG/leaderboard-submissions,
 ORG/leaderboard-results). Submissions are COCO results files (.json or .json.gz; RLE masks, scores in [0, 1],
 the source dataset's category ids, image ids of the benchmark's clean validation split), checked before
 anything is stored, then scored in a resource-limited child process.
 
+A results file is best submitted from your own Hub repo, at a pinned commit: upload-results pushes it and
+prints its reference, which submit (and the board's form) take in place of a local file.
+
 examples:
   hf-noisy leaderboard init --store board --benchmark coco-n=noisy-seg/coco-n@v1.0
-  hf-noisy leaderboard submit results.json --store board --benchmark coco-n --trained-on hard \\
-      --model-name "M2F R50" --method CE --submitter alice
+  hf-noisy leaderboard upload-results hard.json.gz --repo alice/m2f-r50-results
+  hf-noisy leaderboard submit hf://datasets/alice/m2f-r50-results@COMMIT/hard.json.gz --store board \\
+      --benchmark coco-n --trained-on hard --model-name "M2F R50" --method CE --submitter alice
   hf-noisy leaderboard evaluate --store board
   hf-noisy leaderboard serve --store board --submitter alice
 """
@@ -30,8 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "absolute path, or relative to the store when inside it), a Hub dataset id ORG/NAME, "
                            "or a COCO .json file (repeatable); checked to hold that benchmark")
 
+    upload = sub.add_parser("upload-results", help="push a results file to your Hub dataset repo and print the "
+                                                   "reference to submit")
+    upload.add_argument("results", help="COCO results file (.json or .json.gz)")
+    upload.add_argument("--repo", required=True, help="your dataset repo, USER/NAME (created if missing)")
+    upload.add_argument("--path-in-repo", default=None, help="its name in the repo (default: the file's name)")
+    upload.add_argument("--private", action="store_true", help="create the repo private (the board cannot read it "
+                                                               "unless its token may)")
+
     submit = sub.add_parser("submit", help="check a results file and store it for evaluation")
-    submit.add_argument("results", help="COCO results file (.json or .json.gz)")
+    submit.add_argument("results", help="hf://datasets/USER/REPO@COMMIT/FILE (a file in your Hub repo, see "
+                                        "upload-results), or a local COCO results file (.json or .json.gz)")
     submit.add_argument("--store", required=True)
     submit.add_argument("--benchmark", required=True, help="coco-n, cityscapes-n, lvis-n or coco-wan")
     submit.add_argument("--trained-on", required=True, help="the config trained on: clean, easy, medium or hard")
@@ -66,12 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not str(args.store).startswith("hf://"):
+    hub_store = str(getattr(args, "store", "")).startswith("hf://")
+    hosted = str(getattr(args, "results", "")).startswith("hf://")
+    if not (hub_store or hosted or args.action == "upload-results"):
         return _run(args)
     from ..hub.access import hub_errors, require_token
 
-    action = f"leaderboard {args.action} on {args.store}"
-    if args.action != "serve":  # serve can show a public board without a token
+    action = f"leaderboard {args.action}" + (f" on {args.store}" if hasattr(args, "store") else "")
+    # serve can show a public board, and a public results file is read, without a token
+    if args.action == "upload-results" or (hub_store and args.action != "serve"):
         require_token(None, action)
     with hub_errors(action):  # a refused token or repo is one line, not a huggingface_hub traceback
         return _run(args)
@@ -86,17 +103,30 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{name}: {entry['source']}" + (f"@{entry['revision']}" if entry["revision"] else "")
                   + f" (benchmark version {entry.get('version') or 'unknown'})")
         return 0
+    if args.action == "upload-results":
+        from pathlib import Path
+
+        from ..leaderboard.hosted import upload_results
+
+        if not Path(args.results).is_file():
+            raise FileNotFoundError(f"{args.results}: no such file")
+        print(upload_results(args.results, args.repo, path_in_repo=args.path_in_repo, private=args.private))
+        return 0
     if args.action == "submit":
         from pathlib import Path
+
+        from ..leaderboard.hosted import parse_hosted
 
         meta = lb.SubmissionMeta(model_name=args.model_name, benchmark=args.benchmark, trained_on=args.trained_on,
                                  submitter=args.submitter, method=args.method, config_revision=args.config_revision,
                                  paper_url=args.paper_url, code_url=args.code_url)
-        path = Path(args.results)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        submission = lb.submit(args.store, path, meta)
-        print(f"stored {submission.id} ({submission.detections} detections); pending evaluation")
+        results = parse_hosted(args.results) if args.results.startswith("hf://") else Path(args.results)
+        if isinstance(results, Path) and not results.is_file():
+            raise FileNotFoundError(f"{results}: no such file")
+        submission = lb.submit(args.store, results, meta)
+        checked = ("" if submission.complete else
+                   " checked so far; the rest is checked when it is scored")
+        print(f"stored {submission.id} ({submission.detections} detections{checked}); pending evaluation")
         return 0
     if args.action == "evaluate":
         def limits(benchmark: str) -> lb.SandboxLimits:  # each benchmark's budgets, with the flags given

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output, [args.input, args.spec], overwrite=args.overwrite)
     spec = load_spec(args.spec, seed=args.seed)
+    check_output(args.output, spec.input_files(), overwrite=args.overwrite)  # e.g. its class-noise matrix
     summary = noise_file(
         args.input,
         args.output,

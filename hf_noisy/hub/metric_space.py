@@ -32,7 +32,7 @@ class MetricPushResult:
 
 def _check_module(folder: Path, repo_id: str) -> tuple[str, ...]:
     """The files to upload; an error naming the first thing missing or inconsistent."""
-    import yaml
+    from ..safe_yaml import YamlError, load, quote
 
     name = folder.name
     files = (f"{name}.py", *SPACE_FILES)
@@ -44,11 +44,17 @@ def _check_module(folder: Path, repo_id: str) -> tuple[str, ...]:
                            f"so the Space must be named {name!r} (e.g. ORG/{name})")
     card = (folder / "README.md").read_text(encoding="utf-8")
     header = card.split("---", 2)[1] if card.startswith("---") and card.count("---") >= 2 else ""
-    meta = yaml.safe_load(header) or {}
+    try:
+        meta = load(header) or {}
+    except YamlError as err:
+        raise HfNoisyError(f"{folder / 'README.md'}: the card's YAML header: {err}") from None
+    if not isinstance(meta, dict):
+        raise HfNoisyError(f"{folder / 'README.md'}: the card's YAML header must be a mapping (key: value lines), "
+                           f"got a {type(meta).__name__}")
     for key, wanted in (("sdk", "gradio"), ("app_file", "app.py")):
         if meta.get(key) != wanted:
             raise HfNoisyError(f"{folder / 'README.md'}: the card's YAML header needs {key}: {wanted} (a Space's "
-                               f"settings), found {meta.get(key)!r}")
+                               f"settings), found {quote(meta.get(key))}")
     return files
 
 

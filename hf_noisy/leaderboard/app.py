@@ -12,18 +12,22 @@ component) requires gradio < 6.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import HfNoisyError
 from .evaluator import SandboxLimits, evaluate_pending
-from .rules import limits_text, rules_for
+from .hosted import parse_hosted
+from .queue import CheckGate, EvaluatorLoop
+from .uploads import DIRECT_UPLOAD_BYTES, UPLOAD_CACHE, SignedInUploads, signed_in
+from .rules import limits_text
 from .storage import Backend, open_backend
 from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
 from .table import COLUMNS, PUBLISHED_VERSION, board_rows, default_view, load_reported, queue_rows
 
-__all__ = ["build_app", "filter_rows", "main", "protocol_markdown", "robustness_figure", "serve", "styled",
+__all__ = ["build_app", "filter_rows", "launch_options", "main", "protocol_markdown", "robustness_figure", "serve", "styled",
            "submit_form"]
 
 log = logging.getLogger(__name__)
@@ -205,37 +209,56 @@ def submit_form(
     limits: Limits = Limits(),
     sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
+    gate: CheckGate | None = None,
+    pending_note: str = "It will be scored by the next evaluator run.",
+    reference: str = "",
 ) -> str:
     """What the submit tab does with its form: check and store the file as ``user`` (on a Space the signed-in
-    Hub user, else the board's ``--submitter``; ``None`` refuses), then score it if ``evaluate``. Returns the
-    Markdown status shown under the form: accepted with its scores, or refused with the rule and reason (also
-    when the board itself cannot check it, e.g. its ground truth is unreachable: never a bare error)."""
+    Hub user, else the board's ``--submitter``; ``None`` refuses), holding one of ``gate``'s check slots while
+    it checks, then score it here if ``evaluate`` (the app never does: its :class:`~.queue.EvaluatorLoop`
+    scores). Returns the Markdown status shown under the form: accepted (with its scores when scored here), or
+    refused with the rule and reason (also when the board itself cannot check it, e.g. its ground truth is
+    unreachable: never a bare error). ``pending_note`` ends an accepted, unscored one's answer. ``reference``:
+    a results file on the Hub (``hf://datasets/USER/REPO@COMMIT/PATH``, :mod:`.hosted`), used instead of
+    ``file``."""
+    import contextlib
+
     from .board import submit
 
     backend = open_backend(store)
     if not user:
         return ("**Not submitted:** sign in with your Hugging Face account first." if on_space else
                 "**Not submitted:** this board was started without `--submitter`, so it is read-only.")
-    if file is None:
-        return "**Not submitted:** choose a results file (.json or .json.gz)."
-    path = file if isinstance(file, (str, os.PathLike)) else getattr(file, "name", file)
-    size, cap = os.path.getsize(path), limits.for_benchmark(benchmark or "").max_compressed_bytes
-    if size > cap:
-        return f"**Rejected** (oversized): {size:,} bytes; the cap is {cap:,}"
+    if (reference or "").strip():
+        try:
+            upload = parse_hosted(reference)
+        except SubmissionError as err:
+            return f"**Rejected** ({err.kind}): {_plain(str(err))}"
+    elif file is None:
+        return ("**Not submitted:** give the results file on the Hub (hf://datasets/USER/REPO@COMMIT/FILE) or "
+                "choose a small file (.json or .json.gz).")
+    else:
+        upload = file if isinstance(file, (str, os.PathLike)) else getattr(file, "name", file)
+        size, cap = os.path.getsize(upload), limits.for_benchmark(benchmark or "").max_compressed_bytes
+        if size > cap:
+            return f"**Rejected** (oversized): {size:,} bytes; the cap is {cap:,}"
     meta = SubmissionMeta(model_name=(model_name or "").strip(), benchmark=benchmark or "",
                           trained_on=trained_on or "", submitter=user, method=(method or "").strip(),
                           config_revision=(revision or "").strip(), paper_url=(paper_url or "").strip(),
                           code_url=(code_url or "").strip())
     try:
-        submission = submit(backend, path, meta, limits=limits, cache_dir=cache_dir)
+        with gate.slot(user) if gate is not None else contextlib.nullcontext():
+            submission = submit(backend, upload, meta, limits=limits, cache_dir=cache_dir)
     except SubmissionError as err:
         return f"**Rejected** ({err.kind}): {_plain(str(err))}"
     except Exception as err:  # noqa: BLE001 -- the browser gets the reason, the log the traceback
         log.exception("leaderboard: could not check a submission")
         return f"**Not submitted:** the board could not check it ({_reason(err)})"
-    message = f"**Accepted** as `{submission.id}` ({submission.detections} detections)."
+    message = f"**Accepted** as `{submission.id}` " + (
+        f"({submission.detections} detections)." if submission.complete else
+        f"(the first {submission.detections} detections checked; the rest is checked when it is scored).")
     if not evaluate:
-        return message + " It will be scored by the next evaluator run."
+        return f"{message} {pending_note}"
     try:
         records = {r["submission"]: r for r in evaluate_pending(backend, limits=sandbox, cache_dir=cache_dir)}
     except Exception as err:  # noqa: BLE001 -- stored; a later evaluator run scores it
@@ -249,6 +272,28 @@ def submit_form(
     metrics = record["metrics"]
     return (message + f" **Evaluated:** mask AP {100 * metrics['segm']['AP']:.1f}, Boundary AP "
             f"{100 * metrics['boundary']['AP']:.1f}, box AP {100 * metrics['bbox']['AP']:.1f}.")
+
+
+@contextlib.contextmanager
+def _removed(file: str | None) -> Iterator[None]:
+    """Delete gradio's cached copy of an upload once the submit is done with it (the store keeps its own)."""
+    try:
+        yield
+    finally:
+        if file:
+            with contextlib.suppress(OSError):
+                os.remove(file)
+
+
+def launch_options(*, on_space: bool, submitter: str | None) -> dict[str, Any]:
+    """``launch()`` arguments that guard the upload door: gradio's ``max_file_size``
+    (:data:`~.uploads.DIRECT_UPLOAD_BYTES`) and the :class:`~.uploads.SignedInUploads` middleware (a Space: a signed-in user;
+    locally: only a board with a ``submitter``)."""
+    from starlette.middleware import Middleware
+
+    allowed = signed_in if on_space else (lambda scope: submitter is not None)
+    return {"max_file_size": DIRECT_UPLOAD_BYTES,
+            "app_kwargs": {"middleware": [Middleware(SignedInUploads, allowed=allowed)]}}
 
 
 def _reason(err: BaseException) -> str:
@@ -268,14 +313,18 @@ def build_app(
     sandbox: SandboxLimits | None = None,
     cache_dir: str | os.PathLike | None = None,
     on_space: bool | None = None,
+    evaluator: EvaluatorLoop | None = None,
+    gate: CheckGate | None = None,
 ) -> Any:
-    """The board as a ``gr.Blocks``.
+    """The board as a ``gr.Blocks``. A submit only checks and stores (holding one of ``gate``'s check slots,
+    default :class:`~.queue.CheckGate`'s) and wakes ``evaluator``; nothing is scored inside a request.
 
     Args:
         store: a store folder, ``hf://ORG`` or a :class:`~hf_noisy.leaderboard.storage.Backend`.
         submitter: locally, the user name submissions are made as (``None``: submitting is disabled). Ignored
             on a Space, where the logged-in Hub user submits.
-        evaluate: score pending submissions right after each accepted one (in the sandbox).
+        evaluate: say that accepted submissions are scored as they arrive (by ``evaluator``, which the caller
+            starts and stops: :func:`serve` does) rather than by the next evaluator run.
         limits, sandbox: submission caps and evaluation budgets (size caps and budgets left ``None``: each
             benchmark's, see :mod:`.rules`).
         on_space: force Space mode (default: ``SPACE_ID`` is set).
@@ -285,8 +334,17 @@ def build_app(
     backend = open_backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
     benchmarks = list(BENCHMARKS)
-    settings = {"on_space": on_space, "evaluate": evaluate, "limits": limits, "sandbox": sandbox,
-                "cache_dir": cache_dir}
+    gate = gate or CheckGate()
+    settings = {"on_space": on_space, "evaluate": False, "limits": limits, "sandbox": sandbox,
+                "cache_dir": cache_dir, "gate": gate}
+    if evaluate:
+        settings["pending_note"] = "It is queued for scoring: its row appears once it is scored (Refresh)."
+
+    def accepted(message: str) -> str:
+        """The form's answer; the evaluator is woken for an accepted submission."""
+        if evaluator is not None and message.startswith("**Accepted**"):
+            evaluator.wake()
+        return message
     per_table = 4  # filters per benchmark table: search, configs, sources, custom builds
 
     def tables(*filters: Any) -> list:
@@ -309,7 +367,7 @@ def build_app(
         rows = board_rows(backend).get(benchmark, [])
         return robustness_figure(rows if custom else default_view(rows), benchmark)
 
-    with gr.Blocks(title="hf-noisy leaderboard") as demo:
+    with gr.Blocks(title="hf-noisy leaderboard", delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown("# Noisy-label instance segmentation leaderboard\nCOCO-N, Cityscapes-N, LVIS-N and COCO-WAN "
                     "(Grad et al. 2024): train on a noise level, evaluate on clean validation labels. AP in %.")
         filters: list = []
@@ -345,7 +403,10 @@ def build_app(
             else:
                 gr.Markdown(f"Submitting as **{submitter}** (set with `--submitter`)." if submitter else
                             "Started without `--submitter`: submitting is disabled.")
-            upload = gr.File(label="Results file (.json or .json.gz)", file_types=[".json", ".gz"], type="filepath",
+            reference = gr.Textbox(label="Results file on the Hub (push it with `hf-noisy leaderboard upload-results`)",
+                                   placeholder="hf://datasets/USER/REPO@COMMIT/hard.json.gz", elem_id="results-ref")
+            upload = gr.File(label=f"... or a small file (.json or .json.gz, at most {DIRECT_UPLOAD_BYTES >> 20} MB"
+                             f"{', signed in' if on_space else ''})", file_types=[".json", ".gz"], type="filepath",
                              elem_id="results-file")
             with gr.Row():
                 benchmark_in = gr.Dropdown(benchmarks, value=benchmarks[0], label="Benchmark")
@@ -369,23 +430,28 @@ def build_app(
                         "class noise alone (Table 3), and foreground-background segmentation (Table 4).\n\n"
                         + protocol_markdown(), elem_id="protocol-tables")
 
-        form = [upload, benchmark_in, trained_on, model_name, method, revision, paper_url, code_url]
+        form = [reference, upload, benchmark_in, trained_on, model_name, method, revision, paper_url, code_url]
         if on_space:
-            def handler(file, bench, config, name, meth, rev, paper, code, profile) -> tuple:  # noqa: ANN001
-                return submit_form(backend, profile.username if profile else None, file, bench, config, name,
-                                   meth, rev, paper, code, **settings), queue()
+            def handler(ref, file, bench, config, name, meth, rev, paper, code, profile) -> tuple:  # noqa: ANN001
+                with _removed(file):
+                    return accepted(submit_form(backend, profile.username if profile else None, file, bench, config,
+                                                name, meth, rev, paper, code, reference=ref, **settings)), queue()
 
             # gradio passes the signed-in user (None when signed out) to a parameter whose type hint is
             # gr.OAuthProfile | None. Set as an object: this module's annotations are strings, and gradio's
             # typing.get_type_hints cannot resolve "gr" (imported in this function), so it would pass nothing.
             handler.__annotations__["profile"] = gr.OAuthProfile | None
         else:
-            def handler(file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
-                return submit_form(backend, submitter, file, bench, config, name, meth, rev, paper, code,
-                                   **settings), queue()
+            def handler(ref, file, bench, config, name, meth, rev, paper, code) -> tuple:  # noqa: ANN001
+                with _removed(file):
+                    return accepted(submit_form(backend, submitter, file, bench, config, name, meth, rev, paper,
+                                                code, reference=ref, **settings)), queue()
 
         outputs = frames + notes
-        send.click(handler, inputs=form, outputs=[status, queue_frame]).then(tables, inputs=filters, outputs=outputs)
+        # Submits run side by side (the gate bounds the checks; gradio's own limit is 1 per event by default),
+        # so one slow check never holds up another submitter's answer.
+        send.click(handler, inputs=form, outputs=[status, queue_frame],
+                   concurrency_limit=gate.slots + gate.waiting).then(tables, inputs=filters, outputs=outputs)
         robustness_tab.select(plot, inputs=[which, plot_custom], outputs=figure)
         refresh.click(tables, inputs=filters, outputs=outputs)
         for component in filters:
@@ -400,10 +466,23 @@ def build_app(
 
 def serve(store: str | os.PathLike | Backend, *, submitter: str | None = None, host: str = "127.0.0.1",
           port: int = 7860, evaluate: bool = True, **kwargs: Any) -> None:
-    """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``)."""
-    build_app(store, submitter=submitter, evaluate=evaluate, **kwargs).launch(
-        server_name=host, server_port=port, max_file_size=max(rules_for(b).max_compressed_bytes for b in BENCHMARKS),
-        footer_links=[], css=CSS)
+    """Build the board and serve it until interrupted (``hf-noisy leaderboard serve``), with an
+    :class:`~.queue.EvaluatorLoop` scoring pending submissions beside it when ``evaluate``."""
+    backend = open_backend(store)
+    evaluator = None
+    if evaluate:
+        evaluator = EvaluatorLoop(lambda: evaluate_pending(backend, limits=kwargs.get("sandbox"),
+                                                          cache_dir=kwargs.get("cache_dir"))).start()
+        evaluator.wake()  # what a restart left pending
+    try:
+        on_space = kwargs.pop("on_space", None)
+        on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
+        build_app(backend, submitter=submitter, evaluate=evaluate, evaluator=evaluator, on_space=on_space,
+                  **kwargs).launch(server_name=host, server_port=port, footer_links=[], css=CSS,
+                                   **launch_options(on_space=on_space, submitter=submitter))
+    finally:
+        if evaluator is not None:
+            evaluator.stop(timeout=5)
 
 
 def main() -> None:

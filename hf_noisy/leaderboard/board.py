@@ -4,8 +4,10 @@ Layout (the same in a folder and in the Hub repos, see :mod:`.storage`)::
 
     store.json                                              {"version": 1, "benchmarks": {name: {"source", "revision", "version"}}}
     submissions/<benchmark>/<trained_on>/<submitter, lower case>/<UTC stamp>--<name key>--<sha256[:16]>/
-        results.json.gz                                     the detections (as uploaded if gzip, else gzip-compressed)
-        meta.json                                           written last: a submission exists once this exists
+        results.json.gz                                     a direct upload's detections (as uploaded if gzip, else
+                                                            gzip-compressed); none for a Hub-hosted file
+        meta.json                                           written last: a submission exists once this exists (a
+                                                            Hub-hosted one's "hosted" reference is here)
     names/<skeleton key>.json                               which model name owns a look (TR39 skeleton), see .identity
     attempts/<submitter>/<UTC stamp>--<token>.json          one per upload that reached the file check
     claims/<same id>.json                                   an evaluator scoring it, until when (see .evaluator)
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HfNoisyError
+from .hosted import HostedFile
 from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
 from .identity import identity, name_key, skeleton_key, submitter_key
 from .sandbox import SandboxLimits
@@ -118,13 +121,18 @@ def load_ground_truth(store: str | os.PathLike | Backend, benchmark: str, cache_
 
 @dataclass(frozen=True)
 class Submission:
-    """A stored submission. ``id`` is its folder under ``submissions/``; ``submitted_at`` is ISO 8601 UTC."""
+    """A stored submission. ``id`` is its folder under ``submissions/``; ``submitted_at`` is ISO 8601 UTC;
+    ``detections``: how many the submit's check read, all of them when ``complete`` (else the check's budget
+    ran out first, and the evaluator checks the rest before it scores)."""
 
     id: str
     meta: SubmissionMeta
     sha256: str
     submitted_at: str
     detections: int
+    complete: bool = True
+    #: A Hub-hosted submission's file (:class:`~.hosted.HostedFile` as text); ``None``: stored in the store.
+    hosted: str | None = None
 
     @property
     def results_path(self) -> str:
@@ -222,9 +230,50 @@ def _sha256(blob: bytes | Path) -> str:
     return digest.hexdigest()
 
 
+def _check_hosted(hosted: HostedFile, gt_path: os.PathLike, benchmark: str, sandbox: SandboxLimits | None,
+                  limits: Limits) -> tuple[dict, str]:
+    """Check a Hub file as it streams from the Hub through a pipe into the sandbox (nothing on disk); the
+    check's answer and the whole file's sha256 (the rest of the file is read and hashed, not kept, when the
+    check stopped early). Raises :class:`SubmissionError` when the Hub refuses the file or sends too much."""
+    import threading
+
+    from .hosted import stream_hosted
+    from .sandbox import check_upload
+
+    read_end, write_end = os.pipe()
+    digest, failure = hashlib.sha256(), []
+
+    def feed() -> None:
+        reader_gone = False
+        try:
+            for chunk in stream_hosted(hosted, limits.max_compressed_bytes):
+                digest.update(chunk)
+                view = memoryview(chunk)
+                while view and not reader_gone:
+                    try:
+                        view = view[os.write(write_end, view):]
+                    except BrokenPipeError:  # the check is done with it: hash the rest
+                        reader_gone = True
+        except BaseException as err:  # noqa: BLE001 -- handed to the submitting thread
+            failure.append(err)
+        finally:
+            os.close(write_end)
+
+    feeder = threading.Thread(target=feed, name="hub-file", daemon=True)
+    feeder.start()
+    try:
+        answer = check_upload(Path(f"/proc/self/fd/{read_end}"), gt_path, benchmark, sandbox, caps=limits)
+    finally:
+        os.close(read_end)
+        feeder.join()
+    if failure:
+        raise failure[0]
+    return answer, digest.hexdigest()
+
+
 def submit(
     store: str | os.PathLike | Backend,
-    upload: bytes | str | os.PathLike,
+    upload: bytes | str | os.PathLike | HostedFile,
     meta: SubmissionMeta,
     *,
     limits: Limits = Limits(),
@@ -232,30 +281,35 @@ def submit(
     cache_dir: str | os.PathLike | None = None,
     sandbox: SandboxLimits | None = None,
 ) -> Submission:
-    """Check a submission (the results file's bytes, or its path) and store it (pending evaluation). Raises
-    :class:`SubmissionError` and stores no submission if any rule fails.
+    """Check a submission (a results file on the Hub, :class:`~.hosted.HostedFile`; or the file's bytes, or its
+    path) and store it (pending evaluation). Raises :class:`SubmissionError` and stores no submission if any
+    rule fails.
 
     In this process, cheapest first: the metadata (names NFKC-normalised, see :mod:`.identity`); the store has
-    the benchmark; the upload's size against the benchmark's cap (``limits``' size caps, where ``None``: the
+    the benchmark; a Hub file is in the submitter's own repo; the file's size (a Hub file's from the Hub API,
+    before any byte is fetched) against the benchmark's cap (``limits``' size caps, where ``None``: the
     benchmark's, :func:`~.rules.rules_for`); the store-wide rules -- no model name that looks like another one
     (TR39 skeleton), no earlier submission of the same model name (its :func:`~.identity.identity`) by this
     submitter (compared case-insensitively) for this benchmark and config, at most ``limits.per_day``
     submissions in the 24 hours before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones
-    included (each upload that gets this far is recorded under ``attempts/`` first). Then the file, in the
-    sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check of
-    :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's);
-    this process only hands it the file and stores what it wrote, neither ever whole in memory. Last, the
-    rules again and the write, as one :meth:`~.storage.Backend.transact`, so concurrent submitters (processes
-    or replicas) cannot both pass them.
+    included (each upload that gets this far is recorded under ``attempts/`` first). Then the file (a Hub file
+    streamed from the Hub through a pipe, with the cap counted as it arrives: nothing on disk), in the sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check
+    of :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's
+    check budget, :meth:`~.rules.Rules.check_sandbox`: a file it cannot check in full is stored with
+    ``complete=False`` and checked in full by the evaluator); this process only hands it the file and stores
+    what it wrote, neither ever whole in memory. A Hub file is stored as its reference (``hosted``), never
+    its bytes. Last, the rules again and the write, as one :meth:`~.storage.Backend.transact`, so concurrent
+    submitters (processes or replicas) cannot both pass them.
     """
     import tempfile
 
+    from .hosted import hosted_size
     from .sandbox import check_upload
 
     if isinstance(upload, bytearray):
         upload = bytes(upload)
-    elif not isinstance(upload, (bytes, str, os.PathLike)):
-        raise TypeError(f"upload must be bytes or a path, got {type(upload).__name__}")
+    elif not isinstance(upload, (bytes, str, os.PathLike, HostedFile)):
+        raise TypeError(f"upload must be a HostedFile, bytes or a path, got {type(upload).__name__}")
     backend = open_backend(store)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     meta = meta.normalised(limits)
@@ -264,35 +318,48 @@ def submit(
     if meta.benchmark not in sources:
         raise SubmissionError("meta", f"this leaderboard has no benchmark {meta.benchmark!r}; it has "
                               f"{', '.join(sorted(sources)) or 'none yet'}")
-    size = len(upload) if isinstance(upload, bytes) else os.path.getsize(upload)
+    hosted = upload if isinstance(upload, HostedFile) else None
+    if hosted is not None and submitter_key(hosted.owner) != submitter_key(meta.submitter):
+        raise SubmissionError("reference", f"{hosted}: not a repo of {meta.submitter} (submit a file from your "
+                              "own repo)")
+    size = (hosted_size(hosted) if hosted is not None else len(upload) if isinstance(upload, bytes)
+            else os.path.getsize(upload))
     if size > limits.max_compressed_bytes:
         raise SubmissionError("oversized", f"{size:,} bytes; the cap is {limits.max_compressed_bytes:,}")
     gt_path = ground_truth_file(sources[meta.benchmark], cache_dir)
     backend.transact("submissions", lambda view: _reserve_attempt(view, meta, now, limits),
                      f"Upload by {meta.submitter}")
-    with tempfile.TemporaryFile() as packed:  # unnamed (O_TMPFILE): nothing is left behind by a crash
-        answer = check_upload(upload, gt_path, meta.benchmark, sandbox, caps=limits, packed=packed)
+    # An unnamed (O_TMPFILE) temporary file: nothing is left behind by a crash or a kill.
+    with tempfile.TemporaryFile() as packed:
+        if hosted is not None:
+            answer, sha = _check_hosted(hosted, gt_path, meta.benchmark, sandbox, limits)
+        else:
+            answer = check_upload(upload, gt_path, meta.benchmark, sandbox, caps=limits, packed=packed)
         if "error" in answer:
             raise SubmissionError(answer["error"], answer["reason"])
         packed.seek(0, os.SEEK_END)
         data = Path(f"/proc/self/fd/{packed.fileno()}") if packed.tell() else upload
         if isinstance(data, (str, os.PathLike)):
             data = Path(data)
-        sha = _sha256(data)
+        if hosted is None:
+            sha = _sha256(data)
         submission = Submission(
             id=f"{meta.benchmark}/{meta.trained_on}/{submitter_key(meta.submitter)}/{now.strftime(_STAMP)}--"
                f"{name_key(meta.model_name)}--{sha[:16]}",
             meta=meta, sha256=sha, submitted_at=now.isoformat(timespec="seconds"), detections=answer["detections"],
+            complete=answer["complete"], hosted=None if hosted is None else str(hosted),
         )
         record = {"format": 1, "meta": meta.to_dict(), "sha256": sha, "submitted_at": submission.submitted_at,
-                  "detections": submission.detections}
+                  "detections": submission.detections, "complete": submission.complete}
+        if hosted is not None:
+            record.update(hosted=submission.hosted, size=size)
 
         def store_it(view: Backend | Snapshot) -> Decision:
             names = _check_rules(view, meta, now, limits)
             # Data first, marker last: a crash in between leaves no visible submission (and the Hub writes them
-            # in one commit).
-            return {**names, submission.results_path: data,
-                    f"submissions/{submission.id}/meta.json": _dumps(record)}, None
+            # in one commit). A Hub file is its reference, in the marker.
+            files = {} if hosted is not None else {submission.results_path: data}
+            return {**names, **files, f"submissions/{submission.id}/meta.json": _dumps(record)}, None
 
         backend.transact("submissions", store_it, f"Submission {submission.id}")
     return submission
@@ -305,7 +372,8 @@ def list_submissions(store: str | os.PathLike | Backend) -> list[Submission]:
     for submission_id in _stored_ids(backend):
         record = json.loads(backend.read(f"submissions/{submission_id}/meta.json"))
         out.append(Submission(submission_id, SubmissionMeta.from_dict(record["meta"]), record["sha256"],
-                              record["submitted_at"], record["detections"]))
+                              record["submitted_at"], record["detections"], record.get("complete", True),
+                              record.get("hosted")))
     return out
 
 

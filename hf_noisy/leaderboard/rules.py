@@ -38,6 +38,10 @@ class Rules:
     max_uncompressed_bytes: int = field(default=1024 * 2**20, compare=False)
     cpu_seconds: float = field(default=1800.0, compare=False)
     memory_mb: float = field(default=8192.0, compare=False)
+    #: The check a submit runs before it enqueues (its own budget, whatever the file's size: a file it cannot
+    #: check in full within it is checked in full when it is scored, on its submitter's scoring budget).
+    check_cpu_seconds: float = field(default=20.0, compare=False)
+    check_memory_mb: float = field(default=1024.0, compare=False)
 
     def sandbox(self, cpu_seconds: float | None = None, memory_mb: float | None = None,
                 wall_seconds: float | None = None) -> "SandboxLimits":
@@ -49,6 +53,15 @@ class Rules:
         cpu = self.cpu_seconds if cpu_seconds is None else cpu_seconds
         return SandboxLimits(cpu_seconds=cpu, memory_mb=self.memory_mb if memory_mb is None else memory_mb,
                              wall_seconds=2 * cpu + 600 if wall_seconds is None else wall_seconds)
+
+    def check_sandbox(self) -> "SandboxLimits":
+        """The budgets of the check a submit runs: ``check_cpu_seconds`` of CPU time, ``check_memory_mb`` of
+        memory, a wall-clock limit of three times the CPU time plus 60 s (start-up, ground truth, a busy
+        machine), and no retry (an upload that gets its check killed costs one check, not three)."""
+        from .sandbox import SandboxLimits
+
+        return SandboxLimits(cpu_seconds=self.check_cpu_seconds, memory_mb=self.check_memory_mb,
+                             wall_seconds=3 * self.check_cpu_seconds + 60, retries=0)
 
 
 #: LVIS-N: a complete LVIS v1 val submission (about 3 GB uncompressed, 1 GB gzipped) with room to spare.

@@ -13,11 +13,13 @@ The child imports what it needs and loads the (trusted) ground truth first, then
 profiling timer, backed by ``RLIMIT_CPU``) and memory (``RLIMIT_DATA``: allocations beyond it fail). The limits
 are budgets for the upload's own work on top of that baseline. All of it streams, so memory does not follow
 the file's size: the upload is read a chunk at a time (:func:`~.submission.iter_upload`: caps, gzip, what the
-bytes are), decompressed into an unnamed temporary file, checked a batch of detections at a time
-(:func:`~.submission.check_results_file`) and, to score, evaluated image by image in one process
+bytes are, the ratio and whitespace caps) and checked a batch of detections at a time as it is decompressed
+(:func:`~.submission.check_results_file`: a check writes nothing but a plain upload's stored gzip); to score,
+a gzip upload is decompressed into an unnamed temporary file, checked again and evaluated image by image in
+one process
 (:func:`~.rules.score` on the file: ``RLIMIT_CPU`` is per process, so workers would each get the budget
-again). It answers ``{"metrics": ...}`` (score), ``{"detections": n}`` (check), or ``{"error": kind,
-"reason": ...}``.
+again). It answers ``{"metrics": ...}`` (score), ``{"detections": n, "complete": bool}`` (check), or ``{"error":
+kind, "reason": ...}``.
 
 A child that ends on a signal other than its CPU limit (``SIGXCPU``, or the ``SIGPROF`` timer in front of it)
 -- the out-of-memory killer's ``SIGKILL``, an administrator, a crash -- is run again, up to
@@ -28,18 +30,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import signal
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
-from typing import BinaryIO
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import BinaryIO, Iterator
 
 from .submission import Limits
 
 __all__ = ["SandboxLimits", "check_upload", "score_upload"]
 
+#: A check stops between two batches once it has used this fraction of its CPU budget (the rest of the budget is
+#: room for the batch in hand), and answers how many detections it checked.
+CHECK_STOP = 0.75
 #: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
 _PR_SET_PDEATHSIG = 1
 
@@ -113,12 +120,14 @@ def _run(mode: str, upload: int, packed: BinaryIO | None, gt_path: os.PathLike |
     fds = [_memfd("hf-noisy-answer"), _memfd("hf-noisy-stderr")]
     answer, stderr = fds
     try:
-        os.lseek(upload, 0, os.SEEK_SET)
+        if os.path.isfile(f"/proc/self/fd/{upload}"):  # a file or memfd (a pipe is read once, as it comes)
+            os.lseek(upload, 0, os.SEEK_SET)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         command = [sys.executable, "-m", "hf_noisy.leaderboard.sandbox", mode, "--gt", os.fspath(gt_path),
                    "--benchmark", benchmark, "--input-fd", str(upload), "--output-fd", str(answer),
                    "--data-fd", str(packed_fd), "--parent-pid", str(os.getpid()),
                    "--cpu-seconds", str(limits.cpu_seconds), "--memory-mb", str(limits.memory_mb),
+                   "--stop-after-cpu", str(CHECK_STOP * limits.cpu_seconds if mode == "check" else -1),
                    "--caps", json.dumps(asdict(caps))]
         passed = (upload, answer) if packed is None else (upload, answer, packed_fd)
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -170,10 +179,16 @@ def check_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, 
                  limits: SandboxLimits | None = None, *, caps: Limits = Limits(),
                  packed: BinaryIO | None = None) -> dict:
     """Check an upload (its bytes or its file) in the sandbox against ``caps`` (size caps left ``None``: the
-    benchmark's) and the ground truth at ``gt_path``: ``{"detections": n}`` or ``{"error": kind, "reason":
-    ...}``. ``limits``: the sandbox's budgets (default: the benchmark's, :meth:`~.rules.Rules.sandbox`). A
-    plain-JSON upload is also written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a
-    writable file, as it is stored; a gzip upload leaves it empty."""
+    benchmark's) and the ground truth at ``gt_path``: ``{"detections": n, "complete": bool}`` or ``{"error":
+    kind, "reason": ...}``. ``limits``: the check's budgets (default: the benchmark's check budget,
+    :meth:`~.rules.Rules.check_sandbox`, whatever the file's size); once :data:`CHECK_STOP` of its CPU time is
+    spent with no rule broken, the check stops and answers ``complete: False`` with the detections it
+    checked (the evaluator checks the whole file again before it scores it). A plain-JSON upload is also
+    written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a writable file, as it is
+    stored (always whole: the stop comes after); a gzip upload leaves it empty."""
+    from .rules import rules_for
+
+    limits = limits or rules_for(benchmark).check_sandbox()
     return _run_with_retries("check", upload, packed, gt_path, benchmark, limits, caps)
 
 
@@ -222,25 +237,34 @@ def _write_fd(fd: int, data: bytes) -> None:
         handle.write(data)
 
 
-def _checked_path(mode: str, upload: BinaryIO, packed: BinaryIO | None, caps: Limits
-                  ) -> tuple[str, BinaryIO | None]:
+def _check_source(upload: BinaryIO, packed: BinaryIO | None, caps: Limits) -> tuple[str, Iterator[bytes] | None]:
+    """What a check reads: the upload's name (for messages) and its JSON text streamed through
+    :func:`~.submission.iter_upload` (decompressed, capped and checked as it is read: nothing is written
+    anywhere; the upload may be a pipe); except for a plain upload to be stored (``packed``): ``None``, after
+    one pass through ``iter_upload`` that compresses it into ``packed`` (the upload is then checked from its
+    own file)."""
+    from .submission import gzip_chunks, iter_upload
+
+    name = f"/proc/self/fd/{upload.fileno()}"
+    if packed is None or upload.peek(2)[:2] == b"\x1f\x8b":
+        return name, iter_upload(upload, caps)
+    gzip_chunks(iter_upload(upload, caps), packed)
+    return name, None
+
+
+def _scored_path(upload: BinaryIO, caps: Limits) -> tuple[str, BinaryIO | None]:
     """Read the upload once through :func:`~.submission.iter_upload` (the streamed caps) and return a path of
-    its JSON text, and the file to close when done with it (``None``): the upload itself if it is plain (then
-    compressed into ``packed`` while it is read, in check mode), else an unnamed temporary file it is
-    decompressed into."""
+    its JSON text, and the file to close when done with it (``None``): the upload itself if it is plain, else
+    an unnamed temporary file it is decompressed into (scoring reads the text twice: check, then score)."""
     import tempfile
 
-    from .submission import gzip_chunks, iter_upload
+    from .submission import iter_upload
 
     gzipped = upload.read(2) == b"\x1f\x8b"
     upload.seek(0)
     if not gzipped:
-        chunks = iter_upload(upload, caps)
-        if mode == "check" and packed is not None:
-            gzip_chunks(chunks, packed)
-        else:
-            for _ in chunks:
-                pass
+        for _ in iter_upload(upload, caps):
+            pass
         return f"/proc/self/fd/{upload.fileno()}", None
     plain = tempfile.TemporaryFile()  # O_TMPFILE: no name, gone when this process is
     for chunk in iter_upload(upload, caps):
@@ -260,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--cpu-seconds", type=float, required=True)
     parser.add_argument("--memory-mb", type=float, required=True)
+    parser.add_argument("--stop-after-cpu", type=float, default=-1,
+                        help="check: stop between batches after this much CPU time (s) of the upload's work")
     parser.add_argument("--caps", type=json.loads, default={})
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid)
@@ -269,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..coco import load_coco
     from ..metrics import PredictionError, stream  # noqa: F401
     from .rules import rules_for, score
-    from .submission import SubmissionError, check_results_file, refusal_of
+    from .submission import CheckBudgetSpent, SubmissionError, check_results_file, refusal_of
 
     rules = rules_for(args.benchmark)
     if args.mode == "score":
@@ -283,21 +309,29 @@ def main(argv: list[str] | None = None) -> int:
         cv2.setNumThreads(1)
     gt = load_coco(args.gt, allow_empty_masks=True)
     caps = Limits(**args.caps)
-    upload = os.fdopen(args.input_fd, "rb", closefd=False)
+    if args.mode == "score":  # the ratio cap guards the check of an upload; a stored file is the board's own gzip
+        caps = replace(caps, max_ratio=math.inf)
+    upload = os.fdopen(args.input_fd, "rb", closefd=False)  # buffered: peek() sniffs a pipe too
     packed = os.fdopen(args.data_fd, "wb", closefd=False) if args.data_fd >= 0 else None
     _cap(args.cpu_seconds, int(args.memory_mb * 2**20))
-    plain = None
+    stop_at = time.process_time() + args.stop_after_cpu if args.stop_after_cpu >= 0 else None
+    plain = blocks = None
     try:
-        path, plain = _checked_path(args.mode, upload, packed, caps)
+        if args.mode == "check":
+            path, blocks = _check_source(upload, packed, caps)
+        else:
+            path, plain = _scored_path(upload, caps)
         count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
-                                   masks=args.mode == "check")
+                                   masks=args.mode == "check", stop_at_cpu=stop_at, blocks=blocks)
         if args.mode == "score":
             try:
                 record = {"metrics": score(args.benchmark, gt, path, num_proc=1)}
             except PredictionError as err:
                 raise refusal_of(str(err), path) from None
         else:
-            record = {"detections": count}
+            record = {"detections": count, "complete": True}
+    except CheckBudgetSpent as spent:
+        record = {"detections": spent.checked, "complete": False}
     except SubmissionError as err:
         record = {"error": err.kind, "reason": str(err)}
     except MemoryError:

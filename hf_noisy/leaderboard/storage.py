@@ -81,9 +81,10 @@ class Backend(Protocol):
     def read(self, path: str) -> bytes | None:
         """A file's bytes, or ``None`` if it does not exist."""
 
-    def fetch(self, path: str) -> Path | None:
-        """A local file holding ``path``'s content (the store's own file, or a download), or ``None``: for
-        files too large to read into memory."""
+    def opened(self, path: str) -> contextlib.AbstractContextManager[Path | None]:
+        """A local file holding ``path``'s content while the block runs (the store's own file, or an unnamed
+        temporary download that no exit path leaves behind), or ``None``: for files too large to read into
+        memory."""
 
     def write(self, files: dict[str, Blob], message: str) -> None:
         """Write ``files`` (path -> bytes or local file). Readers never see a half-written file; see the
@@ -122,12 +123,13 @@ class LocalBackend:
                       if p.is_file() and not p.name.startswith("."))
 
     def read(self, path: str) -> bytes | None:
-        file = self.fetch(path)
-        return None if file is None else file.read_bytes()
-
-    def fetch(self, path: str) -> Path | None:
         file = self.root / _check_path(path)
-        return file if file.is_file() else None
+        return file.read_bytes() if file.is_file() else None
+
+    @contextlib.contextmanager
+    def opened(self, path: str) -> Iterator[Path | None]:
+        file = self.root / _check_path(path)
+        yield file if file.is_file() else None
 
     def write(self, files: dict[str, Blob], message: str) -> None:
         from ..fsutil import atomic_write_bytes
@@ -187,17 +189,47 @@ class HubBackend:
         files = self.api.list_repo_files(self._repo(prefix), repo_type="dataset", revision=revision)
         return sorted(path for path in files if path.startswith(prefix))
 
+    def _chunks(self, path: str, revision: str | None) -> Iterator[bytes] | None:
+        """``path``'s bytes streamed from the Hub (never through the Hugging Face cache: a store's files would
+        pile up there), or ``None`` if it does not exist."""
+        from huggingface_hub import constants, hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = hf_hub_url(self._repo(path), _check_path(path), repo_type="dataset", revision=revision,
+                         endpoint=constants.ENDPOINT)
+        stack = contextlib.ExitStack()
+        answer = stack.enter_context(get_session().stream("GET", url, headers=build_hf_headers(token=self.api.token),
+                                                          follow_redirects=True))
+        if answer.status_code != 200:
+            with stack:
+                if answer.headers.get("X-Error-Code") == "EntryNotFound":
+                    return None
+                answer.read()
+                hf_raise_for_status(answer)
+
+        def chunks() -> Iterator[bytes]:
+            with stack:
+                yield from answer.iter_bytes(1 << 20)
+
+        return chunks()
+
     def read(self, path: str, *, revision: str | None = None) -> bytes | None:
-        local = self.fetch(path, revision=revision)
-        return None if local is None else local.read_bytes()
+        chunks = self._chunks(path, revision)
+        return None if chunks is None else b"".join(chunks)
 
-    def fetch(self, path: str, *, revision: str | None = None) -> Path | None:
-        from huggingface_hub.errors import EntryNotFoundError
+    @contextlib.contextmanager
+    def opened(self, path: str, *, revision: str | None = None) -> Iterator[Path | None]:
+        import tempfile
 
-        try:
-            return Path(self.api.hf_hub_download(self._repo(path), path, repo_type="dataset", revision=revision))
-        except EntryNotFoundError:
-            return None
+        chunks = self._chunks(path, revision)
+        if chunks is None:
+            yield None
+            return
+        with tempfile.TemporaryFile() as local:  # unnamed (O_TMPFILE): gone on every exit path, a kill included
+            for chunk in chunks:
+                local.write(chunk)
+            local.flush()
+            yield Path(f"/proc/self/fd/{local.fileno()}")
 
     def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
         from huggingface_hub import CommitOperationAdd

@@ -24,6 +24,7 @@ from ..errors import HfNoisyError
 __all__ = [
     "BENCHMARKS",
     "CONFIGS",
+    "CheckBudgetSpent",
     "Limits",
     "SubmissionError",
     "SubmissionMeta",
@@ -56,7 +57,10 @@ class Limits:
     list > detection > segmentation > counts); ``max_polygon_vertices`` is per detection (all its polygons
     together; every vertex must also lie inside the image, within 1 pixel). Per submitter over the last 24
     hours: ``per_day`` accepted submissions, ``attempts_per_day`` uploads that reached the file check, refused
-    ones included."""
+    ones included. Streamed caps on what an upload is padded with: ``max_ratio``, its decompressed size over
+    its compressed size (a real results file gzips 3-15x; past :data:`RATIO_SLACK` bytes, a gzip that has
+    given more than this many times the bytes it has read is refused as a bomb), and ``max_blank_run``, the
+    longest run of JSON whitespace, in bytes (a real file has a few spaces in a row)."""
 
     max_compressed_bytes: int | None = None
     max_uncompressed_bytes: int | None = None
@@ -66,6 +70,8 @@ class Limits:
     max_polygon_vertices: int = 4096
     per_day: int = 5
     attempts_per_day: int = 20
+    max_ratio: float = 50.0
+    max_blank_run: int = 4 * 2**20
 
     def for_benchmark(self, benchmark: str) -> Limits:
         """These limits with the size caps that are ``None`` set to ``benchmark``'s."""
@@ -181,6 +187,8 @@ class SubmissionMeta:
 
 #: Bytes read, decompressed or compressed at a time.
 _CHUNK = 1 << 20
+#: Decompressed bytes a gzip may give before :attr:`Limits.max_ratio` applies (a small file's header and tables).
+RATIO_SLACK = 16 * 2**20
 _GZIP = b"\x1f\x8b"
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -258,22 +266,51 @@ def iter_upload(source: BinaryIO, limits: Limits) -> Iterator[bytes]:
     chunks = raw()
     first = next(chunks, b"")
     rest = itertools.chain([first], chunks)
-    texts = _gunzip_chunks(rest, limits.max_uncompressed_bytes) if first[:2] == _GZIP else rest
-    total, opening, head, checked = 0, None, b"", False
+    gzipped = first[:2] == _GZIP
+    texts = _gunzip_chunks(rest, limits.max_uncompressed_bytes) if gzipped else rest
+    total, opening, head, checked, blank, held = 0, None, b"", False, 0, []
     for text in texts:
         total += len(text)
         if total > limits.max_uncompressed_bytes:
             raise SubmissionError("oversized", f"more than {limits.max_uncompressed_bytes:,} bytes uncompressed; "
                                   f"the cap is {limits.max_uncompressed_bytes:,}")
-        if not checked:
+        if gzipped and total > limits.max_ratio * read + RATIO_SLACK:
+            raise SubmissionError("gzip-bomb", f"{read:,} compressed bytes gave more than {total:,}: over "
+                                  f"{limits.max_ratio:g} times, padding rather than detections")
+        blank = _blank_run(text, blank, limits.max_blank_run)
+        if not checked:  # nothing is passed on before the first bytes say what the file is
             opening = text[:8] if opening is None else opening
             head = (head + text[:4096]).lstrip()
-            if len(head) >= 4096:
-                _check_head(opening, head[:4096])
-                checked = True
+            held.append(text)
+            if len(head) < 4096:
+                continue
+            _check_head(opening, head[:4096])
+            checked = True
+            yield from held
+            held = []
+            continue
         yield text
     if not checked:
         _check_head(opening or b"", head)
+        yield from held
+
+
+def _blank_run(text: bytes, run: int, cap: int) -> int:
+    """The run of JSON whitespace at the end of ``text``, given ``run`` blanks right before it; raises
+    :class:`SubmissionError` (``"padding"``) for a run of more than ``cap`` bytes anywhere. Linear (numpy),
+    about 1 ms per MiB."""
+    import numpy as np
+
+    solid = np.flatnonzero(np.frombuffer(text, np.uint8) > 0x20)  # control characters are refused elsewhere
+    if solid.size == 0:
+        longest = end = run + len(text)
+    else:
+        inner = int(np.diff(solid).max()) - 1 if solid.size > 1 else 0
+        longest, end = max(run + int(solid[0]), inner), len(text) - 1 - int(solid[-1])
+    if max(longest, end) > cap:
+        raise SubmissionError("padding", f"more than {cap:,} bytes of whitespace in a row; a results file has "
+                              "a few")
+    return end
 
 
 def parse_results(raw: bytes, limits: Limits = Limits()) -> list:
@@ -430,12 +467,29 @@ def check_results(results: list, gt: dict, *, max_per_image: int, limits: Limits
         raise refusal_of(str(err)) from None
 
 
+class CheckBudgetSpent(Exception):
+    """A check that stopped at its CPU budget with no rule broken so far; ``checked``: the detections it
+    checked (the rest is checked when the submission is scored)."""
+
+    def __init__(self, checked: int) -> None:
+        super().__init__(f"checked the first {checked} detections within the check's CPU budget")
+        self.checked = checked
+
+
 def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int, limits: Limits = Limits(),
-                       masks: bool = True) -> int:
+                       masks: bool = True, stop_at_cpu: float | None = None,
+                       blocks: Iterable[bytes] | None = None) -> int:
     """Check a results file of plain JSON (an upload as :func:`iter_upload` reads it) in bounded memory, a batch
     of detections at a time (:func:`hf_noisy.metrics.stream.iter_texts`), with the rules of
     :func:`parse_results` and :func:`check_results` (``masks=False`` leaves the RLE checks to the evaluation,
-    which makes them too). Messages name detections, never ``path``. Returns the number of detections."""
+    which makes them too). Messages name detections, never ``path``. Returns the number of detections.
+
+    ``stop_at_cpu``: this process's CPU time (``time.process_time``, seconds) after which the check stops
+    between two batches and raises :class:`CheckBudgetSpent` (``None``: check every batch). ``blocks``: the
+    JSON text as a stream (e.g. :func:`iter_upload`'s chunks) instead of the file at ``path``, which then only
+    names it: nothing is written anywhere, and memory stays one block and one batch."""
+    import time
+
     from ..metrics import PredictionError
     from ..metrics.stream import iter_texts, parse_batch, prepare_batch
 
@@ -443,7 +497,7 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
     images = {image["id"]: image for image in gt["images"]}
     first, count = None, 0
     try:
-        for start, _, text in iter_texts(path):
+        for start, _, text in iter_texts(path, blocks=blocks):
             _check_text(text, lambda at, start=start: f"in or after detection #{start}", limits, depth=1)
             elements = parse_batch(path, text, start)
             for k, det in enumerate(elements):
@@ -452,6 +506,8 @@ def check_results_file(path: str | os.PathLike, gt: dict, *, max_per_image: int,
                 prepare_batch(elements, elements[0] if first is None else first, gt["categories"], start, images)
             first = elements[0] if first is None else first
             count += len(elements)
+            if stop_at_cpu is not None and time.process_time() >= stop_at_cpu:
+                raise CheckBudgetSpent(count)
     except PredictionError as err:
         refusal = refusal_of(str(err), path)
         if refusal.kind == "too-deep":  # past the file scanner's depth (64), so past ours too

@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 from ..errors import HfNoisyError
 
-__all__ = ["MASK_IOU_TYPES", "PredictionError", "check_ground_truth", "load_predictions", "prepare_predictions"]
+__all__ = ["MASK_IOU_TYPES", "PredictionError", "check_ground_truth", "load_predictions", "predictions_of",
+           "prepare_predictions"]
 
 
 class PredictionError(HfNoisyError):
@@ -36,18 +37,24 @@ class PredictionError(HfNoisyError):
 
 def load_predictions(path: str | os.PathLike) -> list:
     """Read a COCO results JSON file (a list of results; validated by :func:`prepare_predictions`)."""
-    from ..coco import CocoFormatError, parse_coco_bytes
-
     path = Path(path)
     if not path.is_file():
         raise PredictionError(f"{path}: no such file")
+    return predictions_of(path.read_bytes(), str(path))
+
+
+def predictions_of(data: bytes, source: str) -> list:
+    """:func:`load_predictions` of a file's bytes ``data`` (``source``: its name, for messages)."""
+    from ..coco import CocoFormatError, parse_coco_bytes
+
     try:
-        data = parse_coco_bytes(path.read_bytes(), source=str(path))
+        results = parse_coco_bytes(data, source=source)
     except CocoFormatError as err:
         raise PredictionError(str(err)) from None
-    if not isinstance(data, list):
-        raise PredictionError(f"{path}: COCO results must be a JSON list of detections, got {type(data).__name__}")
-    return data
+    if not isinstance(results, list):
+        raise PredictionError(f"{source}: COCO results must be a JSON list of detections, got "
+                              f"{type(results).__name__}")
+    return results
 
 
 def _finite(value: Any) -> bool:

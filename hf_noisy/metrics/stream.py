@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .predictions import PredictionError, load_predictions, prepare_predictions
+from .predictions import PredictionError, load_predictions, predictions_of, prepare_predictions
 
-__all__ = ["BLOCK_BYTES", "MAX_DETECTION_BYTES", "first_of", "iter_texts", "parse_batch", "prepare_batch",
+__all__ = ["BLOCK_BYTES", "MAX_DETECTION_BYTES", "REPLAY_BYTES", "first_of", "iter_texts", "parse_batch", "prepare_batch",
            "prepare_text"]
 
 #: Bytes read from the file at a time, and about the size of the batches parsed at once.
@@ -29,56 +29,107 @@ MAX_DETECTION_BYTES = 256 << 20
 #: Files up to this size that are not a well-formed list are read whole, for the exact message of
 #: :func:`hf_noisy.metrics.load_predictions`.
 _SMALL = 64 << 20
+#: The first bytes of a stream kept for the same message (a stream cannot be read again).
+REPLAY_BYTES = 4 << 20
 
 _INDEX = re.compile(r"^detection #(\d+)")
 
 
-def iter_texts(path: str | os.PathLike, block_bytes: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+def iter_texts(path: str | os.PathLike, block_bytes: int | None = None, *,
+               blocks: Iterable[bytes] | None = None) -> Iterator[tuple[int, int, bytes]]:
     """``(index of its first detection, detections in it, their JSON text joined by commas)`` per batch of the
     results file, in file order; the structure is checked as it is read (see the module docstring), the elements
-    are not parsed. Raises :class:`PredictionError` naming the file."""
+    are not parsed. Raises :class:`PredictionError` naming the file.
+
+    ``blocks``: the file's bytes as a stream of pieces (e.g. decompressed as they arrive) instead of reading
+    ``path``, which then only names the file in messages; the stream is read to its end (what follows the
+    list must be whitespace), and only its first :data:`REPLAY_BYTES` are kept, for the exact message of a
+    small file that is not a well-formed list."""
     from .._rle import scan_json_array
 
     path = Path(path)
-    if not path.is_file():
-        raise PredictionError(f"{path}: no such file")
-    size = path.stat().st_size
-    block_bytes = block_bytes or BLOCK_BYTES
+    if blocks is None:
+        if not path.is_file():
+            raise PredictionError(f"{path}: no such file")
+        blocks = _read_blocks(path, block_bytes or BLOCK_BYTES)
+        size, replay = path.stat().st_size, None
+    else:
+        size, replay = None, bytearray()
+    blocks = iter(blocks)
+    seen = 0
+
+    def fail(reason: str) -> None:
+        if size is None:  # a stream: its replay, when it holds all of it
+            if seen <= REPLAY_BYTES:
+                predictions_of(bytes(replay), str(path))
+            raise PredictionError(f"{path}: {reason}")
+        _structure_error(path, size, reason)
+
     # A bytearray: an element that spans many blocks is appended to in amortised constant time per block.
     state, buffer, start, count = (0, 0, 0, 0, 0), bytearray(), 0, 0
-    with open(path, "rb") as f:
-        while not state[4]:
-            block = f.read(block_bytes)
-            if not block:
+    for block in blocks:
+        seen += len(block)
+        if replay is not None and seen <= REPLAY_BYTES:
+            replay += block
+        try:
+            ends, new_state = scan_json_array(block, state)
+        except ValueError as err:
+            if size is None:  # a stream: read on, so its own checks and the replay see all of it
+                seen = _drain(blocks, replay, seen)
+            fail(str(err))
+        if not new_state[3]:  # only whitespace so far
+            continue
+        if not state[3]:
+            buffer, start = bytearray(), block.index(b"[") + 1
+        base, state = len(buffer), new_state
+        buffer += block
+        if ends:
+            cut = base + (ends[-1] if ends[-1] >= 0 else -1 - ends[-1])
+            text, n = bytes(buffer[start:cut]), len(ends)
+            if ends[-1] < 0 and not text[text.rfind(b",") + 1:].strip():
+                n -= 1  # the closing bracket after nothing: "[ ]" (or "[a, ]", which parsing refuses)
+            if text.strip():
+                yield count, n, text
+            count += n
+            buffer, start = buffer[cut + 1:], 0
+        elif len(buffer) - start > MAX_DETECTION_BYTES:
+            raise PredictionError(f"{path}: detection #{count} is larger than {MAX_DETECTION_BYTES >> 20} MiB")
+        if state[4]:
+            break
+    rest = bytes(buffer) if state[4] else b""
+    if state[4]:
+        for block in blocks:  # the file mode reads 1 MiB past the list; a stream is read to its end
+            seen += len(block)
+            if replay is not None and seen <= REPLAY_BYTES:
+                replay += block
+            if len(rest) < 1 << 20:
+                rest += block
+            elif block.strip():
+                rest += block[:1]
+            if size is not None and len(rest) >= 1 << 20:
                 break
-            try:
-                ends, new_state = scan_json_array(block, state)
-            except ValueError as err:
-                _structure_error(path, size, str(err))
-            if not new_state[3]:  # only whitespace so far
-                continue
-            if not state[3]:
-                buffer, start = bytearray(), block.index(b"[") + 1
-            base, state = len(buffer), new_state
-            buffer += block
-            if ends:
-                cut = base + (ends[-1] if ends[-1] >= 0 else -1 - ends[-1])
-                text, n = bytes(buffer[start:cut]), len(ends)
-                if ends[-1] < 0 and not text[text.rfind(b",") + 1:].strip():
-                    n -= 1  # the closing bracket after nothing: "[ ]" (or "[a, ]", which parsing refuses)
-                if text.strip():
-                    yield count, n, text
-                count += n
-                buffer, start = buffer[cut + 1:], 0
-            elif len(buffer) - start > MAX_DETECTION_BYTES:
-                raise PredictionError(f"{path}: detection #{count} is larger than {MAX_DETECTION_BYTES >> 20} MiB")
-        rest = bytes(buffer) + f.read(1 << 20) if state[4] else b""
     if not state[3]:
-        _structure_error(path, size, "empty file" if size == 0 else "COCO results must be a JSON list of detections")
+        fail("empty file" if seen == 0 else "COCO results must be a JSON list of detections")
     if not state[4]:
-        _structure_error(path, size, "the JSON list is truncated (no closing ']')")
+        fail("the JSON list is truncated (no closing ']')")
     if rest.strip():
-        _structure_error(path, size, "text after the end of the JSON list")
+        fail("text after the end of the JSON list")
+
+
+def _read_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while block := f.read(block_bytes):
+            yield block
+
+
+def _drain(blocks: Iterator[bytes], replay: bytearray | None, seen: int) -> int:
+    """Read a stream to its end (its own checks, e.g. an upload's caps, run), keeping the replay's first bytes;
+    the bytes seen in all."""
+    for block in blocks:
+        seen += len(block)
+        if replay is not None and seen <= REPLAY_BYTES:
+            replay += block
+    return seen
 
 
 def prepare_text(path: str | os.PathLike, text: bytes, start: int, first: dict | None, images: dict,

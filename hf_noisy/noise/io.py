@@ -29,11 +29,12 @@ def noise_file(
     The input is validated (a bad file raises :class:`~hf_noisy.coco.CocoFormatError` naming the file,
     annotation and field, and nothing is written); the output is written atomically. The output's
     ``info.hf_noisy`` records the spec, its hash, the package version and the input file's SHA-256.
-    ``output_path`` may not be the input (refused even with ``overwrite``); an existing one is replaced only
+    ``output_path`` may not be the input or a file the spec reads (its class-noise matrix; refused even with
+    ``overwrite``); an existing one is replaced only
     with ``overwrite`` (see :func:`hf_noisy.fsutil.check_output`).
     """
     source = Path(input_path)
-    check_output(output_path, [source], overwrite=overwrite)
+    check_output(output_path, [source, *spec.input_files()], overwrite=overwrite)
     if not source.is_file():
         raise CocoFormatError("no such file", source=str(source))
     raw = source.read_bytes()

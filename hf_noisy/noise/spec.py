@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ..errors import HfNoisyError
+from ..safe_yaml import quote
 
 __all__ = ["SpecError", "ClassNoise", "SpatialOp", "NoiseSpec", "PRESETS", "load_spec", "check_seed", "SPATIAL_OPS",
            "MAX_SEED", "MAX_KERNEL", "MAX_SIGMA", "MAX_TOLERANCE"]
@@ -78,14 +79,14 @@ class ClassNoise:
 
     def __post_init__(self) -> None:
         if self.kind not in ("symmetric", "asymmetric", "matrix"):
-            raise SpecError(f"class_noise.kind must be symmetric, asymmetric or matrix, got {self.kind!r}")
+            raise SpecError(f"class_noise.kind must be symmetric, asymmetric or matrix, got {quote(self.kind)}")
         if self.kind == "matrix":
             if not self.matrix:
                 raise SpecError("class_noise.kind 'matrix' needs 'matrix: PATH'")
             if not isinstance(self.matrix, (str, os.PathLike)):
-                raise SpecError(f"class_noise.matrix must be a file path, got {self.matrix!r}")
+                raise SpecError(f"class_noise.matrix must be a file path, got {quote(self.matrix)}")
         elif not _is_number(self.rate) or not 0.0 <= self.rate <= 1.0:
-            raise SpecError(f"class_noise.rate must be a number in [0, 1], got {self.rate!r}")
+            raise SpecError(f"class_noise.rate must be a number in [0, 1], got {quote(self.rate)}")
 
 
 @dataclass(frozen=True)
@@ -99,22 +100,22 @@ class SpatialOp:
 
     def __post_init__(self) -> None:
         if self.op not in SPATIAL_OPS:
-            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {self.op!r}")
+            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {quote(self.op)}")
         if not _is_number(self.prob) or not 0.0 <= self.prob <= 1.0:
-            raise SpecError(f"spatial op {self.op!r}: prob must be in [0, 1], got {self.prob!r}")
+            raise SpecError(f"spatial op {quote(self.op)}: prob must be in [0, 1], got {quote(self.prob)}")
         name = _PARAM[self.op]
         if self.op in KERNEL_OPS:
             if (not isinstance(self.param, int) or isinstance(self.param, bool) or not 1 <= self.param <= MAX_KERNEL
                     or self.param % 2 == 0):
-                raise SpecError(f"spatial op {self.op!r}: kernel must be an odd integer in [1, {MAX_KERNEL}], "
-                                f"got {self.param!r}")
+                raise SpecError(f"spatial op {quote(self.op)}: kernel must be an odd integer in [1, {MAX_KERNEL}], "
+                                f"got {quote(self.param)}")
         elif not _is_number(self.param) or not 0 <= self.param <= _MAX_PARAM[name]:
-            raise SpecError(f"spatial op {self.op!r}: {name} must be a finite number in [0, {_MAX_PARAM[name]:g}] "
-                            f"pixels, got {self.param!r}")
+            raise SpecError(f"spatial op {quote(self.op)}: {name} must be a finite number in [0, {_MAX_PARAM[name]:g}] "
+                            f"pixels, got {quote(self.param)}")
         if self.holes not in ("fill", "keep"):
-            raise SpecError(f"spatial op {self.op!r}: holes must be 'fill' or 'keep', got {self.holes!r}")
+            raise SpecError(f"spatial op {quote(self.op)}: holes must be 'fill' or 'keep', got {quote(self.holes)}")
         if self.holes == "keep" and self.op in KERNEL_OPS:
-            raise SpecError(f"spatial op {self.op!r}: 'holes' applies only to localization and approximation")
+            raise SpecError(f"spatial op {quote(self.op)}: 'holes' applies only to localization and approximation")
 
     @property
     def param_name(self) -> str:
@@ -129,17 +130,17 @@ class SpatialOp:
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> "SpatialOp":
         if not isinstance(entry, Mapping):
-            raise SpecError(f"each spatial entry must be a mapping, got {entry!r}")
+            raise SpecError(f"each spatial entry must be a mapping, got {quote(entry)}")
         op = entry.get("op")
         if op not in SPATIAL_OPS:
-            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {op!r}")
+            raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {quote(op)}")
         name = _PARAM[op]
         allowed = {"op", "prob", name} | ({"holes"} if op in ("localization", "approximation") else set())
         unknown = set(entry) - allowed
         if unknown:
-            raise SpecError(f"spatial op {op!r}: unknown key(s) {_names(unknown)}; expected {sorted(allowed)}")
+            raise SpecError(f"spatial op {quote(op)}: unknown key(s) {_names(unknown)}; expected {sorted(allowed)}")
         if "prob" not in entry or name not in entry:
-            raise SpecError(f"spatial op {op!r} needs 'prob' and '{name}'")
+            raise SpecError(f"spatial op {quote(op)} needs 'prob' and '{name}'")
         return cls(op=op, prob=entry["prob"], param=entry[name], holes=entry.get("holes", "fill"))
 
 
@@ -163,7 +164,7 @@ class NoiseSpec:
         if len({op.op for op in self.spatial}) != len(self.spatial):
             raise SpecError("each spatial op may appear only once")
         if self.empty_masks not in ("keep", "drop"):
-            raise SpecError(f"empty_masks must be 'keep' or 'drop', got {self.empty_masks!r}")
+            raise SpecError(f"empty_masks must be 'keep' or 'drop', got {quote(self.empty_masks)}")
 
     # -- (de)serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -189,7 +190,7 @@ class NoiseSpec:
             raise SpecError(f"unknown key(s) {_names(unknown)}; expected some of {sorted(allowed)}")
         version = data.get("version", SPEC_VERSION)
         if version != SPEC_VERSION:
-            raise SpecError(f"unsupported spec version {version!r} (this hf-noisy reads version {SPEC_VERSION})")
+            raise SpecError(f"unsupported spec version {quote(version)} (this hf-noisy reads version {SPEC_VERSION})")
         class_noise = data.get("class_noise")
         if class_noise is not None:
             if not isinstance(class_noise, Mapping):
@@ -206,7 +207,7 @@ class NoiseSpec:
         kwargs = {k: data[k] for k in ("seed", "include_crowd", "empty_masks", "recompute_geometry") if k in data}
         for key in ("include_crowd", "recompute_geometry"):
             if key in kwargs and not isinstance(kwargs[key], bool):
-                raise SpecError(f"{key} must be true or false, got {kwargs[key]!r}")
+                raise SpecError(f"{key} must be true or false, got {quote(kwargs[key])}")
         return cls(class_noise=class_noise, spatial=tuple(SpatialOp.from_dict(e) for e in spatial), name=name, **kwargs)
 
     def to_json(self) -> str:
@@ -225,6 +226,11 @@ class NoiseSpec:
 
     def with_seed(self, seed: int) -> "NoiseSpec":
         return replace(self, seed=seed)
+
+    def input_files(self) -> tuple[str, ...]:
+        """The files a run of this spec reads (its class-noise matrix): inputs no output may overwrite."""
+        noise = self.class_noise
+        return (str(noise.matrix),) if noise is not None and noise.kind == "matrix" else ()
 
 
 def _names(keys: set) -> str:
@@ -277,7 +283,7 @@ def load_spec(name_or_path: str | os.PathLike, *, seed: int | None = None) -> No
     else:
         path = Path(key)
         if not path.is_file():
-            raise SpecError(f"{key!r} is neither a preset ({', '.join(PRESETS)}) nor a spec file")
+            raise SpecError(f"{quote(key)} is neither a preset ({', '.join(PRESETS)}) nor a spec file")
         spec = _spec_from_file(path)
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":
             matrix = Path(spec.class_noise.matrix)
@@ -288,20 +294,18 @@ def load_spec(name_or_path: str | os.PathLike, *, seed: int | None = None) -> No
 
 def _spec_from_file(path: Path) -> NoiseSpec:
     """Parse and check a spec file; every problem is a :class:`SpecError` naming the file."""
-    import yaml
+    from ..safe_yaml import YamlError, load
 
     with open(path, "rb") as handle:
         raw = handle.read(MAX_SPEC_BYTES + 1)
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES:,} bytes; a noise spec is a short YAML/JSON file")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise SpecError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML/JSON: {' '.join(str(err).split())}") from None
-    except RecursionError:
-        raise SpecError(f"{path}: not a noise spec (nested too deeply)") from None
+    except YamlError as err:
+        raise SpecError(f"{path}: {err}") from None
     try:
         return NoiseSpec.from_dict(data, name=path.stem)
     except SpecError as err:

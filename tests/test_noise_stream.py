@@ -17,7 +17,9 @@ import orjson
 import pytest
 
 from hf_noisy.coco import CocoFormatError, parse_coco_bytes
+from hf_noisy.noise import io as noise_io
 from hf_noisy.noise import load_spec, noise_file, noise_to_json
+from hf_noisy.noise import stream as noise_stream
 
 RECORDED = json.loads((Path(__file__).parent / "noise_output_sha256.json").read_text())
 INPUTS = {
@@ -27,8 +29,19 @@ INPUTS = {
 }
 
 
+@pytest.fixture
+def streamed_only(monkeypatch):
+    """Every input streams (a whole-file read fails the test) and starts workers however few annotations."""
+
+    def whole_file(*args, **kwargs):
+        raise AssertionError("noise_file read the whole file instead of streaming it")
+
+    monkeypatch.setattr(noise_io, "noise_to_json", whole_file)
+    monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)
+
+
 @pytest.mark.parametrize("key", sorted(RECORDED["sha256"]))
-def test_bytes_as_recorded_before_streaming(key: str, shared_dir: Path, tmp_path: Path) -> None:
+def test_bytes_as_recorded_before_streaming(key: str, shared_dir: Path, tmp_path: Path, streamed_only) -> None:
     name, level, num_proc, *strict = key.split("/")
     spec = load_spec("hard", seed=7) if level == "hard-seed7" else load_spec(level)
     out = tmp_path / "out.json"
@@ -65,15 +78,18 @@ def layouts(data: dict) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("num_proc", [1, 2])
-def test_same_bytes_as_in_memory_for_any_layout(num_proc: int, shared_dir: Path, tmp_path: Path) -> None:
+def test_same_bytes_as_in_memory_for_any_layout(num_proc: int, shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
     data = json.loads((shared_dir / INPUTS["coco-tiny-val"]).read_text())
     spec = load_spec("hard")
+    expected = {layout: in_memory(raw, spec, source=str(tmp_path / f"{layout}.json"))
+                for layout, raw in layouts(data).items()}
+    monkeypatch.setattr(noise_io, "noise_to_json", None)  # every layout streams
+    monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)
     for layout, raw in layouts(data).items():
         path = tmp_path / f"{layout}.json"
         path.write_bytes(raw)
         noise_file(path, tmp_path / f"{layout}.out.json", spec, num_proc=num_proc, allow_empty_masks=True)
-        expected = in_memory(raw, spec, source=str(path))
-        assert (tmp_path / f"{layout}.out.json").read_bytes() == expected, layout
+        assert (tmp_path / f"{layout}.out.json").read_bytes() == expected[layout], layout
 
 
 def broken(data: dict) -> dict[str, bytes]:
@@ -97,7 +113,8 @@ def broken(data: dict) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("num_proc", [1, 2])
-def test_errors_as_in_memory(num_proc: int, shared_dir: Path, tmp_path: Path) -> None:
+def test_errors_as_in_memory(num_proc: int, shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)
     data = json.loads((shared_dir / INPUTS["coco-tiny-val"]).read_text())
     spec = load_spec("hard")
     for case, raw in broken(data).items():

@@ -30,9 +30,15 @@ __all__ = ["BLOCK_BYTES", "CocoLayout", "NotStreamable", "parse_value", "scan_co
 #: bytes read at a time (the scanner's own memory is about one block)
 BLOCK_BYTES = 8 << 20
 
+_STRING_RE = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 # A JSON string (complete), a bracket, or the start of a string the buffer ends in the middle of.
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_TOKEN = re.compile(_STRING_RE + rb'|[\[\]{}]|"')
+_STRING = re.compile(_STRING_RE)
+# An object with objects at most two deep inside (an annotation, an RLE segmentation) matched in one call, by
+# its braces and strings only: brackets inside are left to orjson, which parses every value (possessive
+# quantifiers: no backtracking where the buffer cuts the object, which then goes to the token loop)
+_FLAT = rb'\{(?:[^{}"]++|' + _STRING_RE + rb')*+\}'
+_OBJECT = re.compile(rb'\{(?:[^{}"]++|' + _STRING_RE + rb'|' + _FLAT + rb')*+\}')
 _SCALAR = re.compile(rb"[^,}\]\s]+")
 _SPACE = re.compile(rb"[ \t\n\r]*")
 
@@ -123,8 +129,11 @@ class _Blocks:
         while True:
             i = at - self.base
             first = self.buf[i]
-            if first in b"[{":
-                end = self._container_end(i)
+            if first == 0x7B:  # '{'
+                match = _OBJECT.match(self.buf, i)
+                end = match.end() if match else self._container_end(i)
+            elif first == 0x5B:  # '['
+                end = self._array_end(i)
             elif first == 0x22:  # '"'
                 match = _STRING.match(self.buf, i)
                 end = match.end() if match else None
@@ -136,6 +145,25 @@ class _Blocks:
             if end is not None:
                 return self.base + end
             self.more(at)
+
+    def _array_end(self, i: int) -> int | None:
+        """One past the array at ``i``, its objects matched in one call each; the token loop for anything else
+        (other elements, deeper objects, an array cut by the end of the buffer)."""
+        buf = self.buf
+        j = _SPACE.match(buf, i + 1).end()
+        if buf[j:j + 1] == b"]":
+            return j + 1
+        while True:
+            match = _OBJECT.match(buf, j)
+            if match is None:
+                return self._container_end(i)
+            j = _SPACE.match(buf, match.end()).end()
+            after = buf[j:j + 1]
+            if after == b"]":
+                return j + 1
+            if after != b",":
+                return self._container_end(i)
+            j = _SPACE.match(buf, j + 1).end()
 
     def _container_end(self, i: int) -> int | None:
         depth = 0

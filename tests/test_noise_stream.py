@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from hf_noisy import coco_stream
 from hf_noisy.coco import CocoFormatError, parse_coco_bytes
 from hf_noisy.noise import io as noise_io
 from hf_noisy.noise import load_spec, noise_file, noise_to_json
@@ -77,8 +78,12 @@ def layouts(data: dict) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("num_proc", [1, 2])
-def test_same_bytes_as_in_memory_for_any_layout(num_proc: int, shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("num_proc,block", [(1, None), (2, None), (1, 97), (2, 4096)])
+def test_same_bytes_as_in_memory_for_any_layout(num_proc: int, block: int | None, shared_dir: Path, tmp_path: Path,
+                                                monkeypatch) -> None:
+    """Every layout, read in the default blocks and in blocks that cut keys, strings and annotations."""
+    if block:
+        monkeypatch.setattr(coco_stream, "BLOCK_BYTES", block)
     data = json.loads((shared_dir / INPUTS["coco-tiny-val"]).read_text())
     spec = load_spec("hard")
     expected = {layout: in_memory(raw, spec, source=str(tmp_path / f"{layout}.json"))
@@ -115,6 +120,7 @@ def broken(data: dict) -> dict[str, bytes]:
 @pytest.mark.parametrize("num_proc", [1, 2])
 def test_errors_as_in_memory(num_proc: int, shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)
+    monkeypatch.setattr(coco_stream, "BLOCK_BYTES", 1000)
     data = json.loads((shared_dir / INPUTS["coco-tiny-val"]).read_text())
     spec = load_spec("hard")
     for case, raw in broken(data).items():

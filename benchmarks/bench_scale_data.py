@@ -64,7 +64,8 @@ def replicate(source: Path, images: int, annotations: int | None, target: Path) 
         out.write(b'"images":[')
         for k in range(copies):
             part = data["images"][: images - k * n_images]
-            out.write((b"," if k else b"") + b",".join(orjson.dumps({**i, "id": i["id"] + k * image_step}) for i in part))
+            copied = (orjson.dumps({**i, "id": i["id"] + k * image_step}) for i in part)
+            out.write((b"," if k else b"") + b",".join(copied))
             written_images += len(part)
         out.write(b'],"annotations":[')
         extra_round = copies  # id offset of the top-up copies
@@ -78,8 +79,9 @@ def replicate(source: Path, images: int, annotations: int | None, target: Path) 
         k = 0
         while annotations is not None and written_annotations < annotations:
             part = data["annotations"][: annotations - written_annotations]
+            round_ = extra_round + k
             out.write(b"," + b",".join(
-                orjson.dumps({**a, "id": a["id"] + (extra_round + k) * ann_step, "image_id": a["image_id"] + k * image_step})
+                orjson.dumps({**a, "id": a["id"] + round_ * ann_step, "image_id": a["image_id"] + k * image_step})
                 for a in part))
             written_annotations += len(part)
             k += 1
@@ -88,19 +90,30 @@ def replicate(source: Path, images: int, annotations: int | None, target: Path) 
 
 
 def slice_file(source: Path, count: int, target: Path) -> int:
-    """The first images of ``source`` holding about ``count`` annotations, as a COCO file; returns how many."""
-    data = orjson.loads(source.read_bytes())
+    """The first images of ``source`` holding about ``count`` annotations, as a COCO file; returns how many.
+    ``source`` is read as a stream (hf-noisy's own scanner), never whole."""
+    from hf_noisy.coco_stream import parse_value, scan_coco
+    from hf_noisy.noise.engine import chunk_ranges
+
+    layout = scan_coco(source)
+    head = {key: parse_value(raw) for key, raw in layout.head.items()}
+    per_image: dict[int, int] = {}
+    annotations = []
+    with open(source, "rb") as handle:
+        for start, stop in chunk_ranges(len(layout), 1):
+            for ann in layout.read_annotations(start, stop, handle):
+                per_image[ann["image_id"]] = per_image.get(ann["image_id"], 0) + 1
     kept, total = set(), 0
-    by_image: dict[int, int] = {}
-    for ann in data["annotations"]:
-        by_image[ann["image_id"]] = by_image.get(ann["image_id"], 0) + 1
-    for image in data["images"]:
+    for image in head["images"]:
         if total >= count:
             break
         kept.add(image["id"])
-        total += by_image.get(image["id"], 0)
-    target.write_bytes(orjson.dumps({**data, "images": [i for i in data["images"] if i["id"] in kept],
-                                     "annotations": [a for a in data["annotations"] if a["image_id"] in kept]}))
+        total += per_image.get(image["id"], 0)
+    with open(source, "rb") as handle:
+        for start, stop in chunk_ranges(len(layout), 1):
+            annotations += [a for a in layout.read_annotations(start, stop, handle) if a["image_id"] in kept]
+    target.write_bytes(orjson.dumps({**head, "images": [i for i in head["images"] if i["id"] in kept],
+                                     "annotations": annotations}))
     return total
 
 
@@ -120,13 +133,19 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Run ``command``; its wall and CPU seconds, and the summed peak RSS (MB) of it and its descendants."""
+def measure(command: list[str], env: dict[str, str], stop_after: float | None = None) -> dict:
+    """Run ``command``; its wall and CPU seconds, and the summed peak RSS (MB) of it and its descendants.
+    With ``stop_after`` (seconds) a command still running then is stopped with SIGTERM (``"stopped": True``:
+    a partial run, whose peak RSS is that of the part that ran)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peaks: dict[int, int] = {}
+    stopped = False
     while process.poll() is None:
+        if stop_after is not None and not stopped and time.perf_counter() - start > stop_after:
+            process.terminate()
+            stopped = True
         todo = [process.pid]
         while todo:
             pid = todo.pop()
@@ -137,10 +156,11 @@ def measure(command: list[str], env: dict[str, str]) -> dict:
         time.sleep(POLL_SECONDS)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    error = process.stderr.read().decode(errors="replace").strip().splitlines()[-1:] if process.returncode else []
+    failed = process.returncode and not stopped
+    error = process.stderr.read().decode(errors="replace").strip().splitlines()[-1:] if failed else []
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": wall, "cpu_s": cpu, "peak_mb": sum(peaks.values()) / 1024, "processes": len(peaks),
-            "error": error[0] if error else None}
+            "stopped": stopped, "error": error[0] if error else None}
 
 
 def coco_root(folder: Path, annotations: Path) -> Path:
@@ -165,6 +185,8 @@ def main() -> None:
     parser.add_argument("--level", choices=LEVELS, default="hard")
     parser.add_argument("--workdir", type=Path, default=None, help="where the files go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="stop a full-size command after this many seconds (a partial run: its peak RSS so far)")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     rows = []
@@ -190,6 +212,10 @@ def main() -> None:
                 if result["error"]:
                     print(f"| {label} | | {n} | | {command} | {num_proc} | failed: {result['error']} |", flush=True)
                     return
+                if result["stopped"]:  # the part that ran: no throughput
+                    print(f"| {label} | {n_images:,} | {n:,} | {megabytes:.0f} | {command} | {num_proc} | stopped "
+                          f"after {result['wall_s']:.0f} | {result['cpu_s']:.1f} | {result['peak_mb']:.0f} | | |")
+                    return
                 print(f"| {label} | {n_images:,} | {n:,} | {megabytes:.0f} | {command} | {num_proc} | "
                       f"{result['wall_s']:.1f} | {result['cpu_s']:.1f} | {result['peak_mb']:.0f} | "
                       f"{n / result['wall_s']:,.0f} | {n / result['cpu_s']:,.0f} |", flush=True)
@@ -207,7 +233,7 @@ def main() -> None:
                     out = tmp / "noisy.json"
                     row("hf-noisy noise", str(num_proc), measure(cli + [
                         "noise", str(data), "-o", str(out), "--spec", args.level, "--num-proc", str(num_proc),
-                        "--no-progress", "--overwrite"], env), n_annotations)
+                        "--no-progress", "--overwrite"], env, args.stop_after), n_annotations)
                     out.unlink(missing_ok=True)
                 piece.unlink()
             if "build" in args.commands and size == "coco":
@@ -215,8 +241,8 @@ def main() -> None:
                 for num_proc in args.num_proc:
                     row("hf-noisy build coco-n --images none", str(num_proc), measure(cli + [
                         "build", "coco-n", "--coco-root", str(root), "--out", str(tmp / "built"), "--images", "none",
-                        "--num-proc", str(num_proc), "--no-progress", "--no-verify-images", "--overwrite"], env),
-                        n_annotations)
+                        "--num-proc", str(num_proc), "--no-progress", "--no-verify-images", "--overwrite"], env,
+                        args.stop_after), n_annotations)
                     shutil.rmtree(tmp / "built", ignore_errors=True)
                 shutil.rmtree(root)
             data.unlink()

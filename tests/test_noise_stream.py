@@ -140,3 +140,16 @@ def test_errors_as_in_memory(num_proc: int, shared_dir: Path, tmp_path: Path, mo
         assert str(caught.value) == str(expected), case
         assert not out.exists()
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(f".{out.name}")] == []
+
+
+def test_small_inputs_start_no_workers(shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """At most SMALL_INPUT annotations: one process whatever num_proc says (starting workers costs more)."""
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was started for a small input")
+
+    monkeypatch.setattr(noise_stream, "worker_pool", no_pool)
+    path = shared_dir / INPUTS["coco-tiny-train"]
+    noise_file(path, tmp_path / "out.json", load_spec("easy"), num_proc=3, allow_empty_masks=True)
+    expected = RECORDED["sha256"]["coco-tiny-train/easy/3"]
+    assert hashlib.sha256((tmp_path / "out.json").read_bytes()).hexdigest() == expected

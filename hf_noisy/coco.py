@@ -23,7 +23,7 @@ import reprlib
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
@@ -37,6 +37,7 @@ __all__ = [
     "CocoFormatError",
     "CocoHeader",
     "check_annotation",
+    "check_annotations",
     "check_header",
     "dumps_coco",
     "file_sha256",
@@ -204,8 +205,18 @@ def validate_coco(
     with a ``bbox`` and no ``segmentation`` (a box-only ground truth, scored for box AP only).
     """
     header = check_header(data, source=source)
+    check_annotations(data["annotations"], header, source=source, allow_empty_masks=allow_empty_masks,
+                      check_masks=check_masks, require_segmentation=require_segmentation)
+
+
+def check_annotations(
+    annotations: Iterable[Any], header: CocoHeader, *, source: str = "<data>", allow_empty_masks: bool = False,
+    check_masks: bool = True, require_segmentation: bool = True,
+) -> None:
+    """The annotation checks of :func:`validate_coco`, on annotations given one after the other (a list, or a
+    stream read a chunk at a time); raise :class:`CocoFormatError` on the first problem."""
     seen: set[int] = set()
-    for index, ann in enumerate(data["annotations"]):
+    for index, ann in enumerate(annotations):
         check_annotation(ann, index, header, source=source, require_segmentation=require_segmentation)
         if ann["id"] in seen:
             raise CocoFormatError("duplicate annotation id", source=source, where=f"annotation {ann['id']}", field="id")

@@ -39,7 +39,6 @@ annotation files, precomputed files), even with ``overwrite`` (:func:`hf_noisy.f
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -51,6 +50,7 @@ from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..fsutil import atomic_directory, atomic_write_text, check_output, recover
+from ..workers import worker_pool
 from .card import BenchmarkInfo, render_card
 from .schema import CategoryMap
 from .shards import ShardStats, ShardTask, write_shard
@@ -301,8 +301,7 @@ def _write(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[ShardS
         bar = tqdm(total=sum(len(t.images) for t in tasks), desc="writing shards", unit="row", dynamic_ncols=True)
     pool = None
     if num_proc > 1 and len(tasks) > 1:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(min(num_proc, len(tasks)))
+        pool = worker_pool(min(num_proc, len(tasks)))
         results = pool.imap(write_shard, tasks)
     else:
         results = map(write_shard, tasks)

@@ -202,12 +202,10 @@ def open_pool(num_proc: int, gt: dict, store: DetectionStore):
     """``num_proc`` worker processes (``fork`` where the platform has it), or ``None`` for 1."""
     if num_proc <= 1:
         return None
-    import multiprocessing
+    from ..workers import worker_pool
 
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     images = {image["id"]: image for image in gt["images"]}
-    return context.Pool(num_proc, initializer=_init_worker,
-                        initargs=(images, gt["categories"], store.position, _Truth.of(gt, store)))
+    return worker_pool(num_proc, _init_worker, (images, gt["categories"], store.position, _Truth.of(gt, store)))
 
 
 @dataclass

@@ -40,6 +40,7 @@ from .. import __version__
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
 from ..masks import Crop
 from ..runtime import single_threaded_opencv
+from ..workers import worker_pool
 from . import spatial
 from .labels import draw_label, transition_matrix
 from .spec import NoiseSpec, SpatialOp
@@ -288,12 +289,8 @@ def noise_to_json(
     process."""
     head, chunks, summary = _noise_chunks(data, spec, True, num_proc, progress, input_sha256, validate,
                                           allow_empty_masks, source)
-    head["annotations"] = []
-    empty_list = dumps_coco(head)
-    if not empty_list.endswith(b"[]}"):  # annotations is the last key; anything else is a bug here
-        raise AssertionError("the annotations list must be serialised last")
-    body = b",".join(chunk for chunk in chunks if chunk)
-    return empty_list[:-2] + body + b"]}", summary
+    before, after = json_around_annotations(head)
+    return before + b",".join(chunk for chunk in chunks if chunk) + after, summary
 
 
 @dataclass(frozen=True)
@@ -334,7 +331,7 @@ def _run_in_worker(bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, 
     return _WORKER["job"].run(bounds)
 
 
-def _ranges(total: int, processes: int) -> list[tuple[int, int]]:
+def chunk_ranges(total: int, processes: int) -> list[tuple[int, int]]:
     """Index ranges of at most 1,000 annotations (progress updates), and with several processes at least ~24
     per process, so that the last ones to finish are small (annotations differ a lot in cost)."""
     size = 1000 if processes == 1 else max(50, min(1000, total // (24 * processes)))
@@ -359,7 +356,7 @@ def _noise_chunks(
     job = _Job(noiser, annotations, sizes, header, as_json, source)
 
     processes = min(num_proc, os.cpu_count() or num_proc)
-    ranges = _ranges(len(annotations), processes)
+    ranges = chunk_ranges(len(annotations), processes)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -371,10 +368,7 @@ def _noise_chunks(
             if processes == 1:
                 outputs = map(job.run, ranges)
             else:
-                import multiprocessing
-
-                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-                pool = multiprocessing.get_context(method).Pool(processes, _init_worker, (job,))
+                pool = worker_pool(processes, _init_worker, (job,))
                 outputs = pool.imap(_run_in_worker, ranges)
             for (start, stop), (chunk, chunk_summary) in zip(ranges, outputs):
                 chunks.append(chunk)
@@ -391,7 +385,14 @@ def _noise_chunks(
             if bar is not None:
                 bar.close()
 
-    head = {key: value for key, value in data.items() if key != "annotations"}
+    head = with_provenance({key: value for key, value in data.items() if key != "annotations"}, spec,
+                           input_sha256, summary)
+    return head, chunks, summary
+
+
+def with_provenance(head: dict, spec: NoiseSpec, input_sha256: str | None, summary: NoiseSummary) -> dict:
+    """``head`` (a COCO dict without ``annotations``) with ``info.hf_noisy`` recording the run (a new ``info``
+    dict; ``info`` is added last where ``head`` has none)."""
     info = dict(head.get("info") or {})
     info["hf_noisy"] = {
         "version": __version__,
@@ -401,7 +402,16 @@ def _noise_chunks(
         "summary": summary.to_dict(),
     }
     head["info"] = info
-    return head, chunks, summary
+    return head
+
+
+def json_around_annotations(head: dict) -> tuple[bytes, bytes]:
+    """The bytes :func:`~hf_noisy.coco.dumps_coco` writes before and after the annotations (joined by commas)
+    of ``head`` with an ``annotations`` list added last."""
+    empty_list = dumps_coco({**head, "annotations": []})
+    if not empty_list.endswith(b"[]}"):  # annotations is the last key; anything else is a bug here
+        raise AssertionError("the annotations list must be serialised last")
+    return empty_list[:-2], b"]}"
 
 
 def _ids_unique(annotations: list) -> bool:

@@ -355,10 +355,9 @@ def convert_cityscapes(
         if processes == 1:
             results = map(_convert_frame, frames)
         else:
-            import multiprocessing
+            from ..workers import worker_pool
 
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            pool = multiprocessing.get_context(method).Pool(processes)
+            pool = worker_pool(processes)
             results = pool.imap(_convert_frame, frames, chunksize=4)
         for image, frame_annotations, source in results:
             images.append(image)

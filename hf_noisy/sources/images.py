@@ -13,9 +13,10 @@ limit (``PIL.Image.MAX_IMAGE_PIXELS``) applies: a larger image is reported, not 
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Sequence
+
+from ..workers import worker_pool
 
 __all__ = ["image_problem", "first_image_problem"]
 
@@ -64,8 +65,7 @@ def first_image_problem(paths: Sequence[Path], images: Sequence[dict], *, decode
     items = [(Path(path), int(image["width"]), int(image["height"]), decode) for path, image in zip(paths, images)]
     chunks = [items[start:start + _CHUNK] for start in range(0, len(items), _CHUNK)]
     if num_proc > 1 and len(chunks) > 1:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with multiprocessing.get_context(method).Pool(min(num_proc, len(chunks))) as pool:
+        with worker_pool(min(num_proc, len(chunks))) as pool:
             for c, found in enumerate(pool.imap(_check_chunk, chunks)):
                 if found is not None:
                     return c * _CHUNK + found[0], found[1]

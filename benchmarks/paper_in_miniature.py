@@ -83,6 +83,8 @@ def train(run: dict, dataset: Path, out: Path, args: argparse.Namespace) -> dict
     """One training run (a subprocess, one thread); returns the run with its metrics and CPU seconds."""
     folder = out / "runs" / run["name"]
     done = folder / "model" / "metrics.json"
+    if not done.is_file() and args.report_only:
+        return {**run, "missing": True}
     if not done.is_file():
         command = [sys.executable, str(TRAIN), "--config", args.config, "--dataset", str(dataset),
                    "--dataset-config", run["config"], "--output-dir", str(folder), "--seed", str(run["seed"]),
@@ -365,17 +367,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diagnostics", action="store_true", help="instance losses of a hard run; confidence")
     parser.add_argument("--audit", action="store_true", help="cross-fitted audit of the hard train split")
     parser.add_argument("--only", nargs="+", default=None, help="run only these groups (e.g. clean hard)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report on the planned runs that have finished, list the others")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    dataset = build(args.out, args)
+    dataset = build(args.out, args)  # (cheap when it exists)
     runs = [r for r in plan(args) if args.only is None or r["group"] in args.only]
     print(f"{len(runs)} runs, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda run: train(run, dataset, args.out, args), runs))
     failed = [r for r in results if "failed" in r]
-    results = [r for r in results if "failed" not in r]
+    missing = [r["name"] for r in results if "missing" in r]
+    if missing:
+        print(f"not trained (--report-only): {', '.join(missing)}")
+    results = [r for r in results if "failed" not in r and "missing" not in r]
     scored = [r for r in results if r["group"] != "audit"]
     summary = summarise(scored)
     paper = paper_numbers()

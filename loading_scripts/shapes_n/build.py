@@ -1,0 +1,14 @@
+"""Build the Shapes-N Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_shapes_n).
+
+    python loading_scripts/shapes_n/build.py --out shapes-n
+    hf-noisy push shapes-n --repo-id noisy-seg/shapes-n
+
+Same as ``hf-noisy build shapes-n ...``; every option of that command is accepted.
+"""
+
+import sys
+
+from hf_noisy.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["build", "shapes-n", *sys.argv[1:]]))

@@ -444,6 +444,16 @@ def predict(model, rows: Any, indices: list[int], config: TrainConfig, category_
     return results
 
 
+def detections_per_image(model, benchmark: str) -> int:
+    """How many (query, class) pairs per image a prediction keeps: the benchmark's detection limit under LVIS
+    rules (300), else ``min(num_queries, limit)`` (COCO's 100)."""
+    from hf_noisy.leaderboard.rules import rules_for
+
+    rules = rules_for(benchmark)
+    limit = rules.max_per_image
+    return limit if rules.protocol == "lvis" else min(model.config.num_queries, limit)
+
+
 def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict], exchange: Path,
              frozen: list = (), benchmark: str = "coco-n") -> tuple[dict, list]:
     """Predict on this rank's share of ``rows``, collect everything on the main process and score there, with
@@ -456,11 +466,9 @@ def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categ
     Returns ``({"segm": stats, "bbox": stats, "boundary": stats}, predictions)`` on the main process,
     ``({}, [])`` elsewhere.
     """
-    from hf_noisy.leaderboard.rules import rules_for, score
+    from hf_noisy.leaderboard.rules import score
 
-    rules = rules_for(benchmark)
-    num_queries = accelerator.unwrap_model(model).config.num_queries
-    top_k = rules.max_per_image if rules.protocol == "lvis" else min(num_queries, rules.max_per_image)
+    top_k = detections_per_image(accelerator.unwrap_model(model), benchmark)
     indices = list(range(accelerator.process_index, len(rows), accelerator.num_processes))
     with accelerator.autocast():
         mine = predict(accelerator.unwrap_model(model), rows, indices, config, [c["id"] for c in categories],
@@ -827,7 +835,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark: ResolvedDatase
     bar.close()
     if args.predict_split == "train" and accelerator.is_main_process:
         rows = held_out_rows if args.fold else train_rows
-        top_k = min(accelerator.unwrap_model(model).config.num_queries, 100)
+        top_k = detections_per_image(accelerator.unwrap_model(model), benchmark_id)
         write_json(Path(args.predictions_out), predict(accelerator.unwrap_model(model), rows, list(range(len(rows))),
                                                        config, [c["id"] for c in categories], accelerator.device,
                                                        top_k=top_k))

@@ -124,6 +124,8 @@ def test_a_spec_file_makes_a_named_config(tmp_path: Path, spec_file: Path):
     assert all(a["class_flipped"] is False for a in noisy["annotations"])
     with pytest.raises(HfNoisyError, match="NAME=SPEC"):
         build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=["clean", "erode7"])
+    with pytest.raises(HfNoisyError, match="kept for the unchanged"):
+        build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=[f"clean={spec_file}"])
     with pytest.raises(HfNoisyError, match="distinct"):
         build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=["hard", "hard"])
     assert not (tmp_path / "bad").exists()

@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         extra["diagnostics"] = diagnostics(args.out, scored)
     if args.audit and all((args.out / "runs" / f"hard-fold{k}" / "heldout.json").is_file() for k in range(2)):
         extra["audit"] = audit(args.out, dataset, args)
-    figures(summary, args.out, paper) if all(level in summary for level in LEVELS) else None
+    if all(level in summary for level in LEVELS):
+        figures(summary, args.out, paper)
     write_report(args.out, scored, summary, found, paper, extra, args, time.perf_counter() - started)
     print((args.out / "results.md").read_text(encoding="utf-8"))
     if failed:

@@ -30,7 +30,7 @@ import orjson
 from . import _rle
 from .errors import HfNoisyError
 from .fsutil import atomic_write_bytes
-from .masks import Crop, check_rle
+from .masks import Crop, MaskError, check_rle
 from .runtime import paused_gc
 
 __all__ = [
@@ -387,7 +387,7 @@ def _check_segmentation(segmentation: Any, height: int, width: int, fail, where:
         raise fail(f"RLE counts must be a string or a list of ints, got {type(counts).__name__}", where, field)
     try:
         check_rle(segmentation)
-    except (ValueError, IndexError) as err:
+    except (MaskError, ValueError, IndexError) as err:
         raise fail(f"invalid RLE: {err}", where, field) from None
 
 

@@ -10,8 +10,10 @@ from typing import Any, Callable
 __all__ = ["HfNoisyError", "NetworkError", "network_error", "run_reporting_errors", "user_error"]
 
 
-class HfNoisyError(ValueError):
-    """Bad input or configuration; the message says what and where. The CLI prints it without a traceback."""
+class HfNoisyError(Exception):
+    """Bad input or configuration; the message says what and where. The CLI prints it without a traceback.
+
+    Not a ``ValueError`` (since 0.2): catch ``HfNoisyError`` (or a subclass) for hf-noisy's own refusals."""
 
 
 class NetworkError(HfNoisyError):

@@ -24,11 +24,17 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from . import _rle
+from .errors import HfNoisyError
 
 RLE = dict  # {"size": [h, w], "counts": str}
 
+
+class MaskError(HfNoisyError):
+    """A malformed mask, RLE or polygon (the message says what is wrong with it)."""
+
 __all__ = [
     "Crop",
+    "MaskError",
     "Encoded",
     "RLE",
     "segmentation_to_rle",
@@ -85,15 +91,18 @@ def _counts_str(rle: RLE) -> str | bytes:
     if isinstance(counts, list):
         height, width = (int(v) for v in rle["size"])
         if any(c < 0 for c in counts) or sum(counts) != height * width:
-            raise ValueError(f"RLE runs cover {sum(counts)} pixels (or hold a negative run), but size {height}x{width} has {height * width}")
+            raise MaskError(f"RLE runs cover {sum(counts)} pixels (or hold a negative run), but size {height}x{width} has {height * width}")
         return segmentation_to_rle(rle, height, width)["counts"]
     return counts
 
 
 def check_rle(rle: RLE) -> None:
-    """Raise ``ValueError`` unless the RLE's runs are well-formed and cover exactly ``height * width`` pixels."""
+    """Raise :class:`MaskError` unless the RLE's runs are well-formed and cover exactly ``height * width`` pixels."""
     height, width = (int(v) for v in rle["size"])
-    _rle.decode_window(_counts_str(rle), height, width, 0)
+    try:
+        _rle.decode_window(_counts_str(rle), height, width, 0)
+    except ValueError as err:  # the C codec's refusals (a bad RLE string)
+        raise MaskError(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ class Crop:
         """The whole image as one window (no copy for a ``uint8`` {0,1} mask)."""
         mask = np.asarray(mask)
         if mask.ndim != 2:
-            raise ValueError(f"a mask must be 2-D, got shape {mask.shape}")
+            raise MaskError(f"a mask must be 2-D, got shape {mask.shape}")
         if mask.dtype != np.uint8 or mask.max(initial=0) > 1:
             mask = (mask != 0).astype(np.uint8)
         return cls(mask, 0, 0, (int(mask.shape[0]), int(mask.shape[1])))
@@ -129,7 +138,11 @@ class Crop:
         An empty RLE gives an empty ``(0, 0)`` window at the origin.
         """
         height, width = (int(v) for v in rle["size"])
-        return cls._from_window(_rle.decode_window(_counts_str(rle), height, width, margin), height, width)
+        try:
+            decoded = _rle.decode_window(_counts_str(rle), height, width, margin)
+        except ValueError as err:  # the C codec's refusals (a bad RLE string)
+            raise MaskError(str(err)) from None
+        return cls._from_window(decoded, height, width)
 
     @classmethod
     def _from_window(cls, decoded: tuple | None, height: int, width: int) -> "Crop":
@@ -144,7 +157,11 @@ class Crop:
         """Window of a COCO segmentation (polygons or RLE), rasterised exactly as ``COCO.annToMask``
         (polygons straight into the window, with pycocotools' rule; several polygons are united)."""
         if isinstance(segmentation, list):
-            return cls._from_window(_rle.polygons_window(segmentation, height, width, margin), height, width)
+            try:
+                decoded = _rle.polygons_window(segmentation, height, width, margin)
+            except ValueError as err:  # the C codec's refusals (an odd or non-finite polygon)
+                raise MaskError(str(err)) from None
+            return cls._from_window(decoded, height, width)
         return cls.from_rle(segmentation_to_rle(segmentation, height, width), margin)
 
     # -- geometry -----------------------------------------------------------------------------------
@@ -170,7 +187,7 @@ class Crop:
     def with_mask(self, mask: np.ndarray) -> "Crop":
         """A crop of the same window holding ``mask`` (same shape)."""
         if mask.shape != self.mask.shape:
-            raise ValueError(f"mask shape {mask.shape} does not match the window {self.mask.shape}")
+            raise MaskError(f"mask shape {mask.shape} does not match the window {self.mask.shape}")
         return Crop(mask, self.x0, self.y0, self.image_size)
 
     def to_full(self) -> np.ndarray:

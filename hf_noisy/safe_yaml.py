@@ -1,13 +1,15 @@
 """YAML for files a stranger may write (noise specs, training configs, cards): safe tags only, no anchors or
 aliases (a few hundred bytes of nested aliases expand to gigabytes), and a short quote of a bad value.
 
-A leaf module: it imports nothing of hf_noisy.
+A leaf module: it imports nothing of hf_noisy but :mod:`hf_noisy.errors`.
 """
 
 from __future__ import annotations
 
 import reprlib
 from typing import Any
+
+from .errors import HfNoisyError
 
 __all__ = ["MAX_QUOTE", "YamlError", "load", "quote"]
 
@@ -19,7 +21,7 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxtuple, _REPR.maxset = 2, 
 _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
 
 
-class YamlError(ValueError):
+class YamlError(HfNoisyError):
     """Text that is not YAML, or YAML with an anchor or alias; the message is one line."""
 
 

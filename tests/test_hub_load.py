@@ -54,7 +54,7 @@ def test_join_refuses_rows_out_of_step(built: Path, tmp_path: Path):
     shards = sorted((copy / "data" / "hard").glob("train-*"))
     a, b = shards[0].read_bytes(), shards[1].read_bytes()
     shards[0].write_bytes(b), shards[1].write_bytes(a)  # same rows, other order
-    with pytest.raises(ValueError, match="same order"):
+    with pytest.raises(HfNoisyError, match="same order"):
         load_coco_n(copy, "hard", split="train")
 
 

@@ -12,6 +12,7 @@ from _leaderboard import dumps, predictions
 from huggingface_hub import HfApi
 
 from hf_noisy.cli import main
+from hf_noisy.errors import HfNoisyError
 from hf_noisy.hub import build_coco_n, export_coco, push_dataset
 from hf_noisy.leaderboard import HubBackend, board_rows, list_results, list_submissions, open_backend
 from hf_noisy.metrics import evaluate_coco
@@ -98,5 +99,5 @@ def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch
 
 
 def test_a_hub_store_name_is_an_org(hub):
-    with pytest.raises(ValueError, match="user or organisation name"):
+    with pytest.raises(HfNoisyError, match="user or organisation name"):
         open_backend("hf://noisy-seg/extra")

@@ -3,7 +3,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from hf_noisy.masks import Crop, check_rle
+from hf_noisy.masks import Crop, MaskError, check_rle
 
 
 def _reference_rle(mask):
@@ -62,9 +62,9 @@ def test_polygons_rasterise_as_pycocotools(seed):
 
 
 def test_polygon_rasteriser_rejects_bad_coordinates():
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(MaskError, match="non-finite"):
         Crop.from_segmentation([[0, 0, 5, float("nan"), 5, 5]], 10, 10)
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(MaskError, match="even number"):
         Crop.from_segmentation([[0, 0, 5, 0, 5]], 10, 10)
     with pytest.raises(TypeError):
         Crop.from_segmentation([[0, 0, "5", 0, 5, 5]], 10, 10)
@@ -114,13 +114,13 @@ def test_uncompressed_counts_and_checks():
     assert Crop.from_rle(rle).to_rle()["counts"] == _reference_rle(mask)
     check_rle(rle)
     compressed = Crop.from_rle(rle).to_rle()
-    with pytest.raises(ValueError, match="cover 250 pixels"):
+    with pytest.raises(MaskError, match="cover 250 pixels"):
         check_rle({"size": [10, 26], "counts": compressed["counts"]})
-    with pytest.raises(ValueError, match="cover 249 pixels"):
+    with pytest.raises(MaskError, match="cover 249 pixels"):
         check_rle({"size": [10, 25], "counts": counts[:-1] + [33]})
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(MaskError, match="truncated"):
         check_rle({"size": [1, 1], "counts": "0P"})  # 'P' = 0x20 set: a run that never ends
-    with pytest.raises(ValueError, match="alphabet"):
+    with pytest.raises(MaskError, match="alphabet"):
         check_rle({"size": [1, 1], "counts": "1~"})
 
 

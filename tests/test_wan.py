@@ -105,7 +105,7 @@ def test_prompts_follow_the_released_scripts(coco_tiny):
         assert point == [(expected[0] + expected[2]) / 2, (expected[1] + expected[3]) / 2]
         checked += 1
     assert checked > 600
-    with pytest.raises(ValueError, match="prompt must be"):
+    with pytest.raises(WanError, match="prompt must be"):
         make_prompt("mask", [[0, 0, 1, 0, 1, 1]], 2, 2)
 
 
@@ -158,7 +158,7 @@ def test_low_precision_dtypes_run(tiny_sam, small_coco, images_dir):
         result = segmenter.segment(segmenter.embed(prepared), "box", boxes[:3], prepared.original_sizes[0],
                                    prepared.reshaped_sizes[0], batch_size=2)
         assert result.masks.shape == (3, image["height"], image["width"]) and len(result.iou) == 3
-    with pytest.raises(ValueError, match="dtype"):
+    with pytest.raises(WanError, match="dtype"):
         SamSegmenter(tiny_sam, dtype="int8")
 
 
@@ -336,7 +336,7 @@ def test_random_sam_is_seeded_and_leaves_the_global_rng_alone(tmp_path):
     weights = [(p / "model.safetensors").read_bytes() for p in (first, again, other)]
     assert weights[0] == weights[1] != weights[2]
     assert (first / "processor_config.json").is_file()
-    with pytest.raises(ValueError, match="size must be one of"):
+    with pytest.raises(WanError, match="size must be one of"):
         random_sam(tmp_path / "d", size="giant")
 
 

@@ -163,12 +163,12 @@ def _join(images: Any, rows: Any, streaming: bool) -> Any:
     images = images.rename_column("image_id", "_image_id")
     if not streaming:
         if list(images["_image_id"]) != list(rows["image_id"]):
-            raise ValueError("the clean and noisy configs do not list the same images in the same order")
+            raise HfNoisyError("the clean and noisy configs do not list the same images in the same order")
         return concatenate_datasets([images.remove_columns("_image_id"), rows], axis=1)
 
     def check(row: dict) -> dict:
         if row["_image_id"] != row["image_id"]:
-            raise ValueError(f"image rows out of step: clean {row['_image_id']} vs noisy {row['image_id']}")
+            raise HfNoisyError(f"image rows out of step: clean {row['_image_id']} vs noisy {row['image_id']}")
         return row
 
     return concatenate_datasets([images, rows], axis=1).map(check).remove_columns("_image_id")

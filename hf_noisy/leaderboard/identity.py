@@ -1,7 +1,7 @@
 """Who a name is: the one place that decides which model names and submitters are the same, look the same, or
 are not allowed at all.
 
-* :func:`clean_name` -- a free-text name (model, method) NFKC-normalised, or :class:`NameError` if it holds a
+* :func:`clean_name` -- a free-text name (model, method) NFKC-normalised, or :class:`InvalidName` if it holds a
   character that cannot be shown honestly: surrogates, unassigned or private-use code points, control, format
   and line/paragraph separators, invisible characters (Hangul fillers such as U+3164, variation selectors,
   the braille blank, ...), any space other than U+0020, or leading, trailing or doubled spaces.

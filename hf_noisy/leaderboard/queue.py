@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from typing import Callable, Iterator
 
+from ..errors import HfNoisyError
 from .identity import submitter_key
 from .submission import SubmissionError
 
@@ -33,7 +34,7 @@ class CheckGate:
 
     def __init__(self, slots: int = 2, waiting: int = 32, wait_seconds: float = 300.0) -> None:
         if slots < 1:
-            raise ValueError(f"slots must be >= 1, got {slots}")
+            raise HfNoisyError(f"slots must be >= 1, got {slots}")
         self.slots, self.waiting, self.wait_seconds = slots, waiting, wait_seconds
         self._changed = threading.Condition()
         self._running: set[str] = set()

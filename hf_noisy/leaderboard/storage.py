@@ -46,7 +46,7 @@ def area_of(path: str) -> str:
 def _check_path(path: str) -> str:
     pure = PurePosixPath(path)
     if not path or pure.is_absolute() or any(part in ("", ".", "..") for part in path.split("/")) or "\\" in path:
-        raise ValueError(f"unsafe store path {path!r}")
+        raise HfNoisyError(f"unsafe store path {path!r}")
     return path
 
 
@@ -98,10 +98,10 @@ class Backend(Protocol):
 
 def _check_area(area: str, files: dict[str, Blob]) -> None:
     if area not in AREAS:
-        raise ValueError(f"unknown store area {area!r}")
+        raise HfNoisyError(f"unknown store area {area!r}")
     stray = [path for path in files if area_of(path) != area]
     if stray:
-        raise ValueError(f"a transaction on {area!r} cannot write {stray[0]!r}")
+        raise HfNoisyError(f"a transaction on {area!r} cannot write {stray[0]!r}")
 
 
 class LocalBackend:

@@ -19,6 +19,7 @@ import os
 from importlib import resources
 from typing import Any
 
+from ..errors import HfNoisyError
 from .board import STORE_FILE, Submission, retention
 from .storage import Backend, open_backend
 from .submission import CONFIGS, SubmissionMeta
@@ -27,6 +28,10 @@ __all__ = ["COLUMNS", "PUBLISHED_VERSION", "board_rows", "default_view", "load_r
            "read_results", "read_submissions"]
 
 log = logging.getLogger(__name__)
+
+
+class RecordError(HfNoisyError):
+    """A stored record (or ``reported.json`` entry) that is not what hf-noisy writes; the board skips it, logged."""
 
 #: Columns of a benchmark's table, in display order.
 COLUMNS = ("Source", "Model", "Method", "Trained on", "Mask AP", "Boundary AP", "Box AP", "Mask AP50", "Mask AP75",
@@ -66,7 +71,7 @@ def _reported_rows(reported: dict) -> dict[str, list[dict]]:
             for column, field in _METRICS.items():
                 if field in entry:
                     if row[column] is not None and row[column] != entry[field]:
-                        raise ValueError(f"reported.json: {table['table']} gives {key} {column} {entry[field]}, "
+                        raise RecordError(f"reported.json: {table['table']} gives {key} {column} {entry[field]}, "
                                          f"another table {row[column]}")
                     row[column] = entry[field]
             if table["table"] not in row["Reference"]:
@@ -84,26 +89,26 @@ def _reported_rows(reported: dict) -> dict[str, list[dict]]:
 
 
 def _check_text(value: Any, what: str) -> str:
-    """``value`` if it is a string that encodes as UTF-8 (a lone surrogate does not), else ValueError."""
+    """``value`` if it is a string that encodes as UTF-8 (a lone surrogate does not), else :class:`RecordError`."""
     if not isinstance(value, str):
-        raise ValueError(f"{what} is {type(value).__name__}, not a string")
+        raise RecordError(f"{what} is {type(value).__name__}, not a string")
     value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
     return value
 
 
 def _checked(result: dict) -> dict:
-    """A ``done`` result's meta and metrics, checked to be what the evaluator writes (ValueError otherwise)."""
+    """A ``done`` result's meta and metrics, checked to be what the evaluator writes (:class:`RecordError` otherwise)."""
     meta, metrics = result["meta"], result["metrics"]
     for field in ("model_name", "benchmark", "trained_on", "submitter"):
         _check_text(meta[field], f"meta.{field}")
     for field in ("method", "paper_url", "code_url"):
         _check_text(meta.get(field, ""), f"meta.{field}")
     if meta["trained_on"] not in CONFIGS:
-        raise ValueError(f"meta.trained_on {meta['trained_on']!r} is not one of {', '.join(CONFIGS)}")
+        raise RecordError(f"meta.trained_on {meta['trained_on']!r} is not one of {', '.join(CONFIGS)}")
     for iou_type, name in (("segm", "AP"), ("boundary", "AP"), ("bbox", "AP"), ("segm", "AP50"), ("segm", "AP75")):
         value = metrics[iou_type][name]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"metrics.{iou_type}.{name} is {value!r}, not a number")
+            raise RecordError(f"metrics.{iou_type}.{name} is {value!r}, not a number")
     return result
 
 
@@ -139,8 +144,8 @@ def read_results(store: str | os.PathLike | Backend) -> dict[str, dict]:
         try:
             record = json.loads(backend.read(path))
             if not isinstance(record, dict) or not isinstance(record.get("meta"), dict) or "status" not in record:
-                raise ValueError("not a result record (an object with status and meta)")
-        except ValueError as err:
+                raise RecordError("not a result record (an object with status and meta)")
+        except (RecordError, ValueError) as err:
             _skip(path, err)
             continue
         out[path[len("results/"):-len(".json")]] = record
@@ -162,7 +167,7 @@ def read_submissions(store: str | os.PathLike | Backend) -> list[Submission]:
                 _check_text(value, "meta")
             out.append(Submission(path[len("submissions/"):-len("/meta.json")], meta, record["sha256"],
                                   record["submitted_at"], record["detections"]))
-        except (ValueError, KeyError, TypeError) as err:
+        except (HfNoisyError, ValueError, KeyError, TypeError) as err:
             _skip(path, err)
     return out
 
@@ -189,7 +194,7 @@ def board_rows(store: str | os.PathLike | Backend | None, *, reported: dict | No
             if result["status"] == "done":
                 try:
                     done[submission_id] = _checked(result)
-                except (ValueError, KeyError, TypeError, AttributeError) as err:
+                except (RecordError, ValueError, KeyError, TypeError, AttributeError) as err:
                     _skip(f"results/{submission_id}.json", err)
         for result in done.values():
             rows.setdefault(result["meta"]["benchmark"], []).append(_evaluated_row(result, done, versions))

@@ -186,5 +186,5 @@ def _mask(segmentation: Any, height: int, width: int, image_id: int, where: str,
         if isinstance(segmentation, dict):
             check_rle(segmentation)
         return segmentation_to_rle(segmentation, height, width)
-    except (ValueError, IndexError, TypeError, OverflowError) as err:
+    except (HfNoisyError, ValueError, IndexError, TypeError, OverflowError) as err:  # MaskError: the codec refused it
         raise PredictionError(f"{where}: field 'segmentation': invalid RLE: {err}") from None

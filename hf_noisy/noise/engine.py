@@ -38,6 +38,7 @@ from pycocotools import mask as mask_utils
 
 from .. import __version__
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
+from ..errors import HfNoisyError
 from ..masks import Crop
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
@@ -346,7 +347,7 @@ def _noise_chunks(
     without annotations, each chunk's output (annotations, or their JSON joined by commas) in order, and the
     summary."""
     if num_proc < 1:
-        raise ValueError(f"num_proc must be >= 1, got {num_proc}")
+        raise HfNoisyError(f"num_proc must be >= 1, got {num_proc}")
     header = check_header(data, source=source) if validate else None
     annotations = data["annotations"]
     if validate and not _ids_unique(annotations):

@@ -26,6 +26,7 @@ import orjson
 
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_annotations, check_header
 from ..coco_stream import CocoLayout, parse_value
+from ..errors import HfNoisyError
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
 from .engine import InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, with_provenance
@@ -90,7 +91,7 @@ def noise_layout(
     :class:`~hf_noisy.coco_stream.NotStreamable` where a chunk is one orjson refuses.
     """
     if num_proc < 1:
-        raise ValueError(f"num_proc must be >= 1, got {num_proc}")
+        raise HfNoisyError(f"num_proc must be >= 1, got {num_proc}")
     head = {key: parse_value(raw) for key, raw in layout.head.items()}
     header = check_header({**head, "annotations": []}, source=source)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..masks import Crop
+from .errors import WanError
 
 __all__ = ["PROMPT_KINDS", "PromptKind", "make_prompt", "mask_box"]
 
@@ -35,7 +36,7 @@ def make_prompt(kind: PromptKind, segmentation, height: int, width: int) -> list
     """The prompt for one annotation in original image pixels: ``[x0, y0, x1, y1]`` for ``box``, ``[x, y]``
     for ``point``; ``None`` when the clean mask is empty (no prompt can be made)."""
     if kind not in PROMPT_KINDS:
-        raise ValueError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {kind!r}")
+        raise WanError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {kind!r}")
     box = mask_box(segmentation, height, width)
     if box is None:
         return None

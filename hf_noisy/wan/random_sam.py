@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from ..fsutil import atomic_directory
+from .errors import WanError
 
 __all__ = ["RANDOM_SAM_SIZES", "random_sam"]
 
@@ -43,7 +44,7 @@ def random_sam(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, ov
     from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
 
     if size not in RANDOM_SAM_SIZES:
-        raise ValueError(f"size must be one of {sorted(RANDOM_SAM_SIZES)}, got {size!r}")
+        raise WanError(f"size must be one of {sorted(RANDOM_SAM_SIZES)}, got {size!r}")
     side = RANDOM_SAM_SIZES[size]
     if size == "tiny":
         vision = SamVisionConfig(hidden_size=64, output_channels=64, num_hidden_layers=2, num_attention_heads=2,

@@ -145,11 +145,11 @@ class SamSegmenter:
         from transformers import SamModel, SamProcessor
 
         if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+            raise WanError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.device = torch.device(device)
         decoder_dtype = decoder_dtype or decoder_dtype_for(self.device.type, dtype)
         if decoder_dtype not in DECODER_DTYPES:
-            raise ValueError(f"decoder_dtype must be one of {sorted(DECODER_DTYPES)}, got {decoder_dtype!r}")
+            raise WanError(f"decoder_dtype must be one of {sorted(DECODER_DTYPES)}, got {decoder_dtype!r}")
         self.dtype, self.decoder_dtype = DTYPES[dtype], DECODER_DTYPES[decoder_dtype]
         self.processor = SamProcessor.from_pretrained(model)
         self.model = SamModel.from_pretrained(model, dtype=self.dtype).to(self.device).eval()
@@ -184,7 +184,7 @@ class SamSegmenter:
         """Decoder keyword arguments for prompts in original pixels, scaled to the resized frame in float64 and
         sent as float32 (as ``ResizeLongestSide.apply_coords``/``apply_boxes`` + ``SamPredictor.predict``)."""
         if kind not in PROMPT_KINDS:
-            raise ValueError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {kind!r}")
+            raise WanError(f"prompt must be one of {sorted(PROMPT_KINDS)}, got {kind!r}")
         coords = np.array(prompts, dtype=np.float64).reshape(len(prompts), -1, 2)
         coords[..., 0] *= reshaped_size[1] / original_size[1]
         coords[..., 1] *= reshaped_size[0] / original_size[0]
@@ -205,7 +205,7 @@ class SamSegmenter:
         """Masks for all ``prompts`` of one image (``embedding`` ``(1, C, h, w)``), ``batch_size`` prompts per
         decoder call; for each prompt the multimask output with the highest predicted IoU."""
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise WanError(f"batch_size must be >= 1, got {batch_size}")
         height, width = original_size
         masks = np.zeros((len(prompts), height, width), dtype=bool)
         ious: list[float] = []

@@ -1,4 +1,6 @@
-"""The published benchmarks, each a source plus configs for the one builder (:func:`~hf_noisy.hub.build.build_dataset`).
+"""Build any benchmark of the registry (:mod:`hf_noisy.benchmarks`) with :func:`build_benchmark`: its source
+reader gives the splits, its configs are noise specs (or files made beforehand), and the one builder
+(:func:`~hf_noisy.hub.build.build_dataset`) writes the folder.
 
 * **COCO-N**: COCO 2017 with the paper's three noise levels (Table 7) on train.
 * **Cityscapes-N**: Cityscapes fine instances (8 classes, supercategories human / vehicle) with the same levels.
@@ -11,7 +13,7 @@
 Benchmark version ``v1.0`` = the paper's levels (``PRESETS``) with seed 1 on the full source; anything else
 (another seed, a subset, custom specs) is recorded as ``custom``.
 
-Image storage follows each source's terms by default (:data:`DEFAULT_IMAGES`): COCO's and LVIS's images come
+Image storage follows each source's terms by default (:attr:`hf_noisy.benchmarks.Benchmark.images`): COCO's and LVIS's images come
 from Flickr under their owners' Creative Commons licences (named per image by the ``license`` field of the COCO files; the rows do not carry it), so
 COCO-N, LVIS-N and COCO-WAN embed them; Cityscapes' terms forbid redistribution, so Cityscapes-N is built
 annotation-only (``images="none"``) unless asked for ``"embedded"`` explicitly, and ``hf-noisy push`` refuses an
@@ -21,93 +23,89 @@ embedded Cityscapes-N folder without ``--i-have-redistribution-rights``.
 from __future__ import annotations
 
 import os
-from typing import Literal, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 
+from .. import benchmarks
+from ..benchmarks import CONFIGS
 from ..errors import HfNoisyError
 from .build import BuildResult, Clean, ConfigRule, Noised, Precomputed, build_dataset
 from .card import BenchmarkInfo
 
-__all__ = [
-    "BENCHMARKS", "BENCHMARK_VERSION", "DEFAULT_IMAGES", "LEVELS", "benchmark_info",
-    "build_coco_n", "build_cityscapes_n", "build_lvis_n", "build_coco_wan", "build_shapes_n",
-]
+if TYPE_CHECKING:
+    from ..sources import SourceSplit
+
+__all__ = ["BENCHMARK_VERSION", "Source", "benchmark_info", "build_benchmark", "generate_shapes", "read_cityscapes",
+           "read_coco", "read_lvis"]
 
 BENCHMARK_VERSION = "v1.0"
-#: the benchmark ids, as the CLI and the Hub repos name them
-BENCHMARKS = ("coco-n", "cityscapes-n", "lvis-n", "coco-wan", "shapes-n")
-#: the configs of every benchmark, in card order (the first is the default config)
-LEVELS = ("clean", "easy", "medium", "hard")
-#: benchmark -> its default image storage: embedded where the source's terms allow redistribution
-DEFAULT_IMAGES: dict[str, Literal["embedded", "shared", "none"]] = {
-    "coco-n": "embedded", "cityscapes-n": "none", "lvis-n": "embedded", "coco-wan": "embedded", "shapes-n": "embedded",
-}
-
-_PAPER = "Grad et al. (2024), *Benchmarking Label Noise in Instance Segmentation: Spatial Noise Matters*"
+#: The splits every benchmark has (derived annotations on train only; validation is always clean).
+SPLITS = ("train", "validation")
 
 
 def benchmark_info(name: str) -> BenchmarkInfo:
-    """The card texts of a benchmark by id (one of :data:`BENCHMARKS`)."""
-    if name in ("coco-n", "coco-wan"):
-        from ..sources.coco import COCO_CITATION, COCO_LICENSE
-
-        common = dict(source_name="COCO 2017", source_url="https://cocodataset.org", license_tag="cc-by-4.0",
-                      license_text=COCO_LICENSE, source_citation=COCO_CITATION, tags=("coco",))
-        if name == "coco-n":
-            return BenchmarkInfo(
-                name="coco-n", title="COCO-N", pretty_name="COCO-N: COCO 2017 with benchmark label noise",
-                about=f"COCO-N reproduces the noisy training sets of {_PAPER}: class noise and spatial noise "
-                "(scale, localization, approximation) at the levels of the paper's Table 7.", **common)
-        return BenchmarkInfo(
-            name="coco-wan", title="COCO-WAN",
-            pretty_name="COCO-WAN: COCO 2017 with weak-annotation noise (SAM masks from weak prompts)",
-            about=f"COCO-WAN (section 3.4 of {_PAPER}) simulates semi-automatic annotation: every train mask is "
-            "re-made by SAM from a weak prompt derived from the clean annotation.",
-            object_extras=("sam_prompt", "sam_iou"),
-            config_text={"easy": "masks re-made by SAM from each object's box",
-                         "medium": "masks re-made by SAM from one positive point at each box's centre",
-                         "hard": "the medium masks plus 40% symmetric class noise"},
-            **common)
-    if name == "lvis-n":
-        from ..sources.lvis import LVIS_CITATION, LVIS_LICENSE
-
-        return BenchmarkInfo(
-            name="lvis-n", title="LVIS-N", pretty_name="LVIS-N: LVIS with benchmark label noise",
-            about=f"LVIS-N applies the noise levels of {_PAPER} (Table 7; LVIS results in Table 6) to LVIS train. "
-            "Class noise is symmetric over LVIS's categories (LVIS has no supercategories). Evaluate with LVIS's "
-            "federated rules (`hf-noisy evaluate` detects an LVIS ground truth).",
-            source_name="LVIS", source_url="https://www.lvisdataset.org", license_tag="cc-by-4.0",
-            license_text=LVIS_LICENSE, source_citation=LVIS_CITATION, tags=("lvis", "coco"),
-            image_extras=("neg_category_ids", "not_exhaustive_category_ids"))
-    if name == "cityscapes-n":
-        from ..sources.cityscapes import CITYSCAPES_CITATION, CITYSCAPES_LICENSE
-
-        return BenchmarkInfo(
-            name="cityscapes-n", title="Cityscapes-N",
-            pretty_name="Cityscapes-N: Cityscapes instances with benchmark label noise",
-            about=f"Cityscapes-N applies the noise levels of {_PAPER} (Table 7) to the 8 instance classes of "
-            "Cityscapes' fine train annotations (asymmetric noise stays within human / vehicle).",
-            source_name="Cityscapes", source_url="https://www.cityscapes-dataset.com", license_tag="other",
-            license_text=CITYSCAPES_LICENSE, source_citation=CITYSCAPES_CITATION, tags=("cityscapes",),
-            images_redistributable=False)
-    if name == "shapes-n":
-        from ..sources.shapes import SHAPES_ABOUT, SHAPES_LIMITS
-
-        return BenchmarkInfo(
-            name="shapes-n", title="Shapes-N", pretty_name="Shapes-N: synthetic shapes with benchmark label noise",
-            about=f"{SHAPES_ABOUT}\n\n{SHAPES_LIMITS}", source_name="Shapes-N",
-            source_url="", license_tag="cc0-1.0",
-            license_text="The images and annotations are generated by `hf_noisy.sources.shapes` and dedicated to the "
-            "public domain under [CC0 1.0](https://creativecommons.org/publicdomain/zero/1.0/); nothing in them "
-            "comes from COCO or any other dataset.",
-            source_citation="", tags=("synthetic",),
-            obtain_text="Nothing to obtain: `hf-noisy build shapes-n` generates the images and clean annotations "
-            "(same arguments, same bytes) and noises the train split; the generator's arguments are in "
-            "`hf_noisy_benchmark.json`.")
-    raise HfNoisyError(f"unknown benchmark {name!r}")
+    """The card texts of a benchmark by id (see :func:`hf_noisy.benchmarks.get`)."""
+    record = benchmarks.get(name)
+    return BenchmarkInfo(name=record.id, title=record.title, license_tag=record.license_tag,
+                         images_redistributable=record.images_redistributable, **record.card.texts())
 
 
-def _noise_configs(levels: Sequence[str], seed: int) -> tuple[dict[str, ConfigRule], bool]:
-    """Config rules for ``levels`` and whether they are exactly the paper's presets.
+@dataclass(frozen=True)
+class Source:
+    """What a source reader gives: ``splits`` (``"train"`` and ``"validation"``), and ``metadata``: entries for
+    ``hf_noisy_benchmark.json`` that say how a generated source was drawn."""
+
+    splits: dict[str, "SourceSplit"]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def read_coco(coco_root: str | os.PathLike, *, progress: bool = False) -> Iterator[Source]:
+    """COCO 2017 (``annotations/instances_{train,val}2017.json``, ``train2017/``, ``val2017/``)."""
+    from ..sources import read_coco_split
+
+    yield Source({split: read_coco_split(coco_root, split) for split in SPLITS})
+
+
+@contextmanager
+def read_lvis(lvis_root: str | os.PathLike, coco_root: str | os.PathLike, *, progress: bool = False) -> Iterator[Source]:
+    """LVIS train/val JSON (``lvis_v1_{train,val}.json`` or v0.5's) under ``lvis_root`` and the COCO 2017 images
+    under ``coco_root`` (see :mod:`hf_noisy.sources.lvis`)."""
+    from ..sources import read_lvis_split
+
+    yield Source({split: read_lvis_split(lvis_root, coco_root, split) for split in SPLITS})
+
+
+@contextmanager
+def read_cityscapes(cityscapes_root: str | os.PathLike, *, progress: bool = False) -> Iterator[Source]:
+    """A Cityscapes root (``leftImg8bit/`` and ``gtFine/``); train and val are converted to COCO instances first
+    (see :mod:`hf_noisy.sources.cityscapes`)."""
+    from ..sources.cityscapes import read_cityscapes_split
+
+    yield Source({split: read_cityscapes_split(cityscapes_root, split, progress=progress) for split in SPLITS})
+
+
+@contextmanager
+def generate_shapes(*, num_train: int = 1000, num_val: int = 100, image_size: int = 128, generator_seed: int = 0,
+                    progress: bool = False) -> Iterator[Source]:
+    """Shapes-N's clean source, generated (:func:`hf_noisy.sources.shapes.write_shapes_root`: ``num_train`` and
+    ``num_val`` images of ``image_size`` pixels, drawn from ``generator_seed``) in a temporary folder that
+    lives while the context does; the generator's arguments go into the metadata."""
+    import tempfile
+
+    from ..sources import read_coco_split
+    from ..sources.shapes import write_shapes_root
+
+    generator = {"num_train": num_train, "num_val": num_val, "image_size": image_size, "generator_seed": generator_seed}
+    with tempfile.TemporaryDirectory(prefix="hf-noisy-shapes-") as tmp:
+        root = write_shapes_root(tmp, **generator)
+        yield Source({split: read_coco_split(root, split) for split in SPLITS}, {"generator": generator})
+
+
+def _noise_configs(configs: Sequence[str], seed: int) -> tuple[dict[str, ConfigRule], bool]:
+    """Config rules for ``configs`` and whether they are exactly the paper's.
 
     Each item is ``clean``, a preset name (``easy``, ``medium``, ``hard``), or ``NAME=SPEC``: a config ``NAME``
     noised by ``SPEC`` (a preset name or a YAML/JSON spec file), e.g. ``erode7=erode.yaml`` for an ablation.
@@ -115,7 +113,7 @@ def _noise_configs(levels: Sequence[str], seed: int) -> tuple[dict[str, ConfigRu
     from ..noise import PRESETS, load_spec
 
     rules: dict[str, ConfigRule] = {}
-    for level in levels:
+    for level in configs:
         name, _, spec = level.partition("=")
         name, spec = name.strip(), spec.strip()
         if not spec and name != "clean" and name not in PRESETS:
@@ -127,176 +125,87 @@ def _noise_configs(levels: Sequence[str], seed: int) -> tuple[dict[str, ConfigRu
             raise HfNoisyError(f"config names must be distinct, of letters, digits, - and _; got {name!r}")
         rules[name] = Clean() if name == "clean" and not spec else Noised(load_spec(spec or name, seed=seed))
     if not rules:
-        raise HfNoisyError(f"levels must name at least one config among {', '.join(LEVELS)} (or NAME=SPEC)")
-    official = all(level in LEVELS for level in levels)
+        raise HfNoisyError(f"levels must name at least one config among {', '.join(CONFIGS)} (or NAME=SPEC)")
+    official = all(level in CONFIGS for level in configs)
     return rules, official and seed == 1
 
 
-def _noise_benchmark(name: str, splits: dict, out_dir, *, levels, seed, max_images, **kwargs) -> BuildResult:
-    if max_images is not None and max_images < 1:
-        raise HfNoisyError("max_images must be >= 1")
-    configs, official = _noise_configs(levels, seed)
-    splits = {split: source.head(max_images) for split, source in splits.items()}
-    version = BENCHMARK_VERSION if official and max_images is None else "custom"
-    return build_dataset(benchmark_info(name), splits, configs, out_dir, version=version,
-                         extra_metadata={"seed": seed, "max_images": max_images}, **kwargs)
-
-
-def build_coco_n(
-    coco_root: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    levels: Sequence[str] = LEVELS,
-    seed: int = 1,
-    images: Literal["embedded", "shared", "none"] = "embedded",
-    num_proc: int = 1,
-    max_images: int | None = None,
-    images_per_shard: int = 1000,
-    overwrite: bool = False,
-    progress: bool = False,
-    verify_images: bool = True,
-) -> BuildResult:
-    """Build COCO-N from a COCO 2017 root (``annotations/instances_{train,val}2017.json``, ``train2017/``,
-    ``val2017/``). ``levels``: configs among ``clean``, ``easy``, ``medium``, ``hard``; ``max_images``: only the
-    first N images of each split; ``verify_images``: decode every image before writing (sizes are always
-    checked); other arguments as :func:`~hf_noisy.hub.build.build_dataset`."""
-    from ..sources import read_coco_split
-
-    splits = {split: read_coco_split(coco_root, split) for split in ("train", "validation")}
-    return _noise_benchmark("coco-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
-                            images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress,
-                            verify_images=verify_images)
-
-
-def build_lvis_n(
-    lvis_root: str | os.PathLike,
-    coco_root: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    levels: Sequence[str] = LEVELS,
-    seed: int = 1,
-    images: Literal["embedded", "shared", "none"] = "embedded",
-    num_proc: int = 1,
-    max_images: int | None = None,
-    images_per_shard: int = 1000,
-    overwrite: bool = False,
-    progress: bool = False,
-    verify_images: bool = True,
-) -> BuildResult:
-    """Build LVIS-N from LVIS train/val JSON (``lvis_v1_{train,val}.json`` or v0.5's) under ``lvis_root`` and the
-    COCO 2017 images under ``coco_root`` (see :mod:`hf_noisy.sources.lvis`); arguments as :func:`build_coco_n`."""
-    from ..sources import read_lvis_split
-
-    splits = {split: read_lvis_split(lvis_root, coco_root, split) for split in ("train", "validation")}
-    return _noise_benchmark("lvis-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
-                            images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress,
-                            verify_images=verify_images)
-
-
-def build_cityscapes_n(
-    cityscapes_root: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    levels: Sequence[str] = LEVELS,
-    seed: int = 1,
-    images: Literal["embedded", "shared", "none"] = "none",
-    num_proc: int = 1,
-    max_images: int | None = None,
-    images_per_shard: int = 1000,
-    overwrite: bool = False,
-    progress: bool = False,
-    verify_images: bool = True,
-) -> BuildResult:
-    """Build Cityscapes-N from a Cityscapes root (``leftImg8bit/`` and ``gtFine/``; train and val are converted
-    to COCO instances first, see :mod:`hf_noisy.sources.cityscapes`); arguments as :func:`build_coco_n`, except
-    that ``images`` defaults to ``"none"`` (annotation-only: Cityscapes' terms forbid redistributing its images;
-    ``load_coco_n(folder, config, image_root=cityscapes_root)`` joins your own copy back). ``"embedded"`` is
-    there for private copies, and ``hf-noisy push`` refuses it without ``--i-have-redistribution-rights``."""
-    from ..sources.cityscapes import read_cityscapes_split
-
-    splits = {split: read_cityscapes_split(cityscapes_root, split, progress=progress) for split in ("train", "validation")}
-    return _noise_benchmark("cityscapes-n", splits, out_dir, levels=levels, seed=seed, max_images=max_images,
-                            images=images, num_proc=num_proc, images_per_shard=images_per_shard,
-                            overwrite=overwrite, progress=progress,
-                            verify_images=verify_images)
-
-
-#: the COCO-WAN level files under ``--wan-dir`` (written by ``hf-noisy wan``), in config order
-WAN_FILES = {"easy": "easy.json", "medium": "medium.json", "hard": "hard.json"}
-
-
-def build_coco_wan(
-    coco_root: str | os.PathLike,
-    wan_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    levels: Sequence[str] = LEVELS,
-    images: Literal["embedded", "shared", "none"] = "embedded",
-    num_proc: int = 1,
-    max_images: int | None = None,
-    images_per_shard: int = 1000,
-    overwrite: bool = False,
-    progress: bool = False,
-    verify_images: bool = True,
-) -> BuildResult:
-    """Build COCO-WAN from a COCO 2017 root and ``wan_dir`` holding ``easy.json``, ``medium.json``, ``hard.json``:
-    the train split re-made by ``hf-noisy wan`` (box prompts; point prompts; point prompts + ``--class-noise
-    0.4``). The card scores each level against the clean masks (mask AP, Boundary AP, mean IoU). The version is
-    always ``custom``: SAM's masks depend on the checkpoint and the hardware's float arithmetic, so a build is
-    identified by its files' hashes and their ``info.hf_noisy.wan`` records (model, prompt, options), which the
-    metadata keeps."""
-    from ..sources import read_coco_split
+def _precomputed_configs(record: benchmarks.Benchmark, configs: Sequence[str],
+                         folder: str | os.PathLike) -> dict[str, ConfigRule]:
+    """``clean`` and the record's precomputed files under ``folder`` (each must exist)."""
     from ..sources.base import source_folder
 
-    wan_dir = source_folder(wan_dir, "the folder of `hf-noisy wan` outputs")
-    unknown = [level for level in levels if level != "clean" and level not in WAN_FILES]
-    if unknown or not levels or len(set(levels)) != len(levels):
-        raise HfNoisyError(f"levels must be distinct names among {', '.join(LEVELS)}; got {', '.join(levels) or 'none'}")
-    missing = [WAN_FILES[level] for level in levels if level != "clean" and not (wan_dir / WAN_FILES[level]).is_file()]
+    folder = source_folder(folder, "the folder of `hf-noisy wan` outputs")
+    files = record.precomputed
+    unknown = [name for name in configs if name != "clean" and name not in files]
+    if unknown or not configs or len(set(configs)) != len(configs):
+        raise HfNoisyError(f"levels must be distinct names among clean, {', '.join(files)}; got "
+                           f"{', '.join(configs) or 'none'}")
+    missing = [files[name] for name in configs if name != "clean" and not (folder / files[name]).is_file()]
     if missing:
-        raise HfNoisyError(f"{wan_dir}: missing {', '.join(missing)} (make them with `hf-noisy wan`, see its --help)")
-    if max_images is not None and max_images < 1:
-        raise HfNoisyError("max_images must be >= 1")
-    configs: dict[str, ConfigRule] = {level: Clean() if level == "clean" else Precomputed(wan_dir / WAN_FILES[level])
-                                      for level in levels}
-    splits = {split: read_coco_split(coco_root, split).head(max_images) for split in ("train", "validation")}
-    return build_dataset(benchmark_info("coco-wan"), splits, configs, out_dir, images=images, num_proc=num_proc,
-                         images_per_shard=images_per_shard, overwrite=overwrite, progress=progress,
-                         verify_images=verify_images, version="custom", quality=True, extra_metadata={"max_images": max_images})
+        raise HfNoisyError(f"{folder}: missing {', '.join(missing)} (make them with `hf-noisy wan`, see its --help)")
+    return {name: Clean() if name == "clean" else Precomputed(Path(folder) / files[name]) for name in configs}
 
 
-def build_shapes_n(
+def build_benchmark(
+    benchmark: str,
     out_dir: str | os.PathLike,
     *,
-    num_train: int = 1000,
-    num_val: int = 100,
-    image_size: int = 128,
-    generator_seed: int = 0,
-    levels: Sequence[str] = LEVELS,
+    configs: Sequence[str] = CONFIGS,
     seed: int = 1,
-    images: Literal["embedded", "shared", "none"] = "embedded",
+    images: Literal["embedded", "shared", "none"] | None = None,
     num_proc: int = 1,
+    max_images: int | None = None,
     images_per_shard: int = 1000,
     overwrite: bool = False,
     progress: bool = False,
+    verify_images: bool = True,
+    **source: Any,
 ) -> BuildResult:
-    """Build Shapes-N: generate its clean source (:func:`hf_noisy.sources.shapes.write_shapes_root`: ``num_train``
-    and ``num_val`` images of ``image_size`` pixels, drawn from ``generator_seed``) in a temporary folder, then
-    build it like COCO-N (``levels`` with noise ``seed``; other arguments as :func:`build_coco_n`). Same
-    arguments give the same bytes, for any ``num_proc``. The version is ``custom`` (a generated benchmark has
-    no official release); the generator's arguments are in the metadata."""
-    import tempfile
+    """Build ``benchmark`` (an id of :mod:`hf_noisy.benchmarks`) into the dataset folder ``out_dir``.
 
-    from ..sources import read_coco_split
-    from ..sources.shapes import write_shapes_root
+    Args:
+        source: the benchmark's source options (:attr:`~hf_noisy.benchmarks.Benchmark.options`), e.g.
+            ``coco_root=`` for COCO-N; ``lvis_root=`` and ``coco_root=`` for LVIS-N; ``cityscapes_root=``;
+            ``coco_root=`` and ``wan_dir=`` (``easy.json``, ``medium.json``, ``hard.json`` from ``hf-noisy wan``)
+            for COCO-WAN; Shapes-N's generator: ``num_train``, ``num_val``, ``image_size`` (pixels),
+            ``generator_seed``.
+        configs: the train configs, in card order: ``clean``, a preset (``easy``, ``medium``, ``hard``) or
+            ``NAME=SPEC`` (a config noised by a preset or a YAML/JSON spec file); for a benchmark of
+            precomputed files (COCO-WAN), ``clean`` and its files' names.
+        seed: the noise seed (every spec's; 1 with the paper's configs on the whole source = version v1.0).
+        images: image storage (default: the benchmark's, following its source's terms; Cityscapes-N
+            ``"none"``: ``load_coco_n(folder, config, image_root=cityscapes_root)`` joins your own copy back).
+        max_images: only the first N images of each split (not for a generated source: size it instead).
+        verify_images: decode every image before writing (sizes are always checked).
+        num_proc, images_per_shard, overwrite, progress: as :func:`~hf_noisy.hub.build.build_dataset`.
 
-    generator = {"num_train": num_train, "num_val": num_val, "image_size": image_size, "generator_seed": generator_seed}
-    with tempfile.TemporaryDirectory(prefix="hf-noisy-shapes-") as tmp:
-        root = write_shapes_root(tmp, **generator)
-        splits = {split: read_coco_split(root, split) for split in ("train", "validation")}
-        configs, _ = _noise_configs(levels, seed)
-        return build_dataset(benchmark_info("shapes-n"), splits, configs, out_dir, images=images, num_proc=num_proc,
-                             images_per_shard=images_per_shard, overwrite=overwrite, progress=progress,
-                             version="custom", extra_metadata={"seed": seed, "generator": generator})
+    The version is ``v1.0`` for the paper's configs with seed 1 on a whole source of a versioned benchmark,
+    else ``custom`` (always for COCO-WAN, whose SAM masks depend on checkpoint and hardware, and for Shapes-N).
+    Same arguments give the same bytes for any ``num_proc``.
+    """
+    record = benchmarks.get(benchmark)
+    unknown = sorted(set(source) - set(record.options))
+    if unknown:
+        raise HfNoisyError(f"{record.id} takes no source option {', '.join(unknown)}; its options: "
+                           f"{', '.join(record.options) or 'none'}")
+    missing = [name for name in record.needs if source.get(name) is None]
+    if missing:
+        raise HfNoisyError(f"{record.id} needs {' and '.join(missing)}")
+    if max_images is not None and (record.generated or max_images < 1):
+        raise HfNoisyError(f"{record.id} is generated: size it with its options ({', '.join(record.options)}), "
+                           "not max_images" if record.generated else "max_images must be >= 1")
+    if record.precomputed:
+        rules, official = _precomputed_configs(record, configs, source.pop(record.precomputed_from)), False
+    else:
+        rules, official = _noise_configs(configs, seed)
+    version = BENCHMARK_VERSION if record.versioned and official and max_images is None else "custom"
+    extra: dict[str, Any] = {} if record.precomputed else {"seed": seed}
+    if not record.generated:
+        extra["max_images"] = max_images
+    with record.reader.load()(progress=progress, **source) as read:
+        splits = {split: data.head(max_images) for split, data in read.splits.items()}
+        return build_dataset(benchmark_info(record.id), splits, rules, out_dir, images=images or record.images,
+                             num_proc=num_proc, images_per_shard=images_per_shard, overwrite=overwrite,
+                             progress=progress, version=version, quality=record.quality,
+                             extra_metadata={**extra, **read.metadata}, verify_images=verify_images)

@@ -172,9 +172,9 @@ def test_rules_pick_lvis_for_lvis_n_only(gt: dict):
 
 
 def test_a_built_dataset_is_a_benchmark_source(coco_tiny: Path, tmp_path: Path):
-    from hf_noisy.hub import build_coco_n, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
 
-    built = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean"], max_images=4).path
+    built = build_benchmark("coco-n", tmp_path / "coco-n", coco_root=coco_tiny, configs=["clean"], max_images=4).path
     sources = parse_benchmark_sources([f"coco-n={built}"])
     store = tmp_path / "board"
     init_store(store, sources)

@@ -205,7 +205,8 @@ def build_benchmark(
         extra["max_images"] = max_images
     with record.reader.load()(progress=progress, **source) as read:
         splits = {split: data.head(max_images) for split, data in read.splits.items()}
-        return build_dataset(benchmark_info(record.id), splits, rules, out_dir, images=images or record.images,
+        return build_dataset(benchmark_info(record.id), splits, rules, out_dir,
+                             images=record.images if images is None else images,
                              num_proc=num_proc, images_per_shard=images_per_shard, overwrite=overwrite,
                              progress=progress, version=version, quality=record.quality,
                              extra_metadata={**extra, **read.metadata}, verify_images=verify_images)

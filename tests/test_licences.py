@@ -133,10 +133,10 @@ def test_demo_card_describes_synthetic_shapes(tmp_path: Path):
     from hf_noisy.demo import run_demo
 
     run_demo(tmp_path / "demo", num_images=2)
-    card = (tmp_path / "demo/shapes-n/README.md").read_text()
+    card = (tmp_path / "demo/demo-shapes/README.md").read_text()
     header = card.split("---")[1]
     assert "license: cc0-1.0" in header and "cc-by-4.0" not in card
     assert "synthetic" in card.lower() and "CC0" in card
     assert "COCO 2017 with" not in card and "Flickr" not in card and "Lin, Tsung-Yi" not in card
     assert "obtain" not in card.lower().replace("nothing to obtain", "")
-    assert read_metadata(tmp_path / "demo/shapes-n")["benchmark"] == "Shapes-N"
+    assert read_metadata(tmp_path / "demo/demo-shapes")["benchmark"] == "Demo shapes"

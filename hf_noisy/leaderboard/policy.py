@@ -57,10 +57,11 @@ class SandboxLimits:
     """Budgets for one upload, on top of the interpreter, libraries and ground truth: ``cpu_seconds`` of CPU
     time, ``memory_mb`` of data memory (heap and private mappings), ``wall_seconds`` of real time for the
     whole child (start-up and ground-truth loading included), and ``retries``: how many more times a child
-    killed by an outside signal (not its CPU limit) is run before the upload fails with that signal."""
+    killed by an outside signal (not its CPU limit) is run before the upload fails with that signal. A
+    benchmark's own: :func:`scoring_limits`, :func:`check_limits`."""
 
-    cpu_seconds: float = 1800.0
-    memory_mb: float = 8192.0
+    cpu_seconds: float
+    memory_mb: float
     wall_seconds: float = 7200.0
     retries: int = 2
 

@@ -82,7 +82,7 @@ def main() -> int:
     from bench_metric_lvis import GT, TOLERANCE, lvis_submission
 
     from hf_noisy.leaderboard import init_store, parse_benchmark_sources
-    from hf_noisy.leaderboard.rules import rules_for
+    from hf_noisy.leaderboard.policy import Limits, scoring_limits
 
     if not GT.is_file():
         print(f"shared data not found: {GT} (set HF_NOISY_SHARED)", file=sys.stderr)
@@ -95,13 +95,13 @@ def main() -> int:
         upload = folder / "results.json.gz"
         compress(dt_path, upload)
         plain, packed = dt_path.stat().st_size, upload.stat().st_size
-        rules = rules_for("lvis-n")
+        caps, budget = Limits().for_benchmark("lvis-n"), scoring_limits("lvis-n")
         print(f"x{args.scale}: {images:,} images, {count:,} detections (made in {time.perf_counter() - start:.0f} s)")
         print(f"upload: {plain / 2**20:,.0f} MiB of JSON, {packed / 2**20:,.0f} MiB gzipped; old caps "
               f"{OLD_CAPS['uncompressed'] / 2**20:,.0f} / {OLD_CAPS['compressed'] / 2**20:,.0f} MiB "
               f"({'over' if plain > OLD_CAPS['uncompressed'] else 'within'}), LVIS-N caps "
-              f"{rules.max_uncompressed_bytes / 2**20:,.0f} / {rules.max_compressed_bytes / 2**20:,.0f} MiB; "
-              f"sandbox budget {rules.cpu_seconds:,.0f} CPU s, {rules.memory_mb:,.0f} MB", flush=True)
+              f"{caps.max_uncompressed_bytes / 2**20:,.0f} / {caps.max_compressed_bytes / 2**20:,.0f} MiB; "
+              f"sandbox budget {budget.cpu_seconds:,.0f} CPU s, {budget.memory_mb:,.0f} MB", flush=True)
         store = folder / "board"
         init_store(store, parse_benchmark_sources([f"lvis-n={gt_path}"]))
         submitted = step(store, upload, "submit")

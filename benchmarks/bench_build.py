@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_noisy.hub import build_coco_n
+from hf_noisy.hub import build_benchmark
 from hf_noisy.sources import COCO_SPLITS
 
 TARGET_CHUNK = 64 * 1024
@@ -87,7 +87,8 @@ def main() -> None:
     image_bytes = sum(p.stat().st_size for _, d in COCO_SPLITS.values() for p in (root / d).iterdir())
     with tempfile.TemporaryDirectory() as tmp:
         for images in ("embedded", "shared"):
-            result = build_coco_n(root, Path(tmp) / images, images=images, num_proc=args.num_proc, levels=levels)
+            result = build_benchmark("coco-n", Path(tmp) / images, coco_root=root, images=images,
+                                     num_proc=args.num_proc, configs=levels)
             count = sum(s["num_images"] for s in result.metadata["source"].values())
             shards = sorted((Path(tmp) / images).rglob("*.parquet"))
             stored = sum(p.stat().st_size for p in shards)

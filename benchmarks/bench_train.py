@@ -73,13 +73,13 @@ def main() -> None:
 
     import m2f_data
     import train_mask2former as m2f
-    from hf_noisy.hub import build_coco_n, load_coco_n
+    from hf_noisy.hub import build_benchmark, load_coco_n
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        built = build_coco_n(args.coco_root, Path(tmp) / "coco-n", levels=["clean"], images="embedded",
-                             max_images=args.images).path
+        built = build_benchmark("coco-n", Path(tmp) / "coco-n", coco_root=args.coco_root, configs=["clean"],
+                                images="embedded", max_images=args.images).path
         rows = load_coco_n(built, "clean", split="train")
         if not args.steps_only:
             import albumentations as A

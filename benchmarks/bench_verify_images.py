@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hf_noisy.hub import build_coco_n
+from hf_noisy.hub import build_benchmark
 from hf_noisy.sources import read_coco_split
 
 
@@ -37,7 +37,8 @@ def main() -> None:
             for verify in (False, True):
                 out = Path(tmp) / f"{verify}-{r}"
                 start = time.perf_counter()
-                build_coco_n(args.coco_root, out, levels=levels, num_proc=args.num_proc, verify_images=verify)
+                build_benchmark("coco-n", out, coco_root=args.coco_root, configs=levels, num_proc=args.num_proc,
+                                verify_images=verify)
                 best[verify] = min(best[verify], time.perf_counter() - start)
     splits = [read_coco_split(args.coco_root, split) for split in ("train", "validation")]
     images = sum(len(split.image_paths) for split in splits)

@@ -4,7 +4,7 @@ The public API, imported lazily so that ``import hf_noisy`` stays cheap::
 
     from hf_noisy import PRESETS, load_spec, apply_noise, noise_file   # noise engine
     from hf_noisy import load_coco, write_coco, Crop                   # COCO files, masks
-    from hf_noisy import build_coco_n, build_cityscapes_n, build_lvis_n, build_coco_wan  # HF datasets
+    from hf_noisy import build_benchmark                                # HF datasets, by benchmark id
     from hf_noisy import load_coco_n, to_masks, export_coco, NoiseTransform
     from hf_noisy import weak_annotate                                  # COCO-WAN (needs the wan extra)
 """
@@ -29,10 +29,7 @@ _EXPORTS = {
     "Crop": "hf_noisy.masks",
     "HfNoisyError": "hf_noisy.errors",
     "to_masks": "hf_noisy.hub",
-    "build_coco_n": "hf_noisy.hub",
-    "build_cityscapes_n": "hf_noisy.hub",
-    "build_lvis_n": "hf_noisy.hub",
-    "build_coco_wan": "hf_noisy.hub",
+    "build_benchmark": "hf_noisy.hub",
     "load_coco_n": "hf_noisy.hub",
     "export_coco": "hf_noisy.hub",
     "NoiseTransform": "hf_noisy.hub",

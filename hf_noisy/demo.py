@@ -7,7 +7,7 @@ Everything goes into one folder, written atomically (a failed run leaves the pre
       coco/                               clean synthetic dataset laid out like COCO 2017
       noisy/{easy,medium,hard}.json       noisy train annotations with provenance (hf-noisy noise)
       overlays/<image_id>.png             clean vs hard, side by side (hf-noisy show)
-      shapes-n/                           parquet configs clean/easy/medium/hard + dataset card (hf-noisy build);
+      demo-shapes/                        parquet configs clean/easy/medium/hard + dataset card (hf-noisy build);
                                           only with the ``hub`` extra (``datasets`` installed)
       summary.md                          the tables printed at the end
 """
@@ -25,9 +25,10 @@ from .noise import PRESETS, NoiseSummary, noise_file
 from .synthetic import make_shapes_coco
 from .viz import render_overlays
 
-__all__ = ["DemoReport", "SHAPES_LICENSE", "run_demo", "shapes_info"]
+__all__ = ["DemoReport", "SHAPES_LICENSE", "demo_shapes_info", "run_demo"]
 
-LEVELS = ("easy", "medium", "hard")
+#: The noise presets the demo applies, in order.
+NOISE_LEVELS = ("easy", "medium", "hard")
 
 #: the synthetic shapes' terms, for the demo's dataset card (the COCO JSON of the shapes names CC0-1.0 too)
 SHAPES_LICENSE = (
@@ -38,13 +39,14 @@ SHAPES_LICENSE = (
 )
 
 
-def shapes_info():
-    """The card texts of the demo's dataset (``shapes-n/``): what the synthetic data is, its CC0 terms."""
+def demo_shapes_info():
+    """The card texts of the demo's dataset (``demo-shapes/``, not the Shapes-N benchmark): what the synthetic
+    data is, its CC0 terms."""
     from .hub import BenchmarkInfo
 
     return BenchmarkInfo(
-        name="shapes-n", title="Shapes-N",
-        pretty_name="Shapes-N: hf-noisy's synthetic shapes with benchmark label noise (demo data)",
+        name="demo-shapes", title="Demo shapes",
+        pretty_name="Demo shapes: hf-noisy's synthetic shapes with benchmark label noise (demo data)",
         about="A demonstration dataset made by `hf-noisy demo`: deterministic synthetic shapes (objects with "
         "holes, thin and touching objects, multi-part objects, crowd regions) noised at the levels of the paper's "
         "Table 7, built exactly as COCO-N is built. It is for trying the tools, not a benchmark.",
@@ -95,7 +97,7 @@ def run_demo(
         root = make_shapes_coco(tmp / "coco", num_train=num_images, num_val=max(2, num_images // 3))
         clean = root / "annotations" / "instances_train2017.json"
         summaries = {}
-        for level in LEVELS:
+        for level in NOISE_LEVELS:
             summaries[level] = noise_file(clean, tmp / "noisy" / f"{level}.json", PRESETS[level].with_seed(seed), num_proc=num_proc)
         render_overlays(load_coco(clean), load_coco(tmp / "noisy" / "hard.json", allow_empty_masks=True),
                         root / "train2017", tmp / "overlays", num_images=4, title="hard")
@@ -108,13 +110,13 @@ def run_demo(
             import datasets
 
             splits = {split: read_coco_split(root, split) for split in ("train", "validation")}
-            configs = {"clean": Clean(), **{level: Noised(PRESETS[level].with_seed(seed)) for level in LEVELS}}
-            built = build_dataset(shapes_info(), splits, configs, tmp / "shapes-n", num_proc=num_proc,
+            configs = {"clean": Clean(), **{level: Noised(PRESETS[level].with_seed(seed)) for level in NOISE_LEVELS}}
+            built = build_dataset(demo_shapes_info(), splits, configs, tmp / "demo-shapes", num_proc=num_proc,
                                   extra_metadata={"seed": seed})
             quiet = datasets.are_progress_bars_disabled()
             datasets.disable_progress_bars()  # the tables are the output; restored below
             try:
-                for config in ("clean", *LEVELS):
+                for config in ("clean", *NOISE_LEVELS):
                     rows = load_coco_n(built.path, config, split="train")
                     hub_rows[config] = len(rows)
                     if rows[0]["image"] is None or not rows[0]["objects"]:
@@ -123,7 +125,7 @@ def run_demo(
                 if not quiet:
                     datasets.enable_progress_bars()
             table += (
-                "\n\nHugging Face dataset folder shapes-n/ (load_dataset(folder, config) for "
+                "\n\nHugging Face dataset folder demo-shapes/ (load_dataset(folder, config) for "
                 f"{', '.join(hub_rows)}; mean IoU = mean mask IoU of noisy to clean):\n\n" + built.summary()
             )
         else:

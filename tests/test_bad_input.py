@@ -232,9 +232,10 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="module")
 def built(coco_tiny, tmp_path_factory):
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("built") / "coco-n", max_images=2, levels=["clean"]).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("built") / "coco-n", coco_root=coco_tiny, max_images=2,
+                           configs=["clean"]).path
 
 
 LOCAL_LOOKING = ["./coco-n-tinyy", "coco-n-tinyy", "~/no-such-hf-noisy-folder", "/nonexistent/coco-n", "a/b/c",

@@ -10,7 +10,7 @@ import pytest
 
 from hf_noisy.coco import load_coco
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import Clean, Noised, Precomputed, benchmark_info, build_coco_wan, build_dataset, build_lvis_n, export_coco
+from hf_noisy.hub import Clean, Noised, Precomputed, benchmark_info, build_benchmark, build_dataset, export_coco
 from hf_noisy.noise import NoiseSpec, apply_noise
 from hf_noisy.noise.spec import SpecError
 from hf_noisy.sources import lvis_image_name, read_coco_split, read_lvis_split
@@ -48,7 +48,8 @@ def lvis_root(coco_tiny: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lvis_built(lvis_root: Path, coco_tiny: Path, tmp_path_factory) -> Path:
-    return build_lvis_n(lvis_root, coco_tiny, tmp_path_factory.mktemp("lvis-n") / "lvis-n", levels=["clean", "hard"]).path
+    return build_benchmark("lvis-n", tmp_path_factory.mktemp("lvis-n") / "lvis-n", lvis_root=lvis_root,
+                           coco_root=coco_tiny, configs=["clean", "hard"]).path
 
 
 def test_lvis_n_rows_are_complete_in_every_config(lvis_built: Path, lvis_root: Path, coco_tiny: Path):
@@ -135,7 +136,7 @@ def test_precomputed_configs_build_coco_wan(coco_tiny: Path, tmp_path: Path):
     wan.mkdir()
     for level, op in (("easy", "sam_box"), ("medium", "sam_point"), ("hard", "sam_point")):
         _precomputed(coco_tiny, wan / f"{level}.json", op)
-    out = build_coco_wan(coco_tiny, wan, tmp_path / "coco-wan", max_images=N).path
+    out = build_benchmark("coco-wan", tmp_path / "coco-wan", coco_root=coco_tiny, wan_dir=wan, max_images=N).path
     medium = load_dataset(str(out), "medium")
     row = medium["train"][0]
     assert row["image"].size == (row["width"], row["height"])
@@ -166,7 +167,7 @@ def test_precomputed_file_must_keep_clean_ids(coco_tiny: Path, tmp_path: Path):
     missing = tmp_path / "wan"
     missing.mkdir()
     with pytest.raises(HfNoisyError, match="missing easy.json"):
-        build_coco_wan(coco_tiny, missing, tmp_path / "out2")
+        build_benchmark("coco-wan", tmp_path / "out2", coco_root=coco_tiny, wan_dir=missing)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
 
 
@@ -175,7 +176,7 @@ def test_cityscapes_n_from_the_real_frame(shared_dir: Path, tmp_path: Path):
     loads with image and objects, and validation is the clean conversion."""
     from datasets import load_dataset
 
-    from hf_noisy.hub import build_cityscapes_n
+    from hf_noisy.hub import build_benchmark
     from hf_noisy.sources.cityscapes import convert_cityscapes
 
     sample = shared_dir / "data" / "cityscapes-tiny"
@@ -184,7 +185,8 @@ def test_cityscapes_n_from_the_real_frame(shared_dir: Path, tmp_path: Path):
         (root / kind / "train").mkdir(parents=True)
         (root / kind / "val").symlink_to(sample / kind / "val")
         (root / kind / "train" / "frankfurt").symlink_to(sample / kind / "val" / "frankfurt")
-    out = build_cityscapes_n(root, tmp_path / "cityscapes-n", images="embedded").path  # explicitly: a private copy
+    out = build_benchmark("cityscapes-n", tmp_path / "cityscapes-n", cityscapes_root=root,
+                          images="embedded").path  # explicitly: a private copy
     for config in ("clean", "easy", "medium", "hard"):
         for split, rows in load_dataset(str(out), config).items():
             row = rows[0]

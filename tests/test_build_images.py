@@ -13,7 +13,7 @@ import pytest
 
 from hf_noisy.cli import main
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import build_coco_n
+from hf_noisy.hub import build_benchmark
 
 N = 3  # images per split in the builds below
 
@@ -45,10 +45,10 @@ def test_a_truncated_jpeg_fails_the_build_naming_it(coco_copy, tmp_path: Path):
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
     with pytest.raises(HfNoisyError, match=re.escape(f"{victim}: truncated or corrupt: image file is truncated")):
-        build_coco_n(root, tmp_path / "out", max_images=N, levels=["clean"])
+        build_benchmark("coco-n", tmp_path / "out", coco_root=root, max_images=N, configs=["clean"])
     _nothing_written(tmp_path)
     # the size in the header is right, so without the decode the broken file goes in (as on main today)
-    build_coco_n(root, tmp_path / "out", max_images=N, levels=["clean"], verify_images=False)
+    build_benchmark("coco-n", tmp_path / "out", coco_root=root, max_images=N, configs=["clean"], verify_images=False)
     assert (tmp_path / "out" / "README.md").is_file()
 
 
@@ -72,7 +72,7 @@ def test_a_file_that_is_no_image_fails_the_build(coco_copy, tmp_path: Path):
     root, victim = coco_copy
     victim.write_bytes(b"<html>404 not found</html>")
     with pytest.raises(HfNoisyError, match=re.escape(f"{victim}: unreadable")):
-        build_coco_n(root, tmp_path / "out", max_images=N, levels=["clean"])
+        build_benchmark("coco-n", tmp_path / "out", coco_root=root, max_images=N, configs=["clean"])
     _nothing_written(tmp_path)
 
 

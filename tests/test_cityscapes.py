@@ -458,11 +458,11 @@ def test_read_cityscapes_split_for_the_builder(tmp_path):
 
 def test_build_cityscapes_n_keeps_every_mask(tmp_path):
     """End to end through the builder: the clean config's rows hold exactly the instanceIds masks."""
-    from hf_noisy.hub import build_cityscapes_n, load_coco_n
+    from hf_noisy.hub import build_benchmark, load_coco_n
 
     root = tmp_path / "cityscapes"
     frames = _two_split_root(root)
-    build_cityscapes_n(root, tmp_path / "cityscapes-n", levels=("clean", "hard"))
+    build_benchmark("cityscapes-n", tmp_path / "cityscapes-n", cityscapes_root=root, configs=("clean", "hard"))
     for split, count in (("train", 3), ("validation", 1)):
         rows = load_coco_n(str(tmp_path / "cityscapes-n"), "clean", split=split)
         assert len(rows) == count

@@ -25,7 +25,7 @@ def test_demo_builds_everything_and_is_deterministic(tmp_path):
     assert "| hard |" in second.table
     # the Hugging Face dataset folder was built and every config loads back with images
     assert first.hub_rows == {"clean": 4, "easy": 4, "medium": 4, "hard": 4}
-    assert (tmp_path / "a/shapes-n/README.md").is_file() and not (tmp_path / "b/shapes-n").exists()
+    assert (tmp_path / "a/demo-shapes/README.md").is_file() and not (tmp_path / "b/demo-shapes").exists()
     assert "mean IoU" in first.table
     # harder levels change more instances
     unchanged = [first.summaries[level].ops["none"] for level in ("easy", "medium", "hard")]

@@ -133,9 +133,10 @@ def test_check_output_compares_files_not_spellings(tmp_path: Path):
 # -- an existing output is refused without --overwrite ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_build(coco_tiny: Path, tmp_path_factory) -> Path:
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("files") / "cn", max_images=1, levels=["clean"]).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("files") / "cn", coco_root=coco_tiny, max_images=1,
+                           configs=["clean"]).path
 
 
 def test_existing_outputs_are_kept_without_overwrite(coco_file: Path, small_build: Path, tmp_path: Path, capsys):
@@ -203,11 +204,11 @@ def test_files_and_folders_follow_the_umask(umask: int, coco_file: Path, tmp_pat
 
 
 def test_a_build_follows_the_umask(coco_tiny: Path, tmp_path: Path):
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
     old = os.umask(0o027)
     try:
-        out = build_coco_n(coco_tiny, tmp_path / "cn", max_images=1, levels=["clean"]).path
+        out = build_benchmark("coco-n", tmp_path / "cn", coco_root=coco_tiny, max_images=1, configs=["clean"]).path
     finally:
         os.umask(old)
     modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o777 for p in [out, *out.rglob("*")]}
@@ -227,7 +228,7 @@ with atomic_directory(sys.argv[1]) as tmp:
 
 PAUSED_BUILD = """
 import sys
-from hf_noisy.hub import build as builder, build_coco_n
+from hf_noisy.hub import build as builder, build_benchmark
 
 write_shard = builder.write_shard
 
@@ -239,12 +240,12 @@ def paused(task):  # the first shard waits for a line on stdin: the build is ali
     return stats
 
 builder.write_shard = paused
-build_coco_n(sys.argv[1], sys.argv[2], max_images=2, levels=["clean"], overwrite=True)
+build_benchmark("coco-n", sys.argv[2], coco_root=sys.argv[1], max_images=2, configs=["clean"], overwrite=True)
 """
 
 
 def test_a_build_removes_folders_of_killed_runs_only(coco_tiny: Path, tmp_path: Path):
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
     out = tmp_path / "cn"
     for _ in range(2):
@@ -258,7 +259,8 @@ def test_a_build_removes_folders_of_killed_runs_only(coco_tiny: Path, tmp_path: 
         live = Path(other.stdout.readline().strip())
         assert live.name.endswith(".partial"), live
         written = sorted(p.relative_to(live) for p in live.rglob("*"))
-        build_coco_n(coco_tiny, out, max_images=1, levels=["clean"])  # a second build while `other` is alive
+        build_benchmark("coco-n", out, coco_root=coco_tiny, max_images=1,
+                        configs=["clean"])  # a second build while `other` is alive
         assert _hidden(tmp_path) == sorted([live.name, live.name.replace(".partial", ".lock")])
         assert sorted(p.relative_to(live) for p in live.rglob("*")) == written and written
         other.communicate("\n", timeout=120)
@@ -313,9 +315,10 @@ def test_a_killed_swap_leaves_a_complete_folder(tmp_path: Path, swap: str, step:
 
 @pytest.fixture(scope="module")
 def old_build(coco_tiny: Path, tmp_path_factory) -> Path:
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("old") / "cn", max_images=1, levels=["clean"]).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("old") / "cn", coco_root=coco_tiny, max_images=1,
+                           configs=["clean"]).path
 
 
 @pytest.mark.parametrize("swap,step,expected", [("exchange", "ready", 1), ("exchange", "exchanged", 2),

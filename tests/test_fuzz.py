@@ -281,7 +281,7 @@ def shapes_root(tmp_path_factory) -> Path:
 
 
 BAD_ARGUMENTS = {
-    "levels": st.just([]) | st.lists(st.sampled_from(["", "extreme", "Hard", "clean "]) | st.text(max_size=4),
+    "configs": st.just([]) | st.lists(st.sampled_from(["", "extreme", "Hard", "clean "]) | st.text(max_size=4),
                                      min_size=1, max_size=2),
     "seed": st.integers(-(2**65), -1) | st.integers(2**64, 2**66),
     "images": st.sampled_from(["inline", "", "Shared"]) | anything,
@@ -294,12 +294,13 @@ BAD_ARGUMENTS = {
 @st.composite
 def build_arguments(draw) -> dict:
     """Good arguments, with at most one of them (half of the time) replaced by a bad value."""
-    kwargs = {"levels": draw(st.lists(st.sampled_from(["clean", "easy", "hard"]), min_size=1, max_size=3, unique=True)),
+    kwargs = {"configs": draw(st.lists(st.sampled_from(["clean", "easy", "hard"]), min_size=1, max_size=3,
+                                       unique=True)),
               "seed": draw(st.integers(0, 3) | st.just(2**64 - 1)), "images": draw(st.sampled_from(["embedded", "shared"])),
               "num_proc": draw(st.integers(1, 2)), "max_images": draw(st.none() | st.integers(1, 2)),
               "images_per_shard": draw(st.integers(1, 2))}
-    if kwargs["images"] == "shared" and "clean" not in kwargs["levels"] and draw(st.booleans()):
-        kwargs["levels"].insert(0, "clean")
+    if kwargs["images"] == "shared" and "clean" not in kwargs["configs"] and draw(st.booleans()):
+        kwargs["configs"].insert(0, "clean")
     bad = draw(st.none() | st.sampled_from(sorted(BAD_ARGUMENTS)))
     if bad is not None:
         kwargs[bad] = draw(BAD_ARGUMENTS[bad])
@@ -309,17 +310,17 @@ def build_arguments(draw) -> dict:
 @settings(FUZZ, max_examples=_DEEP or 8, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(build_arguments())
 def test_build_arguments(shapes_root, kwargs):
-    from hf_noisy.hub import build_coco_n, load_coco_n
+    from hf_noisy.hub import build_benchmark, load_coco_n
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "built"
         try:
-            result = build_coco_n(shapes_root, out, **kwargs)
+            result = build_benchmark("coco-n", out, coco_root=shapes_root, **kwargs)
         except HfNoisyError as err:
             _one_line(err)
             assert not out.exists() and list(Path(tmp).iterdir()) == []  # nothing written
             hypothesis.event("refused")
             return
         hypothesis.event("built")
-        assert set(result.metadata["configs"]) == set(kwargs["levels"])
-        assert len(load_coco_n(out, kwargs["levels"][-1], split="validation")) >= 1
+        assert set(result.metadata["configs"]) == set(kwargs["configs"])
+        assert len(load_coco_n(out, kwargs["configs"][-1], split="validation")) >= 1

@@ -11,7 +11,7 @@ import yaml
 
 from hf_noisy.coco import CocoFormatError, file_sha256, load_coco
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import build_coco_n, export_coco
+from hf_noisy.hub import build_benchmark, export_coco
 from hf_noisy.hub import build as build_module
 from hf_noisy.masks import segmentation_to_rle
 from hf_noisy.noise import PRESETS, apply_noise
@@ -21,7 +21,8 @@ N = 10  # images per split: keeps the suite fast
 
 @pytest.fixture(scope="module")
 def built(coco_tiny: Path, tmp_path_factory) -> Path:
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("hub") / "coco-n", max_images=N).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("hub") / "coco-n", coco_root=coco_tiny,
+                           max_images=N).path
 
 
 def _subset(coco_tiny: Path, split: str) -> dict:
@@ -112,7 +113,8 @@ def test_card_and_metadata_record_the_version(built: Path, coco_tiny: Path):
 
 
 def test_full_preset_build_is_v1_and_shared_images_are_stored_once(coco_tiny: Path, tmp_path: Path):
-    result = build_coco_n(coco_tiny, tmp_path / "full", levels=["clean", "hard"], images="shared")
+    result = build_benchmark("coco-n", tmp_path / "full", coco_root=coco_tiny, configs=["clean", "hard"],
+                             images="shared")
     assert result.metadata["benchmark_version"] == "v1.0"
     images = sum(p.stat().st_size for d in ("train2017", "val2017") for p in (coco_tiny / d).iterdir())
     stored = sum(p.stat().st_size for p in (tmp_path / "full" / "data").rglob("*.parquet"))
@@ -120,9 +122,9 @@ def test_full_preset_build_is_v1_and_shared_images_are_stored_once(coco_tiny: Pa
 
 
 def test_byte_identical_for_any_num_proc(coco_tiny: Path, tmp_path: Path):
-    kwargs = dict(max_images=N, images_per_shard=4, levels=["clean", "hard"])
-    one = build_coco_n(coco_tiny, tmp_path / "one", num_proc=1, **kwargs).path
-    two = build_coco_n(coco_tiny, tmp_path / "two", num_proc=2, **kwargs).path
+    kwargs = dict(max_images=N, images_per_shard=4, configs=["clean", "hard"])
+    one = build_benchmark("coco-n", tmp_path / "one", coco_root=coco_tiny, num_proc=1, **kwargs).path
+    two = build_benchmark("coco-n", tmp_path / "two", coco_root=coco_tiny, num_proc=2, **kwargs).path
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
     assert len([f for f in files if f.suffix == ".parquet"]) == 2 * 2 * 3  # configs x splits x shards
     assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
@@ -191,17 +193,17 @@ def test_a_failing_build_leaves_nothing(coco_tiny: Path, tmp_path: Path, monkeyp
     real = build_module.write_shard
     monkeypatch.setattr(build_module, "write_shard", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        build_coco_n(coco_tiny, tmp_path / "out", max_images=2)
+        build_benchmark("coco-n", tmp_path / "out", coco_root=coco_tiny, max_images=2)
     assert len(calls) == 3 and _leftovers(tmp_path) == []
 
 
 def test_a_failing_overwrite_keeps_the_old_folder(coco_tiny: Path, tmp_path: Path, monkeypatch):
     from datasets import load_dataset
 
-    out = build_coco_n(coco_tiny, tmp_path / "out", max_images=2, levels=["clean"]).path
+    out = build_benchmark("coco-n", tmp_path / "out", coco_root=coco_tiny, max_images=2, configs=["clean"]).path
     monkeypatch.setattr(build_module, "write_shard", lambda task: (_ for _ in ()).throw(RuntimeError("killed")))
     with pytest.raises(RuntimeError):
-        build_coco_n(coco_tiny, out, max_images=2, overwrite=True)
+        build_benchmark("coco-n", out, coco_root=coco_tiny, max_images=2, overwrite=True)
     assert _leftovers(tmp_path) == ["out"]
     assert load_dataset(str(out), "clean", split="train").num_rows == 2
 
@@ -216,7 +218,7 @@ def test_bad_input_raises_before_writing(coco_tiny: Path, tmp_path: Path):
     (root / "annotations" / "instances_train2017.json").write_text(json.dumps(data))
     (root / "annotations" / "instances_val2017.json").symlink_to(coco_tiny / "annotations" / "instances_val2017.json")
     with pytest.raises(CocoFormatError, match=f"annotation {data['annotations'][3]['id']}.*bbox"):
-        build_coco_n(root, tmp_path / "out")
+        build_benchmark("coco-n", tmp_path / "out", coco_root=root)
     assert not (tmp_path / "out").exists()
 
 
@@ -227,7 +229,7 @@ def test_missing_image_file_is_reported(coco_tiny: Path, tmp_path: Path):
     (root / "val2017").symlink_to(coco_tiny / "val2017")
     (root / "train2017").mkdir()
     with pytest.raises(HfNoisyError, match="image file"):
-        build_coco_n(root, tmp_path / "out", max_images=2)
+        build_benchmark("coco-n", tmp_path / "out", coco_root=root, max_images=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coco"]
 
 
@@ -255,10 +257,12 @@ def test_a_rebuilt_folder_never_loads_stale_cached_rows(coco_tiny: Path, tmp_pat
     (rows and bytes per split) is what tells a rebuild, or another build in a folder of the same name, apart."""
     from datasets import load_dataset
 
-    first = build_coco_n(coco_tiny, tmp_path / "a" / "same", max_images=2, levels=["clean"]).path
-    other = build_coco_n(coco_tiny, tmp_path / "b" / "same", max_images=3, levels=["clean"]).path
+    first = build_benchmark("coco-n", tmp_path / "a" / "same", coco_root=coco_tiny, max_images=2,
+                            configs=["clean"]).path
+    other = build_benchmark("coco-n", tmp_path / "b" / "same", coco_root=coco_tiny, max_images=3,
+                            configs=["clean"]).path
     assert load_dataset(str(first), "clean", split="train").num_rows == 2
     assert load_dataset(str(other), "clean", split="train").num_rows == 3
-    build_coco_n(coco_tiny, first, max_images=4, levels=["clean"], overwrite=True)
+    build_benchmark("coco-n", first, coco_root=coco_tiny, max_images=4, configs=["clean"], overwrite=True)
     rows = load_dataset(str(first), "clean", split="train")
     assert rows.num_rows == 4 and rows.info.splits["train"].num_examples == 4

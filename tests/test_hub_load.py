@@ -10,15 +10,15 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import ColumnMap, NoiseTransform, build_coco_n, load_coco_n, to_masks
+from hf_noisy.hub import ColumnMap, NoiseTransform, build_benchmark, load_coco_n, to_masks
 from hf_noisy.hub.transform import categories_from_names
 from hf_noisy.noise import PRESETS
 
 
 @pytest.fixture(scope="module")
 def built(coco_tiny: Path, tmp_path_factory) -> Path:
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("hub") / "coco-n", max_images=6, images_per_shard=4,
-                        levels=["clean", "hard"], images="shared").path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("hub") / "coco-n", coco_root=coco_tiny, max_images=6,
+                           images_per_shard=4, configs=["clean", "hard"], images="shared").path
 
 
 def test_load_coco_n_joins_the_images(built: Path):

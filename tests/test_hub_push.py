@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import HfApi
 
 from hf_noisy.cli import main
-from hf_noisy.hub import build_coco_n
+from hf_noisy.hub import build_benchmark
 
 REPO = "noisy-seg/coco-n"
 
@@ -19,8 +19,8 @@ REPO = "noisy-seg/coco-n"
 def builds(coco_tiny: Path, tmp_path_factory) -> tuple[Path, Path]:
     """Two small COCO-N builds that differ only in the seed (so their hard configs differ), 2 images a shard."""
     root = tmp_path_factory.mktemp("push")
-    return tuple(build_coco_n(coco_tiny, root / f"seed{seed}", max_images=3, images_per_shard=2, seed=seed,
-                              levels=["clean", "hard"]).path for seed in (1, 2))
+    return tuple(build_benchmark("coco-n", root / f"seed{seed}", coco_root=coco_tiny, max_images=3,
+                                 images_per_shard=2, seed=seed, configs=["clean", "hard"]).path for seed in (1, 2))
 
 
 def _plain(rows) -> list[dict]:

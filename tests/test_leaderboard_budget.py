@@ -218,7 +218,8 @@ def test_the_sandbox_checks_and_scores_a_large_upload_in_bounded_memory(tmp_path
 
     from hf_noisy.coco import load_coco, write_coco
     from hf_noisy.leaderboard.rules import score
-    from hf_noisy.leaderboard.sandbox import SandboxLimits, score_upload
+    from hf_noisy.leaderboard.policy import SandboxLimits
+    from hf_noisy.leaderboard.sandbox import score_upload
 
     gt, detections = synthetic(1500, 20, seed=7)
     gt_path, upload = tmp_path / "gt.json", tmp_path / "results.json.gz"

@@ -13,7 +13,7 @@ from huggingface_hub import HfApi
 
 from hf_noisy.cli import main
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import build_coco_n, export_coco, push_dataset
+from hf_noisy.hub import build_benchmark, export_coco, push_dataset
 from hf_noisy.leaderboard import HubBackend, board_rows, list_results, list_submissions, open_backend
 from hf_noisy.metrics import evaluate_coco
 
@@ -25,7 +25,7 @@ SUBMISSIONS, RESULTS = "noisy-seg/leaderboard-submissions", "noisy-seg/leaderboa
 def benchmark(coco_tiny: Path, tmp_path_factory) -> tuple[Path, dict]:
     """A 4-image COCO-N build (clean only) and its clean validation ground truth as COCO."""
     root = tmp_path_factory.mktemp("lb-hub")
-    built = build_coco_n(coco_tiny, root / "coco-n", max_images=4, levels=["clean"]).path
+    built = build_benchmark("coco-n", root / "coco-n", coco_root=coco_tiny, max_images=4, configs=["clean"]).path
     gt = export_coco(built, "clean", "validation", root / "gt.json")
     return built, gt
 

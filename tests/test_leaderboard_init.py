@@ -24,9 +24,10 @@ META = SubmissionMeta("M2F R50", "coco-n", "hard", submitter="alice", method="CE
 @pytest.fixture(scope="module")
 def built(coco_tiny: Path, tmp_path_factory) -> Path:
     """A COCO-N folder with its clean config, built from coco-tiny (a 4-image subset: version ``custom``)."""
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("built") / "coco-n", levels=["clean"], max_images=4).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("built") / "coco-n", coco_root=coco_tiny,
+                           configs=["clean"], max_images=4).path
 
 
 def test_a_relative_benchmark_path_is_stored_absolute_and_works_from_another_folder(built: Path, tmp_path: Path,

@@ -13,7 +13,7 @@ import pytest
 from _leaderboard import dumps, predictions, session_cookie, shapes_gt, write_gt
 
 from hf_noisy.leaderboard import (SubmissionError, SubmissionMeta, init_store, list_results, list_submissions,
-                                  parse_benchmark_sources, rules_for)
+                                  check_limits, parse_benchmark_sources, scoring_limits)
 from hf_noisy.leaderboard.board import Submission
 from hf_noisy.leaderboard.evaluator import fair_order
 from hf_noisy.leaderboard.queue import CheckGate, EvaluatorLoop
@@ -84,9 +84,8 @@ def test_the_evaluator_serves_submitters_in_turn():
 
 def test_the_check_has_its_own_small_budget():
     for benchmark in ("coco-n", "lvis-n"):
-        rules = rules_for(benchmark)
-        check = rules.check_sandbox()
-        assert check.cpu_seconds <= 20 < rules.sandbox().cpu_seconds and check.retries == 0
+        check = check_limits(benchmark)
+        assert check.cpu_seconds <= 20 < scoring_limits(benchmark).cpu_seconds and check.retries == 0
 
 
 def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, tmp_path: Path, free_port, capsys,
@@ -138,7 +137,7 @@ def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, t
         assert "queued for scoring" in answer and "Evaluated" not in hostile_answer  # never scored in a request
         with capsys.disabled():
             print(f"\n[queue] valid submit while a hostile one is checked: {latency:.1f} s; hostile submit "
-                  f"answered after {hostile_wall:.1f} s (check budget {rules_for('coco-n').check_cpu_seconds:g} "
+                  f"answered after {hostile_wall:.1f} s (check budget {check_limits('coco-n').cpu_seconds:g} "
                   "CPU-s)")
         assert latency < 15, f"a concurrent valid submit took {latency:.1f} s"
         deadline = time.monotonic() + 180

@@ -24,14 +24,14 @@ def test_the_leaderboard_section_runs(coco_tiny: Path, tmp_path: Path, monkeypat
     """The section's commands, as written, against the loopback Hub: the results file pushed to alice's repo,
     submitted by its reference (the placeholder <commit> replaced by the commit upload-results printed),
     scored; then the Python example with a local file."""
-    from hf_noisy.hub import build_coco_n, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
     from hf_noisy.leaderboard.hosted import parse_hosted
 
     section = _section()
     bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
     python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
-    build_coco_n(coco_tiny, "coco-n", levels=["clean"], max_images=6)
+    build_benchmark("coco-n", "coco-n", coco_root=coco_tiny, configs=["clean"], max_images=6)
     gt = export_coco("coco-n", "clean", "validation")
     Path("results.json.gz").write_bytes(gzip.compress(dumps(predictions(gt, seed=9))))
     Path("hard.json.gz").write_bytes(gzip.compress(dumps(predictions(gt, seed=10))))

@@ -14,7 +14,7 @@ from _leaderboard import dumps, predictions, shapes_gt, small_gt, write_gt
 from hf_noisy.cli import main
 from hf_noisy.leaderboard import (Rules, SandboxLimits, SubmissionError, SubmissionMeta, board_rows, check_results,
                                   evaluate_pending, ground_truth_file, init_store, list_results, list_submissions,
-                                  load_reported, parse_benchmark_sources, rules_for, submit)
+                                  load_reported, parse_benchmark_sources, rules_for, scoring_limits, submit)
 from hf_noisy.masks import encode
 from hf_noisy.metrics import evaluate_coco
 
@@ -58,7 +58,7 @@ def test_cli_end_to_end_equals_hf_noisy_evaluate_and_evaluating_twice_gives_one_
         result["submission"]: result}
 
     # The sandbox's budgets: the benchmark's by default, the flags' when given.
-    coco = rules_for("coco-n")
+    coco = scoring_limits("coco-n")
     assert result["limits"] == {"cpu_seconds": coco.cpu_seconds, "memory_mb": coco.memory_mb}
     assert main(["leaderboard", "submit", str(results), "--store", store, "--benchmark", "coco-n", "--trained-on",
                  "hard", "--model-name", "M2F R101", "--submitter", "alice"]) == 0
@@ -172,9 +172,9 @@ def test_rules_pick_lvis_for_lvis_n_only(gt: dict):
 
 
 def test_a_built_dataset_is_a_benchmark_source(coco_tiny: Path, tmp_path: Path):
-    from hf_noisy.hub import build_coco_n, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
 
-    built = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean"], max_images=4).path
+    built = build_benchmark("coco-n", tmp_path / "coco-n", coco_root=coco_tiny, configs=["clean"], max_images=4).path
     sources = parse_benchmark_sources([f"coco-n={built}"])
     store = tmp_path / "board"
     init_store(store, sources)

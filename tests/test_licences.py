@@ -16,7 +16,7 @@ from PIL import Image
 from hf_noisy.cli import main
 from hf_noisy.errors import HfNoisyError
 from hf_noisy.hub import (
-    METADATA_FILE, NoiseTransform, build_cityscapes_n, build_coco_n, load_coco_n, push_dataset, read_metadata,
+    METADATA_FILE, NoiseTransform, build_benchmark, load_coco_n, push_dataset, read_metadata,
 )
 from hf_noisy.hub.push import check_redistribution
 from hf_noisy.noise import PRESETS
@@ -37,14 +37,14 @@ def cityscapes_root(shared_dir: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def annotation_only(cityscapes_root: Path, tmp_path_factory) -> Path:
-    return build_cityscapes_n(cityscapes_root, tmp_path_factory.mktemp("csn") / "cityscapes-n",
-                              levels=("clean", "hard")).path
+    return build_benchmark("cityscapes-n", tmp_path_factory.mktemp("csn") / "cityscapes-n",
+                           cityscapes_root=cityscapes_root, configs=("clean", "hard")).path
 
 
 @pytest.fixture(scope="module")
 def embedded(cityscapes_root: Path, tmp_path_factory) -> Path:
-    return build_cityscapes_n(cityscapes_root, tmp_path_factory.mktemp("cse") / "cityscapes-n",
-                              levels=("clean",), images="embedded").path
+    return build_benchmark("cityscapes-n", tmp_path_factory.mktemp("cse") / "cityscapes-n",
+                           cityscapes_root=cityscapes_root, configs=("clean",), images="embedded").path
 
 
 def test_cityscapes_n_is_annotation_only_by_default(annotation_only: Path):
@@ -106,7 +106,7 @@ def test_embedded_cityscapes_needs_redistribution_rights_to_push(embedded: Path,
 def test_folders_without_restricted_images_push_without_the_flag(annotation_only: Path, coco_tiny: Path,
                                                                  tmp_path: Path, hub):
     push_dataset(annotation_only, f"{hub.user}/cityscapes-n")
-    coco = build_coco_n(coco_tiny, tmp_path / "coco-n", max_images=1, levels=["clean"]).path
+    coco = build_benchmark("coco-n", tmp_path / "coco-n", coco_root=coco_tiny, max_images=1, configs=["clean"]).path
     assert "**Mode:** **embedded images**" in (coco / "README.md").read_text()
     push_dataset(coco, f"{hub.user}/coco-n")  # COCO's Flickr images carry their own Creative Commons licences
     assert len(_tags(f"{hub.user}/cityscapes-n")) == len(_tags(f"{hub.user}/coco-n")) == 1
@@ -133,10 +133,10 @@ def test_demo_card_describes_synthetic_shapes(tmp_path: Path):
     from hf_noisy.demo import run_demo
 
     run_demo(tmp_path / "demo", num_images=2)
-    card = (tmp_path / "demo/shapes-n/README.md").read_text()
+    card = (tmp_path / "demo/demo-shapes/README.md").read_text()
     header = card.split("---")[1]
     assert "license: cc0-1.0" in header and "cc-by-4.0" not in card
     assert "synthetic" in card.lower() and "CC0" in card
     assert "COCO 2017 with" not in card and "Flickr" not in card and "Lin, Tsung-Yi" not in card
     assert "obtain" not in card.lower().replace("nothing to obtain", "")
-    assert read_metadata(tmp_path / "demo/shapes-n")["benchmark"] == "Shapes-N"
+    assert read_metadata(tmp_path / "demo/demo-shapes")["benchmark"] == "Demo shapes"

@@ -97,7 +97,7 @@ def workspace(shared_dir: Path, coco_tiny: Path, tmp_path_factory) -> dict:
     from _leaderboard import dumps, predictions
 
     from hf_noisy.coco import load_coco
-    from hf_noisy.hub import build_cityscapes_n, build_coco_n, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
 
     ws = tmp_path_factory.mktemp("readme")
     for name in ("instances_train2017.json", "instances_val2017.json"):
@@ -112,8 +112,8 @@ def workspace(shared_dir: Path, coco_tiny: Path, tmp_path_factory) -> dict:
     shutil.copy(lvis / "lvis_v1_val.json", ws / "lvis_v1_val.json")
     (ws / "results.json").write_bytes(dumps(predictions(load_coco(ws / "lvis_v1_val.json"), seed=3)))
     cityscapes = _cityscapes_root(shared_dir / "data" / "cityscapes-tiny", ws / "cityscapes")
-    build_coco_n(coco_tiny, ws / "coco-n", max_images=4)
-    build_cityscapes_n(cityscapes, ws / "cityscapes-n", levels=("clean", "hard"))
+    build_benchmark("coco-n", ws / "coco-n", coco_root=coco_tiny, max_images=4)
+    build_benchmark("cityscapes-n", ws / "cityscapes-n", cityscapes_root=cityscapes, configs=("clean", "hard"))
     gt = export_coco(ws / "coco-n", "clean", "validation")
     (ws / "results.json.gz").write_bytes(gzip.compress(dumps(predictions(gt, seed=9))))
     cwd = os.getcwd()

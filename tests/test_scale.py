@@ -191,19 +191,21 @@ def test_boundary_band_equals_boundary_iou_api(shared_dir):
 def test_upload_caps_per_benchmark_fit_complete_submissions():
     """LVIS-N's caps take a complete LVIS v1 val submission (19.8k images x 300 detections, about 3 GB of JSON,
     about 1 GB gzipped) where the old single cap (1 GiB) refused it; COCO-rule boards keep theirs."""
-    from hf_noisy.leaderboard.rules import limits_text, rules_for
+    from hf_noisy.leaderboard.policy import Limits, limits_text, scoring_limits
+    from hf_noisy.leaderboard.rules import rules_for
 
-    lvis, coco = rules_for("lvis-n"), rules_for("coco-n")
+    lvis, coco = Limits().for_benchmark("lvis-n"), Limits().for_benchmark("coco-n")
     assert lvis.max_uncompressed_bytes > 3 * 10**9 > 1024 * 2**20 and lvis.max_compressed_bytes > 10**9
-    assert lvis.max_per_image == 300 and coco.max_per_image == 100
+    assert rules_for("lvis-n").max_per_image == 300 and rules_for("coco-n").max_per_image == 100
     assert coco.max_uncompressed_bytes == 1024 * 2**20 and coco.max_compressed_bytes == 256 * 2**20
     assert "| lvis-n | LVIS | 300 | 1,536 MiB | 4,096 MiB |" in limits_text()
     # The sandbox budgets: the benchmark's, any of them overridden (hf-noisy leaderboard evaluate's flags).
-    from hf_noisy.leaderboard.sandbox import SandboxLimits
+    from hf_noisy.leaderboard.policy import SandboxLimits
 
-    assert lvis.sandbox() == SandboxLimits(7200.0, 8192.0, 2 * 7200.0 + 600)
-    assert lvis.sandbox(memory_mb=2048) == SandboxLimits(7200.0, 2048.0, 2 * 7200.0 + 600)
-    assert coco.sandbox(cpu_seconds=60, wall_seconds=90) == SandboxLimits(60, coco.memory_mb, 90)
+    assert scoring_limits("lvis-n") == SandboxLimits(7200.0, 8192.0, 2 * 7200.0 + 600)
+    assert scoring_limits("lvis-n", memory_mb=2048) == SandboxLimits(7200.0, 2048.0, 2 * 7200.0 + 600)
+    assert scoring_limits("coco-n", cpu_seconds=60, wall_seconds=90) == SandboxLimits(
+        60, scoring_limits("coco-n").memory_mb, 90)
     # The board's About tab states them, and the README as the About tab does.
     from hf_noisy.leaderboard.app import ABOUT
 

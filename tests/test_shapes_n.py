@@ -15,7 +15,7 @@ import yaml
 from hf_noisy.cli import main
 from hf_noisy.coco import load_coco
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import build_shapes_n, export_coco
+from hf_noisy.hub import build_benchmark, export_coco
 from hf_noisy.masks import Crop
 from hf_noisy.sources.shapes import SHAPES_CATEGORIES, write_shapes_root
 
@@ -101,8 +101,8 @@ def spec_file(tmp_path_factory) -> Path:
 
 def test_build_is_byte_identical_for_any_num_proc_and_the_card_has_every_level(tmp_path: Path):
     kwargs = dict(num_train=6, num_val=2, images_per_shard=4)
-    one = build_shapes_n(tmp_path / "one", num_proc=1, **kwargs)
-    two = build_shapes_n(tmp_path / "two", num_proc=2, **kwargs)
+    one = build_benchmark("shapes-n", tmp_path / "one", num_proc=1, **kwargs)
+    two = build_benchmark("shapes-n", tmp_path / "two", num_proc=2, **kwargs)
     assert _files(one.path) == _files(two.path)
     card = (one.path / "README.md").read_text()
     meta = json.loads((one.path / "hf_noisy_benchmark.json").read_text())
@@ -116,18 +116,19 @@ def test_build_is_byte_identical_for_any_num_proc_and_the_card_has_every_level(t
 
 
 def test_a_spec_file_makes_a_named_config(tmp_path: Path, spec_file: Path):
-    built = build_shapes_n(tmp_path / "abl", num_train=8, num_val=2, levels=["clean", f"erode7={spec_file}"]).path
+    built = build_benchmark("shapes-n", tmp_path / "abl", num_train=8, num_val=2,
+                            configs=["clean", f"erode7={spec_file}"]).path
     noisy = export_coco(built, "erode7", "train", tmp_path / "erode7.json")
     clean = export_coco(built, "clean", "train", tmp_path / "clean.json")
     assert len(noisy["annotations"]) == len(clean["annotations"])
     assert {a["noise_op"] for a in noisy["annotations"]} == {"erode"}
     assert all(a["class_flipped"] is False for a in noisy["annotations"])
     with pytest.raises(HfNoisyError, match="NAME=SPEC"):
-        build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=["clean", "erode7"])
+        build_benchmark("shapes-n", tmp_path / "bad", num_train=2, num_val=1, configs=["clean", "erode7"])
     with pytest.raises(HfNoisyError, match="kept for the unchanged"):
-        build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=[f"clean={spec_file}"])
+        build_benchmark("shapes-n", tmp_path / "bad", num_train=2, num_val=1, configs=[f"clean={spec_file}"])
     with pytest.raises(HfNoisyError, match="distinct"):
-        build_shapes_n(tmp_path / "bad", num_train=2, num_val=1, levels=["hard", "hard"])
+        build_benchmark("shapes-n", tmp_path / "bad", num_train=2, num_val=1, configs=["hard", "hard"])
     assert not (tmp_path / "bad").exists()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from hf_noisy.cli import main
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.hub import build_coco_n, export_coco, load_coco_n
+from hf_noisy.hub import build_benchmark, export_coco, load_coco_n
 from hf_noisy.sources import read_coco_split
 from hf_noisy.sources.lvis import lvis_file
 from hf_noisy.splits import canonical_split
@@ -26,7 +26,8 @@ def test_canonical_split_spellings():
 
 @pytest.fixture(scope="module")
 def built(coco_tiny: Path, tmp_path_factory) -> Path:
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("splits") / "coco-n", max_images=2, levels=["clean"]).path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("splits") / "coco-n", coco_root=coco_tiny, max_images=2,
+                           configs=["clean"]).path
 
 
 def test_export_and_load_take_val(built: Path, tmp_path: Path, capsys):

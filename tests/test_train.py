@@ -22,7 +22,7 @@ import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
 from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
-from hf_noisy.hub import build_coco_n  # noqa: E402
+from hf_noisy.hub import build_benchmark  # noqa: E402
 
 
 def _blobs_coco(root: Path, num_images: int = 4, size: int = 128) -> Path:
@@ -62,7 +62,8 @@ def _blobs_coco(root: Path, num_images: int = 4, size: int = 128) -> Path:
 def blobs(tmp_path_factory) -> Path:
     """The blobs as a built dataset with embedded images (no ../shared needed)."""
     root = tmp_path_factory.mktemp("blobs")
-    return build_coco_n(_blobs_coco(root / "coco"), root / "blobs-n", levels=["clean"], images="embedded").path
+    return build_benchmark("coco-n", root / "blobs-n", coco_root=_blobs_coco(root / "coco"), configs=["clean"],
+                           images="embedded").path
 
 
 # ---------------------------------------------------------------------------------------------- SCE
@@ -506,8 +507,8 @@ def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path, two_
     evaluate` on the written results.json, and `--eval-only` on the final model gives them again."""
     from safetensors.torch import load_file
 
-    data = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean", "hard"], max_images=10,
-                        images="shared").path
+    data = build_benchmark("coco-n", tmp_path / "coco-n", coco_root=coco_tiny, configs=["clean", "hard"],
+                           max_images=10, images="shared").path
     # a small learning rate keeps the tiny model near its random init, whose masks are not empty, so the
     # evaluation below scores real predictions (6 steps at 1e-3 teach it to predict background everywhere)
     common = ["--dataset", str(data), "--dataset-config", "hard", "--max-steps", "6", "--checkpoint-steps", "2",

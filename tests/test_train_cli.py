@@ -57,11 +57,11 @@ def test_help_imports_nothing_heavy_and_shows_each_configs_values():
 
 
 def _tiny_dataset(root: Path) -> Path:
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
     from hf_noisy.synthetic import make_shapes_coco
 
     coco = make_shapes_coco(root / "coco", num_train=4, num_val=2)
-    return build_coco_n(coco, root / "shapes-n", levels=["clean"]).path
+    return build_benchmark("coco-n", root / "shapes-n", coco_root=coco, configs=["clean"]).path
 
 
 def test_ctrl_c_keeps_complete_checkpoints_and_prints_how_to_resume(tmp_path: Path):
@@ -110,7 +110,7 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
         import train_mask2former as m2f
     finally:
         sys.path.remove(str(REPO / "train"))
-    from hf_noisy.hub import build_cityscapes_n
+    from hf_noisy.hub import build_benchmark
 
     sample = shared_dir / "data" / "cityscapes-tiny"
     root = tmp_path / "cityscapes"
@@ -118,7 +118,8 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
         (root / kind / "train").mkdir(parents=True)
         (root / kind / "val").symlink_to(sample / kind / "val")
         (root / kind / "train" / "frankfurt").symlink_to(sample / kind / "val" / "frankfurt")
-    built = build_cityscapes_n(root, tmp_path / "cityscapes-n", levels=("clean", "hard")).path
+    built = build_benchmark("cityscapes-n", tmp_path / "cityscapes-n", cityscapes_root=root,
+                            configs=("clean", "hard")).path
     common = ["--dataset", str(built), "--output-dir", str(tmp_path / "out")]
     args, config = m2f.parse_args([*common, "--image-root", str(root), "--eval-split", "val"])
     assert config.eval_split == "validation"

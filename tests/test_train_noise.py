@@ -22,15 +22,15 @@ import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
 from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
-from hf_noisy.hub import build_coco_n, load_coco_n  # noqa: E402
+from hf_noisy.hub import build_benchmark, load_coco_n  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def coco_n_hard(coco_tiny: Path, tmp_path_factory) -> Path:
-    return build_coco_n(coco_tiny, tmp_path_factory.mktemp("cn") / "coco-n", levels=["clean", "hard"], max_images=6,
-                        images="shared").path
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("cn") / "coco-n", coco_root=coco_tiny,
+                           configs=["clean", "hard"], max_images=6, images="shared").path
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -219,7 +219,7 @@ def _lvis(coco: dict, folder: str, count: int) -> dict:
 
 def test_lvis_n_trains_and_writes_a_submission_the_board_accepts(coco_tiny: Path, tmp_path: Path):
     from hf_noisy.coco import load_coco
-    from hf_noisy.hub import build_lvis_n, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
     from hf_noisy.leaderboard.rules import rules_for
     from hf_noisy.leaderboard.submission import check_results, parse_results
 
@@ -228,7 +228,8 @@ def test_lvis_n_trains_and_writes_a_submission_the_board_accepts(coco_tiny: Path
     for split, folder in (("train", "train2017"), ("val", "val2017")):
         coco = load_coco(coco_tiny / "annotations" / f"instances_{folder}.json")
         (root / f"lvis_v1_{split}.json").write_text(json.dumps(_lvis(coco, folder, 4)))
-    data = build_lvis_n(root, coco_tiny, tmp_path / "lvis-n", levels=["clean", "hard"]).path
+    data = build_benchmark("lvis-n", tmp_path / "lvis-n", lvis_root=root, coco_root=coco_tiny,
+                           configs=["clean", "hard"]).path
     out = tmp_path / "run"
     assert m2f.main(["--dataset", str(data), "--dataset-config", "hard", "--output-dir", str(out), "--max-steps", "2",
                      "--learning-rate", "1e-5", "--predictions-out", str(out / "results.json")]) == 0
@@ -287,7 +288,8 @@ def test_cpu_fit_recipe_learns_real_images(coco_tiny: Path, tmp_path: Path, caps
     60 steps (the README's run is 600): the stated lower threshold is on the loss, which falls below 60% of its
     first value (observed: 51.8 -> 24.9 by step 50). Masks come later: at 60 steps the evaluation has no
     detections yet (observed), at 300 steps the full run scored mask AP 0.07 on these images."""
-    data = build_coco_n(coco_tiny, tmp_path / "coco-n", levels=["clean"], max_images=4, images="shared").path
+    data = build_benchmark("coco-n", tmp_path / "coco-n", coco_root=coco_tiny, configs=["clean"], max_images=4,
+                           images="shared").path
     out = tmp_path / "fit"
     assert m2f.main(["--config", "cpu-fit", "--dataset", str(data), "--output-dir", str(out), "--max-steps", "60",
                      "--eval-split", "train", "--log-steps", "10", "--eval-steps", "1000"]) == 0
@@ -301,9 +303,10 @@ def test_cpu_shapes_recipe_learns_shapes_n(tmp_path: Path):
     """`--config cpu-shapes` on a small Shapes-N build, shortened from 3,000 to 400 steps (the poly schedule
     spans the 400): stated lower threshold, validation mask AP >= 0.04, where an untrained model scores about
     0.00 (observed on this build: 0.074 at step 400, 69 CPU-s, one thread). The full recipe reaches 0.51 (README)."""
-    from hf_noisy.hub import build_shapes_n
+    from hf_noisy.hub import build_benchmark
 
-    data = build_shapes_n(tmp_path / "shapes-n", num_train=96, num_val=24, levels=["clean"], images="shared").path
+    data = build_benchmark("shapes-n", tmp_path / "shapes-n", num_train=96, num_val=24, configs=["clean"],
+                           images="shared").path
     out = tmp_path / "run"
     assert m2f.main(["--config", "cpu-shapes", "--dataset", str(data), "--output-dir", str(out), "--max-steps", "400",
                      "--eval-steps", "400", "--checkpoint-steps", "400"]) == 0

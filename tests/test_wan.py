@@ -431,7 +431,7 @@ def test_build_coco_wan_from_sam_outputs(tiny_sam, coco_tiny, tmp_path):
     from datasets import load_dataset
 
     from hf_noisy.cli import main
-    from hf_noisy.hub import build_coco_wan, export_coco
+    from hf_noisy.hub import build_benchmark, export_coco
 
     n = 3
     root = tmp_path / "coco"
@@ -450,7 +450,7 @@ def test_build_coco_wan_from_sam_outputs(tiny_sam, coco_tiny, tmp_path):
     assert main(["wan", train, "-o", str(wan / "medium.json"), "--prompt", "point", *common]) == 0
     assert main(["wan", train, "-o", str(wan / "hard.json"), "--prompt", "point", "--class-noise", "0.4", *common]) == 0
 
-    out = build_coco_wan(root, wan, tmp_path / "coco-wan").path
+    out = build_benchmark("coco-wan", tmp_path / "coco-wan", coco_root=root, wan_dir=wan).path
     medium = load_dataset(str(out), "medium")
     for row in medium["train"]:
         assert row["image"].size == (row["width"], row["height"])

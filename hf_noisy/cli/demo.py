@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_demo(args.out, num_images=args.images, seed=args.seed, num_proc=args.num_proc,
                       overwrite=args.overwrite)
-    made = "coco/, noisy/{easy,medium,hard}.json, overlays/" + (", shapes-n/" if report.hub_rows else "") + ", summary.md"
+    made = "coco/, noisy/{easy,medium,hard}.json, overlays/" + (", demo-shapes/" if report.hub_rows else "") + ", summary.md"
     print(f"hf-noisy demo: wrote {report.out_dir}/ ({made})\n")
     print(report.table)
     return 0

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..benchmarks import CONFIGS, board_ids
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 HELP = "leaderboard: create a store, push and submit results, score pending submissions, serve the Gradio board"
 DESCRIPTION = """\
 A leaderboard store is a local folder or, written hf://ORG, two Hub dataset repos (ORG/leaderboard-submissions,
@@ -31,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init = sub.add_parser("init", help="create a store and set where each benchmark's validation annotations come from")
     init.add_argument("--store", required=True, help="a folder, or hf://ORG for Hub dataset repos")
     init.add_argument("--benchmark", action="append", required=True, metavar="NAME=PATH_OR_ID[@REVISION]",
-                      help="coco-n, cityscapes-n, lvis-n or coco-wan = a built dataset folder (recorded as an "
+                      help=f"{_one_of(board_ids())} = a built dataset folder (recorded as an "
                            "absolute path, or relative to the store when inside it), a Hub dataset id ORG/NAME, "
                            "or a COCO .json file (repeatable); checked to hold that benchmark")
 
@@ -47,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     submit.add_argument("results", help="hf://datasets/USER/REPO@COMMIT/FILE (a file in your Hub repo, see "
                                         "upload-results), or a local COCO results file (.json or .json.gz)")
     submit.add_argument("--store", required=True)
-    submit.add_argument("--benchmark", required=True, help="coco-n, cityscapes-n, lvis-n or coco-wan")
-    submit.add_argument("--trained-on", required=True, help="the config trained on: clean, easy, medium or hard")
+    submit.add_argument("--benchmark", required=True, help=_one_of(board_ids()))
+    submit.add_argument("--trained-on", required=True, help=f"the config trained on: {_one_of(CONFIGS)}")
     submit.add_argument("--model-name", required=True)
     submit.add_argument("--submitter", required=True, help="your Hub user name")
     submit.add_argument("--method", default="", help="training method, e.g. CE or SCE")
@@ -59,11 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate = sub.add_parser("evaluate", help="score every pending submission in a resource-limited child process")
     evaluate.add_argument("--store", required=True)
     evaluate.add_argument("--cpu-seconds", type=float, default=None,
-                          help="CPU time per submission (default: its benchmark's, e.g. 1800 for COCO-N, 7200 for "
-                               "LVIS-N; the About tab lists them)")
+                          help="CPU time per submission, s (default: its benchmark's; the About tab lists them)")
     evaluate.add_argument("--memory-mb", type=float, default=None,
-                          help="memory per submission beyond the loaded ground truth, MB (default: its "
-                               "benchmark's, 8192)")
+                          help="memory per submission beyond the loaded ground truth, MB (default: its benchmark's)")
     evaluate.add_argument("--wall-seconds", type=float, default=None,
                           help="real time per submission (default: twice the CPU time plus 600)")
     evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
@@ -130,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "evaluate":
         def limits(benchmark: str) -> lb.SandboxLimits:  # each benchmark's budgets, with the flags given
-            return lb.rules_for(benchmark).sandbox(args.cpu_seconds, args.memory_mb, args.wall_seconds)
+            return lb.scoring_limits(benchmark, args.cpu_seconds, args.memory_mb, args.wall_seconds)
 
         def report(record: dict) -> None:
             if record["status"] == "done":

@@ -1,27 +1,15 @@
 """Hugging Face datasets for the noisy benchmarks: build, load, export, push, and noise rows on the fly.
 
->>> from hf_noisy.hub import build_coco_n, load_coco_n, to_masks
->>> build_coco_n("coco", "coco-n")                                  # doctest: +SKIP
+>>> from hf_noisy.hub import build_benchmark, load_coco_n, to_masks
+>>> build_benchmark("coco-n", "coco-n", coco_root="coco")          # doctest: +SKIP
 >>> ds = load_coco_n("coco-n", "hard", split="train")             # doctest: +SKIP
 >>> masks = to_masks(ds[0])                                         # doctest: +SKIP
 
-One builder (:func:`build_dataset`) makes every benchmark from a source and config rules; the benchmark
-definitions (:func:`build_coco_n`, :func:`build_cityscapes_n`, :func:`build_lvis_n`, :func:`build_coco_wan`)
-are a few lines each.
+One builder (:func:`build_dataset`) makes every benchmark from a source and config rules;
+:func:`build_benchmark` builds any benchmark of the registry (:mod:`hf_noisy.benchmarks`) by its id.
 """
 
-from .benchmarks import (
-    BENCHMARK_VERSION,
-    BENCHMARKS,
-    DEFAULT_IMAGES,
-    LEVELS,
-    benchmark_info,
-    build_cityscapes_n,
-    build_coco_n,
-    build_coco_wan,
-    build_shapes_n,
-    build_lvis_n,
-)
+from .benchmarks import BENCHMARK_VERSION, Source, benchmark_info, build_benchmark
 from .build import METADATA_FILE, BuildResult, Clean, Noised, Precomputed, build_dataset
 from .card import BenchmarkInfo
 from .load import (ResolvedDataset, build_folder, export_coco, load_coco_n, locate_dataset, read_metadata,
@@ -31,10 +19,7 @@ from .schema import CategoryMap, row_features
 from .transform import ColumnMap, NoiseTransform
 
 __all__ = [
-    "BENCHMARKS",
     "BENCHMARK_VERSION",
-    "DEFAULT_IMAGES",
-    "LEVELS",
     "METADATA_FILE",
     "BenchmarkInfo",
     "BuildResult",
@@ -45,12 +30,9 @@ __all__ = [
     "Noised",
     "Precomputed",
     "benchmark_info",
-    "build_cityscapes_n",
-    "build_coco_n",
-    "build_coco_wan",
-    "build_shapes_n",
+    "Source",
+    "build_benchmark",
     "build_dataset",
-    "build_lvis_n",
     "export_coco",
     "load_coco_n",
     "push_dataset",

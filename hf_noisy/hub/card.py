@@ -11,6 +11,8 @@ from typing import Mapping
 
 import yaml
 
+from ..metrics import DEFAULT_DILATION_RATIO
+
 __all__ = ["BenchmarkInfo", "render_card", "CITATION"]
 
 CITATION = """\
@@ -152,7 +154,8 @@ def _quality_table(metadata: dict) -> str:
         "## Annotation quality (train split, scored against the clean annotations)",
         "",
         "The derived annotations as detections (score 1) against the clean ones (`hf-noisy quality`): mask AP, "
-        "Boundary AP (dilation ratio 0.02), and the mean IoUs of each instance with its clean mask.",
+        f"Boundary AP (dilation ratio {DEFAULT_DILATION_RATIO:g}), and the mean IoUs of each instance with its clean "
+        "mask.",
         "",
         "| config | mask AP | Boundary AP | mean mask IoU | mean boundary IoU |",
         "|---|---|---|---|---|",

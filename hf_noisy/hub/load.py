@@ -1,6 +1,6 @@
 """Read a benchmark dataset (a local build folder or a Hub id): rows with images, masks, back to COCO.
 
-``path`` is a folder written by the builder (:func:`hf_noisy.hub.build_coco_n` and friends) or a Hub id such
+``path`` is a folder written by the builder (:func:`hf_noisy.hub.build_benchmark`) or a Hub id such
 as ``"noisy-seg/coco-n"`` (with ``revision="v1.0"``); :func:`resolve_dataset` is the one place that tells
 which, checks the config name and fails at once, with "no such folder", for a local-looking path that does
 not exist. With the default ``embedded`` image storage a plain ``load_dataset`` is all you need;
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import benchmarks
 from ..coco import write_coco
 from ..errors import HfNoisyError, NetworkError, network_error
 from ..fsutil import check_output
@@ -29,17 +30,19 @@ from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
 __all__ = ["ResolvedDataset", "build_folder", "load_coco_n", "locate_dataset", "resolve_dataset", "to_masks",
            "export_coco", "read_metadata", "rows_to_coco"]
 
-#: What a raw source folder holds, and the build command that turns it into a benchmark.
-_SOURCES = (
-    (("annotations/instances_train2017.json", "annotations/instances_val2017.json", "train2017", "val2017"),
-     "a COCO 2017 source folder", "hf-noisy build coco-n --coco-root {path} --out coco-n"),
-    (("leftImg8bit", "gtFine"), "a Cityscapes source folder",
-     "hf-noisy build cityscapes-n --cityscapes-root {path} --out cityscapes-n"),
-    (("lvis_v1_train.json", "lvis_v1_val.json", "lvis_v0.5_train.json", "lvis_v0.5_val.json"),
-     "an LVIS source folder", "hf-noisy build lvis-n --lvis-root {path} --coco-root COCO --out lvis-n"),
-    (("easy.json", "medium.json", "hard.json"), "a folder of `hf-noisy wan` outputs",
-     "hf-noisy build coco-wan --coco-root COCO --wan-dir {path} --out coco-wan"),
-)
+def _source_hint(folder: Path, path: str | os.PathLike) -> str | None:
+    """What a raw source folder is and the build command that makes a benchmark of it (the first benchmark of
+    the registry whose source folder it looks like), or ``None``."""
+    for name in benchmarks.ids():
+        record = benchmarks.get(name)
+        source = record.source_folder
+        if source is not None and any((folder / mark).exists() for mark in source.marks):
+            options = " ".join(f"--{option.replace('_', '-')} "
+                               + (str(path) if option == source.option else option.removesuffix("_root").upper())
+                               for option in record.needs)
+            return f"{path} is {source.what}, not a benchmark built from it (no {METADATA_FILE}); build one " \
+                   f"first: hf-noisy build {name} {options} --out {name}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,8 @@ def build_folder(path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise HfNoisyError(f"{path}: a file, not a dataset folder written by `hf-noisy build`")
     if not (folder / METADATA_FILE).is_file():
-        for marks, what, command in _SOURCES:
-            if any((folder / mark).exists() for mark in marks):
-                raise HfNoisyError(f"{path} is {what}, not a benchmark built from it (no {METADATA_FILE}); "
-                                   f"build one first: {command.format(path=path)}")
-        raise HfNoisyError(f"{path} is not a dataset folder written by `hf-noisy build` (no {METADATA_FILE})")
+        raise HfNoisyError(_source_hint(folder, path)
+                           or f"{path} is not a dataset folder written by `hf-noisy build` (no {METADATA_FILE})")
     return folder
 
 

@@ -27,12 +27,12 @@ def check_redistribution(metadata: dict, *, have_rights: bool = False) -> None:
     ``images="embedded"``), unless ``have_rights``: the uploader states they hold the rights. Annotation-only
     folders (``images: "none"``) and sources that allow it (COCO, LVIS: Flickr images under their owners' Creative
     Commons licences) always pass. Folders built before the flag existed are judged by their benchmark id."""
-    from .benchmarks import BENCHMARKS, benchmark_info
+    from .. import benchmarks
 
     allowed = metadata.get("images_redistributable")
     if allowed is None:
         benchmark = metadata.get("benchmark_id")
-        allowed = benchmark_info(benchmark).images_redistributable if benchmark in BENCHMARKS else True
+        allowed = benchmarks.get(benchmark).images_redistributable if benchmark in benchmarks.ids() else True
     if metadata.get("images", "embedded") != "none" and not allowed and not have_rights:
         raise HfNoisyError(
             f"{metadata.get('benchmark', 'this folder')} holds images ({metadata.get('images')}) whose source terms "
@@ -42,7 +42,7 @@ def check_redistribution(metadata: dict, *, have_rights: bool = False) -> None:
 
 def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool = False,
                  token: str | None = None, have_redistribution_rights: bool = False) -> PushResult:
-    """Upload a folder built by :func:`~hf_noisy.hub.build_coco_n` and tag the commit.
+    """Upload a folder built by :func:`~hf_noisy.hub.build_benchmark` and tag the commit.
 
     Creates the dataset repo if missing (``exist_ok``), uploads the folder in one commit to ``main`` and
     creates the tag ``revision`` (default: the build's ``benchmark_version``, e.g. ``v1.0``) on that commit,

@@ -10,16 +10,15 @@ and a Gradio board (:mod:`hf_noisy.leaderboard.app`, needs the ``leaderboard`` e
 
 from .board import (STORE_FILE, Submission, init_store, list_results, list_submissions, load_ground_truth, retention,
                     store_benchmarks, submit)
-from .evaluator import SandboxLimits, evaluate_pending
-from .rules import Rules, rules_for, score
+from .evaluator import evaluate_pending
 from .ground_truth import BenchmarkSource, ground_truth_file, parse_benchmark_sources
+from .policy import Limits, SandboxLimits, check_limits, limits_text, scoring_limits
+from .rules import Rules, rules_for, score
 from .storage import Backend, HubBackend, LocalBackend, open_backend
-from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta, check_results, parse_results
+from .submission import SubmissionError, SubmissionMeta, check_results, parse_results
 from .table import COLUMNS, board_rows, load_reported, queue_rows
 
 __all__ = [
-    "BENCHMARKS",
-    "CONFIGS",
     "STORE_FILE",
     "Backend",
     "BenchmarkSource",
@@ -33,6 +32,7 @@ __all__ = [
     "SubmissionMeta",
     "COLUMNS",
     "board_rows",
+    "check_limits",
     "check_results",
     "evaluate_pending",
     "ground_truth_file",
@@ -40,6 +40,7 @@ __all__ = [
     "list_results",
     "list_submissions",
     "load_ground_truth",
+    "limits_text",
     "load_reported",
     "open_backend",
     "parse_benchmark_sources",
@@ -48,6 +49,7 @@ __all__ = [
     "retention",
     "rules_for",
     "score",
+    "scoring_limits",
     "store_benchmarks",
     "submit",
 ]

@@ -17,14 +17,16 @@ import logging
 import os
 from typing import Any, Iterator
 
+from ..benchmarks import CONFIGS, board_ids, detections_per_image
 from ..errors import HfNoisyError
-from .evaluator import SandboxLimits, evaluate_pending
+from ..metrics import DEFAULT_DILATION_RATIO
+from .evaluator import evaluate_pending
 from .hosted import parse_hosted
 from .queue import CheckGate, EvaluatorLoop
 from .uploads import DIRECT_UPLOAD_BYTES, UPLOAD_CACHE, SignedInUploads, signed_in
-from .rules import limits_text
+from .policy import Limits, SandboxLimits, limits_text
 from .storage import Backend, open_backend
-from .submission import BENCHMARKS, CONFIGS, Limits, SubmissionError, SubmissionMeta
+from .submission import SubmissionError, SubmissionMeta
 from .table import COLUMNS, PUBLISHED_VERSION, board_rows, default_view, load_reported, queue_rows
 
 __all__ = ["build_app", "filter_rows", "launch_options", "main", "protocol_markdown", "robustness_figure", "serve", "styled",
@@ -46,16 +48,16 @@ CSS = """
                                      hyphens: none !important; }
 """
 
-ABOUT = """\
+_ABOUT = """\
 ## Protocol
 
 Models are **trained on one config** of a benchmark (`clean`, `easy`, `medium` or `hard`: the noise levels of
 Grad et al. 2024, Table 7, or COCO-WAN's weak annotations) and **evaluated on the clean validation split**,
 always: the paper measures what noisy *training* labels cost, against clean labels.
 
-* **Mask AP**, **Boundary AP** (Boundary IoU, dilation ratio 0.02; IoU = min(mask IoU, boundary IoU)) and
-  **box AP**, COCO rules (AP at IoU 0.50:0.95, at most 100 detections per image) for COCO-N, Cityscapes-N and
-  COCO-WAN; LVIS rules for LVIS-N (federated negatives, 300 detections per image, APr/APc/APf). The numbers
+* **Mask AP**, **Boundary AP** (Boundary IoU, dilation ratio {dilation}; IoU = min(mask IoU, boundary IoU)) and
+  **box AP**, COCO rules (AP at IoU 0.50:0.95, at most {coco_dets} detections per image) for COCO-N, Cityscapes-N and
+  COCO-WAN; LVIS rules for LVIS-N (federated negatives, {lvis_dets} detections per image, APr/APc/APf). The numbers
   equal `hf-noisy evaluate --gt VAL.json --predictions RESULTS.json --json`.
 * **Retention** (%) = AP of a model trained on a noisy config / AP of the same model name (same submitter)
   trained on `clean`: how much of its clean AP a method keeps under noise. **Boundary retention**: the same
@@ -79,7 +81,18 @@ user; a few submissions per user per day. Each submission is checked and scored 
 CPU-time and memory limits, streaming the file, so a complete validation submission fits:
 
 {limits}
-""".replace("{published}", PUBLISHED_VERSION).replace("{limits}", limits_text())
+"""
+
+
+def _fill(template: str, **values: object) -> str:
+    """``template`` with each ``{name}`` replaced (its other braces, JSON examples, kept)."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
+
+
+ABOUT = _fill(_ABOUT, published=PUBLISHED_VERSION, limits=limits_text(), dilation=f"{DEFAULT_DILATION_RATIO:g}",
+              coco_dets=detections_per_image("coco"), lvis_dets=detections_per_image("lvis"))
 
 
 def filter_rows(rows: list[dict], query: str = "", configs: list[str] | None = None,
@@ -326,14 +339,14 @@ def build_app(
         evaluate: say that accepted submissions are scored as they arrive (by ``evaluator``, which the caller
             starts and stops: :func:`serve` does) rather than by the next evaluator run.
         limits, sandbox: submission caps and evaluation budgets (size caps and budgets left ``None``: each
-            benchmark's, see :mod:`.rules`).
+            benchmark's, see :mod:`.policy`).
         on_space: force Space mode (default: ``SPACE_ID`` is set).
     """
     import gradio as gr
 
     backend = open_backend(store)
     on_space = bool(os.environ.get("SPACE_ID")) if on_space is None else on_space
-    benchmarks = list(BENCHMARKS)
+    benchmarks = list(board_ids())
     gate = gate or CheckGate()
     settings = {"on_space": on_space, "evaluate": False, "limits": limits, "sandbox": sandbox,
                 "cache_dir": cache_dir, "gate": gate}

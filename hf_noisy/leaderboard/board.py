@@ -36,9 +36,9 @@ from ..errors import HfNoisyError
 from .hosted import HostedFile
 from .ground_truth import BenchmarkSource, ground_truth_file, resolve_source
 from .identity import identity, name_key, skeleton_key, submitter_key
-from .sandbox import SandboxLimits
+from .policy import Limits, SandboxLimits
 from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
-from .submission import Limits, SubmissionError, SubmissionMeta
+from .submission import SubmissionError, SubmissionMeta
 
 __all__ = [
     "STORE_FILE",
@@ -288,14 +288,14 @@ def submit(
     In this process, cheapest first: the metadata (names NFKC-normalised, see :mod:`.identity`); the store has
     the benchmark; a Hub file is in the submitter's own repo; the file's size (a Hub file's from the Hub API,
     before any byte is fetched) against the benchmark's cap (``limits``' size caps, where ``None``: the
-    benchmark's, :func:`~.rules.rules_for`); the store-wide rules -- no model name that looks like another one
+    benchmark's, :meth:`~.policy.Limits.for_benchmark`); the store-wide rules -- no model name that looks like another one
     (TR39 skeleton), no earlier submission of the same model name (its :func:`~.identity.identity`) by this
     submitter (compared case-insensitively) for this benchmark and config, at most ``limits.per_day``
     submissions in the 24 hours before ``now``, and at most ``limits.attempts_per_day`` uploads, refused ones
     included (each upload that gets this far is recorded under ``attempts/`` first). Then the file (a Hub file
     streamed from the Hub through a pipe, with the cap counted as it arrives: nothing on disk), in the sandbox (:func:`~.sandbox.check_upload`: streamed decompression, parsing and every check
     of :func:`parse_results` and :func:`check_results`, under ``sandbox``'s budgets, default the benchmark's
-    check budget, :meth:`~.rules.Rules.check_sandbox`: a file it cannot check in full is stored with
+    check budget, :func:`~.policy.check_limits`: a file it cannot check in full is stored with
     ``complete=False`` and checked in full by the evaluator); this process only hands it the file and stores
     what it wrote, neither ever whole in memory. A Hub file is stored as its reference (``hosted``), never
     its bytes. Last, the rules again and the write, as one :meth:`~.storage.Backend.transact`, so concurrent

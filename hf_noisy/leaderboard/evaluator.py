@@ -21,10 +21,11 @@ from typing import Callable, Iterator
 from . import leases
 from .board import Submission, list_results, list_submissions, retention, store_benchmarks
 from .ground_truth import ground_truth_file
-from .sandbox import SandboxLimits, score_upload
+from .policy import Limits, SandboxLimits, scoring_limits
+from .sandbox import score_upload
 from .storage import Backend, Decision, LocalBackend, Snapshot, open_backend
 
-__all__ = ["SandboxLimits", "evaluate_pending", "fair_order"]
+__all__ = ["evaluate_pending", "fair_order"]
 
 
 def _dumps(data: dict) -> bytes:
@@ -39,7 +40,6 @@ def _submitted_file(backend: Backend, submission: Submission) -> Iterator[Path |
     import tempfile
 
     from .hosted import fetch_hosted, parse_hosted
-    from .rules import rules_for
     from .submission import SubmissionError
 
     if submission.hosted is None:
@@ -51,7 +51,7 @@ def _submitted_file(backend: Backend, submission: Submission) -> Iterator[Path |
     with tempfile.TemporaryFile() as local:
         try:
             sha = fetch_hosted(parse_hosted(submission.hosted), local,
-                               rules_for(submission.meta.benchmark).max_compressed_bytes)
+                               Limits().for_benchmark(submission.meta.benchmark).max_compressed_bytes)
         except SubmissionError as err:
             yield {"error": err.kind, "reason": str(err)}
             return
@@ -90,12 +90,10 @@ def evaluate_pending(
     A record is ``{"submission", "meta", "status": "done" | "failed", "metrics" (done: per IoU type, as
     ``hf-noisy evaluate --json``), "retention" (done, or ``None``), "error"/"reason" (failed),
     "evaluated_at", "limits"}``. ``limits``: the sandbox's budgets for every submission, or a function of the
-    benchmark giving them (default: each benchmark's, :meth:`~.rules.Rules.sandbox`). ``on_result`` is called
+    benchmark giving them (default: each benchmark's, :func:`~.policy.scoring_limits`). ``on_result`` is called
     after each one is stored (progress reporting). ``lease_seconds``: how long a lease lives without a
     renewal (:mod:`.leases`; this evaluator renews its own every quarter of it).
     """
-    from .rules import rules_for
-
     backend = open_backend(store)
     if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
         store_benchmarks(backend)
@@ -106,7 +104,7 @@ def evaluate_pending(
     gt_paths: dict[str, os.PathLike] = {}
     for submission in pending:
         benchmark = submission.meta.benchmark
-        budget = (rules_for(benchmark).sandbox() if limits is None else limits(benchmark) if callable(limits)
+        budget = (scoring_limits(benchmark) if limits is None else limits(benchmark) if callable(limits)
                   else limits)
         if not leases.take(backend, submission.id, holder, lease_seconds):
             continue

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..benchmarks import board_ids
 from ..errors import HfNoisyError
-from .submission import BENCHMARKS
 
 __all__ = ["BenchmarkSource", "default_cache_dir", "ground_truth_file", "parse_benchmark_sources", "resolve_source"]
 
@@ -57,8 +57,9 @@ def parse_benchmark_sources(items: list[str]) -> dict[str, BenchmarkSource]:
         name, sep, text = item.partition("=")
         if not sep or not text:
             raise HfNoisyError(f"--benchmark {item!r}: expected NAME=PATH_OR_ID[@REVISION]")
-        if name not in BENCHMARKS:
-            raise HfNoisyError(f"--benchmark {item!r}: unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        if name not in board_ids():
+            raise HfNoisyError(f"--benchmark {item!r}: unknown benchmark {name!r}; choose from "
+                               f"{', '.join(board_ids())}")
         if name in sources:
             raise HfNoisyError(f"--benchmark {name} given twice")
         sources[name] = BenchmarkSource.parse(text)

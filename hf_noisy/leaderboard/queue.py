@@ -1,7 +1,7 @@
 """Who waits for what on a running board: the submit checks (:class:`CheckGate`) and the scoring
 (:class:`EvaluatorLoop`), so that no upload can hold up another submitter's request.
 
-A submit only checks its file (within the benchmark's check budget, :meth:`~.rules.Rules.check_sandbox`) and
+A submit only checks its file (within the benchmark's check budget, :func:`~.policy.check_limits`) and
 stores it; the scoring runs in the evaluator loop's own thread, never inside a request. The gate lets at most
 ``slots`` checks run at once, one per submitter, and serves the waiting ones in arrival order: a submitter
 holds at most one place in the line, so the order is fair between submitters, and a hostile upload costs its

@@ -23,7 +23,7 @@ kind, "reason": ...}``.
 
 A child that ends on a signal other than its CPU limit (``SIGXCPU``, or the ``SIGPROF`` timer in front of it)
 -- the out-of-memory killer's ``SIGKILL``, an administrator, a crash -- is run again, up to
-``SandboxLimits.retries`` more times, then reported with that signal as the reason.
+:attr:`~.policy.SandboxLimits.retries` more times, then reported with that signal as the reason.
 """
 
 from __future__ import annotations
@@ -37,31 +37,20 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import BinaryIO, Iterator
 
-from .submission import Limits
+from .. import benchmarks
+from .policy import Limits, SandboxLimits, check_limits, scoring_limits
+from .rules import score
 
-__all__ = ["SandboxLimits", "check_upload", "score_upload"]
+__all__ = ["check_upload", "score_upload"]
 
 #: A check stops between two batches once it has used this fraction of its CPU budget (the rest of the budget is
 #: room for the batch in hand), and answers how many detections it checked.
 CHECK_STOP = 0.75
 #: ``prctl`` option: the signal this process gets when the thread that started it ends (Linux).
 _PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Budgets for one upload, on top of the interpreter, libraries and ground truth: ``cpu_seconds`` of CPU
-    time, ``memory_mb`` of data memory (heap and private mappings), ``wall_seconds`` of real time for the
-    whole child (start-up and ground-truth loading included), and ``retries``: how many more times a child
-    killed by an outside signal (not its CPU limit) is run before the upload fails with that signal."""
-
-    cpu_seconds: float = 1800.0
-    memory_mb: float = 8192.0
-    wall_seconds: float = 7200.0
-    retries: int = 2
 
 
 class _Killed(Exception):
@@ -158,9 +147,7 @@ def _run(mode: str, upload: int, packed: BinaryIO | None, gt_path: os.PathLike |
 def _run_with_retries(mode: str, upload: bytes | os.PathLike | str, packed: BinaryIO | None,
                       gt_path: os.PathLike | str, benchmark: str, limits: SandboxLimits | None,
                       caps: Limits) -> dict:
-    from .rules import rules_for
-
-    limits = limits or rules_for(benchmark).sandbox()
+    limits = limits or scoring_limits(benchmark)
     caps = caps.for_benchmark(benchmark)
     fd = _open_upload(upload)
     try:
@@ -181,21 +168,19 @@ def check_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, 
     """Check an upload (its bytes or its file) in the sandbox against ``caps`` (size caps left ``None``: the
     benchmark's) and the ground truth at ``gt_path``: ``{"detections": n, "complete": bool}`` or ``{"error":
     kind, "reason": ...}``. ``limits``: the check's budgets (default: the benchmark's check budget,
-    :meth:`~.rules.Rules.check_sandbox`, whatever the file's size); once :data:`CHECK_STOP` of its CPU time is
+    :func:`~.policy.check_limits`, whatever the file's size); once :data:`CHECK_STOP` of its CPU time is
     spent with no rule broken, the check stops and answers ``complete: False`` with the detections it
     checked (the evaluator checks the whole file again before it scores it). A plain-JSON upload is also
     written gzip-compressed (:func:`~.submission.gzip_bytes`) into ``packed``, a writable file, as it is
     stored (always whole: the stop comes after); a gzip upload leaves it empty."""
-    from .rules import rules_for
-
-    limits = limits or rules_for(benchmark).check_sandbox()
+    limits = limits or check_limits(benchmark)
     return _run_with_retries("check", upload, packed, gt_path, benchmark, limits, caps)
 
 
 def score_upload(upload: bytes | os.PathLike | str, gt_path: os.PathLike | str, benchmark: str,
                  limits: SandboxLimits | None = None, *, caps: Limits = Limits()) -> dict:
     """Check and score a stored submission (its bytes or its file) in the sandbox: ``{"metrics": ...}`` or
-    ``{"error", "reason"}``."""
+    ``{"error", "reason"}``; ``limits``: default :func:`~.policy.scoring_limits`."""
     return _run_with_retries("score", upload, None, gt_path, benchmark, limits, caps)
 
 
@@ -294,17 +279,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..coco import load_coco
     from ..metrics import PredictionError, stream  # noqa: F401
-    from .rules import rules_for, score
     from .submission import CheckBudgetSpent, SubmissionError, check_results_file, refusal_of
 
-    rules = rules_for(args.benchmark)
+    record = benchmarks.get(args.benchmark)
     if args.mode == "score":
         import cv2
         import faster_coco_eval  # noqa: F401
 
         from ..metrics import coco_eval  # noqa: F401
 
-        if rules.protocol == "lvis":
+        if record.protocol == "lvis":
             from ..metrics import evaluate_lvis  # noqa: F401
         cv2.setNumThreads(1)
     gt = load_coco(args.gt, allow_empty_masks=True)
@@ -321,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             path, blocks = _check_source(upload, packed, caps)
         else:
             path, plain = _scored_path(upload, caps)
-        count = check_results_file(path, gt, max_per_image=rules.max_per_image, limits=caps,
+        count = check_results_file(path, gt, max_per_image=record.detections_per_image, limits=caps,
                                    masks=args.mode == "check", stop_at_cpu=stop_at, blocks=blocks)
         if args.mode == "score":
             try:

@@ -19,13 +19,13 @@ import zlib
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
+from .. import benchmarks
+from ..benchmarks import CONFIGS
 from ..errors import HfNoisyError
+from .policy import Limits
 
 __all__ = [
-    "BENCHMARKS",
-    "CONFIGS",
     "CheckBudgetSpent",
-    "Limits",
     "SubmissionError",
     "SubmissionMeta",
     "check_results",
@@ -35,52 +35,12 @@ __all__ = [
     "parse_results",
 ]
 
-#: Benchmarks a store can hold, and the training configs of each.
-BENCHMARKS = ("coco-n", "cityscapes-n", "lvis-n", "coco-wan")
-CONFIGS = ("clean", "easy", "medium", "hard")
-
-
 class SubmissionError(HfNoisyError):
     """A submission that is refused; ``kind`` is the rule it broke (stable, for programs and tests)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps on one submission. Sizes in bytes: ``max_compressed_bytes`` (the upload as sent, gzip or plain) and
-    ``max_uncompressed_bytes`` (after streamed decompression); ``None``, the default, takes the benchmark's
-    (:func:`~hf_noisy.leaderboard.rules.rules_for`: large enough for a complete validation submission; see
-    :meth:`for_benchmark`). ``max_depth`` counts nested JSON arrays/objects (a valid results file needs 3:
-    list > detection > segmentation > counts); ``max_polygon_vertices`` is per detection (all its polygons
-    together; every vertex must also lie inside the image, within 1 pixel). Per submitter over the last 24
-    hours: ``per_day`` accepted submissions, ``attempts_per_day`` uploads that reached the file check, refused
-    ones included. Streamed caps on what an upload is padded with: ``max_ratio``, its decompressed size over
-    its compressed size (a real results file gzips 3-15x; past :data:`RATIO_SLACK` bytes, a gzip that has
-    given more than this many times the bytes it has read is refused as a bomb), and ``max_blank_run``, the
-    longest run of JSON whitespace, in bytes (a real file has a few spaces in a row)."""
-
-    max_compressed_bytes: int | None = None
-    max_uncompressed_bytes: int | None = None
-    max_depth: int = 8
-    max_name_length: int = 100
-    max_url_length: int = 300
-    max_polygon_vertices: int = 4096
-    per_day: int = 5
-    attempts_per_day: int = 20
-    max_ratio: float = 50.0
-    max_blank_run: int = 4 * 2**20
-
-    def for_benchmark(self, benchmark: str) -> Limits:
-        """These limits with the size caps that are ``None`` set to ``benchmark``'s."""
-        from .rules import rules_for
-
-        rules = rules_for(benchmark)
-        compressed, uncompressed = self.max_compressed_bytes, self.max_uncompressed_bytes
-        return replace(self, max_compressed_bytes=rules.max_compressed_bytes if compressed is None else compressed,
-                       max_uncompressed_bytes=rules.max_uncompressed_bytes if uncompressed is None else uncompressed)
 
 
 _SUBMITTER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?")
@@ -120,8 +80,8 @@ class SubmissionMeta:
 
     Attributes:
         model_name: the model's name on the board (one submission per name, benchmark and config per submitter).
-        benchmark: one of :data:`BENCHMARKS`.
-        trained_on: the config the model was trained on, one of :data:`CONFIGS`; predictions are always on the
+        benchmark: a benchmark a board holds (:func:`hf_noisy.benchmarks.board_ids`).
+        trained_on: the config the model was trained on, one of :data:`hf_noisy.benchmarks.CONFIGS`; predictions are always on the
             benchmark's *clean* validation split.
         submitter: the Hub user name (on the Space: the logged-in user).
         method: the training method (e.g. ``"CE"``, ``"SCE"``); free text.
@@ -148,8 +108,9 @@ class SubmissionMeta:
         for item in fields(self):
             if not isinstance(getattr(self, item.name), str):
                 raise SubmissionError("meta", f"meta '{item.name}': must be a string")
-        if self.benchmark not in BENCHMARKS:
-            raise SubmissionError("meta", f"meta 'benchmark': {self.benchmark!r} is not one of {', '.join(BENCHMARKS)}")
+        if self.benchmark not in benchmarks.board_ids():
+            raise SubmissionError("meta", f"meta 'benchmark': {self.benchmark!r} is not one of "
+                                  f"{', '.join(benchmarks.board_ids())}")
         if self.trained_on not in CONFIGS:
             raise SubmissionError("meta", f"meta 'trained_on': {self.trained_on!r} is not one of {', '.join(CONFIGS)}")
         if not _SUBMITTER.fullmatch(self.submitter):

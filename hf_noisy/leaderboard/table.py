@@ -19,10 +19,11 @@ import os
 from importlib import resources
 from typing import Any
 
+from ..benchmarks import CONFIGS
 from ..errors import HfNoisyError
 from .board import STORE_FILE, Submission, retention
 from .storage import Backend, open_backend
-from .submission import CONFIGS, SubmissionMeta
+from .submission import SubmissionMeta
 
 __all__ = ["COLUMNS", "PUBLISHED_VERSION", "board_rows", "default_view", "load_reported", "queue_rows",
            "read_results", "read_submissions"]

@@ -11,18 +11,18 @@ per-chunk cache), :mod:`~hf_noisy.wan.annotate` (the run: sharding, merge, class
 :mod:`~hf_noisy.wan.random_sam` (random SAM checkpoints for offline smoke runs).
 """
 
-from .annotate import LEVELS, SAM_IOU_DECIMALS, WanError, WanSummary, level_of, weak_annotate
+from .annotate import SAM_IOU_DECIMALS, WAN_LEVELS, WanError, WanSummary, level_of, weak_annotate
 from .prompts import PROMPT_KINDS, make_prompt, mask_box
 from .random_sam import RANDOM_SAM_SIZES, random_sam
 from .sam import DEFAULT_MODEL, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
 
 __all__ = [
     "DEFAULT_MODEL",
-    "LEVELS",
     "PROMPT_KINDS",
     "RANDOM_SAM_SIZES",
     "SAM_IOU_DECIMALS",
     "SamSegmenter",
+    "WAN_LEVELS",
     "WanError",
     "WanSummary",
     "decoder_dtype_for",

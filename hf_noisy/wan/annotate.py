@@ -55,10 +55,11 @@ from .errors import WanError
 from .prompts import PROMPT_KINDS, PromptKind, make_prompt
 from .sam import DECODER_DTYPES, DEFAULT_MODEL, DTYPES, SamSegmenter, decoder_dtype_for, load_image, model_fingerprint
 
-__all__ = ["LEVELS", "WanError", "WanSummary", "level_of", "weak_annotate"]
+__all__ = ["WAN_LEVELS", "WanError", "WanSummary", "level_of", "weak_annotate"]
 
 #: The paper's COCO-WAN levels: prompt kind and symmetric class-noise rate.
-LEVELS: dict[str, tuple[str, float | None]] = {"easy": ("box", None), "medium": ("point", None), "hard": ("point", 0.4)}
+WAN_LEVELS: dict[str, tuple[str, float | None]] = {"easy": ("box", None), "medium": ("point", None),
+                                                   "hard": ("point", 0.4)}
 #: Format of the cache lines (part of the cache key). 2: ``sam_iou`` rounded, float64 decoder on CPU.
 CACHE_FORMAT = 2
 #: Decimals ``sam_iou`` is stored with: the IoU head's float32 output is good to ~1e-7, its noise across
@@ -97,7 +98,7 @@ class WanSummary:
 
 def level_of(prompt: str, class_noise: float | None, seed: int) -> str | None:
     """The paper's level name for these options (``easy``/``medium``/``hard``), or ``None`` for a custom run."""
-    for name, (kind, rate) in LEVELS.items():
+    for name, (kind, rate) in WAN_LEVELS.items():
         if kind == prompt and rate == class_noise and (rate is None or seed == 1):
             return name
     return None

@@ -1,4 +1,4 @@
-"""Build the Cityscapes-N Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_cityscapes_n).
+"""Build the Cityscapes-N dataset folder (a thin wrapper over hf_noisy.hub.build_benchmark("cityscapes-n", ...)).
 
     python loading_scripts/cityscapes_n/build.py --cityscapes-root /data/cityscapes --out cityscapes-n --num-proc 8
     hf-noisy push cityscapes-n --repo-id noisy-seg/cityscapes-n --revision v1.0

@@ -1,4 +1,4 @@
-"""Build the COCO-N Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_coco_n).
+"""Build the COCO-N dataset folder (a thin wrapper over hf_noisy.hub.build_benchmark("coco-n", ...)).
 
     python loading_scripts/coco_n/build.py --coco-root /data/coco --out coco-n --num-proc 8
     hf-noisy push coco-n --repo-id noisy-seg/coco-n --revision v1.0

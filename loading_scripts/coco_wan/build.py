@@ -1,4 +1,4 @@
-"""Build the COCO-WAN Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_coco_wan).
+"""Build the COCO-WAN dataset folder (a thin wrapper over hf_noisy.hub.build_benchmark("coco-wan", ...)).
 
     python loading_scripts/coco_wan/build.py --coco-root /data/coco --wan-dir wan --out coco-wan --num-proc 8
     hf-noisy push coco-wan --repo-id noisy-seg/coco-wan --revision v1.0

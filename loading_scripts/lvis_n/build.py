@@ -1,4 +1,4 @@
-"""Build the LVIS-N Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_lvis_n).
+"""Build the LVIS-N dataset folder (a thin wrapper over hf_noisy.hub.build_benchmark("lvis-n", ...)).
 
     python loading_scripts/lvis_n/build.py --lvis-root /data/lvis --coco-root /data/coco --out lvis-n --num-proc 8
     hf-noisy push lvis-n --repo-id noisy-seg/lvis-n --revision v1.0

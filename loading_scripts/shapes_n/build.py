@@ -1,4 +1,4 @@
-"""Build the Shapes-N Hugging Face dataset folder (a thin wrapper: the logic is hf_noisy.hub.build_shapes_n).
+"""Build the Shapes-N dataset folder (a thin wrapper over hf_noisy.hub.build_benchmark("shapes-n", ...)).
 
     python loading_scripts/shapes_n/build.py --out shapes-n
     hf-noisy push shapes-n --repo-id noisy-seg/shapes-n

@@ -24,7 +24,7 @@ from .driver import Evaluation, evaluate
 from .lvis_eval import evaluate_lvis
 from .predictions import PredictionError, check_ground_truth, load_predictions, prepare_predictions
 from .protocol import (COCO, IOU_TYPES, LVIS, LVIS_MAX_DETS, LVIS_STAT_NAMES, STAT_NAMES, Protocol, get_protocol,
-                       is_lvis)
+                       is_lvis, protocol_for)
 from .quality import QualityReport, score_quality
 from .scoring import available_cpus
 from .stateful import InstanceSegmentationAP, MetricStateError
@@ -51,6 +51,7 @@ __all__ = [
     "evaluate_lvis",
     "get_protocol",
     "is_lvis",
+    "protocol_for",
     "check_ground_truth",
     "load_predictions",
     "prepare_predictions",

@@ -16,13 +16,13 @@ accumulation orders detections by (category, score, image position, rank), never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .boundary import dilation_pixels
 
-__all__ = ["Setup", "Matches", "evaluable_annotation", "evaluate_image", "concat", "accumulate"]
+__all__ = ["Setup", "Matches", "evaluable_annotation", "pairwise_iou", "evaluate_image", "concat", "accumulate"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,18 @@ def _empty(setup: Setup) -> Matches:
                    np.zeros((len(setup.category_ids), len(setup.area_ranges)), np.int64))
 
 
+def pairwise_iou(detections: Sequence, truths: Sequence, crowd: Sequence[int]) -> np.ndarray:
+    """IoU of every detection (rows) with every ground truth (columns), float64 ``[D, G]``, of masks (RLEs) or
+    boxes (``[x, y, w, h]``): faster-coco-eval's C++ ``iou``, the one the evaluation matches with; for a ``crowd``
+    ground truth, pycocotools' rule (intersection over the detection's area)."""
+    from faster_coco_eval.core.mask import iou
+
+    if not len(detections) or not len(truths):
+        return np.zeros((len(detections), len(truths)))
+    values = iou(list(detections), list(truths), [int(bool(c)) for c in crowd])
+    return np.asarray(values, np.float64).reshape(len(detections), len(truths))
+
+
 def evaluable_annotation(ann: dict, height: int, width: int) -> dict:
     """A ground-truth annotation with the fields :func:`evaluate_image` reads (a copy; ``ann`` is not touched).
 
@@ -123,8 +135,6 @@ def evaluate_image(position: int, image: dict, ground_truth: list[dict], detecti
         category_index: ``{category id: index}`` of ``setup.category_ids`` (computed when not given).
     """
     from array import array
-
-    from faster_coco_eval.core.mask import iou
 
     from .._rle import boundary_counts, match_detections
 
@@ -173,14 +183,13 @@ def evaluate_image(position: int, image: dict, ground_truth: list[dict], detecti
             if not gt:
                 ious = b""
             elif iou_type == "bbox":
-                ious = np.asarray(iou([d["bbox"] for d in dt], [g["bbox"] for g in gt], crowd), np.float64)
+                ious = pairwise_iou([d["bbox"] for d in dt], [g["bbox"] for g in gt], crowd)
             else:
                 if mask_ious is None:
-                    mask_ious = np.asarray(iou([d["segmentation"] for d in dt], [g["segmentation"] for g in gt],
-                                               crowd), np.float64)
+                    mask_ious = pairwise_iou([d["segmentation"] for d in dt], [g["segmentation"] for g in gt], crowd)
                 ious = mask_ious
                 if iou_type == "boundary":
-                    boundary = np.asarray(iou([band(d) for d in dt], [band(g) for g in gt], crowd), np.float64)
+                    boundary = pairwise_iou([band(d) for d in dt], [band(g) for g in gt], crowd)
                     if any(crowd):
                         non_crowd = ~np.asarray(crowd, dtype=bool)
                         ious = mask_ious.copy()

@@ -330,7 +330,9 @@ class InstanceSegmentationAP:
             if self.categories is not None:
                 categories = self.categories
             else:
-                categories = [{"id": c, "name": str(c)} for c in sorted(c for c in used if _is_int(c))]
+                # validate_coco wants a category: an image that uses none is checked for its size alone
+                categories = [{"id": c, "name": str(c)} for c in sorted(c for c in used if _is_int(c))] or \
+                    [{"id": 0, "name": "none"}]
             view = {"images": [image], "annotations": annotations, "categories": categories}
             validate_coco(view, source=f"targets, {where}", allow_empty_masks=True)
             out.append((image, annotations, results))

@@ -11,7 +11,8 @@ nothing here imports torch, the hub or the leaderboard.
   LVIS 300), stat names, row filter and federated rules; :func:`is_lvis` tells an LVIS ground truth.
 * :class:`InstanceSegmentationAP` — the same numbers from batches of per-image masks (torch, numpy or RLE) during
   a validation loop: ``update`` / ``compute`` / ``reset``, ``merge`` / ``sync`` across processes; it keeps a few
-  bytes per detection, never the masks (:mod:`.stateful`).
+  bytes per detection, never the masks (:mod:`.stateful`); :mod:`.lightning` wraps it as a ``torchmetrics.Metric``
+  (extra ``[torchmetrics]``, not imported here).
 * :func:`load_predictions` / :func:`prepare_predictions` — COCO results files; bad input raises
   :class:`PredictionError`.
 * :func:`boundary_rle` — the boundary of a mask as used by Boundary IoU.

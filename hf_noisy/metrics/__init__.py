@@ -28,7 +28,7 @@ from .protocol import (COCO, IOU_TYPES, LVIS, LVIS_MAX_DETS, LVIS_STAT_NAMES, ST
                        is_lvis, protocol_for)
 from .quality import QualityReport, score_quality
 from .scoring import available_cpus
-from .stateful import InstanceSegmentationAP, MetricStateError
+from .stateful import InstanceSegmentationAP, MetricStateError, all_gather_object
 
 __all__ = [
     "COCO",
@@ -38,6 +38,7 @@ __all__ = [
     "LVIS_MAX_DETS",
     "LVIS_STAT_NAMES",
     "STAT_NAMES",
+    "all_gather_object",
     "available_cpus",
     "Evaluation",
     "MetricStateError",

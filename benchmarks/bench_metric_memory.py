@@ -9,7 +9,8 @@ same generator, and reports:
 
 * ``state``: the bytes it holds once every batch is in (hf-noisy: its arrays' nbytes; torchmetrics: the RLE
   counts and tensors of its list states, Python object overhead excluded, so a lower bound);
-* ``held``: resident memory after the last update minus before the first (what the state costs the process);
+* ``held``: resident memory after the last update minus before the first, both after ``malloc_trim`` (what the
+  state costs the process, Python objects included);
 * ``peak``: the child's peak RSS (the generator's own peak included: the ``data only`` row is that baseline);
 * the time to update and to compute, and mask AP (the two agree: torchmetrics is given pycocotools'
   thresholds, see tests/test_metric_torchmetrics.py).
@@ -70,6 +71,16 @@ def batches(images: int, size: int, detections: int, batch: int, seed: int = 0):
 
 
 def _rss() -> int:
+    """Resident bytes now, after a garbage collection and handing freed heap back to the system (glibc's
+    ``malloc_trim``), so that what is counted is what is held, not the allocator's free pages."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

@@ -282,39 +282,47 @@ import json, sys
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/.."]  # the tests, and the checkout they test
+from lvis_reference import make_detections
 from test_metric_class import fed, per_image
 from hf_noisy.coco import load_coco
 from hf_noisy.metrics import InstanceSegmentationAP
 
 accelerator = Accelerator(cpu=True)
-gt = load_coco(sys.argv[2])
-predictions, targets = per_image(gt, json.loads(open(sys.argv[3]).read()))
 rank, world = accelerator.process_index, accelerator.num_processes
-metric = InstanceSegmentationAP(categories=gt["categories"])
-fed(metric, predictions[rank::world], targets[rank::world], seed=rank)  # each rank its share, in its own batches
-metric.sync(gather_object)
-stats = {t: e.stats for t, e in metric.compute().items()}
-with open(f"{sys.argv[4]}/rank{rank}.json", "w") as f:
-    json.dump({"world": world, "images": metric.num_images, "stats": stats}, f)
+coco, lvis = load_coco(sys.argv[2]), load_coco(sys.argv[4])
+out = {"world": world}
+for name, gt, detections in (("coco", coco, json.loads(open(sys.argv[3]).read())),
+                             ("lvis", lvis, make_detections(lvis))):
+    predictions, targets = per_image(gt, detections, lvis=name == "lvis")
+    metric = InstanceSegmentationAP(protocol=name, categories=gt["categories"])
+    fed(metric, predictions[rank::world], targets[rank::world], seed=rank)  # each rank its share, its own batches
+    metric.sync(gather_object)
+    out[name] = {"images": metric.num_images, "stats": {t: e.stats for t, e in metric.compute().items()}}
+with open(f"{sys.argv[5]}/rank{rank}.json", "w") as f:
+    json.dump(out, f)
 """
 
 
 @pytest.mark.slow
-def test_two_processes_under_accelerate_launch(coco_case, shared_dir, tmp_path, two_cpu_processes):
-    """Two real gloo ranks (accelerate launch), each updating with half the images, synced with accelerate's
-    gather_object: on both ranks the numbers of evaluate_coco on all images."""
-    gt, _, expected = coco_case
+def test_two_processes_under_accelerate_launch(coco_case, lvis_case, shared_dir, tmp_path, two_cpu_processes):
+    """Two real gloo ranks (accelerate launch), each updating with half the images in its own random batches,
+    synced with accelerate's gather_object: on both ranks the numbers of evaluate_coco / evaluate_lvis on all
+    images."""
     script = tmp_path / "two_ranks.py"
     script.write_text(_TWO_RANKS)
     data = shared_dir / "data"
     run = subprocess.run([*two_cpu_processes(), str(script), str(Path(__file__).parent),
                           str(data / "coco-tiny" / "annotations" / "instances_val2017.json"),
-                          str(data / "vectors" / "eval_val2017_detections.json"), str(tmp_path)],
+                          str(data / "vectors" / "eval_val2017_detections.json"),
+                          str(data / "lvis-tiny" / "lvis_val_100.json"), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     for rank in range(2):
         out = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert out["world"] == 2 and out["images"] == len(gt["images"])
-        for iou_type, evaluation in expected.items():
-            np.testing.assert_allclose(list(out["stats"][iou_type].values()), list(evaluation.stats.values()),
-                                       rtol=0, atol=1e-12)
+        assert out["world"] == 2
+        for name, (gt, _, expected) in (("coco", coco_case), ("lvis", lvis_case)):
+            assert out[name]["images"] == len(gt["images"])
+            for iou_type, evaluation in expected.items():
+                assert list(out[name]["stats"][iou_type]) == list(evaluation.stats)
+                np.testing.assert_allclose(list(out[name]["stats"][iou_type].values()),
+                                           list(evaluation.stats.values()), rtol=0, atol=1e-12)

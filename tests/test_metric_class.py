@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from hf_noisy.coco import CocoFormatError, load_coco
-from hf_noisy.metrics import (LVIS, InstanceSegmentationAP, MetricStateError, PredictionError, evaluate,
-                              evaluate_coco, evaluate_lvis, get_protocol)
+from hf_noisy.metrics import (LVIS, InstanceSegmentationAP, MetricStateError, PredictionError, all_gather_object,
+                              evaluate, evaluate_coco, evaluate_lvis, get_protocol)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,6 +147,7 @@ def test_merge_sync_and_state_round_trip(coco_case):
     def gather(items):  # what accelerate's gather_object returns on each rank: every rank's list, joined
         return [pickle.loads(pickle.dumps(state)) for metric in ranks for state in [metric.state_dict()]]
 
+    assert all_gather_object(["one rank"]) == ["one rank"]  # torch.distributed not initialised: this rank's own
     synced = ranks[0].sync(gather)
     assert synced is ranks[0] and synced.num_images == len(gt["images"])
     assert_same(synced.compute(), expected)
@@ -239,6 +240,18 @@ def test_bad_input_fails_at_update_naming_the_field(change, error, message):
         metric.update([_image()[0], prediction], [_image()[1], target])
     assert metric.num_images == 1 and metric.num_detections == 2  # nothing of the bad batch was kept
     assert issubclass(error, __import__("hf_noisy.errors", fromlist=["HfNoisyError"]).HfNoisyError)
+
+
+def test_rle_targets_carry_their_size():
+    """Targets as RLE lists need no height and width: the RLEs carry the image size."""
+    from pycocotools import mask as mask_utils
+
+    prediction, target = _image()
+    rles = [{"size": r["size"], "counts": r["counts"].decode()}
+            for r in mask_utils.encode(np.asfortranarray(target["masks"].transpose(1, 2, 0).astype(np.uint8)))]
+    metric = InstanceSegmentationAP(["segm"])
+    metric.update(prediction, {"masks": rles, "labels": target["labels"]})
+    assert metric.compute()["segm"].stats["AP"] == pytest.approx(1.0)  # the ground truth as predictions
 
 
 def test_unknown_category_and_bad_settings():

@@ -82,8 +82,6 @@ class MaskBoundaryAP(evaluate.Metric):
             rules = "lvis" if lvis else "coco"
         if rules not in ("coco", "lvis"):
             raise HfNoisyError(f"rules must be 'coco', 'lvis' or None (automatic), got {rules!r}")
-        if categories is not None and not (isinstance(categories, list) and all(isinstance(c, dict) for c in categories)):
-            raise HfNoisyError("categories must be a list of category objects ({'id', 'name', 'frequency', ...})")
         metric = InstanceSegmentationAP(iou_types, protocol=rules, categories=categories,
                                         dilation_ratio=dilation_ratio, max_dets=max_dets)
         metric.update(predictions, references, num_proc=num_proc)

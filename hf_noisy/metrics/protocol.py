@@ -40,8 +40,8 @@ import numpy as np
 from ..coco import LVIS_FREQUENCIES, LVIS_IMAGE_LISTS
 from ..errors import HfNoisyError
 
-__all__ = ["COCO", "IOU_TYPES", "LVIS", "LVIS_MAX_DETS", "LVIS_STAT_NAMES", "PROTOCOLS", "Protocol", "STAT_NAMES",
-           "get_protocol", "is_lvis", "protocol_for"]
+__all__ = ["COCO", "IOU_TYPES", "LVIS", "LVIS_MAX_DETS", "LVIS_STAT_NAMES", "PROTOCOLS", "Protocol", "ProtocolError",
+           "STAT_NAMES", "get_protocol", "is_lvis", "protocol_for"]
 
 #: Supported IoU types, in the order results are reported: mask AP, box AP, Boundary AP.
 IOU_TYPES = ("segm", "bbox", "boundary")

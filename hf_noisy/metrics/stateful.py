@@ -401,6 +401,9 @@ class InstanceSegmentationAP:
                 height, width = int(stack.shape[1]), int(stack.shape[2])
         else:
             segmentations = _sequence(target, "masks", fail)
+            size = segmentations[0].get("size") if segmentations and isinstance(segmentations[0], Mapping) else None
+            if height is None and width is None and isinstance(size, (list, tuple)) and len(size) == 2:
+                height, width = size  # RLEs carry the image size
         labels = _sequence(target, "labels", fail)
         columns = {"iscrowd": _sequence(target, "iscrowd", fail, required=False),
                    "area": _sequence(target, "area", fail, required=False)}

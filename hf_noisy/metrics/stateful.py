@@ -37,14 +37,13 @@ A bad prediction raises :class:`~hf_noisy.metrics.PredictionError`, a bad target
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import HfNoisyError
 from .boundary import DEFAULT_DILATION_RATIO
 from .driver import Evaluation, check_dilation_ratio, check_iou_types, summarize
+from .inputs import MetricStateError, batch_inputs, prepare_image
 from .predictions import PredictionError
 from .protocol import IOU_TYPES, Protocol, get_protocol
 
@@ -54,54 +53,6 @@ __all__ = ["InstanceSegmentationAP", "MetricStateError", "all_gather_object"]
 _CODES = 4 * 10
 #: Consolidate the per-update chunks into one when this many have piled up (bounds the per-chunk overhead).
 _MAX_CHUNKS = 64
-
-
-class MetricStateError(HfNoisyError):
-    """Metrics that cannot be merged (other settings), or an image given twice."""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _plain(value: Any) -> Any:
-    """A torch tensor or numpy array as nested Python lists (other values as they are)."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch, without importing it
-        value = value.detach().cpu().numpy()
-    return value.tolist() if isinstance(value, np.ndarray) else value
-
-
-def _mask_stack(value: Any) -> np.ndarray | None:
-    """An ``N x H x W`` mask stack as a numpy array, or ``None`` when ``value`` is a list of RLEs / polygons."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
-    return value if isinstance(value, np.ndarray) else None
-
-
-def _encode(stack: np.ndarray, fail: Callable[[str], Exception]) -> list[dict]:
-    """Compressed RLEs (str counts) of an ``N x H x W`` bool / integer 0-1 stack."""
-    from pycocotools import mask as mask_utils
-
-    if stack.ndim != 3:
-        raise fail(f"must be N x H x W, got shape {tuple(stack.shape)}")
-    if stack.dtype != bool:
-        if stack.dtype.kind not in "iu" or (stack.size and (stack.min() < 0 or stack.max() > 1)):
-            raise fail(f"must be bool or 0/1 integers, got {stack.dtype}")
-    if not len(stack):
-        return []
-    rles = mask_utils.encode(np.asfortranarray(stack.transpose(1, 2, 0).astype(np.uint8)))
-    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()} for rle in rles]
-
-
-def _sequence(item: Mapping, key: str, fail: Callable[[str], Exception], required: bool = True) -> list | None:
-    if key not in item:
-        if required:
-            raise fail(f"field '{key}' missing")
-        return None
-    value = _plain(item[key])
-    if not isinstance(value, (list, tuple)):
-        raise fail(f"field '{key}' must be a list, a numpy array or a tensor, got {type(value).__name__}")
-    return list(value)
 
 
 class InstanceSegmentationAP:
@@ -130,10 +81,10 @@ class InstanceSegmentationAP:
         limits = self.protocol.detection_limits(max_dets)
         self.max_dets = limits[-1]
         if categories is not None and not (isinstance(categories, (list, tuple)) and all(
-                isinstance(c, Mapping) and _is_int(c.get("id")) for c in categories)):
+                isinstance(c, Mapping) and isinstance(c.get("id"), int) and not isinstance(c.get("id"), bool)
+                for c in categories)):
             raise MetricStateError("categories must be a list of category dicts with an integer 'id'")
         self.categories = None if categories is None else [dict(c) for c in categories]
-        self._known = None if categories is None else {c["id"] for c in self.categories}
         self._setup = Setup(self.iou_types, (), limits, self.dilation_ratio, self.protocol.federated)
         self.reset()
 
@@ -278,11 +229,12 @@ class InstanceSegmentationAP:
     def _update(self, predictions: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
         from .engine import evaluable_annotation, evaluate_image
 
-        images = self._inputs(predictions, targets, start=len(self._image_ids))
+        images = batch_inputs(predictions, targets, start=len(self._image_ids), known_ids=self._image_ids,
+                              auto=self._auto, categories=self.categories)
         box_area = self._box_area
         prepared = []
         for k, (image, annotations, results) in enumerate(images):
-            detections = self._prepare(results, image, k, box_area)
+            detections = prepare_image(results, image, k, self.iou_types, box_area)
             if box_area is None and results:
                 box_area = bool(results[0].get("bbox"))
             prepared.append(detections)
@@ -319,153 +271,9 @@ class InstanceSegmentationAP:
         first-detection box rule is checked at :meth:`update`)."""
         if isinstance(predictions, Mapping) and isinstance(targets, Mapping):
             predictions, targets = [predictions], [targets]
-        for k, (image, _, results) in enumerate(self._inputs(predictions, targets, start=0, known_ids=set())):
-            self._prepare(results, image, k, None)
-
-    def _inputs(self, predictions: Any, targets: Any, start: int,
-                known_ids: set[int] | None = None) -> list[tuple[dict, list[dict], list[dict]]]:
-        """``(image, annotations, COCO results)`` of each image of a batch, validated (the results' own fields
-        by :meth:`_prepare`)."""
-        from ..coco import LVIS_IMAGE_LISTS, CocoFormatError, validate_coco
-
-        if not isinstance(predictions, Sequence) or not isinstance(targets, Sequence) or \
-                isinstance(predictions, (str, bytes)) or isinstance(targets, (str, bytes)):
-            raise PredictionError("predictions and targets must be lists of per-image dicts (or one image's dicts)")
-        if len(predictions) != len(targets):
-            raise PredictionError(f"{len(predictions)} predictions but {len(targets)} targets (one each per image)")
-        known_ids = self._image_ids if known_ids is None else known_ids
-        auto = self._auto
-        out, batch_ids = [], set()
-        for k, (prediction, target) in enumerate(zip(predictions, targets)):
-            where = f"image #{k} of the batch"
-            if not isinstance(target, Mapping):
-                raise CocoFormatError(f"must be a dict, got {type(target).__name__}", source="targets", where=where)
-            if not isinstance(prediction, Mapping):
-                raise PredictionError(f"{where}: prediction must be a dict, got {type(prediction).__name__}")
-            has_id = "image_id" in target
-            if auto is not None and has_id == auto:
-                raise MetricStateError(f"{where}: field 'image_id': give every target an image_id, or none")
-            auto = not has_id
-            image_id = _plain(target["image_id"]) if has_id else start + k
-            if not _is_int(image_id):
-                raise CocoFormatError(f"must be an integer, got {image_id!r}", source="targets", where=where,
-                                      field="image_id")
-            if image_id in known_ids or image_id in batch_ids:
-                raise MetricStateError(f"{where}: field 'image_id': image {image_id} was added twice")
-            batch_ids.add(image_id)
-            where = f"image #{k} of the batch (image_id {image_id})"
-            image, annotations = self._target(target, image_id, where)
-            results = self._predictions(prediction, image, where)
-            for key in LVIS_IMAGE_LISTS:
-                if key in target:
-                    image[key] = _plain(target[key])
-            used = {a.get("category_id") for a in annotations} | {r["category_id"] for r in results}
-            for key in LVIS_IMAGE_LISTS:
-                used.update(image.get(key) if isinstance(image.get(key), list) else ())
-            if self.categories is not None:
-                categories = self.categories
-            else:
-                # validate_coco wants a category: an image that uses none is checked for its size alone
-                categories = [{"id": c, "name": str(c)} for c in sorted(c for c in used if _is_int(c))] or \
-                    [{"id": 0, "name": "none"}]
-            view = {"images": [image], "annotations": annotations, "categories": categories}
-            validate_coco(view, source=f"targets, {where}", allow_empty_masks=True)
-            out.append((image, annotations, results))
-        return out
-
-    def _target(self, target: Mapping, image_id: int, where: str) -> tuple[dict, list[dict]]:
-        """The image and COCO annotations of one target."""
-        from ..coco import CocoFormatError
-
-        def fail(message: str) -> CocoFormatError:
-            return CocoFormatError(message, source="targets", where=where)
-
-        height, width = _plain(target.get("height")), _plain(target.get("width"))
-        if "annotations" in target:
-            annotations = _sequence(target, "annotations", fail)
-            if not all(isinstance(a, Mapping) for a in annotations):
-                raise fail("field 'annotations': every annotation must be a dict")
-            given = [a["id"] for a in annotations if _is_int(a.get("id"))]
-            next_id = max([0, *given]) + 1
-            out = []
-            for ann in annotations:
-                ann = {"iscrowd": 0, **ann, "image_id": image_id}
-                if "id" not in ann:
-                    ann["id"], next_id = next_id, next_id + 1
-                out.append(ann)
-            return {"id": image_id, "height": height, "width": width, "file_name": str(image_id)}, out
-        stack = _mask_stack(target.get("masks"))
-        if stack is not None:
-            segmentations = _encode(stack, lambda m: fail(f"field 'masks': {m}"))
-            if stack.ndim == 3:
-                height, width = int(stack.shape[1]), int(stack.shape[2])
-        else:
-            segmentations = _sequence(target, "masks", fail)
-            size = segmentations[0].get("size") if segmentations and isinstance(segmentations[0], Mapping) else None
-            if height is None and width is None and isinstance(size, (list, tuple)) and len(size) == 2:
-                height, width = size  # RLEs carry the image size
-        labels = _sequence(target, "labels", fail)
-        columns = {"iscrowd": _sequence(target, "iscrowd", fail, required=False),
-                   "area": _sequence(target, "area", fail, required=False)}
-        for key, values in (("labels", labels), *columns.items()):
-            if values is not None and len(values) != len(segmentations):
-                raise fail(f"field '{key}': {len(values)} values for {len(segmentations)} masks")
-        out = []
-        for j, (segmentation, label) in enumerate(zip(segmentations, labels)):
-            ann = {"id": j + 1, "image_id": image_id, "category_id": label, "segmentation": segmentation,
-                   "iscrowd": columns["iscrowd"][j] if columns["iscrowd"] is not None else 0}
-            if columns["area"] is not None:
-                ann["area"] = columns["area"][j]
-            out.append(ann)
-        return {"id": image_id, "height": height, "width": width, "file_name": str(image_id)}, out
-
-    def _predictions(self, prediction: Mapping, image: dict, where: str) -> list[dict]:
-        """One image's prediction as COCO results (their fields checked by :meth:`_prepare`)."""
-        def fail(message: str) -> PredictionError:
-            return PredictionError(f"predictions, {where}: {message}")
-
-        stack = _mask_stack(prediction.get("masks"))
-        masks = _encode(stack, lambda m: fail(f"field 'masks': {m}")) if stack is not None else \
-            _sequence(prediction, "masks", fail)
-        scores, labels = _sequence(prediction, "scores", fail), _sequence(prediction, "labels", fail)
-        boxes = _sequence(prediction, "boxes", fail, required=False)
-        if not len(masks) == len(scores) == len(labels) or (boxes is not None and len(boxes) != len(masks)):
-            raise fail(f"masks, scores, labels (and boxes) must have the same length, got {len(masks)}, "
-                       f"{len(scores)}, {len(labels)}" + ("" if boxes is None else f", {len(boxes)}"))
-        for key, values in (("scores", scores), ("labels", labels)):
-            for j, value in enumerate(values):
-                ok = _is_int(value) if key == "labels" else (isinstance(value, (int, float)) and not isinstance(
-                    value, bool) and math.isfinite(value))
-                if not ok:
-                    kind = "an integer category id" if key == "labels" else "a finite number"
-                    raise fail(f"field '{key}': element {j} must be {kind}, got {value!r}")
-        if "image_size" in prediction:
-            size = _plain(prediction["image_size"])
-            if list(size) != [image["height"], image["width"]]:
-                raise fail(f"field 'image_size': {size!r} differs from the target's [height, width] = "
-                           f"[{image['height']}, {image['width']}]")
-        if self._known is not None:
-            for j, label in enumerate(labels):
-                if label not in self._known:
-                    raise fail(f"field 'labels': element {j}: unknown category id {label}")
-        results = []
-        for j, (mask, score, label) in enumerate(zip(masks, scores, labels)):
-            result = {"image_id": image["id"], "category_id": label, "segmentation": mask, "score": float(score)}
-            if boxes is not None:
-                result["bbox"] = [float(v) for v in _plain(boxes[j])]
-            results.append(result)
-        return results
-
-    def _prepare(self, results: list[dict], image: dict, index: int, box_area: bool | None) -> list[dict]:
-        """The evaluable detections of one image (:func:`hf_noisy.metrics.prepare_predictions`)."""
-        from .predictions import prepare_predictions
-
-        view = {"images": [image], "categories": [{"id": r["category_id"]} for r in results]}
-        try:
-            return prepare_predictions(results, view, self.iou_types, box_area=box_area)
-        except PredictionError as err:
-            raise PredictionError(f"predictions, image #{index} of the batch (image_id {image['id']}): "
-                                  f"{err}") from None
+        for k, (image, _, results) in enumerate(batch_inputs(predictions, targets, start=0, known_ids=set(), auto=None,
+                                                      categories=self.categories)):
+            prepare_image(results, image, k, self.iou_types, None)
 
     # -------------------------------------------------------------------------------------------- compute
     def compute(self) -> dict[str, Evaluation]:

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Literal, Mapping, Sequence, Union
 from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
+from ..masks import segmentation_to_rle
 from ..fsutil import atomic_directory, atomic_write_text, check_output, recover
 from ..workers import worker_pool
 from .card import BenchmarkInfo, render_card
@@ -433,6 +434,8 @@ class _Job:
         start, stop = k * self.per_shard, min((k + 1) * self.per_shard, len(source.images))
         images = source.images[start:stop]
         clean = source.by_image(start, stop)
+        known = {ann["id"]: (ann["segmentation"], segmentation_to_rle(ann["segmentation"], image["height"], image["width"]))
+                 for image, anns in zip(images, clean) for ann in anns}  # each clean mask rasterised once
         index_of = None
         written: dict[bool, tuple[Path, ShardStats]] = {}
         results = {}
@@ -456,7 +459,7 @@ class _Job:
                     category_ids=self.category_ids,
                     image_paths=source.image_paths[start:stop] if with_images else None,
                     clean=index_of if derives else None, image_extras=self.image_extras,
-                    object_extras=self.object_extras))
+                    object_extras=self.object_extras, clean_rles=known))
                 if not derives:
                     written[with_images] = path, stats
             counts = _ShardCounts.of(clean, groups, stats) if split == "train" else None

@@ -11,9 +11,11 @@ sizes, since ``--images none`` reads only their headers), both with ``--images n
 
 Each command runs as users run it, a whole ``python -m hf_noisy.cli`` process, and is measured from outside:
 wall seconds; CPU seconds (user + system, the process and its workers, ``RUSAGE_CHILDREN``: less sensitive than
-wall time to other work on a shared machine); peak RSS as the sum of each process's own ``VmHWM`` (the tool's
-and each worker's, read from ``/proc`` every :data:`POLL_SECONDS`; a worker's figure includes the pages it
-shares with the tool after a fork, so the sum is an upper bound); throughput in annotations per second of wall
+wall time to other work on a shared machine); peak RSS as the largest sum, over the processes alive at the
+same time, of each one's own ``VmHWM`` (the tool's and its live workers', read from ``/proc`` every
+:data:`POLL_SECONDS`; a worker's figure includes the pages it shares with the tool after a fork, so the sum is
+an upper bound; a pool that has ended, such as the image-size check's before the build's, no longer counts);
+throughput in annotations per second of wall
 time. The released generator (pycocotools + OpenCV, one process) runs on a slice of about 10k annotations of
 the same file in the same run, with hf-noisy on the same slice beside it.
 
@@ -144,26 +146,29 @@ def measure(command: list[str], env: dict[str, str], stop_after: float | None = 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    peaks: dict[int, int] = {}
+    peak_kb, seen, most = 0, set(), 0
     stopped = False
     while process.poll() is None:
         if stop_after is not None and not stopped and time.perf_counter() - start > stop_after:
             process.terminate()
             stopped = True
-        todo = [process.pid]
+        todo, live = [process.pid], {}
         while todo:
             pid = todo.pop()
             hwm = _hwm_kb(pid)
             if hwm is not None:
-                peaks[pid] = max(peaks.get(pid, 0), hwm)
+                live[pid] = hwm
             todo += _children(pid)
+        peak_kb = max(peak_kb, sum(live.values()))
+        seen |= set(live)
+        most = max(most, len(live))
         time.sleep(POLL_SECONDS)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     failed = process.returncode and not stopped
     error = process.stderr.read().decode(errors="replace").strip().splitlines()[-1:] if failed else []
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": sum(peaks.values()) / 1024, "processes": len(peaks),
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak_kb / 1024, "processes": len(seen), "at_once": most,
             "stopped": stopped, "error": error[0] if error else None}
 
 

@@ -94,12 +94,13 @@ def main() -> None:
         # Both sides run as users run them: with byte-code caches (kept in the temporary folder).
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])  # this checkout's hf-noisy
         pins = (lambda count: set(args.cpus[:count])) if args.cpus else (lambda count: None)
         commands = {"reference": ([sys.executable, str(runner), str(data), str(tmp / "ref.json")], pins(1))}
         for num_proc in args.num_proc:
             commands[f"--num-proc {num_proc}"] = (
                 [sys.executable, "-m", "hf_noisy.cli", "noise", str(data), "-o", str(tmp / f"ours{num_proc}.json"),
-                 "--spec", args.level, "--num-proc", str(num_proc), "--no-progress"],
+                 "--spec", args.level, "--num-proc", str(num_proc), "--no-progress", "--overwrite"],
                 pins(num_proc),
             )
         pinned = f"pinned to CPUs {args.cpus}" if args.cpus else "not pinned"

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, BinaryIO, Iterator
@@ -363,4 +363,5 @@ def read_coco_header(path: str | os.PathLike, *, defaults: tuple[tuple[str, Any]
                     rows.append(row_of[ann["image_id"]])  # runs once the checks below accepted ``ann``
 
     check_annotations(annotations(), header, source=source)
-    return head, AnnotationFile(layout, range(len(layout)), rows, defaults)
+    # the raw top-level values are parsed in ``head``: the file's index keeps only where annotations lie
+    return head, AnnotationFile(replace(layout, head={}), range(len(layout)), rows, defaults)

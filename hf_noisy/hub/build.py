@@ -30,6 +30,14 @@ The output depends only on the inputs and arguments (not on ``num_proc``): rows 
 image order, and shards are written by a pure function of their content. The folder appears only when
 complete (it is built in a hidden sibling and renamed).
 
+Memory: the build is a list of tasks, one per chunk of ``images_per_shard`` images of a split. A task reads
+its images' annotations once (a split read from a file keeps them there: :class:`~hf_noisy.coco_stream.
+AnnotationFile`, an index of a few bytes per annotation), derives every config's annotations for them (noise
+is drawn per annotation, so a chunk noised alone gives the rows of the whole file) and writes that shard of
+every config. Worker processes get only task numbers; what they share with this process is the images'
+entries and that index. Peak memory therefore follows the number of images, not of annotations (a
+:class:`Precomputed` file is still read whole, and ``quality`` scores the whole split in memory).
+
 Before anything is written, every image file is checked against its entry: its pixel size must equal the
 entry's ``width``/``height``, and (``verify_images``, the default) it must decode fully. A bad one stops the
 build with one line naming the file and the reason. The output may not be, or hold, any input (image folders,

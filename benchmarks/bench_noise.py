@@ -1,6 +1,8 @@
 """Noise-engine throughput: the paper's released generator vs hf-noisy, whole processes, same input and level.
 
-Both sides are timed as complete processes (interpreter start-up, imports, JSON read and write included).
+Both sides are timed as complete processes (interpreter start-up, imports, JSON read and write included):
+wall seconds, and CPU seconds (user + system of the process and its workers; the CPU ratio is the speed-up per
+core, and the steadier figure on a shared machine).
 The reference is called as its SOURCE.md says (its CLI benchmark path crashes): ``change_boundaries_for_file``
 with the level dict from its ``__main__``. The input is coco-tiny train, replicated ``--replicate`` times
 (fresh image and annotation ids) so that start-up does not dominate.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,19 +59,25 @@ def replicate(source: Path, times: int, target: Path) -> int:
     return len(annotations)
 
 
-def timed(commands: dict[str, tuple[list[str], set[int] | None]], repeats: int, env: dict[str, str]) -> dict[str, float]:
-    """Median wall seconds per command; one untimed warm-up each (it writes the byte-code caches), then the
-    commands take turns so that a drift of the machine's speed hits them alike. A command with a CPU set runs
-    pinned to it."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
+def timed(commands: dict[str, tuple[list[str], set[int] | None]], repeats: int,
+          env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median CPU seconds (user + system, the process and its workers) per command; one
+    untimed warm-up each (it writes the byte-code caches), then the commands take turns so that a drift of the
+    machine's speed hits them alike. A command with a CPU set runs pinned to it. On a shared machine the CPU
+    seconds are the steadier figure (other work slows wall time more than it adds CPU time)."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for round_ in range(repeats + 1):
         for name, (command, cpus) in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                            preexec_fn=(lambda cpus=cpus: os.sched_setaffinity(0, cpus)) if cpus else None)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+                times[name].append((time.perf_counter() - start, cpu))
+    return {name: (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
+            for name, values in times.items()}
 
 
 def main() -> None:
@@ -94,25 +103,27 @@ def main() -> None:
         # Both sides run as users run them: with byte-code caches (kept in the temporary folder).
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])  # this checkout's hf-noisy
         pins = (lambda count: set(args.cpus[:count])) if args.cpus else (lambda count: None)
         commands = {"reference": ([sys.executable, str(runner), str(data), str(tmp / "ref.json")], pins(1))}
         for num_proc in args.num_proc:
             commands[f"--num-proc {num_proc}"] = (
                 [sys.executable, "-m", "hf_noisy.cli", "noise", str(data), "-o", str(tmp / f"ours{num_proc}.json"),
-                 "--spec", args.level, "--num-proc", str(num_proc), "--no-progress"],
+                 "--spec", args.level, "--num-proc", str(num_proc), "--no-progress", "--overwrite"],
                 pins(num_proc),
             )
         pinned = f"pinned to CPUs {args.cpus}" if args.cpus else "not pinned"
         print(f"input: {args.input.name} x{args.replicate} = {n} annotations; level {args.level}; "
               f"median of {args.repeats} interleaved runs after a warm-up; whole processes; {pinned}")
         medians = timed(commands, args.repeats, env)
-        ref = medians["reference"]
-        print(f"{'reference (eden500 generator)':<34}{ref:8.2f} s {n / ref:10.0f} ann/s")
-        ours_1 = medians.get("--num-proc 1")
+        ref, ref_cpu = medians["reference"]
+        print(f"{'':<34}{'wall':>8}   {'ann/s':>10}  {'ratio':>7}  {'CPU':>8}   {'ann/CPU-s':>10}  {'ratio':>7}")
+        print(f"{'reference (eden500 generator)':<34}{ref:8.2f} s {n / ref:10.0f}  {'':>7}  {ref_cpu:8.2f} s "
+              f"{n / ref_cpu:10.0f}")
         for num_proc in args.num_proc:
-            ours = medians[f"--num-proc {num_proc}"]
-            extra = f"  x{ours_1 / ours:.2f} vs --num-proc 1" if ours_1 and num_proc > 1 else ""
-            print(f"{'hf-noisy --num-proc ' + str(num_proc):<34}{ours:8.2f} s {n / ours:10.0f} ann/s  ratio {ref / ours:6.2f}x{extra}")
+            ours, ours_cpu = medians[f"--num-proc {num_proc}"]
+            print(f"{'hf-noisy --num-proc ' + str(num_proc):<34}{ours:8.2f} s {n / ours:10.0f}  {ref / ours:6.2f}x  "
+                  f"{ours_cpu:8.2f} s {n / ours_cpu:10.0f}  {ref_cpu / ours_cpu:6.2f}x")
         same = len({(tmp / f"ours{p}.json").read_bytes() for p in args.num_proc}) == 1
         print(f"outputs byte-identical across --num-proc {args.num_proc}: {same}")
 

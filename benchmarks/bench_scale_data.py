@@ -5,11 +5,17 @@ coco-tiny train (80 images, 705 annotations) to COCO train's 118,287 images (abo
 lvis-tiny (100 images, 977 annotations; LVIS's own polygons) to about 100k images, topped up with second copies
 of annotations on the same images to LVIS v1 train's 1.27M annotations. Each file is written a copy at a time.
 
+``build`` runs ``build coco-n`` on a COCO root whose train file is the COCO-size file, and ``build lvis-n``
+on an LVIS root whose train file is the LVIS-size one (lvis-tiny as val; stand-in image files of the right
+sizes, since ``--images none`` reads only their headers), both with ``--images none --no-verify-images``.
+
 Each command runs as users run it, a whole ``python -m hf_noisy.cli`` process, and is measured from outside:
 wall seconds; CPU seconds (user + system, the process and its workers, ``RUSAGE_CHILDREN``: less sensitive than
-wall time to other work on a shared machine); peak RSS as the sum of each process's own ``VmHWM`` (the tool's
-and each worker's, read from ``/proc`` every :data:`POLL_SECONDS`; a worker's figure includes the pages it
-shares with the tool after a fork, so the sum is an upper bound); throughput in annotations per second of wall
+wall time to other work on a shared machine); peak RSS as the largest sum, over the processes alive at the
+same time, of each one's own ``VmHWM`` (the tool's and its live workers', read from ``/proc`` every
+:data:`POLL_SECONDS`; a worker's figure includes the pages it shares with the tool after a fork, so the sum is
+an upper bound; a pool that has ended, such as the image-size check's before the build's, no longer counts);
+throughput in annotations per second of wall
 time. The released generator (pycocotools + OpenCV, one process) runs on a slice of about 10k annotations of
 the same file in the same run, with hf-noisy on the same slice beside it.
 
@@ -140,26 +146,29 @@ def measure(command: list[str], env: dict[str, str], stop_after: float | None = 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    peaks: dict[int, int] = {}
+    peak_kb, seen, most = 0, set(), 0
     stopped = False
     while process.poll() is None:
         if stop_after is not None and not stopped and time.perf_counter() - start > stop_after:
             process.terminate()
             stopped = True
-        todo = [process.pid]
+        todo, live = [process.pid], {}
         while todo:
             pid = todo.pop()
             hwm = _hwm_kb(pid)
             if hwm is not None:
-                peaks[pid] = max(peaks.get(pid, 0), hwm)
+                live[pid] = hwm
             todo += _children(pid)
+        peak_kb = max(peak_kb, sum(live.values()))
+        seen |= set(live)
+        most = max(most, len(live))
         time.sleep(POLL_SECONDS)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     failed = process.returncode and not stopped
     error = process.stderr.read().decode(errors="replace").strip().splitlines()[-1:] if failed else []
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": sum(peaks.values()) / 1024, "processes": len(peaks),
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak_kb / 1024, "processes": len(seen), "at_once": most,
             "stopped": stopped, "error": error[0] if error else None}
 
 
@@ -174,6 +183,23 @@ def coco_root(folder: Path, annotations: Path) -> Path:
     shutil.copyfile(annotations, root / "annotations/instances_train2017.json")
     shutil.copyfile(tiny / "annotations/instances_val2017.json", root / "annotations/instances_val2017.json")
     return root
+
+
+def lvis_roots(folder: Path, annotations: Path) -> tuple[Path, Path]:
+    """An LVIS root for ``build lvis-n`` (the replicated file as train, lvis-tiny as val) and a COCO root holding
+    a stand-in image file of the right size for each distinct image of lvis-tiny (whose own images are not in
+    the shared data): ``--images none --no-verify-images`` reads only their headers."""
+    from PIL import Image
+
+    lvis, coco = folder / "lvis-root", folder / "lvis-images"
+    lvis.mkdir(exist_ok=True)
+    (coco / "val2017").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(annotations, lvis / "lvis_v1_train.json")
+    tiny = SHARED / SIZES["lvis"][0]
+    shutil.copyfile(tiny, lvis / "lvis_v1_val.json")
+    for image in orjson.loads(tiny.read_bytes())["images"]:
+        Image.new("L", (image["width"], image["height"])).save(coco / "val2017" / Path(image["coco_url"]).name)
+    return lvis, coco
 
 
 def main() -> None:
@@ -236,15 +262,21 @@ def main() -> None:
                         "--no-progress", "--overwrite"], env, args.stop_after), n_annotations)
                     out.unlink(missing_ok=True)
                 piece.unlink()
-            if "build" in args.commands and size == "coco":
-                root = coco_root(tmp, data)
+            if "build" in args.commands:
+                if size == "coco":
+                    roots = [coco_root(tmp, data)]
+                    where = ["coco-n", "--coco-root", str(roots[0])]
+                else:
+                    roots = list(lvis_roots(tmp, data))
+                    where = ["lvis-n", "--lvis-root", str(roots[0]), "--coco-root", str(roots[1])]
                 for num_proc in args.num_proc:
-                    row("hf-noisy build coco-n --images none", str(num_proc), measure(cli + [
-                        "build", "coco-n", "--coco-root", str(root), "--out", str(tmp / "built"), "--images", "none",
+                    row(f"hf-noisy build {where[0]} --images none", str(num_proc), measure(cli + [
+                        "build", *where, "--out", str(tmp / "built"), "--images", "none",
                         "--num-proc", str(num_proc), "--no-progress", "--no-verify-images", "--overwrite"], env,
                         args.stop_after), n_annotations)
                     shutil.rmtree(tmp / "built", ignore_errors=True)
-                shutil.rmtree(root)
+                for root in roots:
+                    shutil.rmtree(root)
             data.unlink()
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

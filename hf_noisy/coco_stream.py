@@ -19,13 +19,14 @@ import hashlib
 import os
 import re
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from typing import Any, BinaryIO, Iterator
 
 import orjson
 
-__all__ = ["BLOCK_BYTES", "CocoLayout", "NotStreamable", "parse_value", "scan_coco"]
+__all__ = ["BLOCK_BYTES", "AnnotationFile", "CocoLayout", "NotStreamable", "parse_value", "read_coco_header", "scan_coco"]
 
 #: bytes read at a time (the scanner's own memory is about one block)
 BLOCK_BYTES = 8 << 20
@@ -249,3 +250,118 @@ def _scan_array(blocks: _Blocks, at: int, starts: array, ends: array) -> int:
         if byte != ord(","):
             raise NotStreamable("expected ',' or ']' in the annotations")
         at, byte = blocks.skip_space(at + 1)
+
+
+#: annotations parsed at a time when a file's annotations are read one after the other
+CHUNK_ANNOTATIONS = 1000
+
+
+class AnnotationFile(Sequence):
+    """The annotations of a COCO file (all, or those of its first images), read from the file when asked for:
+    a read-only sequence in file order, and :meth:`by_image`, the annotations of a range of image rows grouped
+    by image. Memory: the layout's 16 bytes per annotation plus 12 (each one's image row and place in row
+    order); nothing parsed is kept.
+
+    Made by :func:`read_coco_header` after a validating pass; pickles small (no parsed annotation), so worker
+    processes receive it whole and read their own rows.
+
+    Attributes:
+        layout: where the file's annotations lie.
+        indices: which of them (positions in the file, increasing).
+        rows: the image row (position in ``images``) of each, aligned with ``indices``.
+        defaults: ``(key, value)`` pairs set on each annotation read that lacks the key (LVIS's ``iscrowd``).
+    """
+
+    def __init__(self, layout: CocoLayout, indices, rows, defaults: tuple[tuple[str, Any], ...] = ()) -> None:
+        import numpy as np
+
+        self.layout, self.defaults = layout, tuple(defaults)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.rows = np.asarray(rows, dtype=np.int32)
+        self._order = np.argsort(self.rows, kind="stable")  # row order, file order within a row
+        self._sorted_rows = self.rows[self._order]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AnnotationFile):
+            return NotImplemented
+        return (self.layout.path, self.layout.sha256, self.defaults) == (other.layout.path, other.layout.sha256,
+                                                                         other.defaults) \
+            and bool((self.indices.size == other.indices.size) and (self.indices == other.indices).all())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AnnotationFile({str(self.layout.path)!r}, {len(self)} annotations)"
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self._read(self.indices[key])
+        return self._read(self.indices[[key]])[0]
+
+    def __iter__(self) -> Iterator[dict]:
+        with open(self.layout.path, "rb") as handle:
+            for start in range(0, len(self), CHUNK_ANNOTATIONS):
+                yield from self._read(self.indices[start:start + CHUNK_ANNOTATIONS], handle)
+
+    def head(self, images: int) -> "AnnotationFile":
+        """The annotations of the first ``images`` image rows, in file order."""
+        kept = self.rows < images
+        return AnnotationFile(self.layout, self.indices[kept], self.rows[kept], self.defaults)
+
+    def by_image(self, start: int, stop: int, handle: BinaryIO | None = None) -> list[list[dict]]:
+        """For each image row in ``[start, stop)``, its annotations in file order, read from ``handle`` (an
+        open binary handle on the file) or a fresh one."""
+        lo, hi = self._sorted_rows.searchsorted([start, stop])
+        picked = self._order[lo:hi]
+        annotations = self._read(self.indices[picked], handle)
+        groups: list[list[dict]] = [[] for _ in range(stop - start)]
+        for row, ann in zip(self._sorted_rows[lo:hi].tolist(), annotations):
+            groups[row - start].append(ann)
+        return groups
+
+    def _read(self, positions, handle: BinaryIO | None = None) -> list:
+        if handle is None:
+            with open(self.layout.path, "rb") as fresh:
+                return self._read(positions, fresh)
+        stat = os.fstat(handle.fileno())
+        if (stat.st_size, stat.st_mtime_ns) != (self.layout.size, self.layout.mtime_ns):
+            raise NotStreamable(f"{self.layout.path} changed while it was read")
+        fd, starts, ends = handle.fileno(), self.layout.starts, self.layout.ends
+        pieces = [os.pread(fd, ends[i] - starts[i], starts[i]) for i in positions.tolist()]
+        annotations = parse_value(b"[" + b",".join(pieces) + b"]")
+        for key, value in self.defaults:
+            for ann in annotations:
+                ann.setdefault(key, value)
+        return annotations
+
+
+def read_coco_header(path: str | os.PathLike, *, defaults: tuple[tuple[str, Any], ...] = ()) -> tuple[dict, AnnotationFile]:
+    """A COCO file validated as :func:`hf_noisy.coco.load_coco` validates it, read as a stream: its top-level
+    values but ``annotations`` (a dict in file order) and an :class:`AnnotationFile` of its annotations.
+
+    Raises :class:`~hf_noisy.coco.CocoFormatError` (naming the file) on the first problem, as ``load_coco``
+    would, and :class:`NotStreamable` where this reader does not follow the file (then read it whole)."""
+    from array import array as _array
+
+    from .coco import check_annotations, check_header
+
+    layout = scan_coco(path)
+    source = str(path)
+    head = {key: parse_value(raw) for key, raw in layout.head.items()}
+    header = check_header({**head, "annotations": []}, source=source)
+    row_of = {image["id"]: row for row, image in enumerate(head["images"])}
+    rows = _array("i")
+
+    def annotations() -> Iterator[dict]:
+        with open(layout.path, "rb") as handle:
+            for start in range(0, len(layout), CHUNK_ANNOTATIONS):
+                for ann in layout.read_annotations(start, min(start + CHUNK_ANNOTATIONS, len(layout)), handle):
+                    yield ann
+                    rows.append(row_of[ann["image_id"]])  # runs once the checks below accepted ``ann``
+
+    check_annotations(annotations(), header, source=source)
+    # the raw top-level values are parsed in ``head``: the file's index keeps only where annotations lie
+    return head, AnnotationFile(replace(layout, head={}), range(len(layout)), rows, defaults)

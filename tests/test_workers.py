@@ -45,17 +45,19 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def kill_with_workers_running(command: list[str], sig: int, workers: int = 2) -> set[int]:
-    """Start ``command``, wait until it has ``workers`` child processes, send it ``sig``; returns the workers."""
+def kill_with_workers_running(command: list[str], sig: int, workers: int = 2, ready=lambda: True) -> set[int]:
+    """Start ``command``, wait until it has ``workers`` child processes and ``ready()`` holds, send it ``sig``;
+    returns the workers."""
     parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         seen: set[int] = set()
         deadline = time.monotonic() + 120
-        while len(seen) < workers and parent.poll() is None and time.monotonic() < deadline:
+        while (len(seen) < workers or not ready()) and parent.poll() is None and time.monotonic() < deadline:
             seen = descendants(parent.pid)
             time.sleep(0.02)
-        assert len(seen) >= workers, f"no pool of {workers} started: {parent.poll()} {parent.stderr.read()[-500:]}"
+        assert len(seen) >= workers and ready(), \
+            f"no pool of {workers} started: {parent.poll()} {parent.stderr.read()[-500:]}"
         parent.send_signal(sig)
         parent.wait(timeout=60)
     finally:
@@ -105,7 +107,9 @@ def test_build_workers_die_with_it_and_the_next_build_cleans_up(big_coco: Path, 
     out = tmp_path / "built"
     command = CLI + ["build", "coco-n", "--coco-root", str(big_coco), "--out", str(out), "--images", "none",
                      "--num-proc", "2", "--no-progress", "--no-verify-images", "--levels", "clean,hard"]
-    workers = kill_with_workers_running(command, sig)
+    # killed while the shard-writing pool works (a shard is written), not the image-size check's pool before it
+    writing = lambda: any(tmp_path.glob(".built*.partial/data/*/*.parquet"))  # noqa: E731
+    workers = kill_with_workers_running(command, sig, ready=writing)
     assert_gone(workers)
     assert not out.exists()
     done = subprocess.run(command[:-2] + ["--levels", "clean", "--max-images", "5"], capture_output=True,

@@ -30,6 +30,14 @@ The output depends only on the inputs and arguments (not on ``num_proc``): rows 
 image order, and shards are written by a pure function of their content. The folder appears only when
 complete (it is built in a hidden sibling and renamed).
 
+Memory: the build is a list of tasks, one per chunk of ``images_per_shard`` images of a split. A task reads
+its images' annotations once (a split read from a file keeps them there: :class:`~hf_noisy.coco_stream.
+AnnotationFile`, an index of a few bytes per annotation), derives every config's annotations for them (noise
+is drawn per annotation, so a chunk noised alone gives the rows of the whole file) and writes that shard of
+every config. Worker processes get only task numbers; what they share with this process is the images'
+entries and that index. Peak memory therefore follows the number of images, not of annotations (a
+:class:`Precomputed` file is still read whole, and ``quality`` scores the whole split in memory).
+
 Before anything is written, every image file is checked against its entry: its pixel size must equal the
 entry's ``width``/``height``, and (``verify_images``, the default) it must decode fully. A bad one stops the
 build with one line naming the file and the reason. The output may not be, or hold, any input (image folders,
@@ -40,15 +48,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Mapping, Union
+from typing import TYPE_CHECKING, Literal, Mapping, Sequence, Union
 
 from .. import __version__
 from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
+from ..masks import segmentation_to_rle
 from ..fsutil import atomic_directory, atomic_write_text, check_output, recover
 from ..workers import worker_pool
 from .card import BenchmarkInfo, render_card
@@ -57,6 +68,7 @@ from .shards import ShardStats, ShardTask, write_shard
 
 if TYPE_CHECKING:
     from ..noise import NoiseSpec
+    from ..noise.engine import InstanceNoiser, NoiseSummary
     from ..sources import SourceSplit
 
 __all__ = ["METADATA_FILE", "SPLITS", "BuildResult", "Clean", "ConfigRule", "Noised", "Precomputed", "build_dataset"]
@@ -161,34 +173,35 @@ def build_dataset(
     out_dir = check_output(out_dir, sorted(inputs), overwrite=overwrite)
     for split in splits.values():
         split.check_images(decode=verify_images, num_proc=num_proc)
-    categories = CategoryMap.of(splits["train"].data["categories"])
-    if CategoryMap.of(splits["validation"].data["categories"]).ids != categories.ids:
+    categories = CategoryMap.of(splits["train"].header["categories"])
+    if CategoryMap.of(splits["validation"].header["categories"]).ids != categories.ids:
         raise HfNoisyError(f"{info.title}: train and validation list different categories")
 
     train = splits["train"]
-    derived = {name: _derive(name, rule, train, num_proc, progress) for name, rule in configs.items()}
+    makers = {name: _maker(name, rule, train) for name, rule in configs.items()}  # bad specs/files fail here
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        clean_rules = {name for name, rule in configs.items() if isinstance(rule, Clean)}
-        tasks, where = _tasks(tmp, info, splits, derived, clean_rules, categories, images, images_per_shard)
-        stats = _write(tasks, num_proc, progress)
+        job = _Job(tmp, {split: _Split.of(source) for split, source in splits.items()}, makers,
+                   tuple(categories.names), tuple(categories.ids), images, images_per_shard,
+                   info.image_extras, info.object_extras)
+        done = _run(job, num_proc, progress)
         entries = {}
         for name, rule in configs.items():
-            entry = _describe(rule, derived[name][1])
-            entry["has_images"] = images == "embedded" or (images == "shared" and name == "clean")
-            entry["splits"] = {
-                split: {
-                    "num_rows": sum(stats[i].rows for i in where[name, split]),
-                    "num_instances": sum(stats[i].instances for i in where[name, split]),
-                    "num_bytes": sum(stats[i].arrow_bytes for i in where[name, split]),
-                    "parquet_bytes": sum(tasks[i].path.stat().st_size for i in where[name, split]),
-                    "files": [tasks[i].path.relative_to(tmp).as_posix() for i in where[name, split]],
+            maker = makers[name]
+            entry = _describe(rule, maker.made(done))
+            entry["has_images"] = job.with_images(name)
+            entry["splits"] = {}
+            for split in SPLITS:
+                shards = [(task, result[name]) for task, result in done if task[0] == split]
+                entry["splits"][split] = {
+                    "num_rows": sum(r.stats.rows for _, r in shards),
+                    "num_instances": sum(r.stats.instances for _, r in shards),
+                    "num_bytes": sum(r.stats.arrow_bytes for _, r in shards),
+                    "parquet_bytes": sum(job.path(name, *task).stat().st_size for task, _ in shards),
+                    "files": [job.path(name, *task).relative_to(tmp).as_posix() for task, _ in shards],
                 }
-                for split in SPLITS
-            }
-            annotations = derived[name][0]
-            entry["stats"] = _stats(train.data["annotations"], annotations, [stats[i] for i in where[name, "train"]])
+            entry["stats"] = _ShardCounts.total([result[name].counts for task, result in done if task[0] == "train"])
             if quality and not isinstance(rule, Clean):
-                entry["quality"] = _quality(train.data, annotations)
+                entry["quality"] = _quality(train.data, maker.annotations(train))
             entries[name] = entry
         metadata = _metadata(info, splits, categories, images, version, entries, extra_metadata)
         atomic_write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
@@ -209,26 +222,90 @@ def _check_arguments(splits, configs, images, num_proc, images_per_shard) -> Non
         raise HfNoisyError("num_proc and images_per_shard must be >= 1")
 
 
-def _derive(name: str, rule: ConfigRule, train: "SourceSplit", num_proc: int, progress: bool) -> tuple[list[dict], dict]:
-    """The config's train annotations and what made them (for the metadata)."""
-    if isinstance(rule, Clean):
-        return train.data["annotations"], {}
-    if isinstance(rule, Noised):
+class _CleanMaker:
+    """A :class:`Clean` config: the source's train annotations as they are."""
+
+    derives = False
+
+    def made(self, done: list) -> dict:
+        return {}
+
+
+@dataclass(frozen=True)
+class _NoiseMaker:
+    """A :class:`Noised` config: each chunk's annotations noised where the chunk is written."""
+
+    name: str
+    spec: "NoiseSpec"
+    noiser: "InstanceNoiser"
+    derives = True
+
+    def derive(self, groups: list[list[dict]], heights_widths: list[tuple[int, int]],
+               start: int) -> tuple[list[list[dict]], "NoiseSummary"]:
+        from ..noise.engine import NoiseSummary
+
+        items = [(ann, *size) for anns, size in zip(groups, heights_widths) for ann in anns]
+        outputs = self.noiser.noise_many(items)
+        summary = NoiseSummary.of([ann for ann, _, _ in items], outputs, self.spec)
+        noisy, at = [], 0
+        for anns in groups:
+            noisy.append([out for out in outputs[at:at + len(anns)] if out is not None])
+            at += len(anns)
+        return noisy, summary
+
+    def made(self, done: list) -> dict:
+        from ..noise.engine import NoiseSummary
+
+        summary = NoiseSummary()
+        for task, results in done:
+            if task[0] == "train":
+                summary += results[self.name].summary
+        return {"summary": summary.to_dict()}
+
+    def annotations(self, train: "SourceSplit") -> list[dict]:
         from ..noise import apply_noise
 
-        result = apply_noise(train.data, rule.spec, num_proc=num_proc, progress=progress,
-                             input_sha256=train.provenance.get("sha256"), validate=False)
-        return result.data["annotations"], {"summary": result.summary.to_dict()}
+        return apply_noise(train.data, self.spec, validate=False).data["annotations"]
+
+
+@dataclass(frozen=True)
+class _PrecomputedMaker:
+    """A :class:`Precomputed` config: the file's annotations (held here) grouped by train image row."""
+
+    list_: list[dict]
+    groups: list[list[dict]]
+    file: dict
+    derives = True
+
+    def derive(self, groups: list[list[dict]], heights_widths: list, start: int) -> tuple[list[list[dict]], None]:
+        return self.groups[start:start + len(groups)], None
+
+    def made(self, done: list) -> dict:
+        return {"file": self.file}
+
+    def annotations(self, train: "SourceSplit") -> list[dict]:
+        return self.list_
+
+
+def _maker(name: str, rule: ConfigRule, train: "SourceSplit"):
+    """What makes the config's train annotations chunk by chunk; bad specs and files fail here, before writing."""
+    if isinstance(rule, Clean):
+        return _CleanMaker()
+    if isinstance(rule, Noised):
+        from ..noise.engine import InstanceNoiser
+
+        return _NoiseMaker(name, rule.spec, InstanceNoiser(rule.spec, train.header["categories"], allow_empty_masks=False))
     if isinstance(rule, Precomputed):
-        return _precomputed(name, Path(rule.path), train)
+        annotations, made = _precomputed(name, Path(rule.path), train)
+        return _PrecomputedMaker(annotations, _by_image(train.images, annotations), made["file"])
     raise HfNoisyError(f"config {name!r}: unknown rule {rule!r}")
 
 
 def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict], dict]:
     data = load_coco(path, allow_empty_masks=True)
-    if [c["id"] for c in data["categories"]] != [c["id"] for c in train.data["categories"]]:
+    if [c["id"] for c in data["categories"]] != [c["id"] for c in train.header["categories"]]:
         raise HfNoisyError(f"config {name!r}: {path} has other categories than the source's train split")
-    sizes = {image["id"]: (image["height"], image["width"]) for image in train.data["images"]}
+    sizes = {image["id"]: (image["height"], image["width"]) for image in train.images}
     theirs = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
     wrong = [i for i, size in theirs.items() if i in sizes and size != sizes[i]]
     if wrong:
@@ -237,7 +314,7 @@ def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict
     if missing:
         raise HfNoisyError(f"config {name!r}: {path} lacks {len(missing)} image(s) of the source's train split, "
                            f"e.g. image id {missing[0]}")
-    clean = {ann["id"]: ann["image_id"] for ann in train.data["annotations"]}
+    clean = {ann["id"]: ann["image_id"] for ann in train.annotations}
     annotations = [ann for ann in data["annotations"] if ann["image_id"] in sizes]
     strangers = [ann["id"] for ann in annotations if clean.get(ann["id"]) != ann["image_id"]]
     if strangers:
@@ -262,76 +339,184 @@ def _by_image(images: list[dict], annotations: list[dict]) -> list[list[dict]]:
     return [groups[image["id"]] for image in images]
 
 
-def _tasks(tmp, info, splits, derived, clean_rules, categories, images, per_shard) -> tuple[list[ShardTask], dict]:
-    tasks: list[ShardTask] = []
-    where: dict[tuple[str, str], list[int]] = {}
-    for name in derived:
-        for split in SPLITS:
-            source = splits[split]
-            is_derived = split == "train" and name not in clean_rules
-            annotations = derived[name][0] if split == "train" else source.data["annotations"]
-            clean = {ann["id"]: ann for ann in source.data["annotations"]} if is_derived else None
-            groups = _by_image(source.data["images"], annotations)
-            with_images = images == "embedded" or (images == "shared" and name == "clean")
-            count = max(1, -(-len(source.data["images"]) // per_shard))
-            (tmp / "data" / name).mkdir(parents=True, exist_ok=True)
-            where[name, split] = []
-            for k in range(count):
-                chunk = slice(k * per_shard, (k + 1) * per_shard)
-                where[name, split].append(len(tasks))
-                tasks.append(ShardTask(
-                    path=tmp / "data" / name / f"{split}-{k:05d}-of-{count:05d}.parquet",
-                    images=source.data["images"][chunk],
-                    annotations=groups[chunk],
-                    category_names=tuple(categories.names),
-                    category_ids=tuple(categories.ids),
-                    image_paths=source.image_paths[chunk] if with_images else None,
-                    clean=clean,
-                    image_extras=info.image_extras,
-                    object_extras=info.object_extras,
-                ))
-    return tasks, where
+@dataclass(frozen=True)
+class _Split:
+    """A source split as the job reads it: its images, their files and their annotations by image row."""
+
+    images: list[dict]
+    image_paths: tuple[Path, ...]
+    annotations: Sequence[dict]  # an AnnotationFile (read by image row) or a list
+    groups: list[list[dict]] | None  # a list's annotations grouped by image row
+
+    @classmethod
+    def of(cls, source: "SourceSplit") -> "_Split":
+        listed = isinstance(source.annotations, list)
+        return cls(source.images, source.image_paths, source.annotations,
+                   _by_image(source.images, source.annotations) if listed else None)
+
+    def by_image(self, start: int, stop: int) -> list[list[dict]]:
+        if self.groups is not None:
+            return self.groups[start:stop]
+        return self.annotations.by_image(start, stop)
 
 
-def _write(tasks: list[ShardTask], num_proc: int, progress: bool) -> list[ShardStats]:
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class _ShardCounts:
+    """A train shard's counts for the config statistics (:meth:`total` sums them into the metadata's)."""
 
-        bar = tqdm(total=sum(len(t.images) for t in tasks), desc="writing shards", unit="row", dynamic_ncols=True)
-    pool = None
-    if num_proc > 1 and len(tasks) > 1:
-        pool = worker_pool(min(num_proc, len(tasks)))
-        results = pool.imap(write_shard, tasks)
-    else:
-        results = map(write_shard, tasks)
-    out = []
-    try:
-        for stats in results:
-            out.append(stats)
+    instances: int
+    iou_sum: float
+    ops: Counter
+    class_flipped: int
+    changed_emptied: int
+    dropped: int
+
+    @classmethod
+    def of(cls, clean: list[list[dict]], derived: list[list[dict]], stats: ShardStats) -> "_ShardCounts":
+        flat = [ann for anns in derived for ann in anns]
+        return cls(stats.instances, stats.iou_sum, Counter(str(ann.get("noise_op", "none")) for ann in flat),
+                   sum(bool(ann.get("class_flipped", False)) for ann in flat),
+                   sum(float(ann["area"]) == 0 for ann in flat if ann.get("noise_op", "none") != "none"),
+                   sum(map(len, clean)) - len(flat))
+
+    @staticmethod
+    def total(shards: list["_ShardCounts"]) -> dict:
+        instances = sum(s.instances for s in shards)
+        dropped = sum(s.dropped for s in shards)
+        return {
+            "instances": instances,
+            "ops": dict(sorted(sum((s.ops for s in shards), Counter()).items())),
+            "class_flipped": sum(s.class_flipped for s in shards),
+            "emptied": sum(s.changed_emptied for s in shards) + dropped,
+            "dropped": dropped,
+            "mean_iou": sum(s.iou_sum for s in shards) / max(instances, 1),
+        }
+
+
+@dataclass(frozen=True)
+class _ShardResult:
+    """What writing one config's shard gave: its statistics, its counts (train) and its noise summary."""
+
+    stats: ShardStats
+    counts: "_ShardCounts | None"
+    summary: "NoiseSummary | None"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The whole build as tasks ``(split, shard index)``: each reads its chunk of images' annotations once
+    and writes that shard of every config (what a worker process holds: the images and per-annotation
+    index, never the annotations)."""
+
+    tmp: Path
+    splits: dict[str, _Split]
+    makers: dict
+    category_names: tuple[str, ...]
+    category_ids: tuple[int, ...]
+    images: str
+    per_shard: int
+    image_extras: tuple[str, ...]
+    object_extras: tuple[str, ...]
+
+    def tasks(self) -> list[tuple[str, int]]:
+        return [(split, k) for split in SPLITS for k in range(self.count(split))]
+
+    def count(self, split: str) -> int:
+        return max(1, -(-len(self.splits[split].images) // self.per_shard))
+
+    def with_images(self, name: str) -> bool:
+        return self.images == "embedded" or (self.images == "shared" and name == "clean")
+
+    def path(self, name: str, split: str, k: int) -> Path:
+        return self.tmp / "data" / name / f"{split}-{k:05d}-of-{self.count(split):05d}.parquet"
+
+    def rows(self, task: tuple[str, int]) -> int:
+        split, k = task
+        return len(self.splits[split].images[k * self.per_shard:(k + 1) * self.per_shard])
+
+    def run(self, task: tuple[str, int]) -> dict[str, _ShardResult]:
+        """Write shard ``task`` of every config; a shard equal to one written already (the same clean rows)
+        is copied."""
+        split, k = task
+        source = self.splits[split]
+        start, stop = k * self.per_shard, min((k + 1) * self.per_shard, len(source.images))
+        images = source.images[start:stop]
+        clean = source.by_image(start, stop)
+        known = {ann["id"]: (ann["segmentation"], segmentation_to_rle(ann["segmentation"], image["height"], image["width"]))
+                 for image, anns in zip(images, clean) for ann in anns}  # each clean mask rasterised once
+        index_of = None
+        written: dict[bool, tuple[Path, ShardStats]] = {}
+        results = {}
+        for name, maker in self.makers.items():
+            path, with_images = self.path(name, split, k), self.with_images(name)
+            derives = split == "train" and maker.derives
+            summary = None
+            if derives:
+                sizes = [(image["height"], image["width"]) for image in images]
+                groups, summary = maker.derive(clean, sizes, start)
+                if index_of is None:
+                    index_of = {ann["id"]: ann for anns in clean for ann in anns}
+            else:
+                groups = clean
+            if not derives and with_images in written:
+                shutil.copyfile(written[with_images][0], path)
+                stats = written[with_images][1]
+            else:
+                stats = write_shard(ShardTask(
+                    path=path, images=images, annotations=groups, category_names=self.category_names,
+                    category_ids=self.category_ids,
+                    image_paths=source.image_paths[start:stop] if with_images else None,
+                    clean=index_of if derives else None, image_extras=self.image_extras,
+                    object_extras=self.object_extras, clean_rles=known))
+                if not derives:
+                    written[with_images] = path, stats
+            counts = _ShardCounts.of(clean, groups, stats) if split == "train" else None
+            results[name] = _ShardResult(stats, counts, summary)
+        return results
+
+
+# A worker's job, set once by the pool's initializer (inherited without copying under fork).
+_WORKER: dict = {}
+
+
+def _init_worker(job: _Job) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # as in the parent (inherited under fork, set here under spawn)
+    _WORKER["job"] = job
+
+
+def _run_in_worker(task: tuple[str, int]) -> dict[str, _ShardResult]:
+    return _WORKER["job"].run(task)
+
+
+def _run(job: _Job, num_proc: int, progress: bool) -> list[tuple[tuple[str, int], dict[str, _ShardResult]]]:
+    """Every task's results, in task order (tasks run in ``num_proc`` worker processes when there are several)."""
+    from ..runtime import single_threaded_opencv
+
+    tasks = job.tasks()
+    for name in job.makers:
+        (job.tmp / "data" / name).mkdir(parents=True, exist_ok=True)
+    done = []
+    with ExitStack() as stack:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            total = sum(map(job.rows, tasks)) * len(job.makers)
+            bar = stack.enter_context(tqdm(total=total, desc="writing shards", unit="row", dynamic_ncols=True))
+        stack.enter_context(single_threaded_opencv())  # workers fork inside and inherit it
+        if num_proc > 1 and len(tasks) > 1:
+            pool = worker_pool(min(num_proc, len(tasks)), _init_worker, (job,))
+            stack.callback(pool.terminate)
+            results = pool.imap(_run_in_worker, tasks)
+        else:
+            results = map(job.run, tasks)
+        for task, result in zip(tasks, results):
+            done.append((task, result))
             if bar is not None:
-                bar.update(stats.rows)
-    finally:
-        if pool is not None:
-            pool.terminate()
-        if bar is not None:
-            bar.close()
-    return out
-
-
-def _stats(clean: list[dict], derived: list[dict], train_stats: list[ShardStats]) -> dict:
-    """Train-split statistics, counted on the annotations themselves (the same for every kind of rule)."""
-    instances = sum(s.instances for s in train_stats)
-    changed = [ann for ann in derived if ann.get("noise_op", "none") != "none"]
-    dropped = len(clean) - len(derived)
-    return {
-        "instances": instances,
-        "ops": dict(sorted(Counter(str(ann.get("noise_op", "none")) for ann in derived).items())),
-        "class_flipped": sum(bool(ann.get("class_flipped", False)) for ann in derived),
-        "emptied": sum(float(ann["area"]) == 0 for ann in changed) + dropped,
-        "dropped": dropped,
-        "mean_iou": sum(s.iou_sum for s in train_stats) / max(instances, 1),
-    }
+                bar.update(job.rows(task) * len(job.makers))
+    return done
 
 
 def _quality(clean: dict, annotations: list[dict]) -> dict:
@@ -357,8 +542,8 @@ def _metadata(info, splits, categories, images, version, configs, extra) -> dict
         "libraries": {"datasets": datasets.__version__, "pyarrow": pyarrow.__version__},
         **dict(extra or {}),
         "source": {
-            split: {**source.provenance, "num_images": len(source.data["images"]),
-                    "num_annotations": len(source.data["annotations"])}
+            split: {**source.provenance, "num_images": len(source.images),
+                    "num_annotations": len(source.annotations)}
             for split, source in splits.items()
         },
         "categories": list(categories.categories),

@@ -20,12 +20,12 @@ Conventions (recorded in the dataset card):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import HfNoisyError
 from ..masks import segmentation_to_rle
 
-__all__ = ["IMAGE_EXTRAS", "OBJECT_EXTRAS", "CategoryMap", "row_features", "image_row"]
+__all__ = ["IMAGE_EXTRAS", "OBJECT_EXTRAS", "CategoryMap", "annotation_rle", "row_features", "image_row"]
 
 #: optional per-image columns: name -> kind ("labels": a list of category ids stored as ClassLabel indices)
 IMAGE_EXTRAS = {"neg_category_ids": "labels", "not_exhaustive_category_ids": "labels"}
@@ -92,7 +92,17 @@ def row_features(category_names: Sequence[str], *, with_image: bool, image_extra
     return Features(columns)
 
 
-def _object(ann: dict, height: int, width: int, index_of: dict[int, int], extras: Sequence[str]) -> dict:
+def annotation_rle(ann: dict, height: int, width: int, known: Mapping[int, tuple[Any, dict]]) -> dict:
+    """The annotation's mask as compressed RLE (:func:`~hf_noisy.masks.segmentation_to_rle`), taken from
+    ``known`` (annotation id -> ``(segmentation, its RLE)``) where that holds the same segmentation."""
+    found = known.get(ann["id"])
+    if found is not None and found[0] == ann["segmentation"]:
+        return found[1]
+    return segmentation_to_rle(ann["segmentation"], height, width)
+
+
+def _object(ann: dict, height: int, width: int, index_of: dict[int, int], extras: Sequence[str],
+            known: Mapping[int, tuple[Any, dict]]) -> dict:
     param = ann.get("noise_param")
     return {
         "id": ann["id"],
@@ -100,7 +110,7 @@ def _object(ann: dict, height: int, width: int, index_of: dict[int, int], extras
         "bbox": [float(v) for v in ann["bbox"]],
         "area": float(ann["area"]),
         "iscrowd": int(ann.get("iscrowd", 0)),
-        "segmentation": segmentation_to_rle(ann["segmentation"], height, width),
+        "segmentation": annotation_rle(ann, height, width, known),
         "noise_op": ann.get("noise_op", "none"),
         "noise_param": None if param is None else float(param),
         "class_flipped": bool(ann.get("class_flipped", False)),
@@ -117,16 +127,20 @@ def _labels(image: dict, name: str, index_of: dict[int, int]) -> list[int]:
 
 
 def image_row(image: dict, annotations: Iterable[dict], index_of: dict[int, int], image_bytes: bytes | None = None,
-              *, image_extras: Sequence[str] = (), object_extras: Sequence[str] = ()) -> dict:
+              *, image_extras: Sequence[str] = (), object_extras: Sequence[str] = (),
+              known_rles: Mapping[int, tuple[Any, dict]] | None = None) -> dict:
     """One row from a COCO image entry and its (clean or noisy) annotations, in the given order.
 
     Clean annotations (no provenance fields) get ``noise_op="none"``, ``class_flipped=False`` and
     ``original_category_id = category_id``. With ``image_bytes`` the row has an ``image`` column.
     ``image_extras`` / ``object_extras`` name the optional columns the rows carry (see the module docstring).
+    ``known_rles``: annotation id -> ``(segmentation, its RLE)`` already computed, used for an annotation whose
+    segmentation equals it (the same row either way, without rasterising a mask twice).
     """
     height, width = int(image["height"]), int(image["width"])
     row: dict[str, Any] = {} if image_bytes is None else {"image": {"bytes": image_bytes, "path": image["file_name"]}}
     row.update(image_id=image["id"], file_name=image["file_name"], width=width, height=height)
     row.update({name: _labels(image, name, index_of) for name in image_extras})
-    row["objects"] = [_object(ann, height, width, index_of, object_extras) for ann in annotations]
+    known = known_rles or {}
+    row["objects"] = [_object(ann, height, width, index_of, object_extras, known) for ann in annotations]
     return row

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
-from ..masks import mask_iou, segmentation_to_rle
-from .schema import image_row, row_features
+from ..masks import mask_iou
+from .schema import annotation_rle, image_row, row_features
 
 __all__ = ["ShardTask", "ShardStats", "write_shard"]
 
@@ -31,7 +32,9 @@ class ShardTask:
     clean) in output order; ``clean``: for a derived (noisy) shard, ``{annotation id: clean annotation}`` to
     measure mask IoU against (``None`` for a clean shard); ``image_paths``: the image file of each row, or
     ``None`` for annotation-only rows; ``image_extras`` / ``object_extras``: optional columns
-    (:mod:`hf_noisy.hub.schema`).
+    (:mod:`hf_noisy.hub.schema`); ``clean_rles``: optionally, the RLE of each clean annotation already
+    computed (annotation id -> ``(segmentation, RLE)``), used wherever that segmentation recurs (rows of the
+    clean annotations, unchanged masks of noisy ones, the clean side of each IoU).
     """
 
     path: Path
@@ -43,6 +46,7 @@ class ShardTask:
     clean: dict[int, dict] | None
     image_extras: tuple[str, ...] = ()
     object_extras: tuple[str, ...] = ()
+    clean_rles: Mapping[int, tuple[Any, dict]] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,10 @@ class ShardStats:
     arrow_bytes: int
 
 
-def _iou(derived: dict, clean: dict, height: int, width: int) -> float:
+def _iou(derived: dict, clean: dict, height: int, width: int, known: Mapping[int, tuple[Any, dict]]) -> float:
     if derived.get("noise_op", "none") == "none":
         return 1.0
-    a = segmentation_to_rle(derived["segmentation"], height, width)
-    b = segmentation_to_rle(clean["segmentation"], height, width)
-    return mask_iou(a, b)
+    return mask_iou(annotation_rle(derived, height, width, known), annotation_rle(clean, height, width, known))
 
 
 def write_shard(task: ShardTask) -> ShardStats:
@@ -70,15 +72,16 @@ def write_shard(task: ShardTask) -> ShardStats:
     import pyarrow.parquet as pq
 
     index_of = {cid: i for i, cid in enumerate(task.category_ids)}
+    known = task.clean_rles or {}
     with_image = task.image_paths is not None
     rows, iou_sum, instances = [], 0.0, 0
     for k, (image, anns) in enumerate(zip(task.images, task.annotations)):
         data = task.image_paths[k].read_bytes() if with_image else None
         rows.append(image_row(image, anns, index_of, data, image_extras=task.image_extras,
-                              object_extras=task.object_extras))
+                              object_extras=task.object_extras, known_rles=known))
         instances += len(anns)
         if task.clean is not None:
-            iou_sum += sum(_iou(ann, task.clean[ann["id"]], image["height"], image["width"]) for ann in anns)
+            iou_sum += sum(_iou(ann, task.clean[ann["id"]], image["height"], image["width"], known) for ann in anns)
     features = row_features(task.category_names, with_image=with_image, image_extras=task.image_extras,
                             object_extras=task.object_extras)
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)

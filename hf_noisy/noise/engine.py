@@ -84,8 +84,10 @@ class InstanceNoiser:
         self.allow_empty_masks = allow_empty_masks
         self._category_ids = [c["id"] for c in categories]
         self._index = {cid: i for i, cid in enumerate(self._category_ids)}
+        # one array (rows read as views), not lists of floats: LVIS's 1,203 x 1,203 matrix stays 12 MB per spec,
+        # shared with forked workers
         self._cumulative = (
-            None if spec.class_noise is None else transition_matrix(spec.class_noise, categories).cumsum(axis=1).tolist()
+            None if spec.class_noise is None else transition_matrix(spec.class_noise, categories).cumsum(axis=1)
         )
         self._op_bounds = list(np.cumsum([op.prob for op in spec.spatial]))
         self._bits = np.random.PCG64(0)  # re-seeded from each annotation's draws (cheaper than a new generator)

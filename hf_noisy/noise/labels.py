@@ -71,5 +71,5 @@ def _read_matrix(path: Path, n: int) -> np.ndarray:
 
 
 def draw_label(cumulative_row: Sequence[float], uniform: float) -> int:
-    """The label index drawn by ``uniform`` in [0, 1) from one row of ``T.cumsum(axis=1)`` (as a list)."""
+    """The label index drawn by ``uniform`` in [0, 1) from one row of ``T.cumsum(axis=1)`` (a list or array)."""
     return min(bisect.bisect_right(cumulative_row, uniform * cumulative_row[-1]), len(cumulative_row) - 1)

@@ -403,4 +403,4 @@ def read_cityscapes_split(
     provenance = {"annotations": f"gtFine/{folder}", "image_dir": f"leftImg8bit/{folder}",
                   "frames": dict(data["info"]["hf_noisy"]["frames"]),
                   "sha256": hashlib.sha256(dumps_coco(data)).hexdigest()}
-    return SourceSplit(data, paths, provenance, inputs=(Path(root) / "gtFine" / folder,))
+    return SourceSplit.of(data, paths, provenance, inputs=(Path(root) / "gtFine" / folder,))

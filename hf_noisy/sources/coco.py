@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..splits import canonical_split
-from .base import SourceSplit, source_folder
+from .base import SourceSplit, read_annotation_file, source_folder
 
 __all__ = ["COCO_SPLITS", "COCO_LICENSE", "COCO_CITATION", "read_coco_split"]
 
@@ -44,8 +43,8 @@ def read_coco_split(root: str | os.PathLike, split: str, *, annotations: str | o
         raise HfNoisyError(f"unknown split {split!r} for COCO 2017; expected one of {', '.join(COCO_SPLITS)}")
     default_file, image_dir = COCO_SPLITS[canonical_split(split)]
     path = Path(annotations) if annotations is not None else root / default_file
-    data = load_coco(path)
-    paths = tuple(root / image_dir / image["file_name"] for image in data["images"])
     label = default_file if annotations is None else path.name
-    return SourceSplit(data, paths, {"annotations": label, "sha256": file_sha256(path), "image_dir": image_dir},
+    header, rows, sha256 = read_annotation_file(path)
+    paths = tuple(root / image_dir / image["file_name"] for image in header["images"])
+    return SourceSplit(header, rows, paths, {"annotations": label, "sha256": sha256, "image_dir": image_dir},
                        inputs=(path,))

@@ -14,10 +14,9 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from ..coco import file_sha256, load_coco
 from ..errors import HfNoisyError
 from ..splits import canonical_split
-from .base import SourceSplit, source_folder
+from .base import SourceSplit, read_annotation_file, source_folder
 
 __all__ = ["LVIS_FILES", "LVIS_LICENSE", "LVIS_CITATION", "lvis_file", "lvis_image_name", "read_lvis_split"]
 
@@ -73,16 +72,14 @@ def read_lvis_split(lvis_root: str | os.PathLike, coco_root: str | os.PathLike, 
     """An LVIS split with its images located in the COCO 2017 root; each image gets a ``file_name``."""
     split = canonical_split(split)
     path = lvis_file(lvis_root, split)
-    data = load_coco(path)
+    header, annotations, sha256 = read_annotation_file(path, defaults=(("iscrowd", 0),))
     coco_root = Path(coco_root)
     images, paths = [], []
-    for image in data["images"]:
+    for image in header["images"]:
         name = lvis_image_name(image)
         found = next((coco_root / d / name for d in _COCO_IMAGE_DIRS if (coco_root / d / name).is_file()), None)
         paths.append(found or coco_root / _COCO_IMAGE_DIRS[split == "validation"] / name)
         images.append(dict(image, file_name=name))
-    for ann in data["annotations"]:
-        ann.setdefault("iscrowd", 0)
-    data = dict(data, images=images)
-    return SourceSplit(data, tuple(paths), {"annotations": path.name, "sha256": file_sha256(path), "image_dir": "COCO 2017"},
-                       inputs=(path,))
+    header = dict(header, images=images)
+    return SourceSplit(header, annotations, tuple(paths),
+                       {"annotations": path.name, "sha256": sha256, "image_dir": "COCO 2017"}, inputs=(path,))

@@ -20,6 +20,32 @@ its original segmentation, bbox and area. A mask that noise empties (e.g. erosio
 as an empty RLE with bbox ``[0, 0, 0, 0]`` and area 0 (``empty_masks: keep``, the reference's behaviour) or
 the annotation is removed (``empty_masks: drop``). Crowd annotations are left untouched unless
 ``include_crowd``.
+
+Annotation-error ops (``spatial`` entries like the others; one op per instance; draws as above, the op's own
+from the ``PCG64`` generator). Their provenance adds ``noise_source_ids`` (the input ids an instance comes from)
+and, for ``shift``/``duplicate``, ``noise_offset`` (``[dx, dy]``, whole pixels):
+
+* ``missing``: the annotation is left out (summary: ``ops.missing`` and ``removed``).
+* ``duplicate``: the annotation is kept unchanged and followed by a copy moved by a drawn offset (as
+  ``shift``), with a new id (:mod:`hf_noisy.noise.structure`), ``noise_op="duplicate"``, ``noise_param`` the
+  ``max_offset``, ``noise_source_ids=[id]`` (summary: ``ops.duplicate`` and ``added``).
+* ``merge``: the mask becomes the union with the nearest same-class neighbour's clean mask, which is removed
+  (:mod:`hf_noisy.noise.structure` says which; ``noise_source_ids=[id, neighbour id]``; summary: ``ops.merge``
+  and ``removed``); without a neighbour the annotation is unchanged (summary ``not_applied.merge``).
+* ``split``: the mask is cut in two (:func:`~hf_noisy.noise.spatial.split`): the first part keeps the id and is
+  followed by the second with a new id, both ``noise_source_ids=[id]`` (summary: ``ops.split`` and ``added``);
+  a mask of fewer than 2 pixels is unchanged (``not_applied.split``).
+* ``box``: the mask becomes its tight pixel box, filled.
+* ``shift``: the mask moves by ``dx = rint((2u - 1) * max_offset * w)`` and ``dy`` likewise with ``h`` (``u``
+  two uniforms from the op's generator, x first; ``w``, ``h`` the mask's tight box), clipped to the image.
+* ``vertex_dropout``: each polygon loses ``floor(fraction * n)`` of its ``n`` vertices (at least 3 kept; see
+  :func:`~hf_noisy.noise.spatial.dropout_indices`, one key per vertex, polygons in order) and the annotation
+  stays polygons; an RLE mask is traced to its outer contours first (holes filled) and written as RLE.
+* ``crowd_flip``: ``iscrowd`` becomes ``1 - iscrowd``; the mask, bbox and area are unchanged.
+
+An empty result (a shift or copy moved off the image) follows ``empty_masks`` like any other. Output order is
+input order, each added instance right after its source; every output annotation depends only on the set of
+input annotations and the spec, never on their order or ``num_proc``.
 """
 
 from __future__ import annotations
@@ -29,7 +55,7 @@ import hashlib
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -44,9 +70,11 @@ from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
 from . import spatial
 from .labels import draw_label, transition_matrix
-from .spec import NoiseSpec, SpatialOp
+from .spec import ANNOTATION_OPS, STRUCTURAL_OPS, NoiseSpec, SpatialOp, SpecError
+from .structure import Structure, plan_structure, record_of
 
-__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json"]
+__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "Outcome", "apply_noise", "draws", "noise_to_json",
+           "op_drawer", "output_annotations"]
 
 _UNIT = 2.0**-53
 
@@ -71,16 +99,59 @@ def draws(seed: int, annotation_id: int) -> Draws:
     return Draws((a >> 11) * _UNIT, (b >> 11) * _UNIT, (c >> 11) * _UNIT, s_high << 64 | s_low, i_high << 64 | i_low | 1)
 
 
-class InstanceNoiser:
-    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped).
+class Outcome(NamedTuple):
+    """What an annotation-error op made of one input annotation when that is not one annotation in its place:
+    ``op`` (``missing``, ``duplicate``, ``split``, ``merge``, or ``merged`` for a merge's removed neighbour),
+    the output ``annotations`` (0, 1 or 2, in output order), and whether the op was ``applied`` (False: the
+    annotation is passed on unchanged, e.g. a merge without a neighbour)."""
 
-    ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order.
-    The input annotation is not modified. A noiser reuses one generator, re-seeded for each annotation: give
-    each thread its own noiser.
+    op: str
+    annotations: tuple[dict, ...]
+    applied: bool = True
+
+
+def output_annotations(outputs: Iterable[dict | Outcome | None]) -> Iterator[dict]:
+    """The output annotations of :meth:`InstanceNoiser.noise_many`'s results, in order."""
+    for out in outputs:
+        if isinstance(out, Outcome):
+            yield from out.annotations
+        elif out is not None:
+            yield out
+
+
+def op_drawer(spec: NoiseSpec) -> Callable[[int, bool], str | None]:
+    """``drawn(annotation id, iscrowd)``: the name of the spatial op the annotation draws under ``spec`` (as
+    written in the spec: ``scale`` not resolved), None for none or for a crowd region left as it is."""
+    bounds = list(np.cumsum([op.prob for op in spec.spatial]))
+
+    def drawn(annotation_id: int, iscrowd: bool) -> str | None:
+        if iscrowd and not spec.include_crowd:
+            return None
+        k = bisect.bisect_right(bounds, draws(spec.seed, annotation_id).u_op)
+        return spec.spatial[k].op if k < len(spec.spatial) else None
+
+    return drawn
+
+
+class InstanceNoiser:
+    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped),
+    or an :class:`Outcome` for the annotation-error ops that remove or add instances.
+
+    ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order. A spec that
+    may draw ``duplicate``, ``split`` or ``merge`` needs the whole file's ``structure``
+    (:func:`~hf_noisy.noise.structure.plan_structure`; :func:`apply_noise` and ``noise_file`` make it), else
+    :class:`SpecError`. The input annotation is not modified. A noiser reuses one generator, re-seeded for each
+    annotation: give each thread its own noiser.
     """
 
-    def __init__(self, spec: NoiseSpec, categories: Sequence[dict], *, allow_empty_masks: bool = True) -> None:
+    def __init__(self, spec: NoiseSpec, categories: Sequence[dict], *, allow_empty_masks: bool = True,
+                 structure: Structure | None = None) -> None:
+        if spec.structural and structure is None:
+            ops = ", ".join(op.op for op in spec.spatial if op.op in STRUCTURAL_OPS)
+            raise SpecError(f"spatial op(s) {ops} need the whole file (new ids, neighbours): noise it with "
+                            "apply_noise or noise_file, not one annotation at a time")
         self.spec = spec
+        self.structure = structure
         self.allow_empty_masks = allow_empty_masks
         self._category_ids = [c["id"] for c in categories]
         self._index = {cid: i for i, cid in enumerate(self._category_ids)}
@@ -91,18 +162,28 @@ class InstanceNoiser:
         self._bits = np.random.PCG64(0)  # re-seeded from each annotation's draws (cheaper than a new generator)
         self._rng = np.random.Generator(self._bits)
 
-    def __call__(self, ann: dict, height: int, width: int) -> dict | None:
-        return self.noise_many([(ann, height, width)])[0]
+    def __call__(self, ann: dict, height: int, width: int, partner: dict | None = None) -> dict | Outcome | None:
+        partners = {ann["id"]: partner} if partner is not None else None
+        return self.noise_many([(ann, height, width)], partners)[0]
 
-    def noise_many(self, items: Sequence[tuple[dict, int, int]]) -> list[dict | None]:
+    def noise_many(self, items: Sequence[tuple[dict, int, int]],
+                   partners: Mapping[int, dict] | None = None) -> list[dict | Outcome | None]:
         """Noise ``(annotation, height, width)`` items; the same as calling the noiser on each, but the
-        approximations share one vectorised simplification per op."""
-        outputs: list[dict | None] = []
+        approximations share one vectorised simplification per op. ``partners`` maps a merger's id to its
+        neighbour annotation (as :attr:`structure` names it)."""
+        outputs: list[dict | Outcome | None] = []
         approximations: dict[SpatialOp, list[tuple[int, Crop]]] = {}
         for ann, height, width in items:
+            if self.structure is not None and ann["id"] in self.structure.absorbed:
+                self._check_not_empty(ann, height, width)
+                outputs.append(Outcome("merged", ()))
+                continue
             out, op, name, crop = self._start(ann, height, width)
             if op is None:
                 outputs.append(out)
+            elif name in ANNOTATION_OPS:
+                partner = (partners or {}).get(ann["id"])
+                outputs.append(self._annotation_op(ann, out, op, crop, (height, width), partner))
             elif name == "approximation":
                 approximations.setdefault(op, []).append((len(outputs), crop))
                 outputs.append(out)
@@ -149,11 +230,68 @@ class InstanceNoiser:
             crop = spatial.erode(crop, op.param)
         elif name == "opening":
             crop = spatial.opening(crop, op.param)
-        elif name == "localization":
+        elif name in ("localization", "shift", "duplicate", "vertex_dropout"):
             self._bits.state = {"bit_generator": "PCG64", "state": {"state": pcg_state, "inc": pcg_increment},
                                 "has_uint32": 0, "uinteger": 0}
-            crop = spatial.localize(crop, op.param, self._rng, op.holes)
+            if name == "localization":
+                crop = spatial.localize(crop, op.param, self._rng, op.holes)
         return out, op, name, crop
+
+    def _annotation_op(self, ann: dict, out: dict, op: SpatialOp, crop: Crop, size: tuple[int, int],
+                       partner: dict | None) -> dict | Outcome | None:
+        """An annotation-error op (see the module docstring) on ``out`` (class noise done), ``crop`` its clean
+        mask; the op's generator is seeded already."""
+        name = op.op
+        if name == "missing":
+            return Outcome("missing", ())
+        if name == "crowd_flip":
+            out.update(iscrowd=1 - ann.get("iscrowd", 0), noise_op="crowd_flip", noise_param=None)
+            return out
+        if name == "box":
+            return self._finish(out, op, name, spatial.box_mask(crop))
+        if name == "merge":
+            if partner is None:
+                return Outcome("merge", (out,), applied=False)
+            merged = self._finish(out, op, name, spatial.union(crop, Crop.from_segmentation(partner["segmentation"], *size)))
+            if merged is not None:
+                merged["noise_source_ids"] = [ann["id"], partner["id"]]
+            return merged
+        if name == "vertex_dropout":
+            if not isinstance(ann["segmentation"], list):
+                return self._finish(out, op, name, spatial.drop_vertices(crop, op.param, self._rng))
+            polygons = []
+            for polygon in ann["segmentation"]:
+                kept = spatial.dropout_indices(len(polygon) // 2, op.param, self._rng)
+                polygons.append([polygon[2 * i + j] for i in kept.tolist() for j in (0, 1)])
+            thinned = self._finish(out, op, name, Crop.from_segmentation(polygons, *size))
+            if thinned is not None:
+                thinned["segmentation"] = polygons
+            return thinned
+        if name == "split":
+            new_id = self.structure.new_ids[ann["id"]]
+            parts = spatial.split(crop)
+            if parts is None:
+                return Outcome("split", (out,), applied=False)
+            halves = [self._finish(dict(out, id=ident), op, name, part) for ident, part in zip((ann["id"], new_id), parts)]
+            for half in halves:  # never empty: each part holds at least one pixel
+                half["noise_source_ids"] = [ann["id"]]
+            return Outcome("split", tuple(halves))
+        # shift or duplicate
+        box = spatial.tight_box(crop)
+        width, height = (box[2] - box[0], box[3] - box[1]) if box is not None else (0, 0)
+        u_x, u_y = self._rng.random(2).tolist()
+        offset = [int(np.rint((2 * u_x - 1) * op.param * width)), int(np.rint((2 * u_y - 1) * op.param * height))]
+        moved = spatial.translate(crop, *offset)
+        if name == "shift":
+            shifted = self._finish(out, op, name, moved)
+            if shifted is not None:
+                shifted["noise_offset"] = offset
+            return shifted
+        copy = self._finish(dict(out, id=self.structure.new_ids[ann["id"]]), op, name, moved)
+        if copy is None:
+            return Outcome("duplicate", (out,))
+        copy.update(noise_source_ids=[ann["id"]], noise_offset=offset)
+        return Outcome("duplicate", (out, copy))
 
     def _finish(self, out: dict, op: SpatialOp, name: str, crop: Crop) -> dict | None:
         """The output with its noisy mask (RLE) and, by the spec, recomputed geometry; None if dropped."""
@@ -168,7 +306,10 @@ class InstanceNoiser:
 
 @dataclass
 class NoiseSummary:
-    """What a run applied: counts of annotations per op, class flips, emptied masks."""
+    """What a run applied: counts of input annotations per op, class flips, emptied masks; for the
+    annotation-error ops also instances ``added`` (duplicate, split), input annotations ``removed`` (missing, a
+    merge's neighbour) and ops drawn but ``not_applied`` (per op). ``emptied``/``dropped`` count output
+    instances (a duplicate's copy included). The last three are written only when not zero/empty."""
 
     annotations: int = 0
     ops: dict[str, int] = field(default_factory=dict)
@@ -176,11 +317,21 @@ class NoiseSummary:
     crowd_skipped: int = 0
     emptied: int = 0
     dropped: int = 0
+    added: int = 0
+    removed: int = 0
+    not_applied: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, inputs: Sequence[dict], outputs: Sequence[dict | None], spec: NoiseSpec) -> "NoiseSummary":
+    def of(cls, inputs: Sequence[dict], outputs: Sequence[dict | Outcome | None], spec: NoiseSpec) -> "NoiseSummary":
         summary = cls(annotations=len(inputs))
         for ann, out in zip(inputs, outputs):
+            if isinstance(out, Outcome):
+                if not out.applied:
+                    summary.not_applied[out.op] = summary.not_applied.get(out.op, 0) + 1
+                    out = out.annotations[0]  # passed on unchanged: counted as below
+                else:
+                    summary._count_outcome(out, spec)
+                    continue
             if out is None:
                 summary.dropped += 1
                 continue
@@ -188,18 +339,38 @@ class NoiseSummary:
             summary.class_flipped += out["class_flipped"]
             if ann.get("iscrowd", 0) and not spec.include_crowd:
                 summary.crowd_skipped += 1
-            elif out["segmentation"] is not ann["segmentation"] and (  # a mask this run made (not one passed through)
-                out["area"] == 0 if spec.recompute_geometry else mask_utils.area(out["segmentation"]) == 0
-            ):
+            elif out["segmentation"] is not ann["segmentation"] and _emptied(out, spec):  # a mask this run made
                 summary.emptied += 1
         summary.emptied += summary.dropped
         summary.ops = dict(sorted(summary.ops.items()))
+        summary.not_applied = dict(sorted(summary.not_applied.items()))
         return summary
+
+    def _count_outcome(self, outcome: Outcome, spec: NoiseSpec) -> None:
+        """Count an applied :class:`Outcome` (its input is not a crowd region left as it is)."""
+        if outcome.op == "merged":
+            self.removed += 1
+            return
+        self.ops[outcome.op] = self.ops.get(outcome.op, 0) + 1
+        if outcome.op == "missing":
+            self.removed += 1
+            return
+        self.class_flipped += outcome.annotations[0]["class_flipped"]
+        if outcome.op == "duplicate" and len(outcome.annotations) == 1:
+            self.dropped += 1  # the copy, emptied and dropped (counted in emptied with the others)
+            return
+        self.added += 1
+        copy = outcome.annotations[-1]
+        if outcome.op == "duplicate" and _emptied(copy, spec):
+            self.emptied += 1
 
     def __add__(self, other: "NoiseSummary") -> "NoiseSummary":
         ops = dict(self.ops)
         for op, count in other.ops.items():
             ops[op] = ops.get(op, 0) + count
+        not_applied = dict(self.not_applied)
+        for op, count in other.not_applied.items():
+            not_applied[op] = not_applied.get(op, 0) + count
         return NoiseSummary(
             annotations=self.annotations + other.annotations,
             ops=dict(sorted(ops.items())),
@@ -207,10 +378,13 @@ class NoiseSummary:
             crowd_skipped=self.crowd_skipped + other.crowd_skipped,
             emptied=self.emptied + other.emptied,
             dropped=self.dropped + other.dropped,
+            added=self.added + other.added,
+            removed=self.removed + other.removed,
+            not_applied=dict(sorted(not_applied.items())),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "annotations": self.annotations,
             "ops": dict(self.ops),
             "class_flipped": self.class_flipped,
@@ -218,6 +392,10 @@ class NoiseSummary:
             "emptied": self.emptied,
             "dropped": self.dropped,
         }
+        # written only when used, so that the outputs of the paper's ops keep their bytes
+        out.update({key: value for key, value in (("added", self.added), ("removed", self.removed),
+                                                  ("not_applied", dict(self.not_applied))) if value})
+        return out
 
     def table(self) -> str:
         """A small human-readable table."""
@@ -231,8 +409,19 @@ class NoiseSummary:
         lines.append(f"{'emptied':<16}{self.emptied:>10}{self.emptied / n:>9.1%}")
         if self.dropped:
             lines.append(f"{'dropped':<16}{self.dropped:>10}{self.dropped / n:>9.1%}")
+        for label, count in (("added", self.added), ("removed", self.removed),
+                             *((f"{op} (not made)", c) for op, c in self.not_applied.items())):
+            if count:
+                lines.append(f"{label:<16}{count:>10}{count / n:>9.1%}")
         lines.append(f"{'total':<16}{self.annotations:>10}")
         return "\n".join(lines)
+
+
+def _emptied(out: dict, spec: NoiseSpec) -> bool:
+    """Whether a mask this run made is empty (a thinned polygon keeps 3 vertices or more: not counted)."""
+    if spec.recompute_geometry:
+        return out["area"] == 0
+    return not isinstance(out["segmentation"], list) and mask_utils.area(out["segmentation"]) == 0
 
 
 @dataclass
@@ -270,7 +459,7 @@ def apply_noise(
     """
     head, chunks, summary = _noise_chunks(data, spec, False, num_proc, progress, input_sha256, validate,
                                           allow_empty_masks, source)
-    head["annotations"] = [ann for chunk in chunks for ann in chunk if ann is not None]
+    head["annotations"] = [ann for chunk in chunks for ann in output_annotations(chunk)]
     return NoiseResult(head, summary)
 
 
@@ -305,16 +494,18 @@ class _Job:
     as_json: bool
     source: str
 
-    def run(self, bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, NoiseSummary]:
+    def run(self, bounds: tuple[int, int]) -> tuple[list[dict | Outcome | None] | bytes, NoiseSummary]:
         start, stop = bounds
         annotations = self.annotations[start:stop]
         if self.header is not None:
             for index, ann in enumerate(annotations, start):
                 check_annotation(ann, index, self.header, source=self.source)
-        outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations])
+        merges = self.noiser.structure.merges if self.noiser.structure is not None else {}
+        partners = {ann["id"]: self.annotations[merges[ann["id"]]] for ann in annotations if ann["id"] in merges}
+        outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations], partners)
         summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
         if self.as_json:
-            return b",".join([orjson.dumps(ann) for ann in outputs if ann is not None]), summary
+            return b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)]), summary
         return outputs, summary
 
 
@@ -352,8 +543,11 @@ def _noise_chunks(
     annotations = data["annotations"]
     if validate and not _ids_unique(annotations):
         validate_coco(data, source=source, check_masks=False)  # raises the first problem, as it would say it
-    noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks)  # fails early on a bad matrix
     sizes = header.sizes if header else {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    structure = plan_structure(spec.seed, structure_records(annotations, header, sizes, source),
+                               op_drawer(spec)) if spec.structural else None
+    noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks,
+                            structure=structure)  # fails early on a bad matrix
     job = _Job(noiser, annotations, sizes, header, as_json, source)
 
     processes = min(num_proc, os.cpu_count() or num_proc)
@@ -389,6 +583,16 @@ def _noise_chunks(
     head = with_provenance({key: value for key, value in data.items() if key != "annotations"}, spec,
                            input_sha256, summary)
     return head, chunks, summary
+
+
+def structure_records(annotations: Iterable[Any], header: CocoHeader | None, sizes: Mapping[int, tuple[int, int]],
+                      source: str) -> Iterator:
+    """The plan's records of ``annotations`` (in input order), each checked against ``header`` first (when
+    given) as the chunks would check it."""
+    for index, ann in enumerate(annotations):
+        if header is not None:
+            check_annotation(ann, index, header, source=source)
+        yield record_of(index, ann, sizes)
 
 
 def with_provenance(head: dict, spec: NoiseSpec, input_sha256: str | None, summary: NoiseSummary) -> dict:

@@ -544,8 +544,7 @@ def _noise_chunks(
     if validate and not _ids_unique(annotations):
         validate_coco(data, source=source, check_masks=False)  # raises the first problem, as it would say it
     sizes = header.sizes if header else {image["id"]: (image["height"], image["width"]) for image in data["images"]}
-    structure = plan_structure(spec.seed, structure_records(annotations, header, sizes, source),
-                               op_drawer(spec)) if spec.structural else None
+    structure = plan(spec, structure_records(annotations, header, sizes, source)) if spec.structural else None
     noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks,
                             structure=structure)  # fails early on a bad matrix
     job = _Job(noiser, annotations, sizes, header, as_json, source)
@@ -583,6 +582,12 @@ def _noise_chunks(
     head = with_provenance({key: value for key, value in data.items() if key != "annotations"}, spec,
                            input_sha256, summary)
     return head, chunks, summary
+
+
+def plan(spec: NoiseSpec, records: Iterable) -> Structure:
+    """The whole-file :class:`~hf_noisy.noise.structure.Structure` of ``spec`` over ``records`` (every
+    annotation's :class:`~hf_noisy.noise.structure.Record`)."""
+    return plan_structure(spec.seed, records, op_drawer(spec), merges=any(op.op == "merge" for op in spec.spatial))
 
 
 def structure_records(annotations: Iterable[Any], header: CocoHeader | None, sizes: Mapping[int, tuple[int, int]],

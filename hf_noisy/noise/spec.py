@@ -132,7 +132,7 @@ class SpatialOp:
                             f"{_UNITS[name]}, got {quote(self.param)}")
         if self.holes not in ("fill", "keep"):
             raise SpecError(f"spatial op {quote(self.op)}: holes must be 'fill' or 'keep', got {quote(self.holes)}")
-        if self.holes == "keep" and self.op in KERNEL_OPS:
+        if self.holes == "keep" and self.op not in ("localization", "approximation"):
             raise SpecError(f"spatial op {quote(self.op)}: 'holes' applies only to localization and approximation")
 
     @property

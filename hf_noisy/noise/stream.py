@@ -9,8 +9,8 @@ order, with at most :data:`WINDOW_PER_PROCESS` chunks per process in flight. Mem
 annotation plus the images and categories), 8 bytes per annotation id (the uniqueness check) and a few chunks.
 
 A spec with ``duplicate``, ``split`` or ``merge`` is planned first (:mod:`hf_noisy.noise.structure`): one
-more pass reads every annotation a chunk at a time, checks it, and keeps its id and box centre (48 bytes per
-annotation) until the plan is made; a merger's chunk reads its neighbour from the file by index.
+more pass reads every annotation a chunk at a time, checks it, and keeps its id (and, for ``merge``, its image,
+class and box centre: about 64 bytes per annotation in all) until the plan is made; a merger's chunk reads its neighbour from the file by index.
 
 The bytes and errors are those of :func:`~hf_noisy.noise.engine.noise_to_json` on the whole parsed file: the
 same checks in the same order (the header first; a problem of an annotation before an empty mask; duplicate
@@ -33,10 +33,10 @@ from ..coco_stream import CocoLayout, parse_value
 from ..errors import HfNoisyError
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
-from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, op_drawer, output_annotations,
+from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, output_annotations, plan,
                      structure_records, with_provenance)
 from .spec import NoiseSpec
-from .structure import Structure, plan_structure
+from .structure import Structure
 
 __all__ = ["SMALL_INPUT", "WINDOW_PER_PROCESS", "noise_layout"]
 
@@ -152,15 +152,15 @@ def noise_layout(
 def _plan(layout: CocoLayout, header: CocoHeader, spec: NoiseSpec, source: str) -> Structure:
     """The whole file's :class:`~hf_noisy.noise.structure.Structure`, its annotations read a chunk at a time
     and checked; a problem raises as the whole-file path would word it (the first one in file order)."""
-    ids = bytearray()
+    ids = array("q")
 
     def records() -> Iterator:
         for record in structure_records(_annotations(layout), header, header.sizes, source):
-            ids.extend(array("q", [record.id]).tobytes())
+            ids.append(record.id)
             yield record
 
     try:
-        structure = plan_structure(spec.seed, records(), op_drawer(spec))
+        structure = plan(spec, records())
     except CocoFormatError as err:
         _validate(layout, header, source)  # a duplicate id before this problem is the one to report
         raise err.with_source(source) from None
@@ -181,7 +181,7 @@ def _in_order(pool, ranges: list[tuple[int, int]], window: int) -> Iterator[_Res
         yield pending.popleft().get()
 
 
-def _distinct(ids: bytearray) -> bool:
+def _distinct(ids: bytearray | array) -> bool:
     import numpy as np
 
     values = np.frombuffer(ids, dtype=np.int64)

@@ -86,12 +86,13 @@ def new_id_candidates(seed: int, source_id: int) -> Iterable[int]:
         k += 1
 
 
-def plan_structure(seed: int, records: Iterable[Record], drawn: Callable[[int, bool], str | None]) -> Structure:
+def plan_structure(seed: int, records: Iterable[Record], drawn: Callable[[int, bool], str | None], *,
+                   merges: bool = True) -> Structure:
     """The plan for ``records`` (every annotation of the input, any order); ``drawn(id, iscrowd)`` is the op an
-    annotation draws (None: none, or a crowd region left as it is).
+    annotation draws (None: none, or a crowd region left as it is); ``merges``: whether ``merge`` may be drawn.
 
-    Memory: 8 bytes per annotation for the ids, 40 more for the box centres of non-crowd annotations when a
-    merge is drawn, and the plan (a few entries per op drawn).
+    Memory: 16 bytes per annotation for the ids (and their sorted copy), 48 more per non-crowd annotation for
+    the neighbour search when ``merges``, and the plan (one entry per op drawn).
     """
     ids = array("q")
     sources: list[int] = []
@@ -104,7 +105,7 @@ def plan_structure(seed: int, records: Iterable[Record], drawn: Callable[[int, b
             sources.append(record.id)
         elif op == "merge" and not record.iscrowd:
             mergers.append((record.id, record.image_id, record.category_id))
-        if not record.iscrowd:
+        if merges and not record.iscrowd:
             index.append(record.index), image.append(record.image_id), category.append(record.category_id)
             cx.append(record.cx), cy.append(record.cy), ident.append(record.id)
     taken = np.sort(np.frombuffer(ids, dtype=np.int64)) if len(ids) else np.zeros(0, np.int64)

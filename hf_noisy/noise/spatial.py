@@ -31,6 +31,7 @@ Coordinates handed to OpenCV/shapely are absolute image pixels, so results do no
 from __future__ import annotations
 
 import functools
+import math
 from typing import Literal, Sequence
 
 import cv2
@@ -234,26 +235,38 @@ def union(a: Crop, b: Crop) -> Crop:
 
 def split(crop: Crop) -> tuple[Crop, Crop] | None:
     """The two halves of the mask cut across its principal axis at the centroid (see the module docstring);
-    None for a mask with fewer than 2 pixels."""
+    None for a mask with fewer than 2 pixels.
+
+    The coordinate sums are exact integers (absolute pixel coordinates, so the window does not matter); the
+    axis comes from the closed form of a 2x2 symmetric eigenproblem (IEEE arithmetic, no BLAS): the same cut
+    on every machine.
+    """
     rows, cols = np.nonzero(crop.mask)
-    if rows.size < 2:
+    n = int(rows.size)
+    if n < 2:
         return None
-    xs, ys = cols + float(crop.x0), rows + float(crop.y0)  # absolute pixel coordinates: window-independent
-    dx, dy = xs - xs.mean(), ys - ys.mean()
-    cov = np.array([[np.dot(dx, dx), np.dot(dx, dy)], [np.dot(dx, dy), np.dot(dy, dy)]])
-    _, vectors = np.linalg.eigh(cov)  # eigenvalues ascending: the last column is the principal axis
-    ax, ay = vectors[:, -1]
-    if ax < 0 or (ax == 0 and ay < 0):
-        ax, ay = -ax, -ay
-    second = dx * ax + dy * ay >= 0
-    if second.all() or not second.any():  # all pixels on the cut line: a single point repeated (cannot happen)
+    xs, ys = cols.astype(np.int64) + crop.x0, rows.astype(np.int64) + crop.y0
+    sx, sy = int(xs.sum()), int(ys.sum())
+    # n^2 times the covariance [[a, b], [b, c]] of the pixel coordinates
+    a = n * int((xs * xs).sum()) - sx * sx
+    c = n * int((ys * ys).sum()) - sy * sy
+    b = n * int((xs * ys).sum()) - sx * sy
+    if b == 0:
+        ax, ay = (1.0, 0.0) if a >= c else (0.0, 1.0)
+    else:
+        largest = (a + c) / 2 + math.sqrt(((a - c) / 2) ** 2 + float(b) ** 2)
+        ax, ay = float(b), largest - a
+        if ax < 0 or (ax == 0 and ay < 0):
+            ax, ay = -ax, -ay
+    # n times each pixel's projection on the axis, relative to the centroid, over the window's grid
+    height, width = crop.mask.shape
+    column = (n * (np.arange(width, dtype=np.int64) + crop.x0) - sx) * ax
+    row = (n * (np.arange(height, dtype=np.int64) + crop.y0) - sy) * ay
+    second = (row[:, None] + column[None, :] >= 0) & crop.mask.astype(bool)
+    first = crop.mask.astype(bool) & ~second
+    if not first.any() or not second.any():  # every pixel on the cut line: cannot happen for 2+ pixels
         return None
-    parts = []
-    for chosen in (~second, second):
-        mask = np.zeros_like(crop.mask)
-        mask[rows[chosen], cols[chosen]] = 1
-        parts.append(crop.with_mask(mask))
-    return parts[0], parts[1]
+    return crop.with_mask(first.astype(np.uint8)), crop.with_mask(second.astype(np.uint8))
 
 
 def dropout_indices(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:

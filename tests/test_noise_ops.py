@@ -284,6 +284,7 @@ def test_spec_form_round_trips_and_structural_ops_need_the_file(tmp_path, train)
     ann = next(a for a in train["annotations"] if not a["iscrowd"])
     image = next(i for i in train["images"] if i["id"] == ann["image_id"])
     assert noiser(ann, image["height"], image["width"])["iscrowd"] == 1
+    assert InstanceNoiser(one_op("missing", prob=1.0), train["categories"])(ann, image["height"], image["width"]) is None
 
 
 def test_streamed_path_refuses_bad_input_as_the_whole_file_does(train, tmp_path, monkeypatch):

@@ -134,8 +134,8 @@ def op_drawer(spec: NoiseSpec) -> Callable[[int, bool], str | None]:
 
 
 class InstanceNoiser:
-    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped),
-    or an :class:`Outcome` for the annotation-error ops that remove or add instances.
+    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped or
+    ``missing``); :meth:`noise_many` gives an :class:`Outcome` where an op removes or adds instances.
 
     ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order. A spec that
     may draw ``duplicate``, ``split`` or ``merge`` needs the whole file's ``structure``
@@ -162,9 +162,15 @@ class InstanceNoiser:
         self._bits = np.random.PCG64(0)  # re-seeded from each annotation's draws (cheaper than a new generator)
         self._rng = np.random.Generator(self._bits)
 
-    def __call__(self, ann: dict, height: int, width: int, partner: dict | None = None) -> dict | Outcome | None:
-        partners = {ann["id"]: partner} if partner is not None else None
-        return self.noise_many([(ann, height, width)], partners)[0]
+    def __call__(self, ann: dict, height: int, width: int) -> dict | None:
+        """The noisy annotation, or None where it has none (dropped as empty, or ``missing``). An annotation that
+        may become two (``duplicate``, ``split``) or take a neighbour (``merge``) goes through :meth:`noise_many`."""
+        out = self.noise_many([(ann, height, width)])[0]
+        if not isinstance(out, Outcome):
+            return out
+        if len(out.annotations) > 1:
+            raise HfNoisyError(f"annotation {ann['id']} became {len(out.annotations)} ({out.op}): use noise_many")
+        return out.annotations[0] if out.annotations else None
 
     def noise_many(self, items: Sequence[tuple[dict, int, int]],
                    partners: Mapping[int, dict] | None = None) -> list[dict | Outcome | None]:

@@ -27,7 +27,7 @@ Annotation-error ops (beyond the paper; see :mod:`hf_noisy.noise.engine` for wha
 Ranges (checked when a spec is made or loaded; :class:`SpecError` otherwise): ``seed`` an integer in
 ``[0, 2**64)`` (:data:`MAX_SEED`, the generator's 64-bit key); ``kernel`` odd, ``1 <= k <=`` :data:`MAX_KERNEL`;
 ``sigma`` and ``tolerance`` finite, ``0 <= value <=`` :data:`MAX_SIGMA` / :data:`MAX_TOLERANCE` pixels;
-``prob`` and ``rate`` in ``[0, 1]``. A spec file is at most :data:`MAX_SPEC_BYTES` bytes of UTF-8 YAML/JSON.
+``max_offset`` and ``fraction`` in ``[0, 1]``; ``prob`` and ``rate`` in ``[0, 1]``. A spec file is at most :data:`MAX_SPEC_BYTES` bytes of UTF-8 YAML/JSON.
 """
 
 from __future__ import annotations

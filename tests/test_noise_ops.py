@@ -149,6 +149,24 @@ def test_byte_identical_across_num_proc_chunks_and_paths(train_path, tmp_path, m
     assert any(chunk[a] != chunk[b] for a, b in merged)
 
 
+@pytest.mark.parametrize("op", NEW_OPS)
+def test_each_op_alone_is_deterministic(op, train, train_path, tmp_path, monkeypatch):
+    """Each op alone: streamed with 1 and 3 processes (many chunks), the same bytes; reversed input, the same
+    annotations in reversed source order."""
+    monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)
+    spec = one_op(op, prob=0.3)
+    outputs = []
+    for num_proc in (1, 3):
+        noise_file(train_path, tmp_path / f"{num_proc}.json", spec, num_proc=num_proc)
+        outputs.append((tmp_path / f"{num_proc}.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    forward = json.loads(outputs[0])["annotations"]
+    backward = apply_noise(dict(train, annotations=train["annotations"][::-1]), spec).data["annotations"]
+    assert sorted(map(orjson.dumps, forward)) == sorted(map(orjson.dumps, backward))
+    source = [ann.get("noise_source_ids", [ann["id"]])[0] for ann in backward]
+    assert source == sorted(source, key=[ann["id"] for ann in train["annotations"][::-1]].index)
+
+
 def test_input_order_changes_only_the_order(train):
     """Shuffled input: the same output annotations, byte for byte, in the shuffled order (each added instance
     right after its source)."""

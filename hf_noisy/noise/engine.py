@@ -21,31 +21,9 @@ as an empty RLE with bbox ``[0, 0, 0, 0]`` and area 0 (``empty_masks: keep``, th
 the annotation is removed (``empty_masks: drop``). Crowd annotations are left untouched unless
 ``include_crowd``.
 
-Annotation-error ops (``spatial`` entries like the others; one op per instance; draws as above, the op's own
-from the ``PCG64`` generator). Their provenance adds ``noise_source_ids`` (the input ids an instance comes from)
-and, for ``shift``/``duplicate``, ``noise_offset`` (``[dx, dy]``, whole pixels):
-
-* ``missing``: the annotation is left out (summary: ``ops.missing`` and ``removed``).
-* ``duplicate``: the annotation is kept unchanged and followed by a copy moved by a drawn offset (as
-  ``shift``), with a new id (:mod:`hf_noisy.noise.structure`), ``noise_op="duplicate"``, ``noise_param`` the
-  ``max_offset``, ``noise_source_ids=[id]`` (summary: ``ops.duplicate`` and ``added``).
-* ``merge``: the mask becomes the union with the nearest same-class neighbour's clean mask, which is removed
-  (:mod:`hf_noisy.noise.structure` says which; ``noise_source_ids=[id, neighbour id]``; summary: ``ops.merge``
-  and ``removed``); without a neighbour the annotation is unchanged (summary ``not_applied.merge``).
-* ``split``: the mask is cut in two (:func:`~hf_noisy.noise.spatial.split`): the first part keeps the id and is
-  followed by the second with a new id, both ``noise_source_ids=[id]`` (summary: ``ops.split`` and ``added``);
-  a mask of fewer than 2 pixels is unchanged (``not_applied.split``).
-* ``box``: the mask becomes its tight pixel box, filled.
-* ``shift``: the mask moves by ``dx = rint((2u - 1) * max_offset * w)`` and ``dy`` likewise with ``h`` (``u``
-  two uniforms from the op's generator, x first; ``w``, ``h`` the mask's tight box), clipped to the image.
-* ``vertex_dropout``: each polygon loses ``floor(fraction * n)`` of its ``n`` vertices (at least 3 kept; see
-  :func:`~hf_noisy.noise.spatial.dropout_indices`, one key per vertex, polygons in order) and the annotation
-  stays polygons; an RLE mask is traced to its outer contours first (holes filled) and written as RLE.
-* ``crowd_flip``: ``iscrowd`` becomes ``1 - iscrowd``; the mask, bbox and area are unchanged.
-
-An empty result (a shift or copy moved off the image) follows ``empty_masks`` like any other. Output order is
-input order, each added instance right after its source; every output annotation depends only on the set of
-input annotations and the spec, never on their order or ``num_proc``.
+Annotation-error ops (``missing``, ``duplicate``, ``merge``, ``split``, ``box``, ``shift``, ``vertex_dropout``,
+``crowd_flip``) are applied by :mod:`hf_noisy.noise.annotation_ops`, which says what each does and records;
+those that add instances or need an image's other annotations are planned by :mod:`hf_noisy.noise.structure`.
 """
 
 from __future__ import annotations
@@ -69,12 +47,13 @@ from ..masks import Crop
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
 from . import spatial
+from .annotation_ops import Outcome, apply_annotation_op, output_annotations
 from .labels import draw_label, transition_matrix
 from .spec import ANNOTATION_OPS, STRUCTURAL_OPS, NoiseSpec, SpatialOp, SpecError
 from .structure import Structure, plan_structure, record_of
 
-__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "Outcome", "apply_noise", "draws", "noise_to_json",
-           "op_drawer", "output_annotations"]
+__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json", "op_drawer",
+           "plan"]
 
 _UNIT = 2.0**-53
 
@@ -97,26 +76,6 @@ def draws(seed: int, annotation_id: int) -> Draws:
     digest = hashlib.blake2b(struct.pack("<QQ", seed, annotation_id), digest_size=64, person=b"hf-noisy").digest()
     a, b, c, s_high, s_low, i_high, i_low, _ = struct.unpack("<8Q", digest)
     return Draws((a >> 11) * _UNIT, (b >> 11) * _UNIT, (c >> 11) * _UNIT, s_high << 64 | s_low, i_high << 64 | i_low | 1)
-
-
-class Outcome(NamedTuple):
-    """What an annotation-error op made of one input annotation when that is not one annotation in its place:
-    ``op`` (``missing``, ``duplicate``, ``split``, ``merge``, or ``merged`` for a merge's removed neighbour),
-    the output ``annotations`` (0, 1 or 2, in output order), and whether the op was ``applied`` (False: the
-    annotation is passed on unchanged, e.g. a merge without a neighbour)."""
-
-    op: str
-    annotations: tuple[dict, ...]
-    applied: bool = True
-
-
-def output_annotations(outputs: Iterable[dict | Outcome | None]) -> Iterator[dict]:
-    """The output annotations of :meth:`InstanceNoiser.noise_many`'s results, in order."""
-    for out in outputs:
-        if isinstance(out, Outcome):
-            yield from out.annotations
-        elif out is not None:
-            yield out
 
 
 def op_drawer(spec: NoiseSpec) -> Callable[[int, bool], str | None]:
@@ -189,7 +148,9 @@ class InstanceNoiser:
                 outputs.append(out)
             elif name in ANNOTATION_OPS:
                 partner = (partners or {}).get(ann["id"])
-                outputs.append(self._annotation_op(ann, out, op, crop, (height, width), partner))
+                new_id = self.structure.new_ids.get(ann["id"]) if self.structure is not None else None
+                outputs.append(apply_annotation_op(ann, out, op, crop, (height, width), self._rng, self._finish,
+                                                   partner=partner, new_id=new_id))
             elif name == "approximation":
                 approximations.setdefault(op, []).append((len(outputs), crop))
                 outputs.append(out)
@@ -242,62 +203,6 @@ class InstanceNoiser:
             if name == "localization":
                 crop = spatial.localize(crop, op.param, self._rng, op.holes)
         return out, op, name, crop
-
-    def _annotation_op(self, ann: dict, out: dict, op: SpatialOp, crop: Crop, size: tuple[int, int],
-                       partner: dict | None) -> dict | Outcome | None:
-        """An annotation-error op (see the module docstring) on ``out`` (class noise done), ``crop`` its clean
-        mask; the op's generator is seeded already."""
-        name = op.op
-        if name == "missing":
-            return Outcome("missing", ())
-        if name == "crowd_flip":
-            out.update(iscrowd=1 - ann.get("iscrowd", 0), noise_op="crowd_flip", noise_param=None)
-            return out
-        if name == "box":
-            return self._finish(out, op, name, spatial.box_mask(crop))
-        if name == "merge":
-            if partner is None:
-                return Outcome("merge", (out,), applied=False)
-            merged = self._finish(out, op, name, spatial.union(crop, Crop.from_segmentation(partner["segmentation"], *size)))
-            if merged is not None:
-                merged["noise_source_ids"] = [ann["id"], partner["id"]]
-            return merged
-        if name == "vertex_dropout":
-            if not isinstance(ann["segmentation"], list):
-                return self._finish(out, op, name, spatial.drop_vertices(crop, op.param, self._rng))
-            polygons = []
-            for polygon in ann["segmentation"]:
-                kept = spatial.dropout_indices(len(polygon) // 2, op.param, self._rng)
-                polygons.append([polygon[2 * i + j] for i in kept.tolist() for j in (0, 1)])
-            thinned = self._finish(out, op, name, Crop.from_segmentation(polygons, *size))
-            if thinned is not None:
-                thinned["segmentation"] = polygons
-            return thinned
-        if name == "split":
-            new_id = self.structure.new_ids[ann["id"]]
-            parts = spatial.split(crop)
-            if parts is None:
-                return Outcome("split", (out,), applied=False)
-            halves = [self._finish(dict(out, id=ident), op, name, part) for ident, part in zip((ann["id"], new_id), parts)]
-            for half in halves:  # never empty: each part holds at least one pixel
-                half["noise_source_ids"] = [ann["id"]]
-            return Outcome("split", tuple(halves))
-        # shift or duplicate
-        box = spatial.tight_box(crop)
-        width, height = (box[2] - box[0], box[3] - box[1]) if box is not None else (0, 0)
-        u_x, u_y = self._rng.random(2).tolist()
-        offset = [int(np.rint((2 * u_x - 1) * op.param * width)), int(np.rint((2 * u_y - 1) * op.param * height))]
-        moved = spatial.translate(crop, *offset)
-        if name == "shift":
-            shifted = self._finish(out, op, name, moved)
-            if shifted is not None:
-                shifted["noise_offset"] = offset
-            return shifted
-        copy = self._finish(dict(out, id=self.structure.new_ids[ann["id"]]), op, name, moved)
-        if copy is None:
-            return Outcome("duplicate", (out,))
-        copy.update(noise_source_ids=[ann["id"]], noise_offset=offset)
-        return Outcome("duplicate", (out, copy))
 
     def _finish(self, out: dict, op: SpatialOp, name: str, crop: Crop) -> dict | None:
         """The output with its noisy mask (RLE) and, by the spec, recomputed geometry; None if dropped."""

@@ -33,8 +33,9 @@ from ..coco_stream import CocoLayout, parse_value
 from ..errors import HfNoisyError
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
-from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, output_annotations, plan,
-                     structure_records, with_provenance)
+from .annotation_ops import output_annotations
+from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, plan, structure_records,
+                     with_provenance)
 from .spec import NoiseSpec
 from .structure import Structure
 

@@ -352,3 +352,34 @@ def test_show_marks_what_the_ops_did(coco_tiny, train, tmp_path):
         right = slice(meta["width"] + 6 + x0, meta["width"] + 6 + x0 + 5)
         assert (picture[y0, right] == np.array(_RED)).all(axis=1).any()
         assert not (plain[y0, right] == np.array(_RED)).all(axis=1).any()  # unmarked without mark_removed
+
+
+def test_mask_ops_equal_their_full_image_definitions(train):
+    """On real masks, each window op equals its definition on the full image: translate (clipped), box, union,
+    and split's two parts partition the mask with the cut perpendicular to the principal axis."""
+    from hf_noisy.noise import spatial
+
+    sizes = {image["id"]: (image["height"], image["width"]) for image in train["images"]}
+    masks = [Crop.from_segmentation(ann["segmentation"], *sizes[ann["image_id"]]) for ann in train["annotations"][:60]]
+    rng = np.random.default_rng(0)
+    for crop, other in zip(masks, masks[1:]):
+        full = crop.to_full()
+        height, width = full.shape
+        dx, dy = (int(v) for v in rng.integers(-80, 80, 2))
+        expected = np.zeros_like(full)
+        expected[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = \
+            full[max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)]
+        assert (spatial.translate(crop, dx, dy).to_full() == expected).all()
+        ys, xs = np.nonzero(full)
+        boxed = np.zeros_like(full)
+        boxed[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = 1
+        assert (spatial.box_mask(crop).to_full() == boxed).all()
+        if other.image_size == crop.image_size:
+            assert (spatial.union(crop, other).to_full() == (full | other.to_full())).all()
+        first, second = (part.to_full() for part in spatial.split(crop))
+        assert not (first & second).any() and ((first | second) == full).all() and first.any() and second.any()
+        centred = np.stack([xs - xs.mean(), ys - ys.mean()])
+        axis = np.linalg.eigh(centred @ centred.T)[1][:, -1]
+        side = axis @ centred >= 0
+        agree = (side == second[ys, xs].astype(bool)).mean()
+        assert agree > 0.99 or agree < 0.01  # the same cut (the axis's sign aside), up to pixels on the line

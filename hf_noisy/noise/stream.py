@@ -10,7 +10,7 @@ annotation plus the images and categories), 8 bytes per annotation id (the uniqu
 
 A spec with ``duplicate``, ``split`` or ``merge`` is planned first (:mod:`hf_noisy.noise.structure`): one
 more pass reads every annotation a chunk at a time, checks it, and keeps its id (and, for ``merge``, its image,
-class and box centre: about 64 bytes per annotation in all) until the plan is made; a merger's chunk reads its neighbour from the file by index.
+class and box centre; about 100 bytes per annotation measured) until the plan is made; a merger's chunk reads its neighbour from the file by index.
 
 The bytes and errors are those of :func:`~hf_noisy.noise.engine.noise_to_json` on the whole parsed file: the
 same checks in the same order (the header first; a problem of an annotation before an empty mask; duplicate

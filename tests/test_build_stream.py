@@ -35,11 +35,11 @@ def streamed_only(monkeypatch):
 
 @pytest.mark.parametrize("key", ["none/1/30", "embedded/2/30"])
 def test_build_streams_and_keeps_its_bytes(key: str, coco_tiny: Path, tmp_path: Path, streamed_only) -> None:
-    from hf_noisy.hub import build_coco_n
+    from hf_noisy.hub import build_benchmark
 
     images, num_proc, per_shard = key.split("/")
-    out = build_coco_n(coco_tiny, tmp_path / "built", images=images, num_proc=int(num_proc),
-                       images_per_shard=int(per_shard), verify_images=False).path
+    out = build_benchmark("coco-n", tmp_path / "built", coco_root=coco_tiny, images=images, num_proc=int(num_proc),
+                          images_per_shard=int(per_shard), verify_images=False).path
     files = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(out.rglob("*")) if p.is_file()}
     assert files == RECORDED["builds"][key]

@@ -106,10 +106,11 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
     """Cityscapes-N is annotation-only by default: --image-root joins the user's copy; without it, one clear line."""
     sys.path.insert(0, str(REPO / "train"))
     try:
-        import m2f_data
         import train_mask2former as m2f
     finally:
         sys.path.remove(str(REPO / "train"))
+    from hf_noisy.errors import HfNoisyError
+    from hf_noisy.models import data as m2f_data
     from hf_noisy.hub import build_cityscapes_n
 
     sample = shared_dir / "data" / "cityscapes-tiny"
@@ -126,5 +127,5 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
     sample_ = m2f_data.TrainDataset(rows, m2f_data.Jitter(64), seed=0)[0, 0]
     assert tuple(sample_["pixel_values"].shape) == (3, 64, 64) and len(sample_["class_labels"]) > 0
     args, _ = m2f.parse_args(common)
-    with pytest.raises(SystemExit, match="annotation-only .* pass --image-root"):
+    with pytest.raises(HfNoisyError, match="annotation-only .* pass --image-root"):
         m2f.load_split(args, "hard", "train", None)

@@ -17,11 +17,13 @@ torch = pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "train"))
 
-import m2f_data  # noqa: E402
-import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
 from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
+from hf_noisy.errors import HfNoisyError  # noqa: E402
+from hf_noisy.models import data as m2f_data  # noqa: E402
+from hf_noisy.models import losses as m2f_loss  # noqa: E402
+from hf_noisy.models import mask2former  # noqa: E402
 from hf_noisy.hub import build_coco_n, load_coco_n  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -62,7 +64,7 @@ def test_gce_and_bootstrapping_reduce_to_ce_at_their_limits():
     assert gce.item() == pytest.approx(ce.item(), rel=1e-5)  # (1 - p^q) / q -> -log p as q -> 0
     assert m2f_loss.soft_bootstrapping(logits, targets, weight, beta=1.0).item() == pytest.approx(ce.item(), rel=1e-12)
     assert m2f_loss.soft_bootstrapping(logits, targets, weight, beta=0.5).item() != pytest.approx(ce.item(), rel=1e-3)
-    with pytest.raises(ValueError):
+    with pytest.raises(HfNoisyError, match="q must be in"):
         m2f_loss.generalized_cross_entropy(logits, targets, q=0.0)
 
 
@@ -268,7 +270,7 @@ def test_model_card_has_model_index_results():
 def test_zero_detections_warn_why(coco_n_hard: Path, tmp_path: Path, capsys):
     """A model whose mask embeddings are all zero has mask logits 0 everywhere, so no mask survives the
     threshold (> 0): the evaluation has no detections and says why."""
-    model = m2f.build_model(m2f.load_config("tiny"), m2f.class_names_of(load_coco_n(coco_n_hard, "clean", split="validation")))
+    model = mask2former.build_model(m2f.load_config("tiny"), m2f_data.class_names_of(load_coco_n(coco_n_hard, "clean", split="validation")))
     for layer in model.model.transformer_module.decoder.mask_predictor.mask_embedder.modules():
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.zeros_(layer.weight)

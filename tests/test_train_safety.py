@@ -28,9 +28,9 @@ def test_a_config_value_of_the_wrong_type_is_one_line_before_the_model_is_built(
     proc = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), "--dataset", str(tmp_path / "none"),
                            "--output-dir", str(tmp_path / "run")], capture_output=True, text=True, env=_env(),
                           timeout=120)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     err = proc.stderr.strip()
-    assert err.splitlines() == [f"error: {config}: learning_rate must be float, got [1, 2]"], err[-2000:]
+    assert err.splitlines() == [f"train_mask2former.py: error: {config}: learning_rate must be float, got [1, 2]"], err[-2000:]
     assert time.monotonic() - start < 30  # before torch, transformers and the model
     config.write_text("a: &x 1\nb: *x\n")  # and the same safe loader as specs: no aliases
     proc = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), "--dataset", str(tmp_path / "none"),

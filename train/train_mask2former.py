@@ -5,22 +5,16 @@ hf-noisy's metric (mask AP, Boundary AP, box AP) on the clean validation split.
     accelerate launch train/train_mask2former.py --config r50 --dataset noisy-seg/coco-n --dataset-config hard \\
         --output-dir runs/r50-hard
 
-Configs (``train/configs/<name>.yaml``, or a path): ``tiny`` (random tiny Swin, tests and smoke runs),
-``r50`` and ``swin-s`` (the paper's Mask2Former rows; ImageNet-pretrained backbones). Every config key is also a
-command-line flag (``--learning-rate 5e-5``; dict keys take YAML: ``--mask2former '{num_queries: 50}'``).
+Configs (``train/configs/<name>.yaml`` or a path; keys: :class:`hf_noisy.models.TrainConfig`): ``tiny`` (random
+tiny Swin, tests and smoke runs), ``r50`` and ``swin-s`` (the paper's rows; ImageNet-pretrained backbones). Every
+config key is also a flag (``--learning-rate 5e-5``; dict keys take YAML: ``--mask2former '{num_queries: 50}'``).
 
-Output folder::
+Output: ``run_config.json``; ``checkpoints/step-NNNNNN/`` (accelerate state, ``config.json``, ``train_state.json``,
+``metrics.json`` when evaluated there: :mod:`hf_noisy.models.checkpoints`); ``model/`` (the final model with its
+``metrics.json`` and card, what ``--push-to-hub`` uploads); ``runs/`` (TensorBoard: ``tensorboard --logdir OUT/runs``).
 
-    run_config.json                  the resolved config and command line
-    checkpoints/step-000500/         accelerate state (model.safetensors, optimizer, RNG per rank, scheduler)
-                                     + config.json (loadable with from_pretrained) + train_state.json
-                                     + metrics.json when evaluated at that step
-    model/                           the final model (+ metrics.json, README.md), what --push-to-hub uploads
-    runs/                            TensorBoard logs (``tensorboard --logdir OUT/runs``)
-
-Scientific hygiene: ``r50``/``swin-s`` start from ImageNet backbones only. Starting from a Mask2Former that
-was already trained on COCO (or on this dataset's label set) leaks clean labels into a noisy-label run and needs
-``--allow-coco-pretrained``.
+Scientific hygiene: ``r50``/``swin-s`` start from ImageNet backbones only. A Mask2Former already trained on COCO
+(or on this dataset's label set) leaks clean labels into a noisy-label run and needs ``--allow-coco-pretrained``.
 """
 
 from __future__ import annotations
@@ -36,12 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hf_noisy import HfNoisyError, atomic_directory
-from hf_noisy.models import publish, train_config
-from hf_noisy.models.checkpoints import (checkpoint_folder, claim_output_dir, latest_checkpoint, load_checkpoint,
-                                         resume_hint, save_checkpoint, write_json)
-from hf_noisy.models.publish import create_model_repo, upload_model
-from hf_noisy.models.train_config import TrainConfig
+from hf_noisy import HfNoisyError
+from hf_noisy.models import (TrainConfig, checkpoint_folder, claim_output_dir, create_model_repo, latest_checkpoint,
+                             load_checkpoint, publish, resume_hint, save_checkpoint, save_model, train_config,
+                             upload_model, write_json)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: A shipped config by name (``train/configs/<name>.yaml``) or a YAML path, with overrides, validated.
@@ -70,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     add("--eval-only", metavar="CKPT", default=None,
         help="evaluate this model (folder or Hub id) and exit; metrics go to OUTPUT_DIR/metrics.json")
     add("--predictions-out", default=None, help="write the final model's COCO results on --predict-split here")
-    add("--fold", metavar="K/N", type=_fold, default=None,
+    add("--fold", metavar="K/N", type=train_config.fold_arg, default=None,
         help="cross-fitting: train without fold K of N of the train split (row i is in fold i %% N), so that "
              "--predict-split train predicts images the model never saw; run K = 0..N-1 and give all N "
              "prediction files to hf-noisy audit")
@@ -92,18 +84,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     if args.fold and args.eval_only:
         parser.error("--fold trains; it cannot be combined with --eval-only")
     return args, load_config(args.config, train_config.config_overrides(args))
-
-
-def _fold(text: str) -> tuple[int, int]:
-    """``"K/N"`` as ``(K, N)`` with ``0 <= K < N`` and ``N >= 2``."""
-    k, _, n = text.partition("/")
-    try:
-        fold = (int(k), int(n))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected K/N, e.g. 0/2, got {text!r}") from None
-    if not (fold[1] >= 2 and 0 <= fold[0] < fold[1]):
-        raise argparse.ArgumentTypeError(f"expected 0 <= K < N and N >= 2, got {text!r}")
-    return fold
 
 
 def load_split(args: argparse.Namespace, config: str, split: str, limit: int | None):
@@ -196,18 +176,26 @@ def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categ
     return score(benchmark, gt, predictions), predictions
 
 
-def record_evaluation(accelerator, args: argparse.Namespace, config: TrainConfig, step: int, metrics: dict,
-                      num_images: int) -> None:
-    """Main process: the step's ``metrics.json`` beside its checkpoint, TensorBoard scalars and one log line."""
+def evaluate_and_record(accelerator, model, args: argparse.Namespace, config: TrainConfig, rows: Any, gt: dict,
+                        categories: list[dict], frozen: list, benchmark: str, step: int, final: bool) -> dict:
+    """:func:`evaluate` at ``step``; the main process writes the step's ``metrics.json`` beside its checkpoint
+    (and the final predictions to ``--predictions-out``), logs to TensorBoard and prints one line."""
+    metrics, predictions = evaluate(accelerator, model, rows, gt, config, categories, Path(args.output_dir), frozen,
+                                    benchmark)
+    if not accelerator.is_main_process:
+        return metrics
     folder = checkpoint_folder(args.output_dir, step)
     if folder.is_dir():
         write_json(folder / "metrics.json", {"step": step, "dataset": str(args.dataset), "config": args.dataset_config,
-                                             "split": config.eval_split, "num_images": num_images, "metrics": metrics,
+                                             "split": config.eval_split, "num_images": len(rows), "metrics": metrics,
                                              "cpu_seconds": time.process_time()})  # this process's, since it started
     accelerator.log({f"eval/{name}_{k}": v for name, stats in metrics.items() for k, v in stats.items()
                      if k in ("AP", "AP50", "AP75")}, step=step)
     accelerator.print(f"step {step}: mask AP {metrics['segm']['AP']:.4f}, boundary AP "
                       f"{metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
+    if final and args.predictions_out and args.predict_split == "validation":
+        write_json(Path(args.predictions_out), predictions)
+    return metrics
 
 
 def evaluate_only(accelerator, args: argparse.Namespace, config: TrainConfig, rows: Any, gt: dict,
@@ -242,8 +230,8 @@ def train_loop(accelerator, model, optimizer, scheduler, batches, state: dict, c
                disable=not accelerator.is_local_main_process)
     while state["step"] < config.max_steps:
         step_loss, coming = 0.0, state["step"] + 1
-        criterion.record_instances = instance_log is not None and (
-            coming % config.log_steps == 0 or coming in (1, config.max_steps))
+        logged = coming % config.log_steps == 0 or coming in (1, config.max_steps)
+        criterion.record_instances = instance_log is not None and logged
         for micro in range(config.gradient_accumulation_steps):
             epoch, consumed, batch = next(batches)
             last = micro == config.gradient_accumulation_steps - 1
@@ -263,7 +251,7 @@ def train_loop(accelerator, model, optimizer, scheduler, batches, state: dict, c
         optimizer.zero_grad(set_to_none=True)
         state.update(step=coming, epoch=epoch, batch=consumed)
         bar.update(1)
-        if coming % config.log_steps == 0 or coming in (1, config.max_steps):
+        if logged:
             loss = accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean").item()
             accelerator.log({"train/loss": loss, "train/lr": scheduler.get_last_lr()[-1], "train/epoch": epoch},
                             step=coming)
@@ -283,7 +271,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     from hf_noisy.hub import rows_to_coco
-    from hf_noisy.models import InstanceLossLog, data, install_class_loss, mask2former
+    from hf_noisy.models import InstanceLossLog, data, train_mode, training_recipe
 
     out, cpu = Path(args.output_dir), not torch.cuda.is_available()
     accelerator = Accelerator(cpu=cpu,  # under `accelerate launch --multi_gpu` on CPU: real gloo processes
@@ -291,31 +279,26 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
                               log_with=None if args.eval_only else "tensorboard", project_dir=str(out),
                               # some Mask2Former parameters get no gradient in a step; DDP stops without this
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    log, rank, world = accelerator.print, accelerator.process_index, accelerator.num_processes
+    log, rank, world, main_process = accelerator.print, accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     if cpu and config.mixed_precision != "no":
         log(f"no GPU: training in float32 (the config asks for {config.mixed_precision})")
-    set_seed(config.seed)  # the same initial weights on every rank
     categories, benchmark_id = benchmark.metadata["categories"], benchmark.metadata.get("benchmark_id", "coco-n")
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
-    gt = rows_to_coco(eval_rows, categories) if accelerator.is_main_process else {}
+    gt = rows_to_coco(eval_rows, categories) if main_process else {}
     if args.eval_only:
         return evaluate_only(accelerator, args, config, eval_rows, gt, categories, benchmark_id)
 
     claim_output_dir(accelerator, out, resume=bool(args.resume), overwrite=args.overwrite)
-    hub = create_model_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and accelerator.is_main_process else None
+    hub = create_model_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and main_process else None
     train_rows, held_out_rows = load_split(args, args.dataset_config, "train", config.max_train_images), None
     if args.fold:
         training, held_out = data.fold_indices(len(train_rows), args.fold)
         held_out_rows, train_rows = train_rows.select(held_out), train_rows.select(training)
         log(f"fold {args.fold[0]}/{args.fold[1]}: training on {len(train_rows)} images, holding out {len(held_out_rows)}")
-    model = mask2former.build_model(config, data.class_names_of(eval_rows), log=log,
-                                    allow_coco_pretrained=args.allow_coco_pretrained)
+    set_seed(config.seed)  # the same initial weights on every rank
+    model, optimizer, scheduler, frozen = training_recipe(config, data.class_names_of(eval_rows), log=log,
+                                                          allow_coco_pretrained=args.allow_coco_pretrained)
     set_seed(config.seed, device_specific=True)  # from here on each rank draws its own points and dropout
-    install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta,
-                       gce_q=config.gce_q, bootstrap_beta=config.bootstrap_beta)
-    frozen = mask2former.frozen_batch_norms(model) if config.freeze_batch_norm else []
-    optimizer = torch.optim.AdamW(mask2former.param_groups(model, config), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, mask2former.poly_with_warmup(config))
     # the scheduler is stepped by hand, once per optimizer step (accelerate's wrapper steps it once per process)
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
@@ -325,14 +308,15 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
         state = load_checkpoint(accelerator, checkpoint, per_device_batch_size=config.per_device_batch_size)
         log(f"resumed from {checkpoint} at step {state['step']} (epoch {state['epoch']}, batch {state['batch']})")
     instance_log = InstanceLossLog.resume(out, rank, train_rows, state["step"]) if args.log_instance_losses else None
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
+    if main_process:
         write_json(out / "run_config.json", {"args": {k: v for k, v in vars(args).items() if not k.startswith("cfg_")},
                                              "config": dataclasses.asdict(config)})
     accelerator.init_trackers("runs", config={k: v for k, v in dataclasses.asdict(config).items()
                                               if isinstance(v, (int, float, str, bool))})
-    jitter = data.Jitter(config.image_size, config.min_scale, config.max_scale, config.flip_prob)
-    dataset = data.TrainDataset(train_rows, jitter, config.seed)
+    dataset = data.TrainDataset(train_rows, data.Jitter(config.image_size, config.min_scale, config.max_scale,
+                                                        config.flip_prob), config.seed)
+    batches = data.train_batches(dataset, config.per_device_batch_size, seed=config.seed, rank=rank, world_size=world,
+                                 epoch=state["epoch"], start_batch=state["batch"], num_workers=config.num_workers)
     per_epoch = data.EpochBatchSampler(len(dataset), config.per_device_batch_size, seed=config.seed, epoch=0,
                                        rank=rank, world_size=world).batches_per_epoch()
     log(f"world size {world}; {len(dataset)} training images; {per_epoch} micro-batches per rank and epoch; "
@@ -347,21 +331,15 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
                         {**state, "world_size": world, "per_device_batch_size": config.per_device_batch_size})
 
     def evaluation(final: bool) -> None:
-        found, predictions = evaluate(accelerator, model, eval_rows, gt, config, categories, out, frozen, benchmark_id)
         metrics.clear()
-        metrics.update(found)
-        if accelerator.is_main_process:
-            record_evaluation(accelerator, args, config, state["step"], metrics, len(eval_rows))
-            if final and args.predictions_out and args.predict_split == "validation":
-                write_json(Path(args.predictions_out), predictions)
+        metrics.update(evaluate_and_record(accelerator, model, args, config, eval_rows, gt, categories, frozen,
+                                           benchmark_id, state["step"], final))
 
-    mask2former.train_mode(model, frozen)
-    batches = data.train_batches(dataset, config.per_device_batch_size, seed=config.seed, rank=rank, world_size=world,
-                                 epoch=state["epoch"], start_batch=state["batch"], num_workers=config.num_workers)
+    train_mode(model, frozen)
     started, first_step = time.perf_counter(), state["step"]
     train_loop(accelerator, model, optimizer, scheduler, batches, state, config, instance_log=instance_log,
                on_checkpoint=checkpoint, on_eval=evaluation)
-    if args.predict_split == "train" and accelerator.is_main_process:
+    if args.predict_split == "train" and main_process:
         rows = held_out_rows if args.fold else train_rows
         write_json(Path(args.predictions_out), predict(accelerator, model, rows, config, categories, benchmark_id,
                                                        frozen=frozen))
@@ -377,15 +355,11 @@ def save_final_model(accelerator, model, args: argparse.Namespace, config: Train
     """``OUTPUT_DIR/model`` (weights, image processor, metrics, card), complete or absent; pushed with ``hub``."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        from transformers import Mask2FormerImageProcessorPil
-
         final_dir = Path(args.output_dir) / "model"
-        with atomic_directory(final_dir, overwrite=True) as tmp:
-            accelerator.unwrap_model(model).save_pretrained(tmp)
-            Mask2FormerImageProcessorPil(size={"shortest_edge": config.eval_short_edge,
-                                            "longest_edge": config.eval_max_size}).save_pretrained(tmp)
-            write_json(tmp / "metrics.json", {"step": step, "split": config.eval_split, "metrics": metrics})
-            (tmp / "README.md").write_text(model_card(args, config, metrics, benchmark), encoding="utf-8")
+        record = {"step": step, "split": config.eval_split, "metrics": metrics}
+        save_model(final_dir, accelerator.unwrap_model(model), image_size=(config.eval_short_edge, config.eval_max_size),
+                   files={"metrics.json": json.dumps(record, indent=2) + "\n",
+                          "README.md": model_card(args, config, metrics, benchmark)})
         if hub is not None:
             commit = upload_model(hub, final_dir, args.push_to_hub)
             accelerator.print(f"pushed {final_dir} to {args.push_to_hub} ({commit[:12]})")

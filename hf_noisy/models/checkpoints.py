@@ -1,5 +1,5 @@
 """A training run's folder: complete-or-absent checkpoints (accelerate state + model config + position in the
-data), the latest one to resume from, and atomic JSON records.
+data), the latest one to resume from, the final model, and atomic JSON records.
 
 Layout: ``OUTPUT_DIR/checkpoints/step-<SSSSSS>/`` holds accelerate's state (weights, optimizer, scheduler, every
 rank's RNG), ``config.json`` (loadable with ``from_pretrained``) and ``train_state.json`` (``step``, ``epoch``,
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HfNoisyError
-from ..fsutil import atomic_write_text, replace_folder
+from ..fsutil import atomic_directory, atomic_write_text, replace_folder
 
 __all__ = ["RunFolderError", "checkpoint_folder", "claim_output_dir", "latest_checkpoint", "load_checkpoint",
-           "resume_hint", "save_checkpoint", "write_json"]
+           "resume_hint", "save_checkpoint", "save_model", "write_json"]
 
 
 class RunFolderError(HfNoisyError):
@@ -82,6 +82,20 @@ def resume_hint(output_dir: str | Path, command: list[str], argv: list[str]) -> 
     return (f"interrupted: nothing half-done was kept; the last complete checkpoint is {found[-1]}. "
             "Continue with the same command plus --resume (under accelerate launch, add it there):\n  "
             + shlex.join([*command, *kept, "--resume"]))
+
+
+def save_model(folder: str | Path, model, *, image_size: tuple[int, int], files: dict[str, str]) -> None:
+    """The final model at ``folder``, complete or absent (replacing an older one): weights and config
+    (``save_pretrained``), the image processor of the evaluation resize ``image_size`` = ``(shortest edge,
+    longest edge)`` in pixels, and ``files`` (name -> text, e.g. ``metrics.json`` and the ``README.md`` card)."""
+    from transformers import Mask2FormerImageProcessorPil
+
+    with atomic_directory(folder, overwrite=True) as tmp:
+        model.save_pretrained(tmp)
+        Mask2FormerImageProcessorPil(size={"shortest_edge": image_size[0],
+                                        "longest_edge": image_size[1]}).save_pretrained(tmp)
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
 
 
 def save_checkpoint(accelerator, model, folder: str | Path, state: dict) -> None:

@@ -14,7 +14,7 @@ from ..errors import HfNoisyError
 from .train_config import TrainConfig
 
 __all__ = ["OUT_FEATURES", "PretrainedLeakError", "build_model", "frozen_batch_norms", "load_backbone_weights",
-           "looks_coco_trained", "param_groups", "poly_with_warmup", "train_mode"]
+           "looks_coco_trained", "param_groups", "poly_with_warmup", "train_mode", "training_recipe"]
 
 #: The backbone stages Mask2Former's pixel decoder reads.
 OUT_FEATURES = ["stage1", "stage2", "stage3", "stage4"]
@@ -111,6 +111,26 @@ def param_groups(model, config: TrainConfig) -> list[dict]:
     return [{"params": params, "lr": config.learning_rate * (config.backbone_lr_multiplier if is_backbone else 1.0),
              "weight_decay": config.weight_decay if decay else 0.0}
             for (is_backbone, decay), params in sorted(groups.items())]
+
+
+def training_recipe(config: TrainConfig, class_names: list[str], *, allow_coco_pretrained: bool = False,
+                    log: Callable[[str], Any] = print):
+    """Everything the optimizer steps need: ``(model, optimizer, scheduler, frozen)``: :func:`build_model` with
+    the config's class loss (:func:`~hf_noisy.models.losses.install_class_loss`), the frozen BatchNorm layers
+    (``freeze_batch_norm``; pass them to :func:`train_mode`), AdamW over :func:`param_groups` and the
+    :func:`poly_with_warmup` ``LambdaLR`` schedule, to be stepped once per optimizer step. Draws random numbers
+    only while building the model (seed before calling it for the same initial weights on every process)."""
+    import torch
+
+    from .losses import install_class_loss
+
+    model = build_model(config, class_names, allow_coco_pretrained=allow_coco_pretrained, log=log)
+    install_class_loss(model, config.class_loss, sce_alpha=config.sce_alpha, sce_beta=config.sce_beta,
+                       gce_q=config.gce_q, bootstrap_beta=config.bootstrap_beta)
+    frozen = frozen_batch_norms(model) if config.freeze_batch_norm else []
+    optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_with_warmup(config))
+    return model, optimizer, scheduler, frozen
 
 
 def poly_with_warmup(config: TrainConfig) -> Callable[[int], float]:

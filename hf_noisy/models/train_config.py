@@ -1,6 +1,6 @@
 """The training config of ``train/train_mask2former.py``: one dataclass (:class:`TrainConfig`), read from a YAML
 file (:func:`load_config`), checked field by field before anything is built, and offered as command-line flags
-(:func:`add_config_flags` / :func:`config_overrides`).
+(:func:`add_config_flags` / :func:`config_overrides`; :func:`fold_arg` for ``--fold K/N``).
 
 Every problem is a :class:`~hf_noisy.config_check.ConfigError` (an :class:`~hf_noisy.errors.HfNoisyError`) whose
 one-line message names the file or the bad field. No torch here: ``--help`` and a bad config answer at once.
@@ -20,8 +20,8 @@ from ..errors import HfNoisyError
 from ..safe_yaml import load as load_yaml
 from ..splits import canonical_split
 
-__all__ = ["CHOICES", "ConfigError", "TrainConfig", "add_config_flags", "config_overrides", "load_config",
-           "shipped_configs", "validate_config"]
+__all__ = ["CHOICES", "ConfigError", "TrainConfig", "add_config_flags", "config_overrides", "fold_arg",
+           "load_config", "shipped_configs", "validate_config"]
 
 
 def _field(default: Any, help: str, **kwargs: Any) -> Any:
@@ -148,6 +148,18 @@ def add_config_flags(parser: argparse.ArgumentParser, shown: dict[str, TrainConf
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The config flags of parsed ``args`` (``None``: not given), by field name, for :func:`load_config`."""
     return {field.name: getattr(args, f"cfg_{field.name}") for field in dataclasses.fields(TrainConfig)}
+
+
+def fold_arg(text: str) -> tuple[int, int]:
+    """``--fold K/N`` (cross-fitting) as ``(K, N)`` with ``0 <= K < N`` and ``N >= 2``; an argparse ``type``."""
+    k, _, n = text.partition("/")
+    try:
+        fold = (int(k), int(n))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N, e.g. 0/2, got {text!r}") from None
+    if not (fold[1] >= 2 and 0 <= fold[0] < fold[1]):
+        raise argparse.ArgumentTypeError(f"expected 0 <= K < N and N >= 2, got {text!r}")
+    return fold
 
 
 def _shown(value: Any) -> str:

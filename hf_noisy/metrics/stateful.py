@@ -1,0 +1,473 @@
+"""Mask AP, Boundary AP and box AP as a streaming metric: feed batches during validation, compute at the end.
+
+>>> metric = InstanceSegmentationAP(iou_types=("segm", "boundary"))          # doctest: +SKIP
+>>> metric.update(predictions, targets)      # one dict per image, any number of times
+>>> metric.sync(accelerate.utils.gather_object)   # several processes: every rank gets all of them
+>>> metric.compute()["boundary"].stats["AP"]
+
+Each :meth:`~InstanceSegmentationAP.update` validates its images (a bad one raises at once, naming the image and
+the field), matches each image with the evaluation engine (:func:`hf_noisy.metrics.engine.evaluate_image`, the
+step :func:`hf_noisy.metrics.evaluate` runs on every image), and keeps only the compact match record of each
+scored detection: its category id (int64), image id (int64), rank in its image and category (int32), score
+(float64), and per IoU type one uint8 code per area range and IoU threshold (4 x 10). That is
+:attr:`~InstanceSegmentationAP.bytes_per_detection` ``= 28 + 40 * len(iou_types)`` bytes (148 for the three IoU
+types), plus 8 bytes per image and 40 per (image, category with ground truth); the masks are dropped after
+their image is matched. :meth:`~InstanceSegmentationAP.compute` accumulates the records once, so the numbers
+are :func:`hf_noisy.metrics.evaluate`'s bit for bit, whatever the batches, their order and the processes
+(records are ordered by category, score, image id and rank, never by arrival).
+
+Inputs, one dict per image (torch tensors, numpy arrays or lists):
+
+* **prediction**: ``masks`` (``N x H x W`` bool/uint8, or a list of N COCO RLEs / polygons), ``scores`` (N
+  floats), ``labels`` (N category ids); optional ``boxes`` (N ``[x, y, w, h]``: the box AP boxes; with them the
+  areas are box areas, pycocotools' ``loadRes`` rule, decided by the first detection ever given) and
+  ``image_size`` (``[H, W]``, checked).
+* **target**: either ``masks`` (``M x H x W``, or M RLEs / polygons with ``height`` and ``width``), ``labels``
+  (M ids), optional ``iscrowd`` (M 0/1) and ``area`` (M floats; default the mask's pixel count); or COCO
+  ``annotations`` (``segmentation``, ``category_id``, optional ``iscrowd``, ``area``, ``bbox``, ``id``) with
+  ``height`` and ``width``. Optional ``image_id`` (an int, unique; without it images are numbered in order of
+  arrival, and :meth:`~InstanceSegmentationAP.merge` numbers another metric's images after this one's); LVIS:
+  ``neg_category_ids`` and ``not_exhaustive_category_ids``.
+
+A bad prediction raises :class:`~hf_noisy.metrics.PredictionError`, a bad target
+:class:`~hf_noisy.coco.CocoFormatError`, a misuse (mixed configurations, an image given twice)
+:class:`MetricStateError`; all are :class:`~hf_noisy.errors.HfNoisyError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import HfNoisyError
+from .boundary import DEFAULT_DILATION_RATIO
+from .driver import Evaluation, check_dilation_ratio, check_iou_types, summarize
+from .predictions import PredictionError
+from .protocol import IOU_TYPES, Protocol, get_protocol
+
+__all__ = ["InstanceSegmentationAP", "MetricStateError", "all_gather_object"]
+
+#: Area ranges x IoU thresholds: the uint8 codes kept per detection and IoU type.
+_CODES = 4 * 10
+#: Consolidate the per-update chunks into one when this many have piled up (bounds the per-chunk overhead).
+_MAX_CHUNKS = 64
+
+
+class MetricStateError(HfNoisyError):
+    """Metrics that cannot be merged (other settings), or an image given twice."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    """A torch tensor or numpy array as nested Python lists (other values as they are)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch, without importing it
+        value = value.detach().cpu().numpy()
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _mask_stack(value: Any) -> np.ndarray | None:
+    """An ``N x H x W`` mask stack as a numpy array, or ``None`` when ``value`` is a list of RLEs / polygons."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return value if isinstance(value, np.ndarray) else None
+
+
+def _encode(stack: np.ndarray, fail: Callable[[str], Exception]) -> list[dict]:
+    """Compressed RLEs (str counts) of an ``N x H x W`` bool / integer 0-1 stack."""
+    from pycocotools import mask as mask_utils
+
+    if stack.ndim != 3:
+        raise fail(f"must be N x H x W, got shape {tuple(stack.shape)}")
+    if stack.dtype != bool:
+        if stack.dtype.kind not in "iu" or (stack.size and (stack.min() < 0 or stack.max() > 1)):
+            raise fail(f"must be bool or 0/1 integers, got {stack.dtype}")
+    if not len(stack):
+        return []
+    rles = mask_utils.encode(np.asfortranarray(stack.transpose(1, 2, 0).astype(np.uint8)))
+    return [{"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()} for rle in rles]
+
+
+def _sequence(item: Mapping, key: str, fail: Callable[[str], Exception], required: bool = True) -> list | None:
+    if key not in item:
+        if required:
+            raise fail(f"field '{key}' missing")
+        return None
+    value = _plain(item[key])
+    if not isinstance(value, (list, tuple)):
+        raise fail(f"field '{key}' must be a list, a numpy array or a tensor, got {type(value).__name__}")
+    return list(value)
+
+
+class InstanceSegmentationAP:
+    """A streaming mask / Boundary / box AP metric (module docstring): ``update``, ``compute``, ``reset``,
+    ``merge``, ``sync``.
+
+    Args:
+        iou_types: any of :data:`~hf_noisy.metrics.IOU_TYPES`.
+        protocol: ``"coco"`` or ``"lvis"`` (or a :class:`~hf_noisy.metrics.Protocol`); see
+            :mod:`hf_noisy.metrics.protocol`.
+        categories: the category dicts (``id``; LVIS: ``frequency``) that labels must come from and results are
+            reported for; default: every id seen (LVIS's APr/APc/APf are then -1).
+        dilation_ratio: boundary width as a fraction of the image diagonal (``boundary``).
+        max_dets: detections kept (COCO: per image and category; LVIS: per image); default the protocol's.
+    """
+
+    def __init__(self, iou_types: Iterable[str] = IOU_TYPES, *, protocol: str | Protocol = "coco",
+                 categories: Sequence[Mapping] | None = None, dilation_ratio: float = DEFAULT_DILATION_RATIO,
+                 max_dets: int | None = None) -> None:
+        from .engine import Setup
+
+        self.protocol = get_protocol(protocol)
+        self.iou_types = check_iou_types(iou_types)
+        check_dilation_ratio(dilation_ratio)
+        self.dilation_ratio = float(dilation_ratio)
+        limits = self.protocol.detection_limits(max_dets)
+        self.max_dets = limits[-1]
+        if categories is not None and not (isinstance(categories, (list, tuple)) and all(
+                isinstance(c, Mapping) and _is_int(c.get("id")) for c in categories)):
+            raise MetricStateError("categories must be a list of category dicts with an integer 'id'")
+        self.categories = None if categories is None else [dict(c) for c in categories]
+        self._known = None if categories is None else {c["id"] for c in self.categories}
+        self._setup = Setup(self.iou_types, (), limits, self.dilation_ratio, self.protocol.federated)
+        self.reset()
+
+    # ----------------------------------------------------------------------------------------------- state
+    def reset(self) -> None:
+        """Forget every image (the settings stay)."""
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._auto: bool | None = None  # images numbered by arrival (True) or by their image_id (False)
+        self._box_area: bool | None = None  # pycocotools' loadRes area rule, set by the first detection
+        self._image_ids: set[int] = set()
+
+    @property
+    def bytes_per_detection(self) -> int:
+        """Bytes of state per kept detection: category, image id, score (8 each), rank (4), 40 codes per IoU
+        type (1 each)."""
+        return 8 + 8 + 4 + 8 + _CODES * len(self.iou_types)
+
+    @property
+    def num_detections(self) -> int:
+        """Detections held (the scored ones: LVIS drops some at update)."""
+        return sum(len(chunk["score"]) for chunk in self._chunks)
+
+    @property
+    def num_images(self) -> int:
+        return len(self._image_ids)
+
+    def state_nbytes(self) -> int:
+        """Bytes held in the state's arrays: ``bytes_per_detection * num_detections`` + 8 per image + 40 per
+        (image, category with ground truth)."""
+        return sum(array.nbytes for chunk in self._chunks for array in chunk.values())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state as plain numpy arrays and settings (picklable: what :meth:`sync` sends)."""
+        self._consolidate()
+        empty = _empty_chunk(self.iou_types)
+        return {"settings": self._settings(), "auto": self._auto, "box_area": self._box_area,
+                "arrays": dict(self._chunks[0]) if self._chunks else empty}
+
+    def _settings(self) -> dict[str, Any]:
+        return {"iou_types": self.iou_types, "protocol": self.protocol.name, "dilation_ratio": self.dilation_ratio,
+                "max_dets": self.max_dets,
+                "categories": None if self.categories is None else sorted(c["id"] for c in self.categories)}
+
+    def _consolidate(self) -> None:
+        if len(self._chunks) > 1:
+            self._chunks = [{key: np.concatenate([c[key] for c in self._chunks]) for key in self._chunks[0]}]
+
+    def _append(self, chunk: dict[str, np.ndarray]) -> None:
+        self._chunks.append(chunk)
+        if len(self._chunks) >= _MAX_CHUNKS:
+            self._consolidate()
+
+    # ---------------------------------------------------------------------------------------------- merge
+    def merge(self, other: InstanceSegmentationAP | Mapping[str, Any]) -> InstanceSegmentationAP:
+        """Add another metric's images (an :class:`InstanceSegmentationAP` or its :meth:`state_dict`) to this
+        one; returns ``self``. Both must have the same settings and either both number images themselves (the
+        other's then come after this one's) or both use image ids (no id in both)."""
+        state = other.state_dict() if isinstance(other, InstanceSegmentationAP) else other
+        if state["settings"] != self._settings():
+            raise MetricStateError(f"cannot merge a metric with settings {state['settings']} into one with "
+                                   f"{self._settings()}")
+        arrays = dict(state["arrays"])
+        images = arrays["images"]
+        if len(images) and self._auto is not None and state["auto"] is not None and self._auto != state["auto"]:
+            raise MetricStateError("image_id: one metric numbers its images, the other uses image ids; give every "
+                                   "target an image_id, or none")
+        if len(images) and state["box_area"] is not None and self._box_area is not None and \
+                state["box_area"] != self._box_area:
+            raise PredictionError("boxes: one metric's first detection has a box and the other's has none (a box "
+                                  "sets every detection's area, as in pycocotools' loadRes): give boxes to all")
+        if len(images) and state["auto"]:
+            offset = len(self._image_ids)
+            arrays = {**arrays, "images": images + offset, "image": arrays["image"] + offset}
+            images = arrays["images"]
+        twice = self._image_ids.intersection(images.tolist())
+        if twice:
+            raise MetricStateError(f"image_id {min(twice)} was added twice (each image once; with accelerate, "
+                                   "gather_for_metrics drops the padding that repeats images)")
+        if len(images):
+            self._auto = state["auto"] if self._auto is None else self._auto
+        if self._box_area is None:
+            self._box_area = state["box_area"]
+        self._image_ids.update(images.tolist())
+        self._append(arrays)
+        return self
+
+    def sync(self, gather_object: Callable[[list], list]) -> InstanceSegmentationAP:
+        """Make this metric hold every process's images, in rank order; returns ``self``.
+
+        ``gather_object`` takes a list from each process and returns the lists of all processes joined, on every
+        process: ``accelerate.utils.gather_object``, or :func:`all_gather_object` (``torch.distributed``). Call
+        it on every process; afterwards :meth:`compute` gives the same numbers everywhere."""
+        states = gather_object([self.state_dict()])
+        merged = type(self)(self.iou_types, protocol=self.protocol, categories=self.categories,
+                            dilation_ratio=self.dilation_ratio, max_dets=self.max_dets)
+        for state in states:
+            merged.merge(state)
+        self._chunks, self._auto = merged._chunks, merged._auto
+        self._box_area, self._image_ids = merged._box_area, merged._image_ids
+        return self
+
+    # --------------------------------------------------------------------------------------------- update
+    def update(self, predictions: Sequence[Mapping] | Mapping, targets: Sequence[Mapping] | Mapping) -> None:
+        """Validate and match a batch of images (lists of per-image dicts, or one image's dicts; module
+        docstring). Nothing of the batch is kept when one of its images is bad."""
+        from .engine import evaluable_annotation, evaluate_image
+
+        if isinstance(predictions, Mapping) and isinstance(targets, Mapping):
+            predictions, targets = [predictions], [targets]
+        images = self._inputs(predictions, targets, start=len(self._image_ids))
+        box_area = self._box_area
+        prepared = []
+        for k, (image, annotations, results) in enumerate(images):
+            detections = self._prepare(results, image, k, box_area)
+            if box_area is None and results:
+                box_area = bool(results[0].get("bbox"))
+            prepared.append(detections)
+        parts = []
+        for (image, annotations, _), detections in zip(images, prepared):
+            height, width = image["height"], image["width"]
+            truth = [evaluable_annotation(ann, height, width) for ann in annotations]
+            listed = {ann["category_id"] for ann in annotations} | set(image.get("neg_category_ids", ()))
+            keep = self.protocol.keep_image([d["score"] for d in detections], [d["category_id"] for d in detections],
+                                            listed, self.max_dets)
+            if keep is not None:
+                detections = [detections[i] for i in keep]
+            category_ids = tuple(sorted({a["category_id"] for a in truth} | {d["category_id"] for d in detections}))
+            setup = dataclasses.replace(self._setup, category_ids=category_ids)
+            matches = evaluate_image(0, image, truth, detections, setup)
+            ids = np.asarray(category_ids, np.int64)
+            with_truth = np.flatnonzero(matches.ground_truth.any(axis=1))
+            parts.append({
+                "category": ids[matches.category], "image": np.full(len(matches.score), image["id"], np.int64),
+                "rank": matches.rank, "score": matches.score,
+                **{f"codes_{t}": matches.codes[t] for t in self.iou_types},
+                "truth_category": ids[with_truth], "truth_count": matches.ground_truth[with_truth],
+                "images": np.array([image["id"]], np.int64)})
+        if not parts:
+            return
+        self._append({key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
+        self._image_ids.update(image["id"] for image, _, _ in images)
+        if self._auto is None:
+            self._auto = "image_id" not in _first_target(targets)
+        self._box_area = box_area
+
+    def check(self, predictions: Sequence[Mapping] | Mapping, targets: Sequence[Mapping] | Mapping) -> None:
+        """Validate a batch as :meth:`update` does, without matching or keeping it (each image on its own: the
+        first-detection box rule is checked at :meth:`update`)."""
+        if isinstance(predictions, Mapping) and isinstance(targets, Mapping):
+            predictions, targets = [predictions], [targets]
+        for k, (image, _, results) in enumerate(self._inputs(predictions, targets, start=0, known_ids=set())):
+            self._prepare(results, image, k, None)
+
+    def _inputs(self, predictions: Any, targets: Any, start: int,
+                known_ids: set[int] | None = None) -> list[tuple[dict, list[dict], list[dict]]]:
+        """``(image, annotations, COCO results)`` of each image of a batch, validated (the results' own fields
+        by :meth:`_prepare`)."""
+        from ..coco import LVIS_IMAGE_LISTS, CocoFormatError, validate_coco
+
+        if not isinstance(predictions, Sequence) or not isinstance(targets, Sequence) or \
+                isinstance(predictions, (str, bytes)) or isinstance(targets, (str, bytes)):
+            raise PredictionError("predictions and targets must be lists of per-image dicts (or one image's dicts)")
+        if len(predictions) != len(targets):
+            raise PredictionError(f"{len(predictions)} predictions but {len(targets)} targets (one each per image)")
+        known_ids = self._image_ids if known_ids is None else known_ids
+        auto = self._auto
+        out, batch_ids = [], set()
+        for k, (prediction, target) in enumerate(zip(predictions, targets)):
+            where = f"image #{k} of the batch"
+            if not isinstance(target, Mapping):
+                raise CocoFormatError(f"must be a dict, got {type(target).__name__}", source="targets", where=where)
+            if not isinstance(prediction, Mapping):
+                raise PredictionError(f"{where}: prediction must be a dict, got {type(prediction).__name__}")
+            has_id = "image_id" in target
+            if auto is not None and has_id == auto:
+                raise MetricStateError(f"{where}: field 'image_id': give every target an image_id, or none")
+            auto = not has_id
+            image_id = _plain(target["image_id"]) if has_id else start + k
+            if not _is_int(image_id):
+                raise CocoFormatError(f"must be an integer, got {image_id!r}", source="targets", where=where,
+                                      field="image_id")
+            if image_id in known_ids or image_id in batch_ids:
+                raise MetricStateError(f"{where}: field 'image_id': image {image_id} was added twice")
+            batch_ids.add(image_id)
+            where = f"image #{k} of the batch (image_id {image_id})"
+            image, annotations = self._target(target, image_id, where)
+            results = self._predictions(prediction, image, where)
+            for key in LVIS_IMAGE_LISTS:
+                if key in target:
+                    image[key] = _plain(target[key])
+            used = {a.get("category_id") for a in annotations} | {r["category_id"] for r in results}
+            for key in LVIS_IMAGE_LISTS:
+                used.update(image.get(key) if isinstance(image.get(key), list) else ())
+            if self.categories is not None:
+                categories = self.categories
+            else:
+                # validate_coco wants a category: an image that uses none is checked for its size alone
+                categories = [{"id": c, "name": str(c)} for c in sorted(c for c in used if _is_int(c))] or \
+                    [{"id": 0, "name": "none"}]
+            view = {"images": [image], "annotations": annotations, "categories": categories}
+            validate_coco(view, source=f"targets, {where}", allow_empty_masks=True)
+            out.append((image, annotations, results))
+        return out
+
+    def _target(self, target: Mapping, image_id: int, where: str) -> tuple[dict, list[dict]]:
+        """The image and COCO annotations of one target."""
+        from ..coco import CocoFormatError
+
+        def fail(message: str) -> CocoFormatError:
+            return CocoFormatError(message, source="targets", where=where)
+
+        height, width = _plain(target.get("height")), _plain(target.get("width"))
+        if "annotations" in target:
+            annotations = _sequence(target, "annotations", fail)
+            if not all(isinstance(a, Mapping) for a in annotations):
+                raise fail("field 'annotations': every annotation must be a dict")
+            given = [a["id"] for a in annotations if _is_int(a.get("id"))]
+            next_id = max([0, *given]) + 1
+            out = []
+            for ann in annotations:
+                ann = {"iscrowd": 0, **ann, "image_id": image_id}
+                if "id" not in ann:
+                    ann["id"], next_id = next_id, next_id + 1
+                out.append(ann)
+            return {"id": image_id, "height": height, "width": width, "file_name": str(image_id)}, out
+        stack = _mask_stack(target.get("masks"))
+        if stack is not None:
+            segmentations = _encode(stack, lambda m: fail(f"field 'masks': {m}"))
+            if stack.ndim == 3:
+                height, width = int(stack.shape[1]), int(stack.shape[2])
+        else:
+            segmentations = _sequence(target, "masks", fail)
+        labels = _sequence(target, "labels", fail)
+        columns = {"iscrowd": _sequence(target, "iscrowd", fail, required=False),
+                   "area": _sequence(target, "area", fail, required=False)}
+        for key, values in (("labels", labels), *columns.items()):
+            if values is not None and len(values) != len(segmentations):
+                raise fail(f"field '{key}': {len(values)} values for {len(segmentations)} masks")
+        out = []
+        for j, (segmentation, label) in enumerate(zip(segmentations, labels)):
+            ann = {"id": j + 1, "image_id": image_id, "category_id": label, "segmentation": segmentation,
+                   "iscrowd": columns["iscrowd"][j] if columns["iscrowd"] is not None else 0}
+            if columns["area"] is not None:
+                ann["area"] = columns["area"][j]
+            out.append(ann)
+        return {"id": image_id, "height": height, "width": width, "file_name": str(image_id)}, out
+
+    def _predictions(self, prediction: Mapping, image: dict, where: str) -> list[dict]:
+        """One image's prediction as COCO results (their fields checked by :meth:`_prepare`)."""
+        def fail(message: str) -> PredictionError:
+            return PredictionError(f"predictions, {where}: {message}")
+
+        stack = _mask_stack(prediction.get("masks"))
+        masks = _encode(stack, lambda m: fail(f"field 'masks': {m}")) if stack is not None else \
+            _sequence(prediction, "masks", fail)
+        scores, labels = _sequence(prediction, "scores", fail), _sequence(prediction, "labels", fail)
+        boxes = _sequence(prediction, "boxes", fail, required=False)
+        if not len(masks) == len(scores) == len(labels) or (boxes is not None and len(boxes) != len(masks)):
+            raise fail(f"masks, scores, labels (and boxes) must have the same length, got {len(masks)}, "
+                       f"{len(scores)}, {len(labels)}" + ("" if boxes is None else f", {len(boxes)}"))
+        for key, values in (("scores", scores), ("labels", labels)):
+            for j, value in enumerate(values):
+                ok = _is_int(value) if key == "labels" else (isinstance(value, (int, float)) and not isinstance(
+                    value, bool) and math.isfinite(value))
+                if not ok:
+                    kind = "an integer category id" if key == "labels" else "a finite number"
+                    raise fail(f"field '{key}': element {j} must be {kind}, got {value!r}")
+        if "image_size" in prediction:
+            size = _plain(prediction["image_size"])
+            if list(size) != [image["height"], image["width"]]:
+                raise fail(f"field 'image_size': {size!r} differs from the target's [height, width] = "
+                           f"[{image['height']}, {image['width']}]")
+        if self._known is not None:
+            for j, label in enumerate(labels):
+                if label not in self._known:
+                    raise fail(f"field 'labels': element {j}: unknown category id {label}")
+        results = []
+        for j, (mask, score, label) in enumerate(zip(masks, scores, labels)):
+            result = {"image_id": image["id"], "category_id": label, "segmentation": mask, "score": float(score)}
+            if boxes is not None:
+                result["bbox"] = [float(v) for v in _plain(boxes[j])]
+            results.append(result)
+        return results
+
+    def _prepare(self, results: list[dict], image: dict, index: int, box_area: bool | None) -> list[dict]:
+        """The evaluable detections of one image (:func:`hf_noisy.metrics.prepare_predictions`)."""
+        from .predictions import prepare_predictions
+
+        view = {"images": [image], "categories": [{"id": r["category_id"]} for r in results]}
+        try:
+            return prepare_predictions(results, view, self.iou_types, box_area=box_area)
+        except PredictionError as err:
+            raise PredictionError(f"predictions, image #{index} of the batch (image_id {image['id']}): "
+                                  f"{err}") from None
+
+    # -------------------------------------------------------------------------------------------- compute
+    def compute(self) -> dict[str, Evaluation]:
+        """``{iou_type: Evaluation}`` over every image added (and merged), as :func:`hf_noisy.metrics.evaluate`
+        reports it; the state is kept (call :meth:`reset` to start over)."""
+        from .engine import Matches
+
+        self._consolidate()
+        arrays = self._chunks[0] if self._chunks else _empty_chunk(self.iou_types)
+        seen = np.union1d(arrays["category"], arrays["truth_category"])
+        categories = self.categories if self.categories is not None else [{"id": int(c)} for c in seen]
+        category_ids = np.array(sorted(c["id"] for c in categories), np.int64)
+        ground_truth = np.zeros((len(category_ids), 4), np.int64)
+        np.add.at(ground_truth, np.searchsorted(category_ids, arrays["truth_category"]), arrays["truth_count"])
+        positions = np.unique(arrays["image"], return_inverse=True)[1].astype(np.int32).ravel()
+        matches = Matches(np.searchsorted(category_ids, arrays["category"]).astype(np.int32), positions,
+                          arrays["rank"], arrays["score"], {t: arrays[f"codes_{t}"] for t in self.iou_types},
+                          ground_truth)
+        setup = dataclasses.replace(self._setup, category_ids=tuple(int(c) for c in category_ids))
+        return summarize(matches, setup, self.protocol, categories)
+
+
+def _first_target(targets: Sequence[Mapping]) -> Mapping:
+    return targets[0] if len(targets) else {}
+
+
+def _empty_chunk(iou_types: Sequence[str]) -> dict[str, np.ndarray]:
+    return {"category": np.zeros(0, np.int64), "image": np.zeros(0, np.int64), "rank": np.zeros(0, np.int32),
+            "score": np.zeros(0, np.float64), **{f"codes_{t}": np.zeros((0, 4, 10), np.uint8) for t in iou_types},
+            "truth_category": np.zeros(0, np.int64), "truth_count": np.zeros((0, 4), np.int64),
+            "images": np.zeros(0, np.int64)}
+
+
+def all_gather_object(items: list) -> list:
+    """``accelerate.utils.gather_object`` on ``torch.distributed`` alone: every process's ``items`` joined, in
+    rank order (this process's own when torch.distributed is not initialised)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(items)
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]

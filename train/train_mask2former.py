@@ -113,35 +113,6 @@ def detections_per_image(model, benchmark: str) -> int:
     return limit if protocol == "lvis" else min(model.config.num_queries, limit)
 
 
-def score(benchmark: str, gt: dict, predictions: list[dict]) -> dict[str, dict[str, float]]:
-    """Every summary number per IoU type (``segm``, ``bbox``, ``boundary``; fractions, -1 where undefined),
-    as ``hf-noisy evaluate --json`` prints them, under the benchmark's protocol."""
-    from hf_noisy.metrics import available_cpus, evaluate_coco, evaluate_lvis
-
-    protocol, limit = evaluation_rules(benchmark)
-    evaluate_fn = evaluate_lvis if protocol == "lvis" else evaluate_coco
-    results = evaluate_fn(gt, predictions, ("segm", "bbox", "boundary"), max_dets=limit, num_proc=available_cpus())
-    return {name: dict(result.stats) for name, result in results.items()}
-
-
-def gather_predictions(accelerator, mine: list[dict], exchange: Path) -> list[dict]:
-    """Every rank's predictions on the main process (``[]`` elsewhere), sorted by image and score. Ranks hand
-    them over as JSON files in ``exchange`` (a folder every rank can read), not through a collective: gloo's
-    all-gather of pickled objects can deadlock at process exit in torch 2.13."""
-    parts = [mine]
-    if accelerator.num_processes > 1:
-        write_json(exchange / f".predictions-rank{accelerator.process_index}.json", mine)
-        accelerator.wait_for_everyone()
-        parts = []
-        if accelerator.is_main_process:
-            for rank in range(accelerator.num_processes):
-                part = exchange / f".predictions-rank{rank}.json"
-                parts.append(json.loads(part.read_text(encoding="utf-8")))
-                part.unlink()
-        accelerator.wait_for_everyone()
-    return sorted((p for part in parts for p in part), key=lambda p: (p["image_id"], -p["score"]))
-
-
 def predict(accelerator, model, rows: Any, config: TrainConfig, categories: list[dict], benchmark: str,
             indices=None, frozen: list = ()) -> list[dict]:
     """COCO results of ``model`` on ``rows[indices]`` (default: all) with the config's evaluation settings;
@@ -157,31 +128,45 @@ def predict(accelerator, model, rows: Any, config: TrainConfig, categories: list
     return results
 
 
-def evaluate(accelerator, model, rows: Any, gt: dict, config: TrainConfig, categories: list[dict], exchange: Path,
-             frozen: list = (), benchmark: str = "coco-n") -> tuple[dict, list]:
-    """Predict on this rank's share of ``rows`` (every ``num_processes``-th row), score everything on the main
-    process. Returns ``({"segm": stats, "bbox": stats, "boundary": stats}, predictions)`` there, ``({}, [])``
-    elsewhere."""
+def evaluate(accelerator, model, rows: Any, config: TrainConfig, categories: list[dict], frozen: list = (),
+             benchmark: str = "coco-n", keep_predictions: bool = False) -> tuple[dict, list]:
+    """Each rank predicts its share of ``rows`` (every ``num_processes``-th row) and adds it to an
+    :class:`~hf_noisy.metrics.InstanceSegmentationAP` under the benchmark's protocol; the ranks' metrics are
+    merged through its ``sync``. Returns ``({"segm"|"bbox"|"boundary": stats}, predictions)`` on the main process
+    (every prediction, sorted by image and score, only with ``keep_predictions``), ``({}, [])`` elsewhere."""
+    from accelerate.utils import gather_object
+
+    from hf_noisy.hub import rows_to_coco
+    from hf_noisy.metrics import InstanceSegmentationAP
+    from hf_noisy.models import metric_inputs
+
+    indices = range(accelerator.process_index, len(rows), accelerator.num_processes)
     with accelerator.autocast():
-        mine = predict(accelerator, model, rows, config, categories, benchmark, frozen=frozen,
-                       indices=range(accelerator.process_index, len(rows), accelerator.num_processes))
-    predictions = gather_predictions(accelerator, mine, exchange)
+        mine = predict(accelerator, model, rows, config, categories, benchmark, indices=indices, frozen=frozen)
+    protocol, limit = evaluation_rules(benchmark)
+    metric = InstanceSegmentationAP(("segm", "bbox", "boundary"), protocol=protocol, categories=categories,
+                                    max_dets=limit)
+    metric.update(*metric_inputs(rows_to_coco(rows.select(indices), categories), mine))
+    metric.sync(gather_object)
+    count = sum(gather_object([len(mine)]))
+    predictions = gather_object(mine) if keep_predictions else []
     if not accelerator.is_main_process:
         return {}, []
-    if not predictions:
+    if not count:
         accelerator.print(f"WARNING: no detections on {len(rows)} {config.eval_split} images, so every metric is 0: "
                           "each query's mask logits are below 0 everywhere, i.e. its mask is empty at the "
                           "threshold (sigmoid 0.5). The model has not learned masks yet: train longer or with a "
                           "larger learning rate (see train/configs/cpu-fit.yaml).")
-    return score(benchmark, gt, predictions), predictions
+    stats = {name: dict(result.stats) for name, result in metric.compute().items()}
+    return stats, sorted(predictions, key=lambda p: (p["image_id"], -p["score"]))
 
 
-def evaluate_and_record(accelerator, model, args: argparse.Namespace, config: TrainConfig, rows: Any, gt: dict,
+def evaluate_and_record(accelerator, model, args: argparse.Namespace, config: TrainConfig, rows: Any,
                         categories: list[dict], frozen: list, benchmark: str, step: int, final: bool) -> dict:
     """:func:`evaluate` at ``step``; the main process writes the step's ``metrics.json`` beside its checkpoint
     (and the final predictions to ``--predictions-out``), logs to TensorBoard and prints one line."""
-    metrics, predictions = evaluate(accelerator, model, rows, gt, config, categories, Path(args.output_dir), frozen,
-                                    benchmark)
+    write = final and bool(args.predictions_out) and args.predict_split == "validation"
+    metrics, predictions = evaluate(accelerator, model, rows, config, categories, frozen, benchmark, write)
     if not accelerator.is_main_process:
         return metrics
     folder = checkpoint_folder(args.output_dir, step)
@@ -193,19 +178,19 @@ def evaluate_and_record(accelerator, model, args: argparse.Namespace, config: Tr
                      if k in ("AP", "AP50", "AP75")}, step=step)
     accelerator.print(f"step {step}: mask AP {metrics['segm']['AP']:.4f}, boundary AP "
                       f"{metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
-    if final and args.predictions_out and args.predict_split == "validation":
+    if write:
         write_json(Path(args.predictions_out), predictions)
     return metrics
 
 
-def evaluate_only(accelerator, args: argparse.Namespace, config: TrainConfig, rows: Any, gt: dict,
-                  categories: list[dict], benchmark: str) -> int:
+def evaluate_only(accelerator, args: argparse.Namespace, config: TrainConfig, rows: Any, categories: list[dict],
+                  benchmark: str) -> int:
     """``--eval-only CKPT``: score the saved model; ``OUTPUT_DIR/metrics.json`` (+ ``--predictions-out``)."""
     from transformers import Mask2FormerForUniversalSegmentation
 
     model = Mask2FormerForUniversalSegmentation.from_pretrained(args.eval_only).to(accelerator.device)
-    metrics, predictions = evaluate(accelerator, model, rows, gt, config, categories, Path(args.output_dir),
-                                    benchmark=benchmark)
+    metrics, predictions = evaluate(accelerator, model, rows, config, categories, benchmark=benchmark,
+                                    keep_predictions=bool(args.predictions_out))
     if accelerator.is_main_process:
         write_json(Path(args.output_dir) / "metrics.json", {"checkpoint": args.eval_only, "split": config.eval_split,
                                                             "num_images": len(rows), "metrics": metrics})
@@ -270,7 +255,6 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
-    from hf_noisy.hub import rows_to_coco
     from hf_noisy.models import InstanceLossLog, data, train_mode, training_recipe
 
     out, cpu = Path(args.output_dir), not torch.cuda.is_available()
@@ -284,9 +268,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
         log(f"no GPU: training in float32 (the config asks for {config.mixed_precision})")
     categories, benchmark_id = benchmark.metadata["categories"], benchmark.metadata.get("benchmark_id", "coco-n")
     eval_rows = load_split(args, args.dataset_config, config.eval_split, config.max_eval_images)
-    gt = rows_to_coco(eval_rows, categories) if main_process else {}
     if args.eval_only:
-        return evaluate_only(accelerator, args, config, eval_rows, gt, categories, benchmark_id)
+        return evaluate_only(accelerator, args, config, eval_rows, categories, benchmark_id)
 
     claim_output_dir(accelerator, out, resume=bool(args.resume), overwrite=args.overwrite)
     hub = create_model_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and main_process else None
@@ -332,7 +315,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
 
     def evaluation(final: bool) -> None:
         metrics.clear()
-        metrics.update(evaluate_and_record(accelerator, model, args, config, eval_rows, gt, categories, frozen,
+        metrics.update(evaluate_and_record(accelerator, model, args, config, eval_rows, categories, frozen,
                                            benchmark_id, state["step"], final))
 
     train_mode(model, frozen)

@@ -33,6 +33,7 @@ _EXPORTS = {
     "NoisyLabelLoss": "losses", "install_class_loss": "losses", "symmetric_cross_entropy": "losses",
     "generalized_cross_entropy": "losses", "soft_bootstrapping": "losses",
     "predict": "postprocess", "full_resolution_instances": "postprocess", "to_coco_results": "postprocess",
+    "metric_inputs": "postprocess",
     "InstanceLossLog": "instance_log", "provenance_of": "instance_log",
     "RunFolderError": "checkpoints", "save_checkpoint": "checkpoints", "load_checkpoint": "checkpoints",
     "latest_checkpoint": "checkpoints", "checkpoint_folder": "checkpoints", "write_json": "checkpoints",

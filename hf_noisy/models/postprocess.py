@@ -4,6 +4,8 @@ ready for :mod:`hf_noisy.metrics` or a results file.
 * :func:`full_resolution_instances`: one image's (mask, label, score) triples as Mask2Former's own inference
   (detectron2 / MMDetection) makes them.
 * :func:`predict`: a model over dataset rows (resize, pad, forward, post-process) -> COCO results.
+* :func:`metric_inputs`: COCO ground truth + results as the per-image inputs of
+  :class:`hf_noisy.metrics.InstanceSegmentationAP` (a rank's share of a validation split).
 
 Conventions: ``label`` is the model's class index (a ClassLabel index of the dataset); ``category_ids[label]``
 is the source's category id. Scores are class probability x mean mask probability inside the mask, no score
@@ -21,7 +23,7 @@ from ..errors import HfNoisyError
 from ..masks import Crop
 from .train_config import CHOICES
 
-__all__ = ["POSTPROCESS", "full_resolution_instances", "predict", "to_coco_results"]
+__all__ = ["POSTPROCESS", "full_resolution_instances", "metric_inputs", "predict", "to_coco_results"]
 
 #: ``mask_postprocess`` modes: Mask2Former's inference at image resolution, or transformers' (384x384).
 POSTPROCESS = CHOICES["mask_postprocess"]
@@ -68,6 +70,28 @@ def to_coco_results(instances: Sequence[tuple[np.ndarray, int, float]], image_id
         results.append({"image_id": image_id, "category_id": category_ids[label], "segmentation": encoded.rle,
                         "score": float(score), "bbox": encoded.bbox})
     return results
+
+
+def metric_inputs(gt: dict, results: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """A COCO ground truth and COCO results on its images as ``(predictions, targets)``, one dict each per image
+    of ``gt`` in its order, for :meth:`hf_noisy.metrics.InstanceSegmentationAP.update`: predictions with RLE
+    ``masks``, ``scores``, ``labels`` (category ids) and xywh ``boxes``; targets with ``image_id``, ``height``,
+    ``width``, the image's ``annotations`` and LVIS's per-image category lists when present."""
+    found: dict[int, list[dict]] = {image["id"]: [] for image in gt["images"]}
+    truth: dict[int, list[dict]] = {image["id"]: [] for image in gt["images"]}
+    for result in results:
+        found[result["image_id"]].append(result)
+    for annotation in gt["annotations"]:
+        truth[annotation["image_id"]].append(annotation)
+    predictions, targets = [], []
+    for image in gt["images"]:
+        mine = found[image["id"]]
+        predictions.append({"masks": [r["segmentation"] for r in mine], "scores": [r["score"] for r in mine],
+                            "labels": [r["category_id"] for r in mine], "boxes": [r["bbox"] for r in mine]})
+        targets.append({"image_id": image["id"], "height": image["height"], "width": image["width"],
+                        "annotations": truth[image["id"]],
+                        **{key: image[key] for key in ("neg_category_ids", "not_exhaustive_category_ids") if key in image}})
+    return predictions, targets
 
 
 def _transformers_instances(processor, class_logits, mask_logits, input_size: tuple[int, int],

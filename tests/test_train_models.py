@@ -202,3 +202,39 @@ def test_write_json_is_atomic_and_model_card_has_the_numbers(tmp_path: Path):
     card = model_card(model_name="m", dataset="noisy-seg/coco-n", dataset_config="hard", split="validation",
                       metrics={"segm": {"AP": 0.5}}, benchmark="coco-n", recipe="Trained.")
     assert "value: 50.0" in card and "| segm | 50.0 | -100.0 | -100.0 |" in card and "Trained. Scores on" in card
+
+
+def test_metric_inputs_give_evaluate_coco_numbers_over_split_ranks(coco_tiny: Path):
+    """The training evaluation's path: each "rank" turns its share of the ground truth and results into the
+    metric's per-image inputs, the metrics are merged; the numbers equal evaluate_coco on everything."""
+    from hf_noisy.coco import load_coco
+    from hf_noisy.masks import Crop, decode, segmentation_to_rle
+    from hf_noisy.metrics import InstanceSegmentationAP, evaluate_coco
+    from hf_noisy.models.postprocess import metric_inputs
+
+    gt = load_coco(coco_tiny / "annotations" / "instances_val2017.json")
+    images = gt["images"][:8]
+    ids = {image["id"] for image in images}
+    gt = {**gt, "images": images, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids]}
+    rng = np.random.default_rng(0)
+    results = []  # the ground truth, eroded by a pixel row and with shuffled scores: AP strictly between 0 and 1
+    for ann in gt["annotations"]:
+        image = next(i for i in images if i["id"] == ann["image_id"])
+        mask = decode(segmentation_to_rle(ann["segmentation"], image["height"], image["width"]))
+        mask[mask.any(axis=1).argmax()] = 0
+        if mask.any() and rng.random() < 0.8:
+            encoded = Crop.from_full(mask).encode()
+            results.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "score": float(rng.random()),
+                            "segmentation": encoded.rle, "bbox": encoded.bbox})
+    expected = evaluate_coco(gt, results, ("segm", "bbox", "boundary"))
+    metrics = []
+    for rank in range(2):
+        share = [image for k, image in enumerate(images) if k % 2 == rank]
+        part = {**gt, "images": share, "annotations": [a for a in gt["annotations"]
+                                                       if a["image_id"] in {i["id"] for i in share}]}
+        metric = InstanceSegmentationAP(("segm", "bbox", "boundary"), categories=gt["categories"])
+        metric.update(*metric_inputs(part, [r for r in results if r["image_id"] in {i["id"] for i in share}]))
+        metrics.append(metric)
+    got = metrics[0].merge(metrics[1]).compute()
+    assert 0 < got["segm"].stats["AP"] < 1
+    assert {t: got[t].stats for t in got} == {t: expected[t].stats for t in expected}

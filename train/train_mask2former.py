@@ -249,6 +249,32 @@ def train_loop(accelerator, model, optimizer, scheduler, batches, state: dict, c
     bar.close()
 
 
+def start_tracking(accelerator, args: argparse.Namespace, config: TrainConfig) -> None:
+    """``run_config.json`` (the command line and the resolved config) and the TensorBoard tracker."""
+    if accelerator.is_main_process:
+        write_json(Path(args.output_dir) / "run_config.json",
+                   {"args": {k: v for k, v in vars(args).items() if not k.startswith("cfg_")},
+                    "config": dataclasses.asdict(config)})
+    accelerator.init_trackers("runs", config={k: v for k, v in dataclasses.asdict(config).items()
+                                              if isinstance(v, (int, float, str, bool))})
+
+
+def training_batches(accelerator, config: TrainConfig, train_rows: Any, state: dict):
+    """This rank's augmented micro-batches from the position in ``state`` on (see ``train_batches``)."""
+    from hf_noisy.models import EpochBatchSampler, Jitter, TrainDataset, train_batches
+
+    rank, world, size = accelerator.process_index, accelerator.num_processes, config.per_device_batch_size
+    dataset = TrainDataset(train_rows, Jitter(config.image_size, config.min_scale, config.max_scale, config.flip_prob),
+                           config.seed)
+    per_epoch = EpochBatchSampler(len(dataset), size, seed=config.seed, epoch=0, rank=rank,
+                                  world_size=world).batches_per_epoch()
+    accelerator.print(f"world size {world}; {len(dataset)} training images; {per_epoch} micro-batches per rank and "
+                      f"epoch; global batch {size * world * config.gradient_accumulation_steps}")
+    print(f"rank {rank}/{world}: {per_epoch * size} samples per epoch", flush=True)
+    return train_batches(dataset, size, seed=config.seed, rank=rank, world_size=world, epoch=state["epoch"],
+                         start_batch=state["batch"], num_workers=config.num_workers)
+
+
 def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
     """Train (or, with ``--eval-only``, evaluate) as the parsed command line says."""
     import torch
@@ -263,7 +289,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
                               log_with=None if args.eval_only else "tensorboard", project_dir=str(out),
                               # some Mask2Former parameters get no gradient in a step; DDP stops without this
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    log, rank, world, main_process = accelerator.print, accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    log, rank, world = accelerator.print, accelerator.process_index, accelerator.num_processes
     if cpu and config.mixed_precision != "no":
         log(f"no GPU: training in float32 (the config asks for {config.mixed_precision})")
     categories, benchmark_id = benchmark.metadata["categories"], benchmark.metadata.get("benchmark_id", "coco-n")
@@ -272,7 +298,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
         return evaluate_only(accelerator, args, config, eval_rows, categories, benchmark_id)
 
     claim_output_dir(accelerator, out, resume=bool(args.resume), overwrite=args.overwrite)
-    hub = create_model_repo(args.push_to_hub, private=args.hub_private) if args.push_to_hub and main_process else None
+    hub = (create_model_repo(args.push_to_hub, private=args.hub_private)  # a token problem stops the run now
+           if args.push_to_hub and accelerator.is_main_process else None)
     train_rows, held_out_rows = load_split(args, args.dataset_config, "train", config.max_train_images), None
     if args.fold:
         training, held_out = data.fold_indices(len(train_rows), args.fold)
@@ -291,20 +318,8 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
         state = load_checkpoint(accelerator, checkpoint, per_device_batch_size=config.per_device_batch_size)
         log(f"resumed from {checkpoint} at step {state['step']} (epoch {state['epoch']}, batch {state['batch']})")
     instance_log = InstanceLossLog.resume(out, rank, train_rows, state["step"]) if args.log_instance_losses else None
-    if main_process:
-        write_json(out / "run_config.json", {"args": {k: v for k, v in vars(args).items() if not k.startswith("cfg_")},
-                                             "config": dataclasses.asdict(config)})
-    accelerator.init_trackers("runs", config={k: v for k, v in dataclasses.asdict(config).items()
-                                              if isinstance(v, (int, float, str, bool))})
-    dataset = data.TrainDataset(train_rows, data.Jitter(config.image_size, config.min_scale, config.max_scale,
-                                                        config.flip_prob), config.seed)
-    batches = data.train_batches(dataset, config.per_device_batch_size, seed=config.seed, rank=rank, world_size=world,
-                                 epoch=state["epoch"], start_batch=state["batch"], num_workers=config.num_workers)
-    per_epoch = data.EpochBatchSampler(len(dataset), config.per_device_batch_size, seed=config.seed, epoch=0,
-                                       rank=rank, world_size=world).batches_per_epoch()
-    log(f"world size {world}; {len(dataset)} training images; {per_epoch} micro-batches per rank and epoch; "
-        f"global batch {config.per_device_batch_size * world * config.gradient_accumulation_steps}")
-    print(f"rank {rank}/{world}: {per_epoch * config.per_device_batch_size} samples per epoch", flush=True)
+    start_tracking(accelerator, args, config)
+    batches = training_batches(accelerator, config, train_rows, state)
     metrics: dict = {}
 
     def checkpoint() -> None:
@@ -322,7 +337,7 @@ def run(args: argparse.Namespace, config: TrainConfig, benchmark) -> int:
     started, first_step = time.perf_counter(), state["step"]
     train_loop(accelerator, model, optimizer, scheduler, batches, state, config, instance_log=instance_log,
                on_checkpoint=checkpoint, on_eval=evaluation)
-    if args.predict_split == "train" and main_process:
+    if args.predict_split == "train" and accelerator.is_main_process:
         rows = held_out_rows if args.fold else train_rows
         write_json(Path(args.predictions_out), predict(accelerator, model, rows, config, categories, benchmark_id,
                                                        frozen=frozen))

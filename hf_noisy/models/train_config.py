@@ -106,8 +106,8 @@ def load_config(name: str | Path, overrides: dict[str, Any] | None = None, *,
     """The config ``name``: a ``.yaml``/``.yml`` path, or ``config_dir/<name>.yaml``; with the non-``None``
     ``overrides`` applied over the file (dict values are merged key by key) and validated."""
     path = Path(name)
-    if path.suffix not in (".yaml", ".yml"):
-        path = Path(config_dir or ".") / f"{name}.yaml"
+    if path.suffix not in (".yaml", ".yml") and config_dir is not None:
+        path = Path(config_dir) / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in Path(config_dir).glob("*.yaml"))) if config_dir else "none"
         raise ConfigError(f"no config {str(name)!r} (known: {known}; or give a .yaml path)")

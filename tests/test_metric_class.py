@@ -156,6 +156,20 @@ def test_merge_sync_and_state_round_trip(coco_case):
         InstanceSegmentationAP(["segm"]).merge(ranks[1])
 
 
+def test_num_proc_shards_give_the_same_state(coco_case):
+    """One update of the whole dataset on 3 worker processes holds the state of one process, array for array."""
+    gt, detections, expected = coco_case
+    predictions, targets = per_image(gt, detections)
+    one, three = InstanceSegmentationAP(), InstanceSegmentationAP()
+    one.update(predictions, targets)
+    three.update(predictions, targets, num_proc=3)
+    for name, array in one.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(three.state_dict()["arrays"][name], array, err_msg=name)
+    assert three.compute()["segm"].stats == expected["segm"].stats
+    with pytest.raises(MetricStateError, match="added twice"):
+        three.update(predictions[:4], targets[:4], num_proc=2)
+
+
 def test_auto_numbered_images_merge_in_rank_order(coco_case):
     """Targets without image_id: images are numbered by arrival, and a merged metric numbers the other's after
     its own, so two halves merged in order give the numbers of the whole in order."""

@@ -13,7 +13,7 @@ import evaluate
 
 from hf_noisy.errors import HfNoisyError
 from hf_noisy.metrics import DEFAULT_DILATION_RATIO, IOU_TYPES, InstanceSegmentationAP, is_lvis
-from hf_noisy.metrics.driver import check_num_proc, flatten
+from hf_noisy.metrics.driver import flatten
 
 _DESCRIPTION = """\
 COCO mask AP (segm), box AP (bbox) and Boundary AP (boundary; Boundary IoU, Cheng et al. CVPR 2021) with the 12
@@ -36,8 +36,7 @@ Args:
         default: the ids used by references and predictions (then APr/APc/APf are -1).
     max_dets: COCO: detections kept per image and category (default 100); LVIS: per image (default 300).
     per_category: also return f"{iou_type}_AP_cat{id}" (default False).
-    num_proc: accepted for compatibility (an integer >= 1); images are matched in this process, as the metric
-        class matches them.
+    num_proc: processes that match images (default 1; the numbers are the same for any value).
 Returns:
     a flat dict {f"{iou_type}_{stat}": float}, stat in AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
     ARm, ARl (COCO) or AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (LVIS); -1.0 where
@@ -78,7 +77,6 @@ class MaskBoundaryAP(evaluate.Metric):
     def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=DEFAULT_DILATION_RATIO,
                  max_dets=None, per_category=False, rules=None, categories=None, num_proc=1):
         predictions, references = [json.loads(p) for p in predictions], [json.loads(r) for r in references]
-        check_num_proc(num_proc)
         if rules is None:
             lvis = self.config_name == "lvis" or is_lvis({"images": references, "categories": categories or []})
             rules = "lvis" if lvis else "coco"
@@ -88,7 +86,7 @@ class MaskBoundaryAP(evaluate.Metric):
             raise HfNoisyError("categories must be a list of category objects ({'id', 'name', 'frequency', ...})")
         metric = InstanceSegmentationAP(iou_types, protocol=rules, categories=categories,
                                         dilation_ratio=dilation_ratio, max_dets=max_dets)
-        metric.update(predictions, references)
+        metric.update(predictions, references, num_proc=num_proc)
         return flatten(metric.compute(), per_category)
 
 

@@ -20,7 +20,9 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clean", required=True, help="clean COCO instance file")
     parser.add_argument("--noisy", required=True, help="noisy COCO instance file over the same images")
-    parser.add_argument("--dilation-ratio", type=float, default=0.02, help="boundary width / image diagonal")
+    parser.add_argument("--dilation-ratio", type=float, default=None,
+                        help="boundary width / image diagonal (default: the Boundary IoU paper's, "
+                             "hf_noisy.metrics.DEFAULT_DILATION_RATIO)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -28,11 +30,12 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import score_quality
+    from ..metrics import DEFAULT_DILATION_RATIO, score_quality
 
     clean = load_coco(args.clean, allow_empty_masks=True)
     noisy = load_coco(args.noisy, allow_empty_masks=True)
-    report = score_quality(clean, noisy, dilation_ratio=args.dilation_ratio)
+    ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
+    report = score_quality(clean, noisy, dilation_ratio=ratio)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

@@ -11,7 +11,8 @@ nothing here imports torch, the hub or the leaderboard.
   LVIS 300), stat names, row filter and federated rules; :func:`is_lvis` tells an LVIS ground truth.
 * :class:`InstanceSegmentationAP` — the same numbers from batches of per-image masks (torch, numpy or RLE) during
   a validation loop: ``update`` / ``compute`` / ``reset``, ``merge`` / ``sync`` across processes; it keeps a few
-  bytes per detection, never the masks (:mod:`.stateful`).
+  bytes per detection, never the masks (:mod:`.stateful`); :mod:`.lightning` wraps it as a ``torchmetrics.Metric``
+  (extra ``[torchmetrics]``, not imported here).
 * :func:`load_predictions` / :func:`prepare_predictions` — COCO results files; bad input raises
   :class:`PredictionError`.
 * :func:`boundary_rle` — the boundary of a mask as used by Boundary IoU.
@@ -27,7 +28,7 @@ from .protocol import (COCO, IOU_TYPES, LVIS, LVIS_MAX_DETS, LVIS_STAT_NAMES, ST
                        is_lvis, protocol_for)
 from .quality import QualityReport, score_quality
 from .scoring import available_cpus
-from .stateful import InstanceSegmentationAP, MetricStateError
+from .stateful import InstanceSegmentationAP, MetricStateError, all_gather_object
 
 __all__ = [
     "COCO",
@@ -37,6 +38,7 @@ __all__ = [
     "LVIS_MAX_DETS",
     "LVIS_STAT_NAMES",
     "STAT_NAMES",
+    "all_gather_object",
     "available_cpus",
     "Evaluation",
     "MetricStateError",

@@ -62,7 +62,7 @@ class MaskBoundaryAP(Metric):
         target = [dict(t) for t in target]
         for k, item in enumerate(target):
             item.setdefault("image_id", rank * _RANK_STRIDE + self._local_images + k)
-        batch = self._core.__class__(**self._settings())
+        batch = type(self._core)(**self._core.arguments())
         batch.update(preds, target)
         self._local_images += len(target)
         for name, array in batch.state_dict()["arrays"].items():
@@ -70,7 +70,7 @@ class MaskBoundaryAP(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         """``{f"{iou_type}_{stat}": tensor}`` over every image of every process."""
-        metric = self._core.__class__(**self._settings())
+        metric = type(self._core)(**self._core.arguments())
         arrays = {}
         for name in self._names:
             parts = getattr(self, name)
@@ -83,8 +83,3 @@ class MaskBoundaryAP(Metric):
     def reset(self) -> None:
         super().reset()
         self._local_images = 0
-
-    def _settings(self) -> dict[str, Any]:
-        core = self._core
-        return {"iou_types": core.iou_types, "protocol": core.protocol, "categories": core.categories,
-                "dilation_ratio": core.dilation_ratio, "max_dets": core.max_dets}

@@ -26,7 +26,8 @@ The engine (:mod:`.engine`) and the drivers (:func:`hf_noisy.metrics.evaluate`,
   crowd regions; a ground truth with ``iscrowd = 1`` keeps the COCO crowd rule (as boundary-iou-api).
 
 Undefined numbers (no ground truth in a range or frequency group) are ``-1.0`` under both protocols.
-This module imports only numpy: it is what a leaderboard or a training script asks for ``max_detections``.
+Light to import (numpy and :mod:`hf_noisy.coco`'s constants): a leaderboard or a training script asks it for
+``get_protocol(name).max_detections``.
 """
 
 from __future__ import annotations

@@ -115,8 +115,7 @@ def detections_per_image(model, benchmark: str) -> int:
 
 def predict(accelerator, model, rows: Any, config: TrainConfig, categories: list[dict], benchmark: str,
             indices=None, frozen: list = ()) -> list[dict]:
-    """COCO results of ``model`` on ``rows[indices]`` (default: all) with the config's evaluation settings;
-    the model is back in training mode afterwards."""
+    """COCO results of ``model`` on ``rows[indices]`` (default: all); the model is back in training mode after."""
     from hf_noisy.models import postprocess, train_mode
 
     model_ = accelerator.unwrap_model(model)
@@ -137,7 +136,7 @@ def evaluate(accelerator, model, rows: Any, config: TrainConfig, categories: lis
     from accelerate.utils import gather_object
 
     from hf_noisy.hub import rows_to_coco
-    from hf_noisy.metrics import InstanceSegmentationAP
+    from hf_noisy.metrics import InstanceSegmentationAP, available_cpus
     from hf_noisy.models import metric_inputs
 
     indices = range(accelerator.process_index, len(rows), accelerator.num_processes)
@@ -146,7 +145,8 @@ def evaluate(accelerator, model, rows: Any, config: TrainConfig, categories: lis
     protocol, limit = evaluation_rules(benchmark)
     metric = InstanceSegmentationAP(("segm", "bbox", "boundary"), protocol=protocol, categories=categories,
                                     max_dets=limit)
-    metric.update(*metric_inputs(rows_to_coco(rows.select(indices), categories), mine))
+    metric.update(*metric_inputs(rows_to_coco(rows.select(indices), categories), mine),
+                  num_proc=max(1, available_cpus() // accelerator.num_processes))  # the machine's CPUs, shared
     metric.sync(gather_object)
     count = sum(gather_object([len(mine)]))
     predictions = gather_object(mine) if keep_predictions else []

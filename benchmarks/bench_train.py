@@ -1,4 +1,4 @@
-"""Training input pipeline throughput (images/s in one worker, r50 resolution 1024) of train/m2f_data.py against
+"""Training input pipeline throughput (images/s in one worker, r50 resolution 1024) of hf_noisy.models.data against
 the pipeline of transformers' example run_instance_segmentation_no_trainer.py, steps/s of the tiny model, and
 the cost of ``--log-instance-losses`` (tiny model steps/s with per-instance recording on vs off, interleaved).
 
@@ -71,9 +71,10 @@ def main() -> None:
     import torch
     from transformers import Mask2FormerImageProcessorPil
 
-    import m2f_data
     import train_mask2former as m2f
     from hf_noisy.hub import build_benchmark, load_coco_n
+    from hf_noisy.models import data as m2f_data
+    from hf_noisy.models import mask2former
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -110,15 +111,15 @@ def main() -> None:
             print(f"  ratio ours / example (maps given): {best['example (maps given)'] / best['ours']:.2f}x")
 
         tiny = m2f.load_config(args.config)
-        model = m2f.build_model(tiny, m2f.class_names_of(rows))
-        optimizer = torch.optim.AdamW(m2f.param_groups(model, tiny), lr=tiny.learning_rate)
+        model = mask2former.build_model(tiny, m2f_data.class_names_of(rows))
+        optimizer = torch.optim.AdamW(mask2former.param_groups(model, tiny), lr=tiny.learning_rate)
         small = m2f_data.TrainDataset(rows, m2f_data.Jitter(tiny.image_size, tiny.min_scale, tiny.max_scale,
                                                             tiny.flip_prob), seed=0)
         batches = [m2f_data.collate([small[(0, (2 * i) % len(small))], small[(0, (2 * i + 1) % len(small))]])
                    for i in range(args.steps + 2)]
 
-        from m2f_instances import InstanceLossLog, provenance_of
-        from m2f_loss import install_class_loss
+        from hf_noisy.models.instance_log import InstanceLossLog, provenance_of
+        from hf_noisy.models.losses import install_class_loss
 
         install_class_loss(model, "ce")
         log = InstanceLossLog(Path(tmp) / "run", 0, provenance_of(rows))

@@ -7,6 +7,7 @@ The public API, imported lazily so that ``import hf_noisy`` stays cheap::
     from hf_noisy import build_benchmark                                # HF datasets, by benchmark id
     from hf_noisy import load_coco_n, to_masks, export_coco, NoiseTransform
     from hf_noisy import weak_annotate                                  # COCO-WAN (needs the wan extra)
+    from hf_noisy import atomic_write_text, atomic_directory            # files complete or absent
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _EXPORTS = {
     "CocoFormatError": "hf_noisy.coco",
     "Crop": "hf_noisy.masks",
     "HfNoisyError": "hf_noisy.errors",
+    "atomic_write_text": "hf_noisy.fsutil",
+    "atomic_directory": "hf_noisy.fsutil",
     "to_masks": "hf_noisy.hub",
     "build_benchmark": "hf_noisy.hub",
     "load_coco_n": "hf_noisy.hub",

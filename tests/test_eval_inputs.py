@@ -136,6 +136,7 @@ def test_ground_truth_without_masks_is_refused_for_mask_types(val: Path, tmp_pat
         load_coco(gt_path)  # the default reader still wants masks
 
 
+@pytest.mark.slow
 def test_ground_truth_ignore_flag_is_overwritten_by_iscrowd_as_pycocotools(val: Path, tmp_path: Path, monkeypatch):
     """The README's one known difference from boundary-iou-api: it keeps ``ignore: 1``; we (and pycocotools) don't."""
     gt = json.loads(val.read_text())

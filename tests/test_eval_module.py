@@ -55,6 +55,7 @@ def test_module_options(per_image):
     assert result["boundary_AP"] != pytest.approx(expected["boundary"][0])  # a wider boundary changes the score
 
 
+@pytest.mark.slow
 def test_module_bad_inputs(per_image):
     evaluate, predictions, references, _ = per_image
     metric = evaluate.load(MODULE)

@@ -244,6 +244,7 @@ build_benchmark("coco-n", sys.argv[2], coco_root=sys.argv[1], max_images=2, conf
 """
 
 
+@pytest.mark.slow
 def test_a_build_removes_folders_of_killed_runs_only(coco_tiny: Path, tmp_path: Path):
     from hf_noisy.hub import build_benchmark
 
@@ -323,6 +324,7 @@ def old_build(coco_tiny: Path, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("swap,step,expected", [("exchange", "ready", 1), ("exchange", "exchanged", 2),
                                                 ("exchange", "old-removed", 2), ("rename", "moved-aside", 2)])
+@pytest.mark.slow
 def test_killed_build_overwrite_keeps_a_loadable_dataset(coco_tiny: Path, old_build: Path, tmp_path: Path,
                                                          swap: str, step: str, expected: int):
     from datasets import load_dataset

@@ -67,6 +67,7 @@ spec_dicts = st.fixed_dictionaries({}, optional={
     "recompute_geometry": st.booleans() | anything, "sead": anything})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(spec_dicts | anything)
 def test_spec_from_any_mapping(data):

@@ -36,6 +36,7 @@ def _error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_push_then_load_dataset_at_the_tag(builds, hub, capsys):
     from datasets import load_dataset
 

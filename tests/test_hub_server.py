@@ -15,6 +15,7 @@ def test_endpoint_is_loopback(hub):
     assert HfApi().whoami()["name"] == hub.user
 
 
+@pytest.mark.slow
 def test_commit_lfs_revisions_tree_and_ranges(hub, tmp_path):
     api = HfApi()
     repo = f"{hub.org}/demo"
@@ -153,6 +154,7 @@ def test_subprocesses_reach_the_loopback_hub(hub):
     assert out == [hub.endpoint, hub.user]
 
 
+@pytest.mark.slow
 def test_datasets_push_to_hub_round_trip(hub):
     """datasets' own writer (preupload, LFS, commit, README via HfFileSystem) and reader, at a branch revision."""
     from datasets import Dataset, load_dataset

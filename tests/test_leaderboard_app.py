@@ -34,6 +34,7 @@ def test_nobody_submits_without_a_user(setup):
     assert list_submissions(store) == []
 
 
+@pytest.mark.slow
 def test_the_form_scores_an_accepted_file_and_explains_a_refused_one(setup, tmp_path: Path):
     store, gt, results = setup
     message = submit_form(store, "alice", str(results), "coco-n", "hard", "  M2F  ", "SCE")
@@ -48,6 +49,7 @@ def test_the_form_scores_an_accepted_file_and_explains_a_refused_one(setup, tmp_
     assert queued.endswith("It will be scored by the next evaluator run.")
 
 
+@pytest.mark.slow
 def test_filters_and_plot(setup):
     store, _, results = setup
     submit_form(store, "alice", str(results), "coco-n", "clean", "Mine")

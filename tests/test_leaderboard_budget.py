@@ -98,6 +98,7 @@ def attacks(board, tmp_path_factory) -> dict[str, tuple[Path, str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_the_uploads_are_the_red_teams(attacks):
     sizes = {name: path.stat().st_size for name, (path, *_) in attacks.items()}
     assert sizes["escapes"] < 400 and 200_000 < sizes["spaces"] < 300_000 and sizes["polygons"] < 3_000
@@ -118,6 +119,7 @@ def test_the_server_spends_under_1_cpu_second_and_64_mb_on_the_worst_uploads(boa
     assert list_submissions(store) == []
 
 
+@pytest.mark.slow
 def test_the_board_answers_while_each_upload_is_refused(board, attacks, free_port):
     pytest.importorskip("gradio", reason="the leaderboard extra (gradio) is not installed")
     from hf_noisy.leaderboard.app import build_app, submit_form
@@ -148,6 +150,7 @@ def test_the_board_answers_while_each_upload_is_refused(board, attacks, free_por
         demo.close()
 
 
+@pytest.mark.slow
 def test_refusals_count_toward_an_attempt_limit_of_their_own(board, attacks, tmp_path: Path):
     store, gt = board
     gt_file = write_gt(gt, tmp_path / "val.json")
@@ -210,6 +213,7 @@ except MemoryError:
 BOUNDED_MB = 40
 
 
+@pytest.mark.slow
 def test_the_sandbox_checks_and_scores_a_large_upload_in_bounded_memory(tmp_path: Path):
     """A generated 30k-detection submission (gzip, 3.7 MB of JSON) is scored by the sandbox with BOUNDED_MB for
     the upload: the numbers equal scoring the list in this process without limits. The whole-file path under

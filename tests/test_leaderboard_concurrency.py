@@ -86,6 +86,7 @@ def _together(script: str, argument_lists: list[list[str]], go: Path, **kwargs) 
     return outputs
 
 
+@pytest.mark.slow
 def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(any_board, tmp_path: Path):
     store, upload = any_board
     # The submitter's name in three cases: one submitter.
@@ -96,6 +97,7 @@ def test_eight_concurrent_submits_of_one_submitter_give_at_most_five(any_board, 
     assert len(list_submissions(store)) == 5
 
 
+@pytest.mark.slow
 def test_four_concurrent_submits_of_one_name_give_one(any_board, tmp_path: Path):
     store, upload = any_board
     outputs = _together(SUBMITTER, [[str(store), str(upload), str(tmp_path / "go"), name, "alice"]
@@ -111,6 +113,7 @@ def _submit(store: Path | str, upload: Path, count: int) -> list[str]:
             for i, config in enumerate(("clean", "hard", "easy", "medium")[:count])]
 
 
+@pytest.mark.slow
 def test_three_concurrent_evaluators_score_each_submission_once(any_board, tmp_path: Path):
     store, upload = any_board
     ids = _submit(store, upload, 4)
@@ -143,6 +146,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_an_evaluator_killed_mid_scoring_leaves_no_orphan_or_temp_file_and_a_rerun_scores_it(board,
                                                                                              tmp_path: Path):
     store, upload = board
@@ -217,6 +221,7 @@ def test_a_sandbox_killed_from_outside_is_retried_then_fails_with_the_true_reaso
         assert "CPU" not in outcome["reason"]
 
 
+@pytest.mark.slow
 def test_a_lease_of_another_machine_holds_while_renewed_and_is_free_two_minutes_after(any_board):
     """Issue 23, F: a lease from another host (a restarted Space has a new host name) that says it expires in
     the year 2999 holds only while it is renewed; two minutes without a renewal and it is free. Both stores."""
@@ -239,6 +244,7 @@ def test_a_lease_of_another_machine_holds_while_renewed_and_is_free_two_minutes_
     assert [r["submission"] for r in evaluate_pending(store)] == [submission]  # not renewed for 3 min: free
 
 
+@pytest.mark.slow
 def test_an_evaluator_renews_its_lease_while_it_scores(board, monkeypatch):
     """A scoring that outlasts the lease (here 0.8 s, scoring 3 s) keeps it: the heartbeat renews it every
     quarter of it, so it is live from another machine's point of view all along; after the result, it stops."""

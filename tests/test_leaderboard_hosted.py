@@ -49,6 +49,7 @@ def _tree_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
+@pytest.mark.slow
 def test_submit_and_score_a_hub_hosted_file_keeping_no_copy(store, hub, tmp_path: Path, monkeypatch, capsys):
     board, gt = store
     scratch = tmp_path / "tmp"
@@ -143,6 +144,7 @@ def _post_upload(port: int, cookie: str | None, size: int, *, abort: bool = Fals
     return int(answer.split()[1]) if answer.startswith(b"HTTP/") else None
 
 
+@pytest.mark.slow
 def test_the_upload_door_keeps_nothing_from_a_visitor_who_is_not_signed_in(store, hub, tmp_path: Path, free_port,
                                                                           monkeypatch, capsys):
     """On the Space: unauthenticated uploads (whole, or aborted half way) are refused before a byte is stored;

@@ -35,6 +35,7 @@ def _submit(results: Path, model: str, *extra: str) -> int:
                  "hard", "--model-name", model, "--submitter", "alice", *extra])
 
 
+@pytest.mark.slow
 def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, capsys):
     built, gt = benchmark
     push_dataset(built, "noisy-seg/coco-n", revision="v1.0")

@@ -30,6 +30,7 @@ def built(coco_tiny: Path, tmp_path_factory) -> Path:
                            configs=["clean"], max_images=4).path
 
 
+@pytest.mark.slow
 def test_a_relative_benchmark_path_is_stored_absolute_and_works_from_another_folder(built: Path, tmp_path: Path,
                                                                                     monkeypatch):
     from hf_noisy.hub import export_coco
@@ -86,6 +87,7 @@ def test_init_refuses_what_is_not_a_built_benchmark_and_writes_nothing(case: str
     assert not (tmp_path / "board").exists()
 
 
+@pytest.mark.slow
 def test_rows_scored_on_a_custom_build_are_marked_and_left_out_of_the_default_view(tmp_path: Path):
     from _leaderboard import shapes_gt, write_gt
 

@@ -88,6 +88,7 @@ def test_the_check_has_its_own_small_budget():
         assert check.cpu_seconds <= 20 < scoring_limits(benchmark).cpu_seconds and check.retries == 0
 
 
+@pytest.mark.slow
 def test_a_hostile_slow_upload_does_not_delay_another_submitters_submit(board, tmp_path: Path, free_port, capsys,
                                                                        hub):
     """mallory uploads 300 zigzag polygons (30 CPU-s to check in full); while its check runs, alice's valid

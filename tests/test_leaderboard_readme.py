@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from _leaderboard import dumps, predictions
 
 from hf_noisy.cli import main
@@ -20,6 +21,7 @@ def _section() -> str:
     return text[text.index("## Leaderboard"):text.index("\n## ", text.index("## Leaderboard") + 3)]
 
 
+@pytest.mark.slow
 def test_the_leaderboard_section_runs(coco_tiny: Path, tmp_path: Path, monkeypatch, capsys, hub):
     """The section's commands, as written, against the loopback Hub: the results file pushed to alice's repo,
     submitted by its reference (the placeholder <commit> replaced by the commit upload-results printed),

@@ -34,6 +34,7 @@ def board(tmp_path: Path, gt: dict) -> Path:
     return tmp_path / "board"
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_equals_hf_noisy_evaluate_and_evaluating_twice_gives_one_result(tmp_path: Path, capsys):
     gt = shapes_gt(tmp_path / "shapes")  # runs without ../shared
     gt_file = write_gt(gt, tmp_path / "val.json")
@@ -67,6 +68,7 @@ def test_cli_end_to_end_equals_hf_noisy_evaluate_and_evaluating_twice_gives_one_
     assert second["status"] == "done" and second["limits"] == {"cpu_seconds": 900.0, "memory_mb": 2048.0}
 
 
+@pytest.mark.slow
 def test_retention_is_noisy_ap_over_clean_ap_of_the_same_model(board: Path, gt: dict):
     clean, noisy = predictions(gt, seed=2, shift=1), predictions(gt, seed=3, shift=6)
     submit(board, dumps(noisy), META)
@@ -90,6 +92,7 @@ def test_retention_is_noisy_ap_over_clean_ap_of_the_same_model(board: Path, gt: 
     assert evaluated[0]["Mask AP"] == round(100 * expected_clean["segm"].stats["AP"], 1)
 
 
+@pytest.mark.slow
 def test_a_crash_mid_way_loses_nothing_and_a_rerun_scores_only_what_is_pending(board: Path, gt: dict):
     for name in ("A", "B", "C"):
         submit(board, dumps(predictions(gt, seed=4, limit=20)), replace(META, model_name=name))
@@ -135,6 +138,7 @@ def _memory_heavy(gt: dict) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["time", "memory"])
 def test_a_submission_over_the_limit_fails_and_the_next_one_is_scored(board: Path, gt: dict, kind: str):
     heavy = _cpu_heavy(gt) if kind == "time" else _memory_heavy(gt)
@@ -209,6 +213,7 @@ def test_cli_reports_a_refused_submission(board: Path, tmp_path: Path, capsys):
     assert list_submissions(board) == []
 
 
+@pytest.mark.slow
 def test_lvis_n_is_scored_with_lvis_rules(shared_dir: Path, tmp_path: Path, capsys):
     from hf_noisy import metrics
     from hf_noisy.coco import load_coco

@@ -38,6 +38,7 @@ def _check(raw: bytes, gt: dict, limits: Limits = Limits()) -> int:
     return check_results_file("upload", gt, max_per_image=100, limits=caps, blocks=iter_upload(io.BytesIO(raw), caps))
 
 
+@pytest.mark.slow
 def test_padding_is_refused_after_a_few_mib_not_gigabytes(gt: dict):
     """20 valid detections and 256 MiB of spaces (a 260 KB gzip): refused by the whitespace-run cap after 4 MiB,
     and, with that cap lifted, by the ratio cap (past 16 MiB plus 50x the bytes read); each in well under a

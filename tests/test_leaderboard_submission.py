@@ -120,6 +120,7 @@ def _streamed(raw: bytes, gt: dict, limits: Limits, folder: Path) -> int:
     return check_results_file(plain, gt, max_per_image=100, limits=limits)
 
 
+@pytest.mark.slow
 def test_every_bad_submission_is_refused_with_its_reason_and_nothing_is_stored(store: Path, gt: dict,
                                                                               valid: list[dict], tmp_path: Path):
     """Each file-level case is checked with both checks: the whole file in memory (parse_results,
@@ -148,6 +149,7 @@ def test_every_bad_submission_is_refused_with_its_reason_and_nothing_is_stored(s
     assert evaluate_pending(store) == [] and not (store / "results").exists()
 
 
+@pytest.mark.slow
 def test_duplicate_and_rate_limit(store: Path, valid: list[dict]):
     raw = dumps(valid)
     first = submit(store, raw, META, now=NOW)

@@ -60,6 +60,7 @@ def edge_case(case, tmp_path_factory):
     return edge_path, gt, detections, reference_numbers(str(edge_path), detections, ("bbox", "boundary"))
 
 
+@pytest.mark.slow
 def test_detections_exercise_every_rule(case):
     """The parity detections hold every kind the rules treat differently (else the parity would prove less)."""
     _, gt, detections, _ = case
@@ -102,6 +103,7 @@ def test_core_matches_references(case):
     assert np.isclose(np.mean([v for v in segm.per_category.values() if v > -1]), segm.stats["AP"])
 
 
+@pytest.mark.slow
 def test_area_range_edges(edge_case):
     """Areas of exactly 32² / 96² fall in both neighbouring ranges, as in the lvis package (the rule is the
     same for every IoU type: bbox checks it).
@@ -117,6 +119,7 @@ def test_area_range_edges(edge_case):
                > 1e-3 for name in boundary_ranges)
 
 
+@pytest.mark.slow
 def test_rules_one_by_one(case):
     """Each federated rule moves the number it should (and COCO rules give other numbers)."""
     _, gt, detections, _ = case
@@ -198,6 +201,7 @@ def test_is_lvis_and_validation(case, coco_tiny):
     assert stats["AP"] == 0.0 and stats["AR"] == 0.0 and stats["APr"] in (0.0, -1.0)
 
 
+@pytest.mark.slow
 def test_cli_detects_lvis_and_matches(case, tmp_path, capsys):
     path, _, detections, expected = case
     results = tmp_path / "results.json"
@@ -227,6 +231,7 @@ def test_cli_forces_lvis_on_coco_file(coco_tiny, shared_dir, capsys):
     assert 0 < stats["AP"] < 1
 
 
+@pytest.mark.slow
 def test_evaluate_module_lvis(case):
     evaluate = pytest.importorskip("evaluate")
     _, gt, detections, expected = case

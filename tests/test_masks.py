@@ -70,6 +70,7 @@ def test_polygon_rasteriser_rejects_bad_coordinates():
         Crop.from_segmentation([[0, 0, "5", 0, 5, 5]], 10, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["train2017", "val2017"])
 def test_crops_equal_ann_to_mask_on_coco_tiny(coco_tiny, split):
     coco = COCO(str(coco_tiny / f"annotations/instances_{split}.json"))

@@ -175,6 +175,7 @@ def test_load_predictions_errors(tmp_path):
 
 # -- quality ------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_quality_of_clean_is_perfect_and_noise_lowers_it(gt):
     clean_report = score_quality(gt, gt)
     assert list(clean_report.groups) == ["all"]

@@ -78,6 +78,7 @@ def layouts(data: dict) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_proc,block", [(1, None), (2, None), (1, 97), (2, 4096)])
 def test_same_bytes_as_in_memory_for_any_layout(num_proc: int, block: int | None, shared_dir: Path, tmp_path: Path,
                                                 monkeypatch) -> None:
@@ -117,6 +118,7 @@ def broken(data: dict) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_proc", [1, 2])
 def test_errors_as_in_memory(num_proc: int, shared_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(noise_stream, "SMALL_INPUT", 0)

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import paper_in_miniature  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_miniature_runs_and_reports(shared_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "mini"
     argv = ["--out", str(out), "--quick", "--config", "tiny", "--steps", "2", "--num-train", "6", "--num-val", "3",

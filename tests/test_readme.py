@@ -175,6 +175,7 @@ CHECKS = {"apply_noise(": _check_noise, "evaluate.load(": _check_metric, "NoiseT
           "symmetric_cross_entropy(": _check_sce, "InstanceSegmentationAP(": _check_streaming_metric}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", readme_blocks(), ids=lambda b: f"line{b.line}")
 def test_readme_python_block_runs(block: Block, workspace: dict, monkeypatch, capsys):
     if block.skip:

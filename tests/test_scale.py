@@ -64,6 +64,7 @@ def _cli_json(args: list[str], capsys) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["coco", "lvis"])
 def test_num_proc_gives_identical_json(case, shared_dir, coco_tiny, tmp_path, capsys):
     if case == "coco":
@@ -148,6 +149,7 @@ _CHILD = textwrap.dedent("""
 LIMIT_MIB = 48
 
 
+@pytest.mark.slow
 def test_results_file_scored_in_bounded_memory(tmp_path):
     """A generated 30k-detection submission scored in a child whose address space may grow by only
     ``LIMIT_MIB`` past the loaded stack (RLIMIT_AS): the numbers equal the unlimited run; reading the same file
@@ -241,6 +243,7 @@ def test_streamed_errors_name_the_detection_as_reading_the_whole_file(change, tm
     assert str(streamed.value) == str(whole.value)
 
 
+@pytest.mark.slow
 def test_workers_end_with_their_parent(tmp_path):
     """A scoring run killed mid-way (as a sandbox limit kills it) leaves no worker process behind: a worker
     waiting for a task reads the end of its queue, one busy with a chunk fails to hand it back."""

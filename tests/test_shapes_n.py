@@ -99,6 +99,7 @@ def spec_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_build_is_byte_identical_for_any_num_proc_and_the_card_has_every_level(tmp_path: Path):
     kwargs = dict(num_train=6, num_val=2, images_per_shard=4)
     one = build_benchmark("shapes-n", tmp_path / "one", num_proc=1, **kwargs)

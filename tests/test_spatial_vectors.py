@@ -40,6 +40,7 @@ def test_all_reference_vectors_pixel_identical(shared_dir, coco_tiny):
         assert [out.to_rle()["counts"] for out in outs] == [vector["counts"] for _, vector in batch]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("holes", ["fill", "keep"])
 def test_batched_approximation_equals_one_at_a_time(tmp_path, holes):
     """Shapes with holes, touching objects and crowd regions, with empty crops mixed in: the batch gives

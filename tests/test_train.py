@@ -17,12 +17,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "train"))
 
-import m2f_data  # noqa: E402
-import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
 from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
+from hf_noisy.errors import HfNoisyError  # noqa: E402
 from hf_noisy.hub import build_benchmark  # noqa: E402
+from hf_noisy.models import data as m2f_data  # noqa: E402
+from hf_noisy.models import losses as m2f_loss  # noqa: E402
+from hf_noisy.models import mask2former, postprocess  # noqa: E402
 
 
 def _blobs_coco(root: Path, num_images: int = 4, size: int = 128) -> Path:
@@ -86,7 +88,7 @@ def test_sce_matches_the_hand_computed_value():
 
 def _tiny_model(num_labels: int = 3):
     config = m2f.load_config("tiny")
-    return m2f.build_model(config, [f"c{i}" for i in range(num_labels)])
+    return mask2former.build_model(config, [f"c{i}" for i in range(num_labels)])
 
 
 def test_the_ce_criterion_equals_transformers_and_sce_is_installed():
@@ -111,6 +113,7 @@ def test_the_ce_criterion_equals_transformers_and_sce_is_installed():
     assert torch.allclose(sce, manual, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_thread_count_changes_a_training_step_only_by_float_rounding():
     """Why the resume and --eval-only comparisons below pin OMP_NUM_THREADS=1 on both sides: one step of the
     tiny model (same weights, data and RNG) with 1 and with 2 torch threads. CPU BLAS kernels split float32
@@ -224,7 +227,7 @@ def test_images_decode_as_datasets_decodes_them(blobs: Path):
     for row, undecoded in zip(rows, raw):
         ours = m2f_data.decode_image(undecoded["image"], row["height"], row["width"])
         assert np.array_equal(ours, np.asarray(row["image"].convert("RGB")))  # RGB order, same pixels
-    with pytest.raises(ValueError, match="row says"):
+    with pytest.raises(HfNoisyError, match="row says"):
         m2f_data.decode_image(raw[0]["image"], 10, 10)
 
 
@@ -269,6 +272,7 @@ def _perfect_logits(gt: dict, image: dict, short_edge: int = 800, max_size: int 
     return class_logits, mask_logits, input_size, category_ids
 
 
+@pytest.mark.slow
 def test_full_resolution_masks_score_higher_than_transformers_post_processing(coco_tiny: Path):
     """The same perfect logits through both post-processings (the script's two `mask_postprocess` modes):
     masks made at image resolution score higher in mask AP and Boundary AP than transformers' 384x384 ones."""
@@ -287,7 +291,7 @@ def test_full_resolution_masks_score_higher_than_transformers_post_processing(co
     for image in gt["images"]:
         class_logits, mask_logits, input_size, category_ids = _perfect_logits(gt, image)
         size = (image["height"], image["width"])
-        found = {"full": m2f.full_resolution_instances(class_logits, mask_logits, input_size, size)}
+        found = {"full": postprocess.full_resolution_instances(class_logits, mask_logits, input_size, size)}
         h, w = -(-input_size[0] // 4), -(-input_size[1] // 4)
         out = Mask2FormerForUniversalSegmentationOutput(class_queries_logits=class_logits[None],
                                                         masks_queries_logits=mask_logits[None, :, :h, :w])
@@ -319,7 +323,7 @@ def test_pretrained_backbone_weights_are_loaded(tmp_path: Path, family: str):
     pretrained.save_pretrained(tmp_path / "backbone")
     config = m2f.load_config("tiny", {"backbone": family, "backbone_checkpoint": str(tmp_path / "backbone")})
     config.backbone_config = {}  # the architecture comes from the checkpoint's config
-    model = m2f.build_model(config, ["a", "b"])
+    model = mask2former.build_model(config, ["a", "b"])
     encoder = model.model.pixel_level_module.encoder.state_dict()
     source = pretrained.state_dict()
     prefix = "swin." if family == "swin" else ""  # SwinBackbone keeps the Swin model under `swin`
@@ -333,12 +337,13 @@ def test_pretrained_backbone_weights_are_loaded(tmp_path: Path, family: str):
     ("r50", {}, 44.0),  # ResNetConfig() is ResNet-50
     ("swin-s", {"embed_dim": 96, "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24], "window_size": 7}, 68.7),
 ])
+@pytest.mark.slow
 def test_paper_configs_build_the_papers_architectures(name: str, backbone: dict, millions: float):
     """Random-init stand-ins for the ImageNet checkpoints (no Hub here): Mask2Former reports 44M parameters
     for R50 and 69M for Swin-S."""
     config = m2f.load_config(name)
     config.backbone_checkpoint, config.backbone_config = None, backbone
-    model = m2f.build_model(config, [f"class {i}" for i in range(80)])
+    model = mask2former.build_model(config, [f"class {i}" for i in range(80)])
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == millions
     assert (model.config.num_queries, model.config.decoder_layers, model.config.no_object_weight) == (100, 10, 0.1)
 
@@ -346,12 +351,12 @@ def test_paper_configs_build_the_papers_architectures(name: str, backbone: dict,
 def test_frozen_batch_norm_keeps_its_statistics_and_weights():
     config = m2f.load_config("tiny", {"backbone": "resnet", "freeze_batch_norm": True})
     config.backbone_config = {"embedding_size": 8, "hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 1, 1]}
-    model = m2f.build_model(config, ["a", "b"])
-    frozen = m2f.frozen_batch_norms(model)
+    model = mask2former.build_model(config, ["a", "b"])
+    frozen = mask2former.frozen_batch_norms(model)
     assert frozen
     before = {k: v.clone() for k, v in model.model.pixel_level_module.encoder.state_dict().items()}
-    optimizer = torch.optim.AdamW(m2f.param_groups(model, config), lr=1e-2)
-    m2f.train_mode(model, frozen)
+    optimizer = torch.optim.AdamW(mask2former.param_groups(model, config), lr=1e-2)
+    mask2former.train_mode(model, frozen)
     assert model.training and not any(layer.training for layer in frozen)
     out = model(pixel_values=torch.randn(2, 3, 64, 64), mask_labels=[torch.ones(1, 64, 64)] * 2,
                 class_labels=[torch.tensor([1])] * 2)
@@ -372,13 +377,13 @@ def test_a_coco_trained_start_needs_the_flag(tmp_path: Path):
     model.config.label2id = {n: i for i, n in enumerate(names)}
     model.save_pretrained(tmp_path / "m2f-instance")
     config = m2f.load_config("tiny", {"model_name_or_path": str(tmp_path / "m2f-instance")})
-    with pytest.raises(SystemExit, match="allow-coco-pretrained"):
-        m2f.build_model(config, names)
+    with pytest.raises(mask2former.PretrainedLeakError, match="allow-coco-pretrained"):
+        mask2former.build_model(config, names)
     messages = []
-    loaded = m2f.build_model(config, names, allow_coco_pretrained=True, log=messages.append)
+    loaded = mask2former.build_model(config, names, allow_coco_pretrained=True, log=messages.append)
     assert isinstance(loaded, Mask2FormerForUniversalSegmentation) and "WARNING" in messages[0]
-    assert m2f.looks_coco_trained(model.config, "facebook/mask2former-swin-small-coco-instance", ["x"])
-    assert not m2f.looks_coco_trained(model.config, "my/model", ["x", "y"])
+    assert mask2former.looks_coco_trained(model.config, "facebook/mask2former-swin-small-coco-instance", ["x"])
+    assert not mask2former.looks_coco_trained(model.config, "my/model", ["x", "y"])
 
 
 def test_config_keys_are_flags():
@@ -390,7 +395,7 @@ def test_config_keys_are_flags():
     assert config.backbone_checkpoint == "microsoft/resnet-50" and config.image_size == 1024
     assert m2f.load_config("r50").freeze_batch_norm
     assert m2f.load_config("swin-s").backbone_checkpoint == "microsoft/swin-small-patch4-window7-224"
-    with pytest.raises(SystemExit, match="no config"):
+    with pytest.raises(HfNoisyError, match="no config"):
         m2f.load_config("r101")
 
 
@@ -399,6 +404,7 @@ def _events(folder: Path) -> bool:
     return any(p.name.startswith("events.out.tfevents") for p in folder.rglob("*"))
 
 
+@pytest.mark.slow
 def test_overfit_a_few_images(blobs: Path, tmp_path: Path, capsys):
     """Four images, no augmentation, 60 steps of the tiny model (10 queries): the loss falls below a quarter
     of its first value and mask AP on those images reaches 0.8. A random model scores ~0; on this machine the
@@ -422,6 +428,7 @@ def test_overfit_a_few_images(blobs: Path, tmp_path: Path, capsys):
     assert json.loads(capsys.readouterr().out) == metrics
 
 
+@pytest.mark.slow
 def test_sce_training_from_the_hub_pushes_to_the_hub(blobs: Path, tmp_path: Path, hub):
     """--dataset a Hub id at a tag and --push-to-hub, through the loopback Hub (tests/hub_server.py)."""
     from huggingface_hub import HfApi, hf_hub_download
@@ -455,10 +462,10 @@ def test_a_token_problem_stops_before_training(blobs: Path, tmp_path: Path, hub,
     else:
         monkeypatch.setenv("HF_TOKEN", "hf_not_a_token" if case == "wrong" else hub.other_token)
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(HfNoisyError) as stop:
         m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "1", "--push-to-hub", "noisy-seg/m2f"])
-    message = str(stop.value.code)
-    assert message.startswith("error: --push-to-hub noisy-seg/m2f: ") and "\n" not in message, message
+    message = str(stop.value)
+    assert message.startswith("--push-to-hub noisy-seg/m2f: ") and "\n" not in message, message
     assert {"missing": "no Hugging Face token found", "wrong": "the Hub refused the token",
             "other namespace": "belongs to 'bob'"}[case] in message
     assert not (out / "checkpoints").exists() and hub.state.repos == {}
@@ -467,7 +474,7 @@ def test_a_token_problem_stops_before_training(blobs: Path, tmp_path: Path, hub,
 def test_fold_trains_without_it_and_predicts_only_it(blobs: Path, tmp_path: Path, capsys):
     """Cross-fitting: --fold 1/2 trains on rows 0 and 2 of the 4 train rows and predicts rows 1 and 3, the
     images it never saw (the audit's out-of-sample predictions)."""
-    assert m2f.fold_indices(5, (1, 2)) == ([0, 2, 4], [1, 3]) and m2f.fold_indices(3, None) == ([0, 1, 2], [])
+    assert m2f_data.fold_indices(5, (1, 2)) == ([0, 2, 4], [1, 3]) and m2f_data.fold_indices(3, None) == ([0, 1, 2], [])
     out = tmp_path / "fold"
     assert m2f.main(["--dataset", str(blobs), "--output-dir", str(out), "--max-steps", "2", "--fold", "1/2",
                      "--predict-split", "train", "--predictions-out", str(out / "heldout.json")]) == 0
@@ -487,7 +494,7 @@ def test_fold_trains_without_it_and_predicts_only_it(blobs: Path, tmp_path: Path
 def test_a_used_output_folder_is_refused(blobs: Path, tmp_path: Path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
-    with pytest.raises(SystemExit, match="not empty"):
+    with pytest.raises(HfNoisyError, match="not empty"):
         m2f.main(["--dataset", str(blobs), "--output-dir", str(tmp_path / "run"), "--max-steps", "1"])
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]
 
@@ -500,6 +507,7 @@ def _launch(launcher: list[str], *args: str, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_resume_and_evaluate(coco_tiny: Path, tmp_path: Path, two_cpu_processes):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU: two gloo ranks train 6 steps (10 images, 3
     micro-batches of 2 per rank and epoch, so the run crosses an epoch boundary); resuming mid-epoch at step 2

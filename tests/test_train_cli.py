@@ -64,6 +64,7 @@ def _tiny_dataset(root: Path) -> Path:
     return build_benchmark("coco-n", root / "shapes-n", coco_root=coco, configs=["clean"]).path
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_complete_checkpoints_and_prints_how_to_resume(tmp_path: Path):
     dataset = _tiny_dataset(tmp_path)
     out = tmp_path / "run"
@@ -106,11 +107,12 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
     """Cityscapes-N is annotation-only by default: --image-root joins the user's copy; without it, one clear line."""
     sys.path.insert(0, str(REPO / "train"))
     try:
-        import m2f_data
         import train_mask2former as m2f
     finally:
         sys.path.remove(str(REPO / "train"))
+    from hf_noisy.errors import HfNoisyError
     from hf_noisy.hub import build_benchmark
+    from hf_noisy.models import data as m2f_data
 
     sample = shared_dir / "data" / "cityscapes-tiny"
     root = tmp_path / "cityscapes"
@@ -127,5 +129,5 @@ def test_annotation_only_builds_train_with_your_images(shared_dir: Path, tmp_pat
     sample_ = m2f_data.TrainDataset(rows, m2f_data.Jitter(64), seed=0)[0, 0]
     assert tuple(sample_["pixel_values"].shape) == (3, 64, 64) and len(sample_["class_labels"]) > 0
     args, _ = m2f.parse_args(common)
-    with pytest.raises(SystemExit, match="annotation-only .* pass --image-root"):
+    with pytest.raises(HfNoisyError, match="annotation-only .* pass --image-root"):
         m2f.load_split(args, "hard", "train", None)

@@ -17,12 +17,14 @@ torch = pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "train"))
 
-import m2f_data  # noqa: E402
-import m2f_loss  # noqa: E402
 import train_mask2former as m2f  # noqa: E402
 from _train import _fresh_accelerate_state, _one_torch_thread  # noqa: E402,F401 (fixtures)
 
+from hf_noisy.errors import HfNoisyError  # noqa: E402
 from hf_noisy.hub import build_benchmark, load_coco_n  # noqa: E402
+from hf_noisy.models import data as m2f_data  # noqa: E402
+from hf_noisy.models import losses as m2f_loss  # noqa: E402
+from hf_noisy.models import mask2former  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -62,7 +64,7 @@ def test_gce_and_bootstrapping_reduce_to_ce_at_their_limits():
     assert gce.item() == pytest.approx(ce.item(), rel=1e-5)  # (1 - p^q) / q -> -log p as q -> 0
     assert m2f_loss.soft_bootstrapping(logits, targets, weight, beta=1.0).item() == pytest.approx(ce.item(), rel=1e-12)
     assert m2f_loss.soft_bootstrapping(logits, targets, weight, beta=0.5).item() != pytest.approx(ce.item(), rel=1e-3)
-    with pytest.raises(ValueError):
+    with pytest.raises(HfNoisyError, match="q must be in"):
         m2f_loss.generalized_cross_entropy(logits, targets, q=0.0)
 
 
@@ -81,6 +83,7 @@ def _train(dataset: Path, out: Path, *extra: str) -> int:
                      "--log-instance-losses", *extra])
 
 
+@pytest.mark.slow
 def test_instance_losses_carry_provenance_and_survive_resume(coco_n_hard: Path, tmp_path: Path):
     """4 steps of the tiny model on COCO-N hard (6 images, batch 2): every step recorded. Every noise op of the
     train split appears; each step has one row per matched target (min(targets, queries) per image, counted
@@ -168,6 +171,7 @@ def AcceleratorReset() -> None:  # noqa: N802 - between the in-process runs of o
     GradientState._reset_state()
 
 
+@pytest.mark.slow
 def test_gce_and_bootstrapping_runs(two_level_runs: dict[str, Path]):
     for level, loss in (("clean", "gce"), ("hard", "bootstrap")):
         config = json.loads((two_level_runs[level] / "run_config.json").read_text())["config"]
@@ -217,6 +221,7 @@ def _lvis(coco: dict, folder: str, count: int) -> dict:
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
+@pytest.mark.slow
 def test_lvis_n_trains_and_writes_a_submission_the_board_accepts(coco_tiny: Path, tmp_path: Path):
     from hf_noisy.coco import load_coco
     from hf_noisy.hub import build_benchmark, export_coco
@@ -269,7 +274,7 @@ def test_model_card_has_model_index_results():
 def test_zero_detections_warn_why(coco_n_hard: Path, tmp_path: Path, capsys):
     """A model whose mask embeddings are all zero has mask logits 0 everywhere, so no mask survives the
     threshold (> 0): the evaluation has no detections and says why."""
-    model = m2f.build_model(m2f.load_config("tiny"), m2f.class_names_of(load_coco_n(coco_n_hard, "clean", split="validation")))
+    model = mask2former.build_model(m2f.load_config("tiny"), m2f_data.class_names_of(load_coco_n(coco_n_hard, "clean", split="validation")))
     for layer in model.model.transformer_module.decoder.mask_predictor.mask_embedder.modules():
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.zeros_(layer.weight)
@@ -283,6 +288,7 @@ def test_zero_detections_warn_why(coco_n_hard: Path, tmp_path: Path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- the CPU recipe
+@pytest.mark.slow
 def test_cpu_fit_recipe_learns_real_images(coco_tiny: Path, tmp_path: Path, capsys):
     """`--config cpu-fit` on the first 4 real coco-tiny train images, evaluated on those images, shortened to
     60 steps (the README's run is 600): the stated lower threshold is on the loss, which falls below 60% of its
@@ -299,6 +305,7 @@ def test_cpu_fit_recipe_learns_real_images(coco_tiny: Path, tmp_path: Path, caps
     assert set(metrics) == {"segm", "bbox", "boundary"}
 
 
+@pytest.mark.slow
 def test_cpu_shapes_recipe_learns_shapes_n(tmp_path: Path):
     """`--config cpu-shapes` on a small Shapes-N build, shortened from 3,000 to 400 steps (the poly schedule
     spans the 400): stated lower threshold, validation mask AP >= 0.04, where an untrained model scores about

@@ -87,6 +87,7 @@ def _image_batches(small_coco, images_dir, n=6):
 
 
 # -- prompts ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_prompts_follow_the_released_scripts(coco_tiny):
     """Box = inclusive pixel box of COCO.annToMask (np.where min/max, as extract_bounding_box_and_area);
     point = its centre, on every coco-tiny train annotation (crowd RLEs included)."""
@@ -110,6 +111,7 @@ def test_prompts_follow_the_released_scripts(coco_tiny):
 
 
 # -- batched decoder = the reference's one-prompt-at-a-time loop ---------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["box", "point"])
 def test_batched_masks_equal_one_prompt_at_a_time(tiny_sam, small_coco, images_dir, kind):
     """hf-noisy's decoding (all prompts of an image in one call, float64 decoder on a CPU) vs the reference
@@ -148,6 +150,7 @@ def test_batched_masks_equal_one_prompt_at_a_time(tiny_sam, small_coco, images_d
     assert flipped <= 1e-5 * pixels
 
 
+@pytest.mark.slow
 def test_low_precision_dtypes_run(tiny_sam, small_coco, images_dir):
     """bfloat16/float16 run on CPU too and give masks of the same shape (bf16/fp16 are for GPUs: masks differ)."""
     image, boxes = next(_image_batches(small_coco, images_dir))
@@ -163,6 +166,7 @@ def test_low_precision_dtypes_run(tiny_sam, small_coco, images_dir):
 
 
 # -- a run: output format and provenance ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_output_format_and_provenance(tiny_sam, small_coco, images_dir, medium):
     clean = json.loads(small_coco.read_text())
     raw = medium.read_bytes()
@@ -206,6 +210,7 @@ def test_output_format_and_provenance(tiny_sam, small_coco, images_dir, medium):
     assert raw == medium.read_bytes()
 
 
+@pytest.mark.slow
 def test_include_crowd_prompts_crowd_regions(tiny_sam, small_coco, images_dir, tmp_path):
     out = tmp_path / "easy.json"
     summary = weak_annotate(small_coco, images_dir, out, prompt="box", model=tiny_sam, include_crowd=True)
@@ -228,6 +233,7 @@ weak_annotate(sys.argv[1], sys.argv[2], sys.argv[3], prompt="point", model=sys.a
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_bytes(tiny_sam, small_coco, images_dir, medium, tmp_path):
     out = tmp_path / "medium.json"
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_IMAGES, str(small_coco), str(images_dir), str(out),
@@ -245,6 +251,7 @@ def test_killed_run_resumes_to_identical_bytes(tiny_sam, small_coco, images_dir,
     assert part.read_bytes().count(b"\n") == 4 and part.read_bytes().endswith(b"\n")
 
 
+@pytest.mark.slow
 def test_any_process_and_thread_count_gives_identical_bytes(tiny_sam, small_coco, images_dir, hard, tmp_path,
                                                             two_cpu_processes):
     """The hard level three ways: in this process (torch's default thread count, OMP_NUM_THREADS as the
@@ -270,6 +277,7 @@ def test_any_process_and_thread_count_gives_identical_bytes(tiny_sam, small_coco
     assert threads.read_bytes() == hard.read_bytes()
 
 
+@pytest.mark.slow
 def test_decoder_outputs_do_not_depend_on_the_thread_count(tiny_sam, small_coco, images_dir):
     """The same prompts decoded with 1 and 2 torch threads: the default decoder (float64 on a CPU, outputs
     rounded to float32) gives bit-identical IoUs and masks; a float32 decoder is measured alongside, and every
@@ -302,6 +310,7 @@ def test_decoder_outputs_do_not_depend_on_the_thread_count(tiny_sam, small_coco,
     assert sum(len(p) for _, p, _, _ in work) > 50
 
 
+@pytest.mark.slow
 def test_max_images_and_a_random_sam_from_the_cli(tiny_sam, small_coco, images_dir, medium, tmp_path):
     """`hf-noisy random-sam DIR` writes the same checkpoint as random_sam (seed 0); `hf-noisy wan --max-images 4`
     keeps the first 4 images of the file and their annotations, with the masks of the full run."""
@@ -425,6 +434,7 @@ def test_cli_help_explains_levels():
         assert text in result.stdout
 
 
+@pytest.mark.slow
 def test_build_coco_wan_from_sam_outputs(tiny_sam, coco_tiny, tmp_path):
     """The three levels made by `hf-noisy wan` build COCO-WAN: load_dataset(OUT, "medium") gives rows with
     images, SAM provenance and the clean validation; the card scores each level against the clean masks."""

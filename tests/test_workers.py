@@ -92,6 +92,7 @@ def big_coco(coco_tiny: Path, tmp_path_factory) -> Path:
 CLI = [sys.executable, "-m", "hf_noisy.cli"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_noise_workers_die_with_it(big_coco: Path, tmp_path: Path, sig: int) -> None:
     out = tmp_path / "noisy.json"
@@ -102,6 +103,7 @@ def test_noise_workers_die_with_it(big_coco: Path, tmp_path: Path, sig: int) -> 
     assert [p.name for p in tmp_path.iterdir()] == []  # the output's temporary file was unnamed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_build_workers_die_with_it_and_the_next_build_cleans_up(big_coco: Path, tmp_path: Path, sig: int) -> None:
     out = tmp_path / "built"

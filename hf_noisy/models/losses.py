@@ -39,8 +39,14 @@ import torch
 import torch.nn.functional as F
 from transformers.models.mask2former.modeling_mask2former import Mask2FormerLoss
 
+from ..errors import HfNoisyError
+from .train_config import CHOICES
+
+__all__ = ["CLASS_LOSSES", "NoisyLabelLoss", "generalized_cross_entropy", "generalized_cross_entropy_rows",
+           "install_class_loss", "soft_bootstrapping", "soft_bootstrapping_rows", "symmetric_cross_entropy"]
+
 ClassLoss = Literal["ce", "sce", "gce", "bootstrap"]
-CLASS_LOSSES = ("ce", "sce", "gce", "bootstrap")
+CLASS_LOSSES = CHOICES["class_loss"]
 
 
 def symmetric_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None, *,
@@ -74,7 +80,7 @@ def _weighted_mean(rows: torch.Tensor, targets: torch.Tensor, weight: torch.Tens
 def generalized_cross_entropy_rows(logits: torch.Tensor, targets: torch.Tensor, *, q: float = 0.7) -> torch.Tensor:
     """Per-row GCE ``(1 - p_y^q) / q`` of ``(N, K)`` logits and ``(N,)`` targets; ``q`` in ``(0, 1]``."""
     if not 0 < q <= 1:
-        raise ValueError(f"gce q must be in (0, 1], got {q}")
+        raise HfNoisyError(f"gce q must be in (0, 1], got {q}")
     log_p = logits.log_softmax(-1).gather(-1, targets[:, None])[:, 0]
     return -torch.expm1(q * log_p) / q  # (1 - exp(q log p)) / q, exact for small q
 
@@ -88,7 +94,7 @@ def generalized_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weigh
 def soft_bootstrapping_rows(logits: torch.Tensor, targets: torch.Tensor, *, beta: float = 0.95) -> torch.Tensor:
     """Per-row soft bootstrapping ``-sum_k (beta t_k + (1 - beta) p_k) log p_k``; ``beta`` in ``[0, 1]``."""
     if not 0 <= beta <= 1:
-        raise ValueError(f"bootstrap beta must be in [0, 1], got {beta}")
+        raise HfNoisyError(f"bootstrap beta must be in [0, 1], got {beta}")
     log_p = logits.log_softmax(-1)
     ce = -log_p.gather(-1, targets[:, None])[:, 0]
     entropy = -(log_p.exp() * log_p).sum(-1)
@@ -114,7 +120,7 @@ class NoisyLabelLoss(Mask2FormerLoss):
                  gce_q: float = 0.7, bootstrap_beta: float = 0.95) -> None:
         super().__init__(config=config, weight_dict=weight_dict)
         if class_loss not in CLASS_LOSSES:
-            raise ValueError(f"class_loss must be one of {', '.join(CLASS_LOSSES)}, got {class_loss!r}")
+            raise HfNoisyError(f"class_loss must be one of {', '.join(CLASS_LOSSES)}, got {class_loss!r}")
         self.class_loss, self.sce_alpha, self.sce_beta, self.sce_log_floor = class_loss, sce_alpha, sce_beta, sce_log_floor
         self.gce_q, self.bootstrap_beta = gce_q, bootstrap_beta
         self.record_instances = False

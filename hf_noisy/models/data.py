@@ -1,4 +1,5 @@
-"""Input pipeline of ``train_mask2former.py``: dataset rows -> augmented Mask2Former targets.
+"""Dataset rows -> Mask2Former inputs: decoding, augmentation, collation and the per-rank batch order (the input
+pipeline of ``train/train_mask2former.py``).
 
 Conventions:
 
@@ -29,7 +30,12 @@ import cv2
 import numpy as np
 import torch
 
-from hf_noisy.masks import decode
+from ..errors import HfNoisyError
+from ..masks import decode
+
+__all__ = ["COLUMNS", "PIXEL_MEAN", "PIXEL_STD", "EpochBatchSampler", "Jitter", "TrainDataset", "class_names_of",
+           "collate", "decode_image", "eval_resize", "fold_indices", "instance_targets", "large_scale_jitter",
+           "pad_batch", "sample_rng", "to_pixel_values", "train_batches"]
 
 #: ImageNet statistics in 0-255 pixel units (Mask2Former's image processor uses the same).
 PIXEL_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
@@ -49,6 +55,22 @@ class Jitter:
     flip_prob: float = 0.5
 
 
+def class_names_of(rows: Any) -> list[str]:
+    """The class names of a built benchmark's rows, by ClassLabel index (the model's label ``i`` is name ``i``)."""
+    objects = rows.features["objects"]
+    inner = getattr(objects, "feature", objects)
+    return list(inner["category_id"].names)
+
+
+def fold_indices(count: int, fold: tuple[int, int] | None) -> tuple[list[int], list[int]]:
+    """Row indices ``(training, held out)`` of a split of ``count`` rows for cross-fitting: fold ``K`` of ``N``
+    is every row ``i`` with ``i % N == K``; without a fold, everything trains and nothing is held out."""
+    if fold is None:
+        return list(range(count)), []
+    k, n = fold
+    return [i for i in range(count) if i % n != k], [i for i in range(count) if i % n == k]
+
+
 def decode_image(image: Any, height: int, width: int) -> np.ndarray:
     """An ``Image`` cell (undecoded ``{"bytes", "path"}`` or a PIL image) as ``(H, W, 3)`` uint8 RGB.
 
@@ -62,13 +84,13 @@ def decode_image(image: Any, height: int, width: int) -> np.ndarray:
         rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if rgb is None else rgb)
         if array is None:
-            raise ValueError(f"cannot decode image {image.get('path') or '<bytes>'}")
+            raise HfNoisyError(f"cannot decode image {image.get('path') or '<bytes>'}")
         if rgb is None:
             array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
     else:
         array = np.asarray(image.convert("RGB"))
     if array.shape[:2] != (height, width):
-        raise ValueError(f"image is {array.shape[1]}x{array.shape[0]} but its row says {width}x{height}")
+        raise HfNoisyError(f"image is {array.shape[1]}x{array.shape[0]} but its row says {width}x{height}")
     return array
 
 
@@ -185,7 +207,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __init__(self, num_rows: int, batch_size: int, *, seed: int, epoch: int, rank: int, world_size: int,
                  start_batch: int = 0) -> None:
         if num_rows < 1:
-            raise ValueError("the training split has no rows")
+            raise HfNoisyError("the training split has no rows")
         self.num_rows, self.batch_size, self.seed, self.epoch = num_rows, batch_size, seed, epoch
         self.rank, self.world_size, self.start_batch = rank, world_size, start_batch
 
@@ -208,6 +230,22 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.batches_per_epoch() - self.start_batch
+
+
+def train_batches(dataset: TrainDataset, batch_size: int, *, seed: int, rank: int, world_size: int, epoch: int = 0,
+                  start_batch: int = 0, num_workers: int = 0) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(epoch, micro-batches of that epoch consumed by this rank, collated batch)`` forever, epoch after epoch,
+    starting at ``start_batch`` of ``epoch`` (resume). Each epoch's loader has its own generator: creating it
+    draws nothing from the global RNG, so a resumed run continues exactly."""
+    while True:
+        sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, epoch=epoch, rank=rank,
+                                    world_size=world_size, start_batch=start_batch)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                             num_workers=num_workers,
+                                             generator=torch.Generator().manual_seed(seed + epoch))
+        for i, batch in enumerate(loader, start=start_batch):
+            yield epoch, i + 1, batch
+        epoch, start_batch = epoch + 1, 0
 
 
 def eval_resize(image: np.ndarray, short_edge: int, max_size: int) -> np.ndarray:

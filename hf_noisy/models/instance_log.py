@@ -7,7 +7,7 @@ atomically, just before each checkpoint and at the end, so the files on disk alw
 (they belong to the abandoned continuation), then appends: a resumed run's rows equal an uninterrupted run's.
 
 One row per Hungarian-matched ground-truth instance of a recorded step (see :data:`SCHEMA`); the losses are
-those of ``m2f_loss.NoisyLabelLoss.instance_losses`` (last decoder layer). Provenance columns come from the
+those of :meth:`hf_noisy.models.losses.NoisyLabelLoss.instance_losses` (last decoder layer). Provenance columns come from the
 training row's object (``noise_op``, ``noise_param``, ``class_flipped``; ``sam_prompt`` on COCO-WAN) and are
 null where the dataset has no such field.
 """
@@ -21,6 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+__all__ = ["PROVENANCE", "SCHEMA", "InstanceLossLog", "provenance_of"]
 
 #: Columns of every instance-loss file. ``category_id``: the training label as a ClassLabel index (the noisy
 #: label when the class was flipped); losses are float64 copies of float32 values.
@@ -50,6 +52,14 @@ class InstanceLossLog:
         self.folder = Path(output_dir) / "instance_losses" / f"rank-{rank:03d}"
         self.rank, self.provenance = rank, provenance
         self.rows: list[dict] = []
+
+    @classmethod
+    def resume(cls, output_dir: Path, rank: int, rows: Any, step: int) -> "InstanceLossLog":
+        """A writer for a run at ``step`` (0: a fresh run) on training ``rows``: this rank's rows of later steps,
+        from an abandoned continuation, are removed from disk first."""
+        log = cls(output_dir, rank, provenance_of(rows))
+        log.drop_after(step)
+        return log
 
     def add(self, *, step: int, epoch: int, micro_batch: int, batch: dict, instances: list[dict]) -> int:
         """Buffer the rows of one micro-batch (``instances``: the criterion's ``last_instances``); returns

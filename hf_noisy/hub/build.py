@@ -82,9 +82,12 @@ class Noised:
 class Precomputed:
     """A COCO file of train annotations made elsewhere (e.g. by ``hf-noisy wan``) over the source's train
     images. It must keep the clean annotation ids (they pair each derived instance with its clean one) and use
-    the source's categories; images missing from the source split (e.g. in a subset build) are left out."""
+    the source's categories; images missing from the source split (e.g. in a subset build) are left out.
+    ``keep_ids=False`` wraps a file made by others (a released noisy set, a re-annotation): its ids need not be
+    clean ids and it may list a subset of the source's categories (same ids and names)."""
 
     path: Path
+    keep_ids: bool = True
 
 
 ConfigRule = Union[Clean, Noised, Precomputed]
@@ -220,14 +223,19 @@ def _derive(name: str, rule: ConfigRule, train: "SourceSplit", num_proc: int, pr
                              input_sha256=train.provenance.get("sha256"), validate=False)
         return result.data["annotations"], {"summary": result.summary.to_dict()}
     if isinstance(rule, Precomputed):
-        return _precomputed(name, Path(rule.path), train)
+        return _precomputed(name, Path(rule.path), train, rule.keep_ids)
     raise HfNoisyError(f"config {name!r}: unknown rule {rule!r}")
 
 
-def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict], dict]:
+def _precomputed(name: str, path: Path, train: "SourceSplit", keep_ids: bool = True) -> tuple[list[dict], dict]:
     data = load_coco(path, allow_empty_masks=True)
-    if [c["id"] for c in data["categories"]] != [c["id"] for c in train.data["categories"]]:
+    if keep_ids and [c["id"] for c in data["categories"]] != [c["id"] for c in train.data["categories"]]:
         raise HfNoisyError(f"config {name!r}: {path} has other categories than the source's train split")
+    known = {c["id"]: c["name"] for c in train.data["categories"]}
+    strange = [c for c in data["categories"] if known.get(c["id"]) != c["name"]]
+    if strange:
+        raise HfNoisyError(f"config {name!r}: {path}: category {strange[0]['id']} ({strange[0]['name']!r}) is not a "
+                           "category of the source's train split (same id and name)")
     sizes = {image["id"]: (image["height"], image["width"]) for image in train.data["images"]}
     theirs = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
     wrong = [i for i, size in theirs.items() if i in sizes and size != sizes[i]]
@@ -239,7 +247,7 @@ def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict
                            f"e.g. image id {missing[0]}")
     clean = {ann["id"]: ann["image_id"] for ann in train.data["annotations"]}
     annotations = [ann for ann in data["annotations"] if ann["image_id"] in sizes]
-    strangers = [ann["id"] for ann in annotations if clean.get(ann["id"]) != ann["image_id"]]
+    strangers = [ann["id"] for ann in annotations if keep_ids and clean.get(ann["id"]) != ann["image_id"]]
     if strangers:
         raise HfNoisyError(f"config {name!r}: {path}: annotation {strangers[0]} is not a clean annotation of the same "
                            f"image; precomputed annotations must keep the clean ids")

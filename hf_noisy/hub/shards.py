@@ -56,8 +56,11 @@ class ShardStats:
     arrow_bytes: int
 
 
-def _iou(derived: dict, clean: dict, height: int, width: int) -> float:
-    if derived.get("noise_op", "none") == "none":
+def _iou(derived: dict, clean: dict | None, height: int, width: int) -> float:
+    """Mask IoU to the clean annotation of the same id (0 without one: a file that does not keep clean ids)."""
+    if clean is None:
+        return 0.0
+    if derived.get("noise_op", "none") == "none" and derived["segmentation"] == clean["segmentation"]:
         return 1.0
     a = segmentation_to_rle(derived["segmentation"], height, width)
     b = segmentation_to_rle(clean["segmentation"], height, width)
@@ -78,7 +81,7 @@ def write_shard(task: ShardTask) -> ShardStats:
                               object_extras=task.object_extras))
         instances += len(anns)
         if task.clean is not None:
-            iou_sum += sum(_iou(ann, task.clean[ann["id"]], image["height"], image["width"]) for ann in anns)
+            iou_sum += sum(_iou(ann, task.clean.get(ann["id"]), image["height"], image["width"]) for ann in anns)
     features = row_features(task.category_names, with_image=with_image, image_extras=task.image_extras,
                             object_extras=task.object_extras)
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)

@@ -210,7 +210,7 @@ def _check_pair(clean: dict, noisy: dict) -> dict[int, tuple[int, int]]:
     return sizes
 
 
-def match_annotations(clean: dict, noisy: dict, *, min_iou: float = 0.3) -> Matching:
+def match_annotations(clean: dict, noisy: dict, *, min_iou: float = 0.1) -> Matching:
     """Pair the annotations of two COCO dicts over the same images (see the module docstring): by ``id`` where
     a noisy id is a clean id of the same image, then per image by mask IoU (Hungarian, class-agnostic, pairs
     with IoU >= ``min_iou``). Pairs come in clean-file order; unmatched annotations in their files' order."""
@@ -452,7 +452,7 @@ def _binomial_two_sided(k: float, n: float) -> float:
 
 # -- the fit ----------------------------------------------------------------------------------------------------
 
-def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.3, seed: int = 0) -> FitResult:
+def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -> FitResult:
     """Fit a :class:`~hf_noisy.noise.NoiseSpec` to ``noisy`` as made from ``clean`` (validated COCO dicts over
     the same images; see the module docstring). ``seed`` seeds the localization simulations and the bootstrap
     (same inputs and seed, same result)."""

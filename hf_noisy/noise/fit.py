@@ -383,7 +383,7 @@ def _mixture(found: list[set], total: int, iterations: int = 300) -> dict[tuple,
             break
         weights = new
     counts = weights * len(member)
-    return {c: float(counts[j]) for j, c in enumerate(components)}
+    return {c: round(float(counts[j]), 6) for j, c in enumerate(components)}  # EM leaves ~1e-15 to unneeded ones
 
 
 def _perimeter(crop) -> float:
@@ -472,7 +472,7 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -
     ops["none"] = OpFit(wilson(weights.get(("none", None), 0.0), n))
     for op in ("dilate", "erode", "approximation"):
         param, share, total = _param_of(weights, op)
-        if total > 0:
+        if total >= 0.5:  # at least half an instance: an op the mixture does not need gets ~0, not a spec entry
             ops[op] = OpFit(wilson(total, n), param, param_share=share)
     if unexplained:
         from ..masks import segmentation_to_rle

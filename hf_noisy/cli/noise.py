@@ -12,6 +12,10 @@ what happened to it (noise_op, noise_param, class_flipped, original_category_id)
 records the spec, its hash, the package version and the input's SHA-256. Same input + spec + seed gives
 byte-identical output for any --num-proc.
 
+A spec may also draw annotation errors: missing, duplicate, merge, split, box, shift, vertex_dropout,
+crowd_flip (README, "Annotation errors beyond the paper"). Instances they add get new ids that collide with
+no other; they record noise_source_ids (and noise_offset for shift/duplicate).
+
 Levels (Grad et al. 2024, Table 7):
   easy    20% class noise; scale k=3, localization sigma=2, approximation d=5, each with p=0.20
   medium  30% class noise; k=5, sigma=3, d=10, each with p=0.25

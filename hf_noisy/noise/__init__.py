@@ -6,6 +6,7 @@
 {'approximation': 211, 'dilate': 108, ...}
 """
 
+from .annotation_ops import Outcome
 from .engine import InstanceNoiser, NoiseResult, NoiseSummary, apply_noise, noise_to_json
 from .io import noise_file
 from .spec import PRESETS, ClassNoise, NoiseSpec, SpatialOp, SpecError, load_spec
@@ -17,6 +18,7 @@ __all__ = [
     "NoiseResult",
     "NoiseSpec",
     "NoiseSummary",
+    "Outcome",
     "SpatialOp",
     "SpecError",
     "apply_noise",

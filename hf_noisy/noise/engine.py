@@ -20,6 +20,10 @@ its original segmentation, bbox and area. A mask that noise empties (e.g. erosio
 as an empty RLE with bbox ``[0, 0, 0, 0]`` and area 0 (``empty_masks: keep``, the reference's behaviour) or
 the annotation is removed (``empty_masks: drop``). Crowd annotations are left untouched unless
 ``include_crowd``.
+
+Annotation-error ops (``missing``, ``duplicate``, ``merge``, ``split``, ``box``, ``shift``, ``vertex_dropout``,
+``crowd_flip``) are applied by :mod:`hf_noisy.noise.annotation_ops`, which says what each does and records;
+those that add instances or need an image's other annotations are planned by :mod:`hf_noisy.noise.structure`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import hashlib
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -43,10 +47,13 @@ from ..masks import Crop
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
 from . import spatial
+from .annotation_ops import Outcome, apply_annotation_op, output_annotations
 from .labels import draw_label, transition_matrix
-from .spec import NoiseSpec, SpatialOp
+from .spec import ANNOTATION_OPS, STRUCTURAL_OPS, NoiseSpec, SpatialOp, SpecError
+from .structure import Structure, plan_structure, record_of
 
-__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json"]
+__all__ = ["Draws", "InstanceNoiser", "NoiseSummary", "NoiseResult", "apply_noise", "draws", "noise_to_json", "op_drawer",
+           "plan"]
 
 _UNIT = 2.0**-53
 
@@ -71,16 +78,39 @@ def draws(seed: int, annotation_id: int) -> Draws:
     return Draws((a >> 11) * _UNIT, (b >> 11) * _UNIT, (c >> 11) * _UNIT, s_high << 64 | s_low, i_high << 64 | i_low | 1)
 
 
-class InstanceNoiser:
-    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped).
+def op_drawer(spec: NoiseSpec) -> Callable[[int, bool], str | None]:
+    """``drawn(annotation id, iscrowd)``: the name of the spatial op the annotation draws under ``spec`` (as
+    written in the spec: ``scale`` not resolved), None for none or for a crowd region left as it is."""
+    bounds = list(np.cumsum([op.prob for op in spec.spatial]))
 
-    ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order.
-    The input annotation is not modified. A noiser reuses one generator, re-seeded for each annotation: give
-    each thread its own noiser.
+    def drawn(annotation_id: int, iscrowd: bool) -> str | None:
+        if iscrowd and not spec.include_crowd:
+            return None
+        k = bisect.bisect_right(bounds, draws(spec.seed, annotation_id).u_op)
+        return spec.spatial[k].op if k < len(spec.spatial) else None
+
+    return drawn
+
+
+class InstanceNoiser:
+    """Noise one annotation at a time: ``noiser(ann, height, width) -> new annotation dict or None`` (dropped or
+    ``missing``); :meth:`noise_many` gives an :class:`Outcome` where an op removes or adds instances.
+
+    ``categories`` is the dataset's ``categories`` list; class-noise matrices follow its order. A spec that
+    may draw ``duplicate``, ``split`` or ``merge`` needs the whole file's ``structure``
+    (:func:`~hf_noisy.noise.structure.plan_structure`; :func:`apply_noise` and ``noise_file`` make it), else
+    :class:`SpecError`. The input annotation is not modified. A noiser reuses one generator, re-seeded for each
+    annotation: give each thread its own noiser.
     """
 
-    def __init__(self, spec: NoiseSpec, categories: Sequence[dict], *, allow_empty_masks: bool = True) -> None:
+    def __init__(self, spec: NoiseSpec, categories: Sequence[dict], *, allow_empty_masks: bool = True,
+                 structure: Structure | None = None) -> None:
+        if spec.structural and structure is None:
+            ops = ", ".join(op.op for op in spec.spatial if op.op in STRUCTURAL_OPS)
+            raise SpecError(f"spatial op(s) {ops} need the whole file (new ids, neighbours): noise it with "
+                            "apply_noise or noise_file, not one annotation at a time")
         self.spec = spec
+        self.structure = structure
         self.allow_empty_masks = allow_empty_masks
         self._category_ids = [c["id"] for c in categories]
         self._index = {cid: i for i, cid in enumerate(self._category_ids)}
@@ -92,17 +122,35 @@ class InstanceNoiser:
         self._rng = np.random.Generator(self._bits)
 
     def __call__(self, ann: dict, height: int, width: int) -> dict | None:
-        return self.noise_many([(ann, height, width)])[0]
+        """The noisy annotation, or None where it has none (dropped as empty, or ``missing``). An annotation that
+        may become two (``duplicate``, ``split``) or take a neighbour (``merge``) goes through :meth:`noise_many`."""
+        out = self.noise_many([(ann, height, width)])[0]
+        if not isinstance(out, Outcome):
+            return out
+        if len(out.annotations) > 1:
+            raise HfNoisyError(f"annotation {ann['id']} became {len(out.annotations)} ({out.op}): use noise_many")
+        return out.annotations[0] if out.annotations else None
 
-    def noise_many(self, items: Sequence[tuple[dict, int, int]]) -> list[dict | None]:
+    def noise_many(self, items: Sequence[tuple[dict, int, int]],
+                   partners: Mapping[int, dict] | None = None) -> list[dict | Outcome | None]:
         """Noise ``(annotation, height, width)`` items; the same as calling the noiser on each, but the
-        approximations share one vectorised simplification per op."""
-        outputs: list[dict | None] = []
+        approximations share one vectorised simplification per op. ``partners`` maps a merger's id to its
+        neighbour annotation (as :attr:`structure` names it)."""
+        outputs: list[dict | Outcome | None] = []
         approximations: dict[SpatialOp, list[tuple[int, Crop]]] = {}
         for ann, height, width in items:
+            if self.structure is not None and ann["id"] in self.structure.absorbed:
+                self._check_not_empty(ann, height, width)
+                outputs.append(Outcome("merged", ()))
+                continue
             out, op, name, crop = self._start(ann, height, width)
             if op is None:
                 outputs.append(out)
+            elif name in ANNOTATION_OPS:
+                partner = (partners or {}).get(ann["id"])
+                new_id = self.structure.new_ids.get(ann["id"]) if self.structure is not None else None
+                outputs.append(apply_annotation_op(ann, out, op, crop, (height, width), self._rng, self._finish,
+                                                   partner=partner, new_id=new_id))
             elif name == "approximation":
                 approximations.setdefault(op, []).append((len(outputs), crop))
                 outputs.append(out)
@@ -149,10 +197,11 @@ class InstanceNoiser:
             crop = spatial.erode(crop, op.param)
         elif name == "opening":
             crop = spatial.opening(crop, op.param)
-        elif name == "localization":
+        elif name in ("localization", "shift", "duplicate", "vertex_dropout"):
             self._bits.state = {"bit_generator": "PCG64", "state": {"state": pcg_state, "inc": pcg_increment},
                                 "has_uint32": 0, "uinteger": 0}
-            crop = spatial.localize(crop, op.param, self._rng, op.holes)
+            if name == "localization":
+                crop = spatial.localize(crop, op.param, self._rng, op.holes)
         return out, op, name, crop
 
     def _finish(self, out: dict, op: SpatialOp, name: str, crop: Crop) -> dict | None:
@@ -168,7 +217,10 @@ class InstanceNoiser:
 
 @dataclass
 class NoiseSummary:
-    """What a run applied: counts of annotations per op, class flips, emptied masks."""
+    """What a run applied: counts of input annotations per op, class flips, emptied masks; for the
+    annotation-error ops also instances ``added`` (duplicate, split), input annotations ``removed`` (missing, a
+    merge's neighbour) and ops drawn but ``not_applied`` (per op). ``emptied``/``dropped`` count output
+    instances (a duplicate's copy included). The last three are written only when not zero/empty."""
 
     annotations: int = 0
     ops: dict[str, int] = field(default_factory=dict)
@@ -176,11 +228,21 @@ class NoiseSummary:
     crowd_skipped: int = 0
     emptied: int = 0
     dropped: int = 0
+    added: int = 0
+    removed: int = 0
+    not_applied: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, inputs: Sequence[dict], outputs: Sequence[dict | None], spec: NoiseSpec) -> "NoiseSummary":
+    def of(cls, inputs: Sequence[dict], outputs: Sequence[dict | Outcome | None], spec: NoiseSpec) -> "NoiseSummary":
         summary = cls(annotations=len(inputs))
         for ann, out in zip(inputs, outputs):
+            if isinstance(out, Outcome):
+                if not out.applied:
+                    summary.not_applied[out.op] = summary.not_applied.get(out.op, 0) + 1
+                    out = out.annotations[0]  # passed on unchanged: counted as below
+                else:
+                    summary._count_outcome(out, spec)
+                    continue
             if out is None:
                 summary.dropped += 1
                 continue
@@ -188,18 +250,38 @@ class NoiseSummary:
             summary.class_flipped += out["class_flipped"]
             if ann.get("iscrowd", 0) and not spec.include_crowd:
                 summary.crowd_skipped += 1
-            elif out["segmentation"] is not ann["segmentation"] and (  # a mask this run made (not one passed through)
-                out["area"] == 0 if spec.recompute_geometry else mask_utils.area(out["segmentation"]) == 0
-            ):
+            elif out["segmentation"] is not ann["segmentation"] and _emptied(out, spec):  # a mask this run made
                 summary.emptied += 1
         summary.emptied += summary.dropped
         summary.ops = dict(sorted(summary.ops.items()))
+        summary.not_applied = dict(sorted(summary.not_applied.items()))
         return summary
+
+    def _count_outcome(self, outcome: Outcome, spec: NoiseSpec) -> None:
+        """Count an applied :class:`Outcome` (its input is not a crowd region left as it is)."""
+        if outcome.op == "merged":
+            self.removed += 1
+            return
+        self.ops[outcome.op] = self.ops.get(outcome.op, 0) + 1
+        if outcome.op == "missing":
+            self.removed += 1
+            return
+        self.class_flipped += outcome.annotations[0]["class_flipped"]
+        if outcome.op == "duplicate" and len(outcome.annotations) == 1:
+            self.dropped += 1  # the copy, emptied and dropped (counted in emptied with the others)
+            return
+        self.added += 1
+        copy = outcome.annotations[-1]
+        if outcome.op == "duplicate" and _emptied(copy, spec):
+            self.emptied += 1
 
     def __add__(self, other: "NoiseSummary") -> "NoiseSummary":
         ops = dict(self.ops)
         for op, count in other.ops.items():
             ops[op] = ops.get(op, 0) + count
+        not_applied = dict(self.not_applied)
+        for op, count in other.not_applied.items():
+            not_applied[op] = not_applied.get(op, 0) + count
         return NoiseSummary(
             annotations=self.annotations + other.annotations,
             ops=dict(sorted(ops.items())),
@@ -207,10 +289,13 @@ class NoiseSummary:
             crowd_skipped=self.crowd_skipped + other.crowd_skipped,
             emptied=self.emptied + other.emptied,
             dropped=self.dropped + other.dropped,
+            added=self.added + other.added,
+            removed=self.removed + other.removed,
+            not_applied=dict(sorted(not_applied.items())),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "annotations": self.annotations,
             "ops": dict(self.ops),
             "class_flipped": self.class_flipped,
@@ -218,6 +303,10 @@ class NoiseSummary:
             "emptied": self.emptied,
             "dropped": self.dropped,
         }
+        # written only when used, so that the outputs of the paper's ops keep their bytes
+        out.update({key: value for key, value in (("added", self.added), ("removed", self.removed),
+                                                  ("not_applied", dict(self.not_applied))) if value})
+        return out
 
     def table(self) -> str:
         """A small human-readable table."""
@@ -231,8 +320,19 @@ class NoiseSummary:
         lines.append(f"{'emptied':<16}{self.emptied:>10}{self.emptied / n:>9.1%}")
         if self.dropped:
             lines.append(f"{'dropped':<16}{self.dropped:>10}{self.dropped / n:>9.1%}")
+        for label, count in (("added", self.added), ("removed", self.removed),
+                             *((f"{op} (not made)", c) for op, c in self.not_applied.items())):
+            if count:
+                lines.append(f"{label:<16}{count:>10}{count / n:>9.1%}")
         lines.append(f"{'total':<16}{self.annotations:>10}")
         return "\n".join(lines)
+
+
+def _emptied(out: dict, spec: NoiseSpec) -> bool:
+    """Whether a mask this run made is empty (a thinned polygon keeps 3 vertices or more: not counted)."""
+    if spec.recompute_geometry:
+        return out["area"] == 0
+    return not isinstance(out["segmentation"], list) and mask_utils.area(out["segmentation"]) == 0
 
 
 @dataclass
@@ -270,7 +370,7 @@ def apply_noise(
     """
     head, chunks, summary = _noise_chunks(data, spec, False, num_proc, progress, input_sha256, validate,
                                           allow_empty_masks, source)
-    head["annotations"] = [ann for chunk in chunks for ann in chunk if ann is not None]
+    head["annotations"] = [ann for chunk in chunks for ann in output_annotations(chunk)]
     return NoiseResult(head, summary)
 
 
@@ -305,16 +405,18 @@ class _Job:
     as_json: bool
     source: str
 
-    def run(self, bounds: tuple[int, int]) -> tuple[list[dict | None] | bytes, NoiseSummary]:
+    def run(self, bounds: tuple[int, int]) -> tuple[list[dict | Outcome | None] | bytes, NoiseSummary]:
         start, stop = bounds
         annotations = self.annotations[start:stop]
         if self.header is not None:
             for index, ann in enumerate(annotations, start):
                 check_annotation(ann, index, self.header, source=self.source)
-        outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations])
+        merges = self.noiser.structure.merges if self.noiser.structure is not None else {}
+        partners = {ann["id"]: self.annotations[merges[ann["id"]]] for ann in annotations if ann["id"] in merges}
+        outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations], partners)
         summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
         if self.as_json:
-            return b",".join([orjson.dumps(ann) for ann in outputs if ann is not None]), summary
+            return b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)]), summary
         return outputs, summary
 
 
@@ -352,8 +454,10 @@ def _noise_chunks(
     annotations = data["annotations"]
     if validate and not _ids_unique(annotations):
         validate_coco(data, source=source, check_masks=False)  # raises the first problem, as it would say it
-    noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks)  # fails early on a bad matrix
     sizes = header.sizes if header else {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    structure = plan(spec, structure_records(annotations, header, sizes, source)) if spec.structural else None
+    noiser = InstanceNoiser(spec, data["categories"], allow_empty_masks=allow_empty_masks,
+                            structure=structure)  # fails early on a bad matrix
     job = _Job(noiser, annotations, sizes, header, as_json, source)
 
     processes = min(num_proc, os.cpu_count() or num_proc)
@@ -389,6 +493,22 @@ def _noise_chunks(
     head = with_provenance({key: value for key, value in data.items() if key != "annotations"}, spec,
                            input_sha256, summary)
     return head, chunks, summary
+
+
+def plan(spec: NoiseSpec, records: Iterable) -> Structure:
+    """The whole-file :class:`~hf_noisy.noise.structure.Structure` of ``spec`` over ``records`` (every
+    annotation's :class:`~hf_noisy.noise.structure.Record`)."""
+    return plan_structure(spec.seed, records, op_drawer(spec), merges=any(op.op == "merge" for op in spec.spatial))
+
+
+def structure_records(annotations: Iterable[Any], header: CocoHeader | None, sizes: Mapping[int, tuple[int, int]],
+                      source: str) -> Iterator:
+    """The plan's records of ``annotations`` (in input order), each checked against ``header`` first (when
+    given) as the chunks would check it."""
+    for index, ann in enumerate(annotations):
+        if header is not None:
+            check_annotation(ann, index, header, source=source)
+        yield record_of(index, ann, sizes)
 
 
 def with_provenance(head: dict, spec: NoiseSpec, input_sha256: str | None, summary: NoiseSummary) -> dict:

@@ -13,12 +13,25 @@ same op applied to the full-image mask:
   and fills the noisy polygons. ``holes="fill"`` (default, as the reference) traces outer contours only, so
   holes are filled; ``holes="keep"`` also perturbs each hole's contour and keeps it open.
 
+Annotation-error ops (beyond the paper):
+
+* ``translate`` moves a mask by whole pixels; what leaves the image is lost.
+* ``box_mask`` fills the mask's tight pixel box.
+* ``union`` is the pixelwise OR of two masks of the same image.
+* ``split`` cuts a mask by the line through its centroid perpendicular to its principal axis (the eigenvector
+  of the largest eigenvalue of the pixel coordinates' covariance, pointed to +x, or +y when vertical): pixels
+  whose projection on the axis is below the centroid's form the first part, the others the second, so a long
+  object is cut across its length. ``None`` when the mask has fewer than 2 distinct pixels (nothing to cut).
+* ``dropout_indices`` / ``drop_vertices`` remove ``floor(fraction * n)`` of a ring's ``n`` vertices, chosen by one
+  uniform key per vertex (the smallest keys go), always keeping at least 3 (rings of 3 or fewer are kept whole).
+
 Coordinates handed to OpenCV/shapely are absolute image pixels, so results do not depend on the window.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Literal, Sequence
 
 import cv2
@@ -28,7 +41,8 @@ from shapely.geometry import Polygon
 
 from ..masks import Crop
 
-__all__ = ["dilate", "erode", "opening", "localize", "approximate", "approximate_many"]
+__all__ = ["dilate", "erode", "opening", "localize", "approximate", "approximate_many", "translate", "box_mask",
+           "union", "split", "dropout_indices", "drop_vertices", "tight_box"]
 
 Holes = Literal["fill", "keep"]
 
@@ -176,3 +190,101 @@ def _exterior_coordinates(polygons: np.ndarray) -> list[np.ndarray]:
     bounds = np.searchsorted(owner, np.arange(len(polygons) + 1))
     coordinates = coordinates.astype(np.int32)
     return [coordinates[bounds[i] : bounds[i + 1]] for i in range(len(polygons))]
+
+
+def tight_box(crop: Crop) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` (exclusive ends, image pixels) of the mask's foreground; None when empty."""
+    rows, cols = np.nonzero(crop.mask.any(axis=1))[0], np.nonzero(crop.mask.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    return crop.x0 + int(cols[0]), crop.y0 + int(rows[0]), crop.x0 + int(cols[-1]) + 1, crop.y0 + int(rows[-1]) + 1
+
+
+def translate(crop: Crop, dx: int, dy: int) -> Crop:
+    """The mask moved ``dx`` pixels right and ``dy`` down, clipped to the image (pixels leaving it are lost)."""
+    height, width = crop.image_size
+    x0, y0, x1, y1 = crop.x0 + dx, crop.y0 + dy, crop.x1 + dx, crop.y1 + dy
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return Crop(np.zeros((0, 0), np.uint8), 0, 0, crop.image_size)
+    return Crop(crop.mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0], cx0, cy0, crop.image_size)
+
+
+def box_mask(crop: Crop) -> Crop:
+    """The mask's tight pixel box, filled (an empty mask stays empty)."""
+    box = tight_box(crop)
+    if box is None:
+        return crop
+    x0, y0, x1, y1 = box
+    return Crop(np.ones((y1 - y0, x1 - x0), np.uint8), x0, y0, crop.image_size)
+
+
+def union(a: Crop, b: Crop) -> Crop:
+    """Pixelwise OR of two masks of the same image, in the window holding both."""
+    if a.mask.size == 0:
+        return b
+    if b.mask.size == 0:
+        return a
+    x0, y0, x1, y1 = min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1)
+    out = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for part in (a, b):
+        window = out[part.y0 - y0 : part.y1 - y0, part.x0 - x0 : part.x1 - x0]
+        np.maximum(window, part.mask, out=window)
+    return Crop(out, x0, y0, a.image_size)
+
+
+def split(crop: Crop) -> tuple[Crop, Crop] | None:
+    """The two halves of the mask cut across its principal axis at the centroid (see the module docstring);
+    None for a mask with fewer than 2 pixels.
+
+    The coordinate sums are exact integers (absolute pixel coordinates, so the window does not matter); the
+    axis comes from the closed form of a 2x2 symmetric eigenproblem (IEEE arithmetic, no BLAS): the same cut
+    on every machine.
+    """
+    rows, cols = np.nonzero(crop.mask)
+    n = int(rows.size)
+    if n < 2:
+        return None
+    xs, ys = cols.astype(np.int64) + crop.x0, rows.astype(np.int64) + crop.y0
+    sx, sy = int(xs.sum()), int(ys.sum())
+    # n^2 times the covariance [[a, b], [b, c]] of the pixel coordinates
+    a = n * int((xs * xs).sum()) - sx * sx
+    c = n * int((ys * ys).sum()) - sy * sy
+    b = n * int((xs * ys).sum()) - sx * sy
+    if b == 0:
+        ax, ay = (1.0, 0.0) if a >= c else (0.0, 1.0)
+    else:
+        largest = (a + c) / 2 + math.sqrt(((a - c) / 2) ** 2 + float(b) ** 2)
+        ax, ay = float(b), largest - a
+        if ax < 0 or (ax == 0 and ay < 0):
+            ax, ay = -ax, -ay
+    # n times each pixel's projection on the axis, relative to the centroid, over the window's grid
+    height, width = crop.mask.shape
+    column = (n * (np.arange(width, dtype=np.int64) + crop.x0) - sx) * ax
+    row = (n * (np.arange(height, dtype=np.int64) + crop.y0) - sy) * ay
+    second = (row[:, None] + column[None, :] >= 0) & crop.mask.astype(bool)
+    first = crop.mask.astype(bool) & ~second
+    if not first.any() or not second.any():  # every pixel on the cut line: cannot happen for 2+ pixels
+        return None
+    return crop.with_mask(first.astype(np.uint8)), crop.with_mask(second.astype(np.uint8))
+
+
+def dropout_indices(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of the vertices a ring of ``count`` keeps: ``min(floor(fraction * count), count - 3)``
+    dropped (none when ``count <= 3``), those of the smallest of ``count`` uniform keys drawn from ``rng``
+    (drawn whatever the count, so the draws of later rings do not depend on it)."""
+    keys = rng.random(count)
+    drop = min(int(fraction * count), count - 3) if count > 3 else 0
+    if drop <= 0:
+        return np.arange(count)
+    return np.sort(np.argsort(keys, kind="stable")[drop:])
+
+
+def drop_vertices(crop: Crop, fraction: float, rng: np.random.Generator) -> Crop:
+    """An RLE mask's vertex dropout: its outer contours (OpenCV, ``CHAIN_APPROX_SIMPLE``, holes filled, as
+    ``localize``) thinned by :func:`dropout_indices`, in OpenCV's order, and filled."""
+    if crop.area == 0:
+        return crop
+    contours, _ = _contours(crop, "fill")
+    kept = [contour[dropout_indices(len(contour), fraction, rng)] for contour in contours]
+    return _fill(crop.image_size, [(ring, []) for ring in kept])

@@ -17,10 +17,17 @@ Ops: ``scale`` / ``dilate`` / ``erode`` / ``opening`` take ``kernel`` (odd k >= 
 ``localization`` takes ``sigma`` (pixels); ``approximation`` takes ``tolerance`` (pixels). ``localization`` and
 ``approximation`` take ``holes: fill | keep`` (default ``fill``, as the paper's generator: outer contours only).
 
+Annotation-error ops (beyond the paper; see :mod:`hf_noisy.noise.engine` for what each does and the id rules):
+``missing``, ``merge``, ``split``, ``box`` and ``crowd_flip`` take no parameter (``{op: missing, prob: 0.1}``);
+``shift`` and ``duplicate`` take ``max_offset`` (a fraction of the mask's box width/height, in ``[0, 1]``);
+``vertex_dropout`` takes ``fraction`` (of each polygon's vertices, in ``[0, 1]``). ``duplicate``, ``split`` and
+``merge`` (:data:`STRUCTURAL_OPS`) need the whole file (ids, neighbours), so they run in
+:func:`~hf_noisy.noise.apply_noise` / :func:`~hf_noisy.noise.noise_file`, not one annotation at a time.
+
 Ranges (checked when a spec is made or loaded; :class:`SpecError` otherwise): ``seed`` an integer in
 ``[0, 2**64)`` (:data:`MAX_SEED`, the generator's 64-bit key); ``kernel`` odd, ``1 <= k <=`` :data:`MAX_KERNEL`;
 ``sigma`` and ``tolerance`` finite, ``0 <= value <=`` :data:`MAX_SIGMA` / :data:`MAX_TOLERANCE` pixels;
-``prob`` and ``rate`` in ``[0, 1]``. A spec file is at most :data:`MAX_SPEC_BYTES` bytes of UTF-8 YAML/JSON.
+``max_offset`` and ``fraction`` in ``[0, 1]``; ``prob`` and ``rate`` in ``[0, 1]``. A spec file is at most :data:`MAX_SPEC_BYTES` bytes of UTF-8 YAML/JSON.
 """
 
 from __future__ import annotations
@@ -37,12 +44,19 @@ from ..errors import HfNoisyError
 from ..safe_yaml import quote
 
 __all__ = ["SpecError", "ClassNoise", "SpatialOp", "NoiseSpec", "PRESETS", "load_spec", "check_seed", "SPATIAL_OPS",
-           "MAX_SEED", "MAX_KERNEL", "MAX_SIGMA", "MAX_TOLERANCE"]
+           "ANNOTATION_OPS", "STRUCTURAL_OPS", "MAX_SEED", "MAX_KERNEL", "MAX_SIGMA", "MAX_TOLERANCE"]
 
 SPEC_VERSION = 1
 KERNEL_OPS = ("scale", "dilate", "erode", "opening")
-SPATIAL_OPS = KERNEL_OPS + ("localization", "approximation")
-_PARAM = {**{op: "kernel" for op in KERNEL_OPS}, "localization": "sigma", "approximation": "tolerance"}
+#: ops that add or remove instances or need the image's other annotations (planned over the whole file)
+STRUCTURAL_OPS = ("duplicate", "split", "merge")
+#: annotation-error ops beyond the paper's boundary noise
+ANNOTATION_OPS = ("missing",) + STRUCTURAL_OPS + ("box", "shift", "vertex_dropout", "crowd_flip")
+SPATIAL_OPS = KERNEL_OPS + ("localization", "approximation") + ANNOTATION_OPS
+_PARAM: dict[str, str | None] = {
+    **{op: "kernel" for op in KERNEL_OPS}, "localization": "sigma", "approximation": "tolerance",
+    **{op: None for op in ANNOTATION_OPS}, "shift": "max_offset", "duplicate": "max_offset", "vertex_dropout": "fraction",
+}
 
 #: Seeds are 64-bit keys of the per-annotation generator: ``0 <= seed <= MAX_SEED``.
 MAX_SEED = 2**64 - 1
@@ -54,7 +68,8 @@ MAX_SIGMA = 1000.0
 MAX_TOLERANCE = 1000.0
 #: Largest spec file read (bytes); a spec is a few hundred.
 MAX_SPEC_BYTES = 1 << 20
-_MAX_PARAM = {"sigma": MAX_SIGMA, "tolerance": MAX_TOLERANCE}
+_MAX_PARAM = {"sigma": MAX_SIGMA, "tolerance": MAX_TOLERANCE, "max_offset": 1.0, "fraction": 1.0}
+_UNITS = {"sigma": " pixels", "tolerance": " pixels", "max_offset": " (a fraction of the box side)", "fraction": ""}
 
 
 class SpecError(HfNoisyError):
@@ -95,7 +110,7 @@ class SpatialOp:
 
     op: str
     prob: float
-    param: float
+    param: float | None = None  # None for the ops that take none (missing, merge, split, box, crowd_flip)
     holes: Literal["fill", "keep"] = "fill"
 
     def __post_init__(self) -> None:
@@ -104,25 +119,31 @@ class SpatialOp:
         if not _is_number(self.prob) or not 0.0 <= self.prob <= 1.0:
             raise SpecError(f"spatial op {quote(self.op)}: prob must be in [0, 1], got {quote(self.prob)}")
         name = _PARAM[self.op]
-        if self.op in KERNEL_OPS:
+        if name is None:
+            if self.param is not None:
+                raise SpecError(f"spatial op {quote(self.op)} takes no parameter, got {quote(self.param)}")
+        elif self.op in KERNEL_OPS:
             if (not isinstance(self.param, int) or isinstance(self.param, bool) or not 1 <= self.param <= MAX_KERNEL
                     or self.param % 2 == 0):
                 raise SpecError(f"spatial op {quote(self.op)}: kernel must be an odd integer in [1, {MAX_KERNEL}], "
                                 f"got {quote(self.param)}")
         elif not _is_number(self.param) or not 0 <= self.param <= _MAX_PARAM[name]:
-            raise SpecError(f"spatial op {quote(self.op)}: {name} must be a finite number in [0, {_MAX_PARAM[name]:g}] "
-                            f"pixels, got {quote(self.param)}")
+            raise SpecError(f"spatial op {quote(self.op)}: {name} must be a finite number in [0, {_MAX_PARAM[name]:g}]"
+                            f"{_UNITS[name]}, got {quote(self.param)}")
         if self.holes not in ("fill", "keep"):
             raise SpecError(f"spatial op {quote(self.op)}: holes must be 'fill' or 'keep', got {quote(self.holes)}")
-        if self.holes == "keep" and self.op in KERNEL_OPS:
+        if self.holes == "keep" and self.op not in ("localization", "approximation"):
             raise SpecError(f"spatial op {quote(self.op)}: 'holes' applies only to localization and approximation")
 
     @property
-    def param_name(self) -> str:
+    def param_name(self) -> str | None:
+        """The parameter's key in the spec (``kernel``, ``sigma``, ...), None for an op that takes none."""
         return _PARAM[self.op]
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"op": self.op, "prob": self.prob, self.param_name: self.param}
+        out: dict[str, Any] = {"op": self.op, "prob": self.prob}
+        if self.param_name is not None:
+            out[self.param_name] = self.param
         if self.op in ("localization", "approximation"):
             out["holes"] = self.holes
         return out
@@ -135,13 +156,14 @@ class SpatialOp:
         if op not in SPATIAL_OPS:
             raise SpecError(f"spatial op must be one of {', '.join(SPATIAL_OPS)}, got {quote(op)}")
         name = _PARAM[op]
-        allowed = {"op", "prob", name} | ({"holes"} if op in ("localization", "approximation") else set())
+        allowed = ({"op", "prob"} | ({name} if name else set())
+                   | ({"holes"} if op in ("localization", "approximation") else set()))
         unknown = set(entry) - allowed
         if unknown:
             raise SpecError(f"spatial op {quote(op)}: unknown key(s) {_names(unknown)}; expected {sorted(allowed)}")
-        if "prob" not in entry or name not in entry:
-            raise SpecError(f"spatial op {quote(op)} needs 'prob' and '{name}'")
-        return cls(op=op, prob=entry["prob"], param=entry[name], holes=entry.get("holes", "fill"))
+        if "prob" not in entry or (name is not None and name not in entry):
+            raise SpecError(f"spatial op {quote(op)} needs 'prob'" + (f" and '{name}'" if name else ""))
+        return cls(op=op, prob=entry["prob"], param=entry.get(name) if name else None, holes=entry.get("holes", "fill"))
 
 
 @dataclass(frozen=True)
@@ -223,6 +245,11 @@ class NoiseSpec:
     def sha256(self) -> str:
         """Hash of the canonical JSON form (a matrix spec hashes its path, not the file: record both)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    @property
+    def structural(self) -> bool:
+        """Whether an op of :data:`STRUCTURAL_OPS` may be drawn (the run is then planned over the whole file)."""
+        return any(op.op in STRUCTURAL_OPS and op.prob > 0 for op in self.spatial)
 
     def with_seed(self, seed: int) -> "NoiseSpec":
         return replace(self, seed=seed)

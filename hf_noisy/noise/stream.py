@@ -8,6 +8,10 @@ index range; no worker holds more than its chunk). The serialised chunks are wri
 order, with at most :data:`WINDOW_PER_PROCESS` chunks per process in flight. Memory: the layout (16 bytes per
 annotation plus the images and categories), 8 bytes per annotation id (the uniqueness check) and a few chunks.
 
+A spec with ``duplicate``, ``split`` or ``merge`` is planned first (:mod:`hf_noisy.noise.structure`): one
+more pass reads every annotation a chunk at a time, checks it, and keeps its id (and, for ``merge``, its image,
+class and box centre; about 100 bytes per annotation measured) until the plan is made; a merger's chunk reads its neighbour from the file by index.
+
 The bytes and errors are those of :func:`~hf_noisy.noise.engine.noise_to_json` on the whole parsed file: the
 same checks in the same order (the header first; a problem of an annotation before an empty mask; duplicate
 ids before anything found while noising).
@@ -29,8 +33,11 @@ from ..coco_stream import CocoLayout, parse_value
 from ..errors import HfNoisyError
 from ..runtime import single_threaded_opencv
 from ..workers import worker_pool
-from .engine import InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, with_provenance
+from .annotation_ops import output_annotations
+from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, plan, structure_records,
+                     with_provenance)
 from .spec import NoiseSpec
+from .structure import Structure
 
 __all__ = ["SMALL_INPUT", "WINDOW_PER_PROCESS", "noise_layout"]
 
@@ -59,9 +66,12 @@ class _StreamJob:
         annotations = self.layout.read_annotations(start, stop, handle)
         for index, ann in enumerate(annotations, start):
             check_annotation(ann, index, self.header, source=self.source)
-        outputs = self.noiser.noise_many([(ann, *self.header.sizes[ann["image_id"]]) for ann in annotations])
+        merges = self.noiser.structure.merges if self.noiser.structure is not None else {}
+        partners = {ann["id"]: self.layout.read_annotations(merges[ann["id"]], merges[ann["id"]] + 1, handle)[0]
+                    for ann in annotations if ann["id"] in merges}
+        outputs = self.noiser.noise_many([(ann, *self.header.sizes[ann["image_id"]]) for ann in annotations], partners)
         ids = array("q", [ann["id"] for ann in annotations]).tobytes()
-        text = b",".join([orjson.dumps(ann) for ann in outputs if ann is not None])
+        text = b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)])
         return text, NoiseSummary.of(annotations, outputs, self.noiser.spec), ids
 
 
@@ -94,8 +104,9 @@ def noise_layout(
         raise HfNoisyError(f"num_proc must be >= 1, got {num_proc}")
     head = {key: parse_value(raw) for key, raw in layout.head.items()}
     header = check_header({**head, "annotations": []}, source=source)
+    structure = _plan(layout, header, spec, source) if spec.structural else None
     try:
-        noiser = InstanceNoiser(spec, head["categories"], allow_empty_masks=allow_empty_masks)
+        noiser = InstanceNoiser(spec, head["categories"], allow_empty_masks=allow_empty_masks, structure=structure)
     except Exception:
         if not _ids_unique(layout):  # the whole-file path checks the annotations before the matrix
             _validate(layout, header, source)
@@ -139,6 +150,27 @@ def noise_layout(
     return before, after, summary
 
 
+def _plan(layout: CocoLayout, header: CocoHeader, spec: NoiseSpec, source: str) -> Structure:
+    """The whole file's :class:`~hf_noisy.noise.structure.Structure`, its annotations read a chunk at a time
+    and checked; a problem raises as the whole-file path would word it (the first one in file order)."""
+    ids = array("q")
+
+    def records() -> Iterator:
+        for record in structure_records(_annotations(layout), header, header.sizes, source):
+            ids.append(record.id)
+            yield record
+
+    try:
+        structure = plan(spec, records())
+    except CocoFormatError as err:
+        _validate(layout, header, source)  # a duplicate id before this problem is the one to report
+        raise err.with_source(source) from None
+    if not _distinct(ids):
+        _validate(layout, header, source)
+        raise AssertionError("duplicate annotation ids that validation did not find")
+    return structure
+
+
 def _in_order(pool, ranges: list[tuple[int, int]], window: int) -> Iterator[_Result]:
     """The pool's results for ``ranges`` in order, with at most ``window`` tasks given out at a time."""
     pending: deque = deque()
@@ -150,7 +182,7 @@ def _in_order(pool, ranges: list[tuple[int, int]], window: int) -> Iterator[_Res
         yield pending.popleft().get()
 
 
-def _distinct(ids: bytearray) -> bool:
+def _distinct(ids: bytearray | array) -> bool:
     import numpy as np
 
     values = np.frombuffer(ids, dtype=np.int64)

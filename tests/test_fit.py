@@ -101,6 +101,9 @@ def test_renumbered_ids_are_matched_by_iou(clean: dict, hard):
     assert sum(c["id"] + 10**9 == n["id"] for c, n in matching.pairs) >= 0.99 * len(matching.pairs)
     result = fit_spec(clean, renumbered)
     ops, truth = {op.op: op for op in result.spec.spatial}, {op.op: op for op in by_id.spec.spatial}
+    # masks that noise emptied (or shrank below IoU 0.1) have no IoU partner: they can only count as missing
+    missing = ops.pop("missing").prob
+    assert missing == pytest.approx(len(matching.unmatched_clean) / 699, abs=0.002) and missing <= 0.03
     assert ops.keys() == truth.keys()
     for name in ops:
         assert abs(ops[name].prob - truth[name].prob) <= 0.03 and abs(ops[name].param - truth[name].param) <= 0.5

@@ -9,7 +9,8 @@ Steps:
 
 1. **Matching** (:func:`match_annotations`): a noisy annotation whose ``id`` is a clean annotation's id in the
    same image pairs with it; the rest are paired per image by mask IoU, class-agnostic, with the Hungarian
-   assignment (pairs below ``min_iou`` are left unmatched).
+   assignment (pairs below ``min_iou`` are left unmatched). When most noisy ids are clean ids (the ids agree),
+   the annotations left over are not matched by IoU: they are missing or added instances.
 2. **Class noise** from the matched non-crowd pairs: the flip rate and the ``C x C`` confusion counts. The
    kind is the one of symmetric (Eq. 1), asymmetric within supercategory (Eq. 3) and a general matrix that
    best predicts held-out pairs (leave-one-out log-likelihood; the matrix rows are smoothed counts), so a
@@ -22,6 +23,19 @@ Steps:
    over explanations (EM). A changed mask that no replay explains is **localization** (Gaussian vertex noise,
    the stochastic op); its ``sigma`` is the value whose simulations on the same clean masks give the observed
    mean ``|clean XOR noisy| / clean perimeter`` (interpolated on :data:`SIGMAS`).
+
+4. **Annotation errors** (the ops beyond the paper), replayed the same way: ``missing`` (a clean instance with no
+   noisy one), ``merge`` (a pair whose noisy mask is the union of its clean mask and an unmatched clean mask of
+   the same image and class, which is then merged away, not missing), ``split`` (a pair whose noisy mask is
+   the first half of the clean mask's cut and whose second half is an added noisy instance), ``duplicate`` (an
+   added noisy instance that is an unchanged pair's mask moved), ``box`` (the mask's tight box), ``shift`` (the
+   clean mask moved, clipped to the image), ``vertex_dropout`` (polygons whose vertices are a subsequence of
+   the clean ones) and ``crowd_flip`` (``iscrowd`` differs). ``max_offset`` of shift and duplicate is twice the
+   mean offset over the box side (the offset is uniform on ``[0, max_offset]``); ``fraction`` of
+   vertex_dropout the middle of the interval that every thinned polygon allows (``floor(fraction * n)``
+   vertices dropped). Rates count the instances the op visibly changed: a merge without a same-class
+   neighbour, a shift by (0, 0) or a dropout that drops nothing look unchanged and count as ``none``. Rates are
+   over every eligible clean instance (pairs, missing and merged-away ones).
 
 Confidence: rates get 95% Wilson binomial intervals over the eligible (matched, non-crowd) instances; ``sigma``
 a 95% bootstrap interval over its instances; a kernel or tolerance the share of its op's mass on the chosen
@@ -143,7 +157,7 @@ class FitResult:
     matrix: list[list[float]]
     ops: dict[str, OpFit]
     crowd_changed: int
-    extra: dict[str, Estimate] = field(default_factory=dict)
+    unexplained_added: int = 0
 
     def spec_for(self, matrix_path: str) -> NoiseSpec:
         """:attr:`spec` with its class-noise matrix at ``matrix_path`` (unchanged unless the kind is matrix)."""
@@ -166,14 +180,15 @@ class FitResult:
         for name, fit in self.ops.items():
             out.append((f"{name} rate", *rate(fit.rate)))
             if fit.param is not None:
-                label = {"dilate": "kernel", "erode": "kernel", "localization": "sigma"}.get(name, "tolerance")
+                label = {"dilate": "kernel", "erode": "kernel", "localization": "sigma", "shift": "max_offset",
+                         "duplicate": "max_offset", "vertex_dropout": "fraction"}.get(name, "tolerance")
                 if fit.param_low is not None:
                     conf = f"[{fit.param_low:.2f}, {fit.param_high:.2f}]"
                 else:
                     conf = f"share {fit.param_share:.2f}"
                 out.append((f"  {label}", f"{fit.param:g}", conf, ""))
-        for name, estimate in self.extra.items():
-            out.append((f"{name} rate", *rate(estimate)))
+        if self.unexplained_added:
+            out.append(("added, unexplained", str(self.unexplained_added), "", ""))
         return out
 
     def table(self) -> str:
@@ -191,7 +206,7 @@ class FitResult:
             "eligible": self.eligible, "class_kind": self.class_kind, "class_rate": self.class_rate.to_dict(),
             "class_loglik": self.class_loglik, "categories": self.categories, "confusion": self.confusion,
             "ops": {name: fit.to_dict() for name, fit in self.ops.items()},
-            "extra": {name: e.to_dict() for name, e in self.extra.items()},
+            "unexplained_added": self.unexplained_added,
             "crowd_changed": self.crowd_changed,
         }
 
@@ -230,11 +245,13 @@ def match_annotations(clean: dict, noisy: dict, *, min_iou: float = 0.1) -> Matc
         else:
             rest_noisy.setdefault(ann["image_id"], []).append(ann)
     by_id = len(paired)
+    unmatched_noisy_ids: set[int] = {a["id"] for anns in rest_noisy.values() for a in anns}
+    if by_id and 2 * by_id >= min(len(clean["annotations"]), len(noisy["annotations"])):
+        rest_noisy = {}  # the ids agree: an annotation left on either side is missing or added, not renumbered
     rest_clean: dict[int, list[dict]] = {}
     for ann in clean["annotations"]:
         if ann["id"] not in paired:
             rest_clean.setdefault(ann["image_id"], []).append(ann)
-    unmatched_noisy_ids: set[int] = {a["id"] for anns in rest_noisy.values() for a in anns}
     for image_id, noisy_anns in rest_noisy.items():
         clean_anns = rest_clean.get(image_id, [])
         if not clean_anns:
@@ -319,10 +336,10 @@ def _log(x: float) -> float:
 
 # -- spatial ops ------------------------------------------------------------------------------------------------
 
-def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list[set], list[int], list]:
-    """For each pair, the set of deterministic explanations ``(op, param)`` that replay its noisy mask exactly
-    (``("none", None)`` for an unchanged mask); the indices of changed pairs that none explains (localization);
-    and the clean crops (for the sigma fit)."""
+def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list[set], list[int], list, list[str]]:
+    """For each pair, the set of the paper's deterministic explanations ``(op, param)`` that replay its noisy
+    mask exactly (``("none", None)`` for an unchanged mask); the indices of the changed pairs; the clean crops
+    and the noisy masks' RLE counts."""
     from pycocotools import mask as mask_utils
 
     from ..masks import Crop, segmentation_to_rle
@@ -358,8 +375,159 @@ def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list
         for i, replay in zip(range(len(crops)), spatial.approximate_many(crops, d)):
             if replay.to_rle()["counts"] == targets[i]:
                 found[i].add(("approximation", d))
-    unexplained = [i for i in changed if not found[i]]
-    return found, unexplained, crops
+    return found, changed, crops, targets
+
+
+#: The annotation-error ops (beyond the paper's boundary noise) that :func:`fit_spec` recognises.
+ANNOTATION_ERRORS = ("missing", "duplicate", "merge", "split", "box", "shift", "vertex_dropout", "crowd_flip")
+
+
+@dataclass
+class _Errors:
+    """What the annotation-error replays found beyond the pairs' explanations (added to ``found`` in place):
+    unmatched clean instances that are missing or merged into a pair, noisy instances that no replay explains,
+    and the evidence for the parameters (offsets of shifts and duplicates as fractions of the box side; each
+    thinned polygon's vertex count and the vertices it lost)."""
+
+    missing: int = 0
+    merged_away: int = 0
+    unexplained_added: int = 0
+    offsets: dict[str, list[float]] = field(default_factory=lambda: {"shift": [], "duplicate": []})
+    dropped: list[tuple[int, int]] = field(default_factory=list)
+
+    def params(self, op: str, seed: int) -> tuple[float | None, float | None, float | None, float | None]:
+        """(param, low, high, share) of ``op``: ``max_offset`` of shift/duplicate as twice the mean normalised
+        offset (|dx| / w is uniform on [0, max_offset]) with a 95% bootstrap interval; ``fraction`` of
+        vertex_dropout as the middle of the interval every thinned polygon allows (dropped = floor(f n)), the
+        interval as its bounds; None for the ops that take no parameter."""
+        if op in self.offsets and self.offsets[op]:
+            values = np.asarray(self.offsets[op])
+            rng = np.random.default_rng([seed, 2 << 20])
+            boot = [2 * values[rng.integers(0, len(values), len(values))].mean() for _ in range(400)]
+            low, high = np.percentile(boot, [2.5, 97.5])
+            return (round(min(2 * float(values.mean()), 1.0), 3), round(float(low), 3), round(min(float(high), 1.0), 3),
+                    None)
+        if op == "vertex_dropout" and self.dropped:
+            low, high = 0.0, 1.0
+            for count, drop in self.dropped:
+                low = max(low, drop / count)
+                if drop < count - 3:  # the drop was not capped by the 3 vertices a ring keeps
+                    high = min(high, (drop + 1) / count)
+            return round((low + high) / 2, 4), round(low, 4), round(high, 4), None
+        return None, None, None, None
+
+
+def _offsets(source, target, zero: bool = False) -> list[tuple[int, int]]:
+    """Candidate ``(dx, dy)`` moving ``source``'s foreground onto ``target``'s (tight boxes aligned on either
+    edge: the far edge may be clipped by the image); ``(0, 0)`` only with ``zero`` (a copy in place)."""
+    from . import spatial
+
+    a, b = spatial.tight_box(source), spatial.tight_box(target)
+    if a is None or b is None:
+        return []
+    xs = {b[0] - a[0], b[2] - a[2]}
+    ys = {b[1] - a[1], b[3] - a[3]}
+    return sorted((dx, dy) for dx in xs for dy in ys if zero or (dx, dy) != (0, 0))
+
+
+def _subsequence_drop(clean: list, noisy: list) -> int | None:
+    """Vertices ``noisy`` (a flat polygon) lost from ``clean`` when its vertices are a subsequence of clean's,
+    else None."""
+    a = list(zip(clean[::2], clean[1::2]))
+    b = list(zip(noisy[::2], noisy[1::2]))
+    it = iter(a)
+    if len(b) > len(a) or not all(any(v == w for w in it) for v in b):
+        return None
+    return len(a) - len(b)
+
+
+def _annotation_errors(pairs, matching: Matching, sizes: dict, found: list[set], changed: list[int], crops: list,
+                       targets: list[str]) -> _Errors:
+    """Replay the annotation-error ops on the pairs and the unmatched annotations (see the module docstring);
+    adds their explanations to ``found``."""
+    from pycocotools import mask as mask_utils
+
+    from ..masks import Crop
+    from . import spatial
+
+    errors = _Errors()
+    unmatched_clean: dict[int, list[dict]] = {}
+    for ann in matching.unmatched_clean:
+        if not ann.get("iscrowd", 0):
+            unmatched_clean.setdefault(ann["image_id"], []).append(ann)
+    added: dict[int, list[tuple[dict, object]]] = {}  # image -> unmatched noisy (annotation, crop)
+    for ann in matching.unmatched_noisy:
+        size = sizes[ann["image_id"]]
+        added.setdefault(ann["image_id"], []).append((ann, Crop.from_segmentation(ann["segmentation"], *size)))
+    merged_away: set[int] = set()
+
+    def counts(crop) -> str:
+        return crop.to_rle()["counts"]
+
+    def take_added(image_id: int, wanted: str) -> bool:
+        for k, (ann, crop) in enumerate(added.get(image_id, [])):
+            if counts(crop) == wanted:
+                del added[image_id][k]
+                return True
+        return False
+
+    changed_set = set(changed)
+    for i, (c, x) in enumerate(pairs):
+        crop, target, image_id = crops[i], targets[i], c["image_id"]
+        if x.get("iscrowd", 0) != c.get("iscrowd", 0):
+            found[i].clear()
+            found[i].add(("crowd_flip", None))
+            continue
+        if i not in changed_set:
+            continue
+        noisy_area = int(mask_utils.area({"size": list(sizes[image_id]), "counts": target}))
+        if noisy_area >= crop.area and counts(spatial.box_mask(crop)) == target:
+            found[i].add(("box", None))
+        if noisy_area > crop.area:
+            for u in unmatched_clean.get(image_id, []):
+                if u["id"] in merged_away or u["category_id"] != c["category_id"]:
+                    continue
+                other = Crop.from_segmentation(u["segmentation"], *sizes[image_id])
+                if counts(spatial.union(crop, other)) == target:
+                    found[i].add(("merge", None))
+                    merged_away.add(u["id"])
+                    break
+        if 0 < noisy_area <= crop.area:
+            noisy_crop = Crop.from_rle({"size": list(sizes[image_id]), "counts": target})
+            for dx, dy in _offsets(crop, noisy_crop):
+                if counts(spatial.translate(crop, dx, dy)) == target:
+                    found[i].add(("shift", None))
+                    box = spatial.tight_box(crop)
+                    errors.offsets["shift"] += [abs(dx) / (box[2] - box[0]), abs(dy) / (box[3] - box[1])]
+                    break
+            parts = spatial.split(crop) if noisy_area < crop.area else None
+            if parts is not None and counts(parts[0]) == target and take_added(image_id, counts(parts[1])):
+                found[i].add(("split", None))
+        clean_seg, noisy_seg = c["segmentation"], x["segmentation"]
+        if (isinstance(clean_seg, list) and isinstance(noisy_seg, list) and len(clean_seg) == len(noisy_seg)):
+            drops = [_subsequence_drop(a, b) for a, b in zip(clean_seg, noisy_seg)]
+            if all(d is not None for d in drops) and sum(drops):
+                found[i].add(("vertex_dropout", None))
+                errors.dropped += [(len(a) // 2, d) for a, d in zip(clean_seg, drops)]
+    # duplicates: an added instance that is an unchanged pair's mask moved
+    for i, (c, x) in enumerate(pairs):
+        image_id = c["image_id"]
+        if ("none", None) not in found[i] or not added.get(image_id):
+            continue
+        for k, (ann, crop) in enumerate(added[image_id]):
+            hit = next(((dx, dy) for dx, dy in _offsets(crops[i], crop, zero=True)
+                        if counts(spatial.translate(crops[i], dx, dy)) == counts(crop)), None)
+            if hit is not None:
+                del added[image_id][k]
+                found[i].clear()
+                found[i].add(("duplicate", None))
+                box = spatial.tight_box(crops[i])
+                errors.offsets["duplicate"] += [abs(hit[0]) / (box[2] - box[0]), abs(hit[1]) / (box[3] - box[1])]
+                break
+    errors.merged_away = len(merged_away)
+    errors.missing = sum(len(anns) for anns in unmatched_clean.values()) - errors.merged_away
+    errors.unexplained_added = sum(len(v) for v in added.values())
+    return errors
 
 
 def _mixture(found: list[set], total: int, iterations: int = 300) -> dict[tuple, float]:
@@ -462,11 +630,16 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -
         raise FitError("no noisy annotation matches a clean one (by id or by IoU): are these files of the same images?")
     eligible_pairs = [(c, x) for c, x in matching.pairs if not c.get("iscrowd", 0)]
     crowd_changed = sum(1 for c, x in matching.pairs if c.get("iscrowd", 0)
-                        and (c["category_id"] != x["category_id"] or c["segmentation"] != x["segmentation"]))
-    n = len(eligible_pairs)
+                        and (c["category_id"] != x["category_id"] or c["segmentation"] != x["segmentation"]
+                             or c.get("iscrowd", 0) != x.get("iscrowd", 0)))
     kind, class_rate, loglik, counts, matrix = _class_fit(eligible_pairs, clean["categories"])
 
-    found, unexplained, crops = _explanations(eligible_pairs, sizes)
+    found, changed, crops, targets = _explanations(eligible_pairs, sizes)
+    errors = _annotation_errors(eligible_pairs, matching, sizes, found, changed, crops, targets)
+    # every eligible clean instance: the pairs, then the unmatched ones (missing, or merged into a pair)
+    n = len(eligible_pairs) + errors.missing + errors.merged_away
+    found = found + [{("missing", None)}] * errors.missing
+    unexplained = [i for i in changed if not found[i]]
     weights = _mixture(found, n)
     ops: dict[str, OpFit] = {}
     ops["none"] = OpFit(wilson(weights.get(("none", None), 0.0), n))
@@ -474,6 +647,10 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -
         param, share, total = _param_of(weights, op)
         if total >= 0.5:  # at least half an instance: an op the mixture does not need gets ~0, not a spec entry
             ops[op] = OpFit(wilson(total, n), param, param_share=share)
+    for op in ANNOTATION_ERRORS:
+        total = weights.get((op, None), 0.0)
+        if total >= 0.5:
+            ops[op] = OpFit(wilson(total, n), *errors.params(op, seed))
     if unexplained:
         from ..masks import segmentation_to_rle
 
@@ -485,7 +662,8 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -
     spec = _spec(kind, class_rate, ops, eligible_pairs, found, crowd_changed)
     return FitResult(spec=spec, matching=matching, eligible=n, class_kind=kind, class_rate=class_rate,
                      class_loglik=loglik, categories=[c["id"] for c in clean["categories"]],
-                     confusion=counts.tolist(), matrix=matrix.tolist(), ops=ops, crowd_changed=crowd_changed)
+                     confusion=counts.tolist(), matrix=matrix.tolist(), ops=ops, crowd_changed=crowd_changed,
+                     unexplained_added=errors.unexplained_added)
 
 
 def _spec(kind: str, class_rate: Estimate, ops: dict[str, OpFit], pairs, found, crowd_changed: int) -> NoiseSpec:
@@ -508,10 +686,15 @@ def _spec(kind: str, class_rate: Estimate, ops: dict[str, OpFit], pairs, found, 
         if fit is not None:
             param = fit.param if name == "localization" else float(fit.param)
             spatial.append(SpatialOp(name, round(fit.rate.value, 4), param))
+    for name in ANNOTATION_ERRORS:
+        fit = ops.get(name)
+        if fit is not None:
+            spatial.append(SpatialOp(name, round(fit.rate.value, 4), fit.param))
     total = sum(op.prob for op in spatial)
     if total > 1:  # rounding up past 1
         spatial[-1] = SpatialOp(spatial[-1].op, round(spatial[-1].prob - (total - 1), 4), spatial[-1].param)
-    changed = [(c, x) for (c, x), s in zip(pairs, found) if ("none", None) not in s]
+    changed = [(c, x) for (c, x), s in zip(pairs, found) if s and not s & {("none", None), ("crowd_flip", None),
+                                                                           ("duplicate", None)}]
     recompute = not changed or any(list(map(float, c["bbox"])) != list(map(float, x["bbox"])) for c, x in changed)
     return NoiseSpec(seed=0, class_noise=class_noise, spatial=tuple(spatial), include_crowd=crowd_changed > 0,
                      recompute_geometry=recompute, name="fitted")

@@ -207,3 +207,58 @@ def test_cli_matrix_kind_writes_its_matrix_beside_the_spec(clean: dict, coco_tin
     assert spec.class_noise.kind == "matrix" and Path(spec.class_noise.matrix) == out.with_suffix(".matrix.json")
     matrix = json.loads(out.with_suffix(".matrix.json").read_text())
     assert len(matrix) == n and all(abs(sum(row) - 1) < 1e-9 for row in matrix)
+
+
+NEW_OPS = {
+    "missing": {}, "duplicate": {"max_offset": 0.2}, "merge": {}, "split": {}, "box": {},
+    "shift": {"max_offset": 0.2}, "vertex_dropout": {"fraction": 0.3}, "crowd_flip": {},
+}
+#: provenance the annotation-error ops add (never read by fit either)
+NEW_PROVENANCE = ("noise_source_ids", "noise_offset")
+
+
+def _applied(noisy: dict, op: str) -> int:
+    """How many clean instances the engine visibly changed with ``op`` (from its provenance: the test's truth)."""
+    anns = noisy["annotations"]
+    if op in ("missing", "merge"):
+        return noisy["info"]["hf_noisy"]["summary"]["ops"].get(op, 0)
+    if op in ("duplicate", "split"):  # the added instances
+        return sum(a["noise_op"] == op for a in anns) - (op == "split") * sum(
+            a["noise_op"] == "split" for a in anns) // 2
+    if op == "shift":  # a small box may draw a (0, 0) move
+        return sum(a["noise_op"] == op and a["noise_offset"] != [0, 0] for a in anns)
+    return sum(a["noise_op"] == op for a in anns)
+
+
+@pytest.mark.parametrize("op", list(NEW_OPS))
+def test_each_annotation_error_op_alone(clean: dict, op: str):
+    spec = NoiseSpec.from_dict({"seed": 1, "spatial": [{"op": op, "prob": 0.3, **NEW_OPS[op]}]})
+    noisy = apply_noise(copy.deepcopy(clean), spec).data
+    stripped = _stripped(noisy)
+    stripped["annotations"] = [{k: v for k, v in a.items() if k not in NEW_PROVENANCE} for a in stripped["annotations"]]
+    result = fit_spec(clean, stripped)
+    fitted = {o.op: o for o in result.spec.spatial}
+    assert set(fitted) <= {op, "missing", "localization"}, fitted  # nothing else invented
+    got = fitted[op]
+    # the instances the op visibly changed are found, within two (a shift by (0, 0) or a box of a box looks unchanged)
+    assert abs(result.ops[op].rate.value * result.eligible - _applied(noisy, op)) <= 2.001
+    if op != "merge":  # a merge needs a same-class neighbour: about 2/3 of the draws find one here
+        assert abs(got.prob - 0.3) <= 0.03
+    for other in set(fitted) - {op}:
+        assert fitted[other].prob <= 0.003
+    if NEW_OPS[op]:
+        ((name, value),) = NEW_OPS[op].items()
+        assert abs(got.param - value) <= 0.02, (name, got.param)
+
+
+def test_annotation_error_ops_together_with_the_paper_level(clean: dict):
+    spatial = [{"op": op, "prob": 0.05, **params} for op, params in NEW_OPS.items()]
+    spatial += [{"op": "scale", "prob": 0.1, "kernel": 5}, {"op": "approximation", "prob": 0.1, "tolerance": 10}]
+    spec = NoiseSpec.from_dict({"seed": 2, "class_noise": {"kind": "symmetric", "rate": 0.2}, "spatial": spatial})
+    noisy = apply_noise(copy.deepcopy(clean), spec).data
+    result = fit_spec(clean, _stripped(noisy))
+    fitted = {o.op: o for o in result.spec.spatial}
+    assert set(NEW_OPS) <= set(fitted) and fitted["scale"].param == 5 and fitted["approximation"].param == 10
+    for op in NEW_OPS:
+        assert abs(result.ops[op].rate.value * result.eligible - _applied(noisy, op)) <= 2.001, op
+    assert result.class_kind == "symmetric" and abs(result.class_rate.value - 0.2) <= 0.03

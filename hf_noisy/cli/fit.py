@@ -9,7 +9,8 @@ DESCRIPTION = """\
 Estimate the noise spec that turns CLEAN into NOISY (COCO files of the same images, or with --build two
 configs of a dataset built by `hf-noisy build`), in the units of `hf-noisy noise --spec`: the class-noise
 kind (symmetric, asymmetric within supercategory, or a matrix), its rate; which spatial ops, with their
-rates and parameters. Annotations pair by id where the ids agree, else by mask IoU; the provenance fields
+rates and parameters, including the annotation-error ops (missing, duplicate, merge, split, box, shift,
+vertex_dropout, crowd_flip). Annotations pair by id where the ids agree, else by mask IoU; the provenance fields
 hf-noisy writes (noise_op, ...) are never read. Prints a table with a 95% interval for every rate and sigma
 (a share of agreeing instances for kernels and tolerances) and writes the spec (YAML; a matrix kind also
 writes SPEC.matrix.json beside it). A fit cannot know the seed: the spec's is 0.

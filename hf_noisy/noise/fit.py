@@ -691,8 +691,9 @@ def _spec(kind: str, class_rate: Estimate, ops: dict[str, OpFit], pairs, found, 
         if fit is not None:
             spatial.append(SpatialOp(name, round(fit.rate.value, 4), fit.param))
     total = sum(op.prob for op in spatial)
-    if total > 1:  # rounding up past 1
-        spatial[-1] = SpatialOp(spatial[-1].op, round(spatial[-1].prob - (total - 1), 4), spatial[-1].param)
+    if total > 1:  # rounding up past 1: take the excess (a few 1e-5) from the largest
+        k = max(range(len(spatial)), key=lambda j: spatial[j].prob)
+        spatial[k] = SpatialOp(spatial[k].op, round(spatial[k].prob - (total - 1), 4), spatial[k].param)
     changed = [(c, x) for (c, x), s in zip(pairs, found) if s and not s & {("none", None), ("crowd_flip", None),
                                                                            ("duplicate", None)}]
     recompute = not changed or any(list(map(float, c["bbox"])) != list(map(float, x["bbox"])) for c, x in changed)

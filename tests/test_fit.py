@@ -262,3 +262,13 @@ def test_annotation_error_ops_together_with_the_paper_level(clean: dict):
     for op in NEW_OPS:
         assert abs(result.ops[op].rate.value * result.eligible - _applied(noisy, op)) <= 2.001, op
     assert result.class_kind == "symmetric" and abs(result.class_rate.value - 0.2) <= 0.03
+
+
+def test_max_images_fits_a_sample(clean: dict, hard):
+    noisy, _ = hard
+    keep = {image["id"] for image in clean["images"][:40]}
+    result = fit_spec(clean, _stripped(noisy), max_images=40)
+    assert result.eligible == sum(a["image_id"] in keep and not a["iscrowd"] for a in clean["annotations"]) < 699
+    assert {op.op for op in result.spec.spatial} == {"scale", "localization", "approximation"}
+    with pytest.raises(FitError, match="max_images must be >= 1"):
+        fit_spec(clean, noisy, max_images=0)

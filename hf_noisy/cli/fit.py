@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="spec YAML to write (atomic); without it, only the table")
     parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are configs")
     parser.add_argument("--min-iou", type=float, default=0.1, help="least mask IoU of a pair matched by IoU (default 0.1)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="fit on the first N images of CLEAN only (a sample of a large file: a few ms per instance)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sigma simulations and bootstrap (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         matrix_path = Path(args.output).with_suffix(".matrix.json")
         check_output(matrix_path, inputs, overwrite=True)
     clean, noisy = load_pair(args.clean, args.noisy, args.build)
-    result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed)
+    result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images)
     spec = result.spec_for(matrix_path.name if matrix_path else "matrix.json")
     if args.output:
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":

@@ -177,6 +177,10 @@ class FitResult:
         out = [("pairs (by id / by IoU)", f"{len(m.pairs)}", f"{m.by_id} / {m.by_iou}", ""),
                ("unmatched clean / noisy", f"{len(m.unmatched_clean)} / {len(m.unmatched_noisy)}", "", "")]
         out.append((f"class noise ({self.class_kind})", *rate(self.class_rate)))
+        cells = sorted(((count, i, j) for i, row in enumerate(self.confusion) for j, count in enumerate(row)
+                        if i != j and count), reverse=True)
+        for count, i, j in cells[:3]:  # the most frequent confusions (the full matrix: --json)
+            out.append((f"  category {self.categories[i]} -> {self.categories[j]}", str(count), "", ""))
         for name, fit in self.ops.items():
             out.append((f"{name} rate", *rate(fit.rate)))
             if fit.param is not None:
@@ -620,10 +624,19 @@ def _binomial_two_sided(k: float, n: float) -> float:
 
 # -- the fit ----------------------------------------------------------------------------------------------------
 
-def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0) -> FitResult:
+def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0,
+             max_images: int | None = None) -> FitResult:
     """Fit a :class:`~hf_noisy.noise.NoiseSpec` to ``noisy`` as made from ``clean`` (validated COCO dicts over
     the same images; see the module docstring). ``seed`` seeds the localization simulations and the bootstrap
-    (same inputs and seed, same result)."""
+    (same inputs and seed, same result). ``max_images``: fit on the first N images of ``clean`` only (a fit
+    costs a few ms per instance: a sample of a large file; the intervals widen accordingly)."""
+    if max_images is not None:
+        if max_images < 1:
+            raise FitError("max_images must be >= 1")
+        keep = {image["id"] for image in clean["images"][:max_images]}
+        clean, noisy = ({**data, "images": [i for i in data["images"] if i["id"] in keep],
+                         "annotations": [a for a in data["annotations"] if a["image_id"] in keep]}
+                        for data in (clean, noisy))
     sizes = _check_pair(clean, noisy)
     matching = match_annotations(clean, noisy, min_iou=min_iou)
     if not matching.pairs:

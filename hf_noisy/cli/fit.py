@@ -26,10 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clean", help="clean COCO instance file (with --build: a config name, e.g. clean)")
     parser.add_argument("noisy", help="noisy COCO instance file over the same images (with --build: a config name)")
     parser.add_argument("-o", "--output", help="spec YAML to write (atomic); without it, only the table")
-    parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are configs")
-    parser.add_argument("--min-iou", type=float, default=0.1, help="least mask IoU of a pair matched by IoU (default 0.1)")
+    parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are "
+                        "configs")
+    parser.add_argument("--min-iou", type=float, default=0.1,
+                        help="least mask IoU of a pair matched by IoU (default 0.1)")
     parser.add_argument("--max-images", type=int, default=None,
-                        help="fit on the first N images of CLEAN only (a sample of a large file: a few ms per instance)")
+                        help="fit on the first N images of CLEAN only (a sample of a large file: a few ms per "
+                        "instance)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sigma simulations and bootstrap (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")

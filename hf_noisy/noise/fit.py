@@ -281,7 +281,8 @@ def match_annotations(clean: dict, noisy: dict, *, min_iou: float = 0.1) -> Matc
 
 # -- class noise ------------------------------------------------------------------------------------------------
 
-def _class_fit(pairs: Sequence[tuple[dict, dict]], categories: list[dict]) -> tuple[str, Estimate, dict, np.ndarray, np.ndarray]:
+def _class_fit(pairs: Sequence[tuple[dict, dict]],
+               categories: list[dict]) -> tuple[str, Estimate, dict, np.ndarray, np.ndarray]:
     """(kind, flip rate, LOO log-likelihood per pair of each kind, confusion counts, fitted matrix)."""
     ids = [c["id"] for c in categories]
     index = {cid: i for i, cid in enumerate(ids)}

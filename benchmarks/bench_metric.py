@@ -71,6 +71,8 @@ def run_reference(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     from boundary_iou.coco_instance_api.coco import COCO as BCOCO
     from boundary_iou.coco_instance_api.cocoeval import COCOeval as BCOCOeval
 
+    from hf_noisy.metrics import DEFAULT_DILATION_RATIO
+
     np.float = float  # boundary-iou-api still uses the alias numpy 1.24 removed
     out = {}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -78,8 +80,8 @@ def run_reference(gt_path: str, dt_path: str) -> dict[str, list[float]]:
         ev = COCOeval(gt, gt.loadRes(dt_path), "segm")
         ev.evaluate(); ev.accumulate(); ev.summarize()
         out["segm"] = list(ev.stats)
-        gt = BCOCO(gt_path, get_boundary=True, dilation_ratio=0.02)
-        ev = BCOCOeval(gt, gt.loadRes(dt_path), iouType="boundary", dilation_ratio=0.02)
+        gt = BCOCO(gt_path, get_boundary=True, dilation_ratio=DEFAULT_DILATION_RATIO)
+        ev = BCOCOeval(gt, gt.loadRes(dt_path), iouType="boundary", dilation_ratio=DEFAULT_DILATION_RATIO)
         ev.evaluate(); ev.accumulate(); ev.summarize()
         out["boundary"] = list(ev.stats)
     return out

@@ -102,8 +102,7 @@ def run_faster(gt_path: str, dt_path: str) -> dict[str, list[float]]:
     import numpy as np
     from faster_coco_eval import COCO, COCOeval_faster
 
-    from hf_noisy.coco import LVIS_FREQUENCIES
-    from hf_noisy.metrics.lvis_eval import _stats
+    from hf_noisy.metrics import LVIS
 
     out = {}
     for iou_type in ("segm", "bbox", "boundary"):
@@ -112,9 +111,8 @@ def run_faster(gt_path: str, dt_path: str) -> dict[str, list[float]]:
         ev.params.maxDets = [300]
         ev.evaluate(); ev.accumulate()
         frequency = {c["id"]: c.get("frequency") for c in gt.dataset["categories"]}
-        groups = [[k for k, c in enumerate(ev.params.catIds) if frequency[c] == f] for f in LVIS_FREQUENCIES]
-        stats = _stats(np.asarray(ev.eval["precision"])[..., -1], np.asarray(ev.eval["recall"])[..., -1],
-                       np.asarray(ev.params.iouThrs), groups)
+        stats = LVIS.summarize(np.asarray(ev.eval["precision"]), np.asarray(ev.eval["recall"]),
+                               np.asarray(ev.params.iouThrs), [frequency[c] for c in ev.params.catIds])
         out[iou_type] = list(stats.values())
     return out
 

@@ -159,13 +159,11 @@ class Benchmark:
 
 
 def detections_per_image(protocol: str) -> int:
-    """The detections per image a protocol scores: LVIS 300 (``hf_noisy.metrics.LVIS_MAX_DETS``), COCO 100.
-    The one place this registry decides it."""
-    if protocol == "lvis":
-        from .metrics import LVIS_MAX_DETS
+    """The detections per image a protocol scores (LVIS 300, COCO 100), as the protocol itself says
+    (:func:`hf_noisy.metrics.get_protocol`, the one place that decides it; imported here on first use)."""
+    from .metrics import get_protocol
 
-        return LVIS_MAX_DETS
-    return 100
+    return get_protocol(protocol).max_detections
 
 
 _COCO_CARD = dict(source_name="COCO 2017", source_url="https://cocodataset.org",

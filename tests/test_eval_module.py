@@ -71,3 +71,18 @@ def test_module_bad_inputs(per_image):
     nan = {**predictions[0], "scores": [float("nan")] * len(predictions[0]["scores"])}
     with pytest.raises(PredictionError, match="score"):
         metric.compute(predictions=[nan], references=references[:1])
+
+
+def test_a_bad_batch_fails_at_add_batch(per_image):
+    """Validation happens when images are added (naming the image and the field), not at compute."""
+    evaluate, predictions, references, _ = per_image
+    metric = evaluate.load(MODULE)
+    metric.add_batch(predictions=predictions[:2], references=references[:2])
+    bad = {**predictions[2], "labels": ["cat"] * len(predictions[2]["labels"])}
+    with pytest.raises(PredictionError, match=r"image #1 of the batch.*field 'labels': element 0"):
+        metric.add_batch(predictions=[predictions[3], bad], references=[references[3], references[2]])
+    no_width = {k: v for k, v in references[2].items() if k != "width"}
+    with pytest.raises(CocoFormatError, match="width"):
+        metric.add(prediction={k: v for k, v in predictions[2].items() if k != "image_size"}, reference=no_width)
+    metric.add_batch(predictions=predictions[2:], references=references[2:])  # the good images still count
+    assert metric.compute(iou_types=["segm"])["segm_AP"] > 0.3

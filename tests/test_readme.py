@@ -160,8 +160,19 @@ def _check_sce(ns: dict, ws: Path, out: str) -> None:
     assert "2.0726" in out
 
 
+def _check_streaming_metric(ns: dict, ws: Path, out: str) -> None:
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)  # the block's Accelerator is not the next test's
+    GradientState._reset_state()
+    metric, results = ns["metric"], ns["results"]
+    assert metric.num_images == 16 and metric.state_nbytes() < 200 * metric.num_detections
+    assert 0.3 < results["boundary"].stats["AP"] < results["segm"].stats["AP"] < 1.0  # 2 px off: boundaries suffer
+    assert f"Boundary AP {results['boundary'].stats['AP']:.3f}" in out
+
+
 CHECKS = {"apply_noise(": _check_noise, "evaluate.load(": _check_metric, "NoiseTransform.for_coco_n(": _check_hub,
-          "symmetric_cross_entropy(": _check_sce}
+          "symmetric_cross_entropy(": _check_sce, "InstanceSegmentationAP(": _check_streaming_metric}
 
 
 @pytest.mark.parametrize("block", readme_blocks(), ids=lambda b: f"line{b.line}")

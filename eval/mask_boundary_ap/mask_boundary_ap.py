@@ -1,7 +1,9 @@
 """Mask AP, Boundary AP and box AP (COCO-style) as a Hugging Face ``evaluate`` module.
 
-A thin wrapper over :mod:`hf_noisy.metrics`: the per-image inputs are stored as JSON strings and turned into a
-COCO ground truth and COCO results at ``compute()``.
+A thin wrapper over :class:`hf_noisy.metrics.InstanceSegmentationAP`: each image is validated when it is added
+(a bad batch fails at ``add_batch``, naming the image and the field), stored as JSON strings (evaluate's cache,
+which also gathers the processes of a distributed run), and matched and accumulated by the metric class at
+``compute()``, whose options (IoU types, rules, categories) decide the matching.
 """
 
 import json
@@ -9,10 +11,9 @@ import json
 import datasets
 import evaluate
 
-from hf_noisy.coco import validate_coco
 from hf_noisy.errors import HfNoisyError
-from hf_noisy.metrics import IOU_TYPES, LVIS_MAX_DETS, evaluate_coco, evaluate_lvis, is_lvis
-from hf_noisy.metrics.per_image import coco_from_images, flatten
+from hf_noisy.metrics import DEFAULT_DILATION_RATIO, IOU_TYPES, InstanceSegmentationAP, is_lvis
+from hf_noisy.metrics.driver import flatten
 
 _DESCRIPTION = """\
 COCO mask AP (segm), box AP (bbox) and Boundary AP (boundary; Boundary IoU, Cheng et al. CVPR 2021) with the 12
@@ -28,14 +29,14 @@ Args:
         "annotations": [{"segmentation": polygons or RLE, "category_id": int, "iscrowd": 0/1, ...}],
         LVIS only: "neg_category_ids": [int], "not_exhaustive_category_ids": [int]}.
     iou_types: list of "segm", "bbox", "boundary" (default all three).
-    dilation_ratio: boundary width as a fraction of the image diagonal (default 0.02).
+    dilation_ratio: boundary width as a fraction of the image diagonal (default DEFAULT_DILATION_RATIO, 0.02).
     rules: "coco", "lvis", or None (default): "lvis" with the config name "lvis" or when the references (or
         categories) carry LVIS fields, else "coco".
     categories: optional list of category dicts ({"id", "name", "frequency": "r"/"c"/"f"}, e.g. LVIS's);
         default: the ids used by references and predictions (then APr/APc/APf are -1).
     max_dets: COCO: detections kept per image and category (default 100); LVIS: per image (default 300).
     per_category: also return f"{iou_type}_AP_cat{id}" (default False).
-    num_proc: processes that evaluate images (default 1; the numbers are the same for any value).
+    num_proc: processes that match images (default 1; the numbers are the same for any value).
 Returns:
     a flat dict {f"{iou_type}_{stat}": float}, stat in AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs,
     ARm, ARl (COCO) or AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (LVIS); -1.0 where
@@ -60,31 +61,31 @@ class MaskBoundaryAP(evaluate.Metric):
         )
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add images: lists of per-image predictions and references (or one image's dicts)."""
+        """Add images: lists of per-image predictions and references (or one image's dicts), validated now."""
         if isinstance(predictions, dict):
             predictions, references = [predictions], [references]
+        if predictions is not None and references is not None:
+            InstanceSegmentationAP().check(predictions, references)
         return super().add_batch(predictions=_dump(predictions), references=_dump(references), **kwargs)
 
     def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one image's prediction and reference."""
+        """Add one image's prediction and reference, validated now."""
+        if prediction is not None and reference is not None:
+            InstanceSegmentationAP().check([prediction], [reference])
         return super().add(prediction=json.dumps(prediction), reference=json.dumps(reference), **kwargs)
 
-    def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=0.02, max_dets=None,
-                 per_category=False, rules=None, categories=None, num_proc=1):
-        gt, results = coco_from_images([json.loads(p) for p in predictions], [json.loads(r) for r in references],
-                                       categories)
-        validate_coco(gt, source="references", allow_empty_masks=True)
+    def _compute(self, predictions, references, iou_types=IOU_TYPES, dilation_ratio=DEFAULT_DILATION_RATIO,
+                 max_dets=None, per_category=False, rules=None, categories=None, num_proc=1):
+        predictions, references = [json.loads(p) for p in predictions], [json.loads(r) for r in references]
         if rules is None:
-            rules = "lvis" if self.config_name == "lvis" or is_lvis(gt) else "coco"
-        if rules == "lvis":
-            evaluations = evaluate_lvis(gt, results, iou_types, dilation_ratio=dilation_ratio,
-                                        max_dets=LVIS_MAX_DETS if max_dets is None else max_dets, num_proc=num_proc)
-        elif rules == "coco":
-            evaluations = evaluate_coco(gt, results, iou_types, dilation_ratio=dilation_ratio,
-                                        max_dets=100 if max_dets is None else max_dets, num_proc=num_proc)
-        else:
+            lvis = self.config_name == "lvis" or is_lvis({"images": references, "categories": categories or []})
+            rules = "lvis" if lvis else "coco"
+        if rules not in ("coco", "lvis"):
             raise HfNoisyError(f"rules must be 'coco', 'lvis' or None (automatic), got {rules!r}")
-        return flatten(evaluations, per_category)
+        metric = InstanceSegmentationAP(iou_types, protocol=rules, categories=categories,
+                                        dilation_ratio=dilation_ratio, max_dets=max_dets)
+        metric.update(predictions, references, num_proc=num_proc)
+        return flatten(metric.compute(), per_category)
 
 
 def _dump(items):

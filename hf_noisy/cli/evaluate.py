@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", required=True, help="ground-truth COCO or LVIS instance file")
     parser.add_argument("--predictions", required=True, help="COCO results JSON file")
     parser.add_argument("--iou-types", default="segm,bbox,boundary", help="comma-separated: segm, bbox, boundary")
-    parser.add_argument("--dilation-ratio", type=float, default=0.02, help="boundary width / image diagonal")
+    parser.add_argument("--dilation-ratio", type=float, default=None,
+                        help="boundary width / image diagonal (default: the Boundary IoU paper's, "
+                             "hf_noisy.metrics.DEFAULT_DILATION_RATIO)")
     parser.add_argument("--max-dets", type=int, default=None,
                         help="COCO rules: detections kept per image and category (default 100); "
                              "LVIS rules: detections kept per image (default 300)")
@@ -51,24 +53,20 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..coco import load_coco
-    from ..metrics import (LVIS_MAX_DETS, PredictionError, available_cpus, check_ground_truth, evaluate_coco,
-                           evaluate_lvis, is_lvis)
+    from ..metrics import (DEFAULT_DILATION_RATIO, LVIS, PredictionError, available_cpus, check_ground_truth, evaluate,
+                           protocol_for)
 
     gt = load_coco(args.gt, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
     predictions = args.predictions  # streamed from the file, in bounded memory
     num_proc = available_cpus() if args.num_proc is None else args.num_proc
     iou_types = [name.strip() for name in args.iou_types.split(",") if name.strip()]
     check_ground_truth(gt, iou_types, source=args.gt)
-    lvis = is_lvis(gt) if args.lvis is None else args.lvis
-    if lvis:
-        max_dets = LVIS_MAX_DETS if args.max_dets is None else args.max_dets
-        evaluate = evaluate_lvis
-    else:
-        max_dets = 100 if args.max_dets is None else args.max_dets
-        evaluate = evaluate_coco
+    protocol = protocol_for(gt, {None: "auto", True: "lvis", False: "coco"}[args.lvis])
+    max_dets = protocol.max_detections if args.max_dets is None else args.max_dets
+    dilation_ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
     try:
-        results = evaluate(gt, predictions, iou_types, dilation_ratio=args.dilation_ratio, max_dets=max_dets,
-                           num_proc=num_proc)
+        results = evaluate(gt, predictions, protocol, iou_types, dilation_ratio=dilation_ratio,
+                           max_dets=max_dets, num_proc=num_proc)
     except PredictionError as err:  # name the file the detection is in
         if str(err).startswith(str(args.predictions)):
             raise
@@ -82,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     names = {category["id"]: category["name"] for category in gt["categories"]}
     stat_names = list(next(iter(results.values())).stats)
-    if lvis:
+    if protocol is LVIS:
         print(f"LVIS federated rules, {max_dets} detections per image; APr/APc/APf: rare/common/frequent categories\n")
     print(f"{'':>8}" + "".join(f"{name:>8}" for name in stat_names))
     for name, result in results.items():

@@ -25,18 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "a config name)")
     parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: --clean and --noisy "
                         "are configs")
-    parser.add_argument("--dilation-ratio", type=float, default=0.02, help="boundary width / image diagonal")
+    parser.add_argument("--dilation-ratio", type=float, default=None,
+                        help="boundary width / image diagonal (default: the Boundary IoU paper's, "
+                             "hf_noisy.metrics.DEFAULT_DILATION_RATIO)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..metrics import score_quality
+    from ..metrics import DEFAULT_DILATION_RATIO, score_quality
     from ._pair import load_pair
 
     clean, noisy = load_pair(args.clean, args.noisy, args.build)
-    report = score_quality(clean, noisy, dilation_ratio=args.dilation_ratio)
+    ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
+    report = score_quality(clean, noisy, dilation_ratio=ratio)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

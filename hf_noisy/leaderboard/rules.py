@@ -1,8 +1,8 @@
 """How a board scores a benchmark's submissions: the registry's protocol (:attr:`hf_noisy.benchmarks.Benchmark.protocol`)
 and detections per image, evaluated by :mod:`hf_noisy.metrics`. The board owns no scoring rule of its own.
 
-COCO-N, Cityscapes-N and COCO-WAN are scored with COCO rules (:func:`hf_noisy.metrics.evaluate_coco`), LVIS-N
-with LVIS rules (:func:`hf_noisy.metrics.evaluate_lvis`: federated negatives, APr/APc/APf), as the paper does.
+COCO-N, Cityscapes-N and COCO-WAN are scored with COCO rules, LVIS-N with LVIS rules (federated negatives,
+APr/APc/APf), as the paper does: :func:`hf_noisy.metrics.evaluate` with the record's protocol.
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ def score(benchmark: str, gt: dict, predictions: list | str, num_proc: int | Non
     prints them (fractions in [0, 1], ``-1`` where undefined). ``predictions``: a results list or a results
     file's path (read in bounded memory); ``num_proc``: processes (default: the CPUs this process may use; the
     numbers are the same for any value)."""
-    from ..metrics import IOU_TYPES, available_cpus, evaluate_coco, evaluate_lvis
+    from ..metrics import IOU_TYPES, available_cpus, evaluate
 
     rules = rules_for(benchmark)
-    evaluate = evaluate_lvis if rules.protocol == "lvis" else evaluate_coco
-    results = evaluate(gt, predictions, IOU_TYPES, max_dets=rules.max_per_image,
+    results = evaluate(gt, predictions, rules.protocol, IOU_TYPES, max_dets=rules.max_per_image,
                        num_proc=available_cpus() if num_proc is None else num_proc)
     return {name: dict(result.stats) for name, result in results.items()}

@@ -16,13 +16,13 @@ accumulation orders detections by (category, score, image position, rank), never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .boundary import dilation_pixels
 
-__all__ = ["Setup", "Matches", "evaluate_image", "concat", "accumulate", "coco_stats"]
+__all__ = ["Setup", "Matches", "evaluable_annotation", "pairwise_iou", "evaluate_image", "concat", "accumulate"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,15 @@ class Setup:
         max_dets: detection limits, increasing (COCO: ``(1, 10, 100)``; LVIS: ``(300,)``); the last one caps the
             detections kept per image and category.
         dilation_ratio: boundary width as a fraction of the image diagonal.
-        lvis: LVIS rules (unmatched detections of a not-exhaustively-annotated category are ignored).
+        federated: LVIS's federated matching (unmatched detections of a not-exhaustively-annotated category are
+            ignored); set by the protocol (:attr:`hf_noisy.metrics.protocol.Protocol.federated`).
     """
 
     iou_types: tuple[str, ...]
     category_ids: tuple[int, ...]
     max_dets: tuple[int, ...]
     dilation_ratio: float
-    lvis: bool = False
+    federated: bool = False
     iou_thresholds: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     recall_thresholds: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     area_ranges: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
@@ -88,23 +89,52 @@ def _empty(setup: Setup) -> Matches:
                    np.zeros((len(setup.category_ids), len(setup.area_ranges)), np.int64))
 
 
+def pairwise_iou(detections: Sequence, truths: Sequence, crowd: Sequence[int]) -> np.ndarray:
+    """IoU of every detection (rows) with every ground truth (columns), float64 ``[D, G]``, of masks (RLEs) or
+    boxes (``[x, y, w, h]``): faster-coco-eval's C++ ``iou``, the one the evaluation matches with; for a ``crowd``
+    ground truth, pycocotools' rule (intersection over the detection's area)."""
+    from faster_coco_eval.core.mask import iou
+
+    if not len(detections) or not len(truths):
+        return np.zeros((len(detections), len(truths)))
+    values = iou(list(detections), list(truths), [int(bool(c)) for c in crowd])
+    return np.asarray(values, np.float64).reshape(len(detections), len(truths))
+
+
+def evaluable_annotation(ann: dict, height: int, width: int) -> dict:
+    """A ground-truth annotation with the fields :func:`evaluate_image` reads (a copy; ``ann`` is not touched).
+
+    Conventions (pycocotools'): ``area`` as given decides the small/medium/large range; a missing ``area`` is the
+    mask's pixel count, a missing ``bbox`` the mask's tight box ``[x, y, w, h]``, a missing ``iscrowd`` 0; an
+    annotation without ``segmentation`` (``bbox`` scoring only) has its box as its mask, as ``loadRes`` does."""
+    from pycocotools import mask as mask_utils
+
+    from ..masks import box_polygon, segmentation_to_rle
+
+    rle = segmentation_to_rle(ann["segmentation"] if "segmentation" in ann else box_polygon(ann["bbox"]),
+                              height, width)
+    return {
+        "id": ann["id"], "image_id": ann["image_id"], "category_id": ann["category_id"],
+        "segmentation": rle, "iscrowd": int(ann.get("iscrowd", 0)),
+        "area": float(ann["area"]) if "area" in ann else float(mask_utils.area(rle)),
+        "bbox": [float(v) for v in ann["bbox"]] if "bbox" in ann else [float(v) for v in mask_utils.toBbox(rle)],
+    }
+
+
 def evaluate_image(position: int, image: dict, ground_truth: list[dict], detections: list[dict], setup: Setup,
                    category_index: dict[int, int] | None = None) -> Matches:
     """Match one image's detections to its ground truth, per IoU type.
 
     Args:
         position: the image's position in the evaluation's image order (stored on each row).
-        image: the image (``height``, ``width``; LVIS: ``not_exhaustive_category_ids``).
-        ground_truth: its evaluable annotations (see :func:`hf_noisy.metrics.coco_eval.ground_truth_annotations`),
-            in file order.
+        image: the image (``height``, ``width``; federated rules: ``not_exhaustive_category_ids``).
+        ground_truth: its evaluable annotations (see :func:`evaluable_annotation`), in file order.
         detections: its evaluable detections (see :func:`hf_noisy.metrics.prepare_predictions`), in results
             order.
         setup: the evaluation.
         category_index: ``{category id: index}`` of ``setup.category_ids`` (computed when not given).
     """
     from array import array
-
-    from faster_coco_eval.core.mask import iou
 
     from .._rle import boundary_counts, match_detections
 
@@ -121,7 +151,7 @@ def evaluate_image(position: int, image: dict, ground_truth: list[dict], detecti
     A, T = len(areas), len(setup.iou_thresholds)
     ranges = array("d", [v for pair in areas for v in pair]).tobytes()
     thresholds = array("d", setup.iou_thresholds.tolist()).tobytes()
-    not_exhaustive = set(image.get("not_exhaustive_category_ids") or ()) if setup.lvis else set()
+    not_exhaustive = set(image.get("not_exhaustive_category_ids") or ()) if setup.federated else set()
     ground_truth_count = np.zeros((len(setup.category_ids), A), np.int64)
     for category_id, anns in gts.items():
         ground_truth_count[index[category_id]] = [
@@ -153,14 +183,13 @@ def evaluate_image(position: int, image: dict, ground_truth: list[dict], detecti
             if not gt:
                 ious = b""
             elif iou_type == "bbox":
-                ious = np.asarray(iou([d["bbox"] for d in dt], [g["bbox"] for g in gt], crowd), np.float64)
+                ious = pairwise_iou([d["bbox"] for d in dt], [g["bbox"] for g in gt], crowd)
             else:
                 if mask_ious is None:
-                    mask_ious = np.asarray(iou([d["segmentation"] for d in dt], [g["segmentation"] for g in gt],
-                                               crowd), np.float64)
+                    mask_ious = pairwise_iou([d["segmentation"] for d in dt], [g["segmentation"] for g in gt], crowd)
                 ious = mask_ious
                 if iou_type == "boundary":
-                    boundary = np.asarray(iou([band(d) for d in dt], [band(g) for g in gt], crowd), np.float64)
+                    boundary = pairwise_iou([band(d) for d in dt], [band(g) for g in gt], crowd)
                     if any(crowd):
                         non_crowd = ~np.asarray(crowd, dtype=bool)
                         ious = mask_ious.copy()
@@ -221,28 +250,4 @@ def accumulate(matches: Matches, iou_type: str, setup: Setup) -> tuple[np.ndarra
         precision[:, :, k] = np.frombuffer(p, np.float64).reshape(T, R, A, M)
         recall[:, k] = np.frombuffer(r, np.float64).reshape(T, A, M)
     return precision, recall
-
-
-def _mean(values: np.ndarray) -> float:
-    defined = values[values > -1]
-    return -1.0 if len(defined) == 0 else float(np.mean(defined))
-
-
-def coco_stats(precision: np.ndarray, recall: np.ndarray) -> list[float]:
-    """The 12 COCO summary numbers (``precision`` and ``recall`` with 3 detection limits), computed as
-    faster-coco-eval's ``summarize`` does (same selections, same means)."""
-    from faster_coco_eval.core.cocoeval import Params
-
-    thresholds = np.asarray(Params(iouType="segm").iouThrs)
-    at = {t: np.where(t == thresholds)[0] for t in (0.5, 0.75)}
-
-    def ap(area: int = 0, iou: float | None = None) -> float:
-        s = precision if iou is None else precision[at[iou]]
-        return _mean(s[:, :, :, area, -1])
-
-    def ar(area: int = 0, m: int = -1) -> float:
-        return _mean(recall[:, :, area, m])
-
-    return [ap(), ap(iou=0.5), ap(iou=0.75), ap(1), ap(2), ap(3),
-            ar(m=0), ar(m=1), ar(m=2), ar(1), ar(2), ar(3)]
 

@@ -99,7 +99,8 @@ def check_ground_truth(gt: dict, iou_types: Iterable[str], *, source: str = "gro
                                   where=f"annotation {ann['id']}", field="segmentation")
 
 
-def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("segm", "bbox", "boundary")) -> list[dict]:
+def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("segm", "bbox", "boundary"), *,
+                        box_area: bool | None = None) -> list[dict]:
     """Validated copies of ``results`` as annotations of a result set, ready for evaluation.
 
     Each returned dict has ``id``, ``image_id``, ``category_id``, ``segmentation`` (compressed RLE, str
@@ -107,6 +108,8 @@ def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("seg
     and categories define the valid ids and sizes). ``iou_types`` are the types to be scored: with ``bbox``
     alone, box-only results are accepted (see the module docstring). Raises :class:`PredictionError` (and
     :class:`~hf_noisy.coco.CocoFormatError` for a ground truth without masks, see :func:`check_ground_truth`).
+    ``box_area``: the area rule when ``results`` continue a results list whose first detection decided it
+    (``None``: this list's first result decides, as ``loadRes``).
     """
     from pycocotools import mask as mask_utils
 
@@ -119,7 +122,8 @@ def prepare_predictions(results: Any, gt: dict, iou_types: Iterable[str] = ("seg
         raise PredictionError(f"results must be a list of detections, got {type(results).__name__}")
     sizes = {image["id"]: (image["height"], image["width"]) for image in gt["images"]}
     categories = {category["id"] for category in gt["categories"]}
-    box_area = bool(results) and isinstance(results[0], dict) and bool(results[0].get("bbox"))
+    if box_area is None:
+        box_area = bool(results) and isinstance(results[0], dict) and bool(results[0].get("bbox"))
     prepared = []
     for index, result in enumerate(results):
         where = f"detection #{index}"

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
+from .coco_eval import evaluate_coco
 
 __all__ = ["GroupQuality", "QualityReport", "QualityError", "score_quality"]
 
@@ -71,7 +72,6 @@ def _mean(values: list[float]) -> float | None:
 def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_DILATION_RATIO) -> QualityReport:
     """Score ``noisy`` against ``clean`` (both validated COCO dicts over the same images); see the module docstring."""
     from ..masks import mask_iou, segmentation_to_rle
-    from .coco_eval import evaluate_coco
 
     _check_compatible(clean, noisy)
     sizes = {image["id"]: (image["height"], image["width"]) for image in clean["images"]}

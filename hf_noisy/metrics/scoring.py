@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .engine import Matches, Setup, concat, evaluate_image
+from .engine import Matches, Setup, concat, evaluable_annotation, evaluate_image
 
 __all__ = ["DetectionStore", "available_cpus", "score"]
 
@@ -285,8 +285,6 @@ def _expand(chunk: _Chunk, truth: _Truth) -> Iterator[tuple[int, dict, list[dict
 
 def _evaluate_chunk(chunk: _Chunk, setup: Setup, truth: _Truth | None = None) -> Matches:
     """The matches of one chunk's images (``truth``: the ground truth, by default the worker's)."""
-    from .coco_eval import evaluable_annotation
-
     index = {category_id: k for k, category_id in enumerate(setup.category_ids)}
     parts = []
     for position, image, anns, detections in _expand(chunk, truth or _WORKER["truth"]):

@@ -579,28 +579,33 @@ def _disagreement(a, b_rle: dict) -> float:
     return area_a + area_b - 2 * inter
 
 
-def _sigma_fit(crops: list, noisy_rles: list[dict], seed: int, boot: int = 400) -> tuple[float, float, float]:
+def _sigma_fit(crops: list, noisy_rles: list[dict], seed: int, boot: int = 400,
+               replicates: int = 2) -> tuple[float, float, float]:
     """Localization sigma (pixels) and its 95% bootstrap interval: the sigma whose simulations on these clean
-    masks give the observed mean of ``|clean XOR noisy| / perimeter`` (linear interpolation on SIGMAS)."""
+    masks (``replicates`` per mask and sigma) give the observed mean of ``|clean XOR noisy| / perimeter``
+    (linear interpolation on SIGMAS). The bootstrap resamples the instances and, for each, one of its
+    simulation replicates, so the interval holds the calibration's own noise too."""
     from . import spatial
 
     perimeters = np.array([_perimeter(c) for c in crops])
     observed = np.array([_disagreement(c, r) for c, r in zip(crops, noisy_rles)]) / perimeters
-    simulated = np.empty((len(SIGMAS), len(crops)))
-    for g, sigma in enumerate(SIGMAS):
-        for i, crop in enumerate(crops):
-            rng = np.random.default_rng([seed, g, i])
-            noisy = spatial.localize(crop, sigma, rng)
-            simulated[g, i] = _disagreement(crop, noisy.to_rle()) / perimeters[i]
+    simulated = np.empty((replicates, len(SIGMAS), len(crops)))
+    for r in range(replicates):
+        for g, sigma in enumerate(SIGMAS):
+            for i, crop in enumerate(crops):
+                noisy = spatial.localize(crop, sigma, np.random.default_rng([seed, r, g, i]))
+                simulated[r, g, i] = _disagreement(crop, noisy.to_rle()) / perimeters[i]
 
-    def invert(index: np.ndarray) -> float:
-        curve = simulated[:, index].mean(axis=1)
-        curve = np.maximum.accumulate(curve)  # monotone in sigma up to simulation noise
-        return float(np.interp(observed[index].mean(), curve, SIGMAS))
+    def invert(curve: np.ndarray, target: float) -> float:
+        return float(np.interp(target, np.maximum.accumulate(curve), SIGMAS))  # monotone up to simulation noise
 
-    value = invert(np.arange(len(crops)))
+    value = invert(simulated.mean(axis=(0, 2)), observed.mean())
     rng = np.random.default_rng([seed, 1 << 20])
-    draws = [invert(rng.integers(0, len(crops), len(crops))) for _ in range(boot)]
+    draws = []
+    for _ in range(boot):
+        index = rng.integers(0, len(crops), len(crops))
+        replicate = rng.integers(0, replicates, len(crops))
+        draws.append(invert(simulated[replicate, :, index].mean(axis=0), observed[index].mean()))
     low, high = np.percentile(draws, [2.5, 97.5])
     return value, float(low), float(high)
 

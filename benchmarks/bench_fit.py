@@ -176,13 +176,14 @@ def main(argv: list[str] | None = None) -> int:
                 noisy = apply_noise(copy.deepcopy(clean), spec).data
                 stripped = {**noisy, "annotations": [{k: v for k, v in a.items() if k not in PROVENANCE}
                                                      for a in noisy["annotations"]]}
-                if args.renumber:
-                    stripped["annotations"] = [dict(a, id=a["id"] + 10**12) for a in stripped["annotations"]]
+                if args.renumber:  # past every clean id (replicas included): no id agrees
+                    offset = max(a["id"] for a in clean["annotations"]) + 1
+                    stripped["annotations"] = [dict(a, id=a["id"] + offset) for a in stripped["annotations"]]
                 start = time.perf_counter()
                 result = fit_spec(clean, stripped)
                 seconds = time.perf_counter() - start
                 data = (f"coco-tiny x{times}{', ids renumbered' if args.renumber else ''} "
-                        f"({result.eligible} inst. paired, fit {seconds:.0f} s)")
+                        f"({result.eligible} inst., {len(result.matching.pairs)} paired, fit {seconds:.0f} s)")
                 rows = compare(spec_dict, noisy, result)
                 for row in rows:
                     conf = (f"[{_fmt(row['low'])}, {_fmt(row['high'])}]" if row.get("low") is not None

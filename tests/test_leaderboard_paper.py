@@ -33,8 +33,8 @@ def test_every_number_of_the_table_is_on_the_board(tables: dict, number: int):
         method = paper_row.get("method", "CE")  # Tables 2, 5 and 6 train with the standard (CE) class loss
         for column, value in zip(table["columns"], paper_row["values"], strict=True):
             level, metric = column.split("_")
-            (row,) = [r for r in rows[paper_row["benchmark"]]
-                      if (r["Model"], r["Method"], r["Trained on"]) == (paper_row["model"], method, LEVELS[level])]
+            (row,) = [r for r in rows[paper_row["benchmark"]] if r["Version"] == "paper"
+                      and (r["Model"], r["Method"], r["Trained on"]) == (paper_row["model"], method, LEVELS[level])]
             assert row[METRIC_COLUMNS[metric]] == value, (number, paper_row, column)
             assert row["Source"] == "reported" and row["Submitter"] == "paper"
             assert re.search(rf"\bTables? (\d, )*{number}\b", row["Reference"]), row["Reference"]
@@ -54,8 +54,12 @@ def test_the_board_holds_nothing_the_paper_does_not_print(tables: dict):
                              LEVELS[level], METRIC_COLUMNS[metric], value))
     shown = {(benchmark, r["Model"], r["Method"], r["Trained on"], column, r[column])
              for benchmark, rs in board_rows(None).items() for r in rs for column in METRIC_COLUMNS.values()
-             if r[column] is not None}
+             if r[column] is not None and r["Version"] == "paper"}
     assert shown == printed
+    # every other reported row is the authors' later report, labelled as such (tests/test_fit.py checks its numbers)
+    others = [r for rs in board_rows(None).values() for r in rs if r["Version"] != "paper"]
+    assert others and {(r["Submitter"], r["Version"], r["Reference"]) for r in others} == {
+        ("authors' later repository", "authors-later", "Later repository")}
     assert {benchmark for benchmark, *_ in shown} == {"coco-n", "cityscapes-n", "lvis-n", "coco-wan"}
 
 
@@ -101,3 +105,23 @@ def test_tables_1_3_and_4_are_on_the_protocol_page(tables: dict):
     assert [row[1:] for row in t4] == [as_shown(row["values"]) for row in tables["table_4"]["rows"]]
     # the transcription's caveats travel with the numbers
     assert load_reported()["notes"] == tables["notes"]
+
+
+def test_the_authors_later_numbers_are_a_second_source_beside_v1():
+    """Mask2Former R50 on COCO-N: the v1 paper's mask AP and the authors' later repository's, two labelled rows per
+    level (not one row that conflicts), both in the default view, retention computed within each source."""
+    from hf_noisy.leaderboard.table import default_view
+
+    rows = [r for r in default_view(board_rows(None)["coco-n"]) if (r["Model"], r["Method"]) == ("Mask2Former R50", "CE")]
+    by_source = {(r["Submitter"], r["Trained on"]): r for r in rows}
+    assert len(by_source) == len(rows) == 8
+    v1 = {level: by_source["paper", level]["Mask AP"] for level in ("clean", "easy", "medium", "hard")}
+    later = {level: by_source["authors' later repository", level]["Mask AP"] for level in ("clean", "easy", "medium", "hard")}
+    assert v1 == {"clean": 42.9, "easy": 41.7, "medium": 39.9, "hard": 37.4}
+    assert later == {"clean": 42.9, "easy": 33.5, "medium": 30.1, "hard": 26.7}
+    hard = by_source["authors' later repository", "hard"]
+    assert hard["Source"] == "reported" and hard["Version"] == "authors-later" and hard["Reference"] == "Later repository"
+    assert hard["Retention"] == round(100 * 26.7 / 42.9, 1) and hard["Boundary AP"] is None
+    assert by_source["paper", "hard"]["Reference"] == "Tables 2, 5"
+    table = next(t for t in load_reported()["tables"] if t.get("reported_by"))
+    assert "later" in table["source"] and "not in arXiv:2406.10891 v1" in table["source"]

@@ -20,6 +20,7 @@ COMMANDS = {
     "show": "show",
     "evaluate": "evaluate",
     "quality": "quality",
+    "fit": "fit",
     "build": "build",
     "push": "push",
     "push-metric": "push_metric",

@@ -46,6 +46,8 @@ examples:
   hf-noisy build cityscapes-n --cityscapes-root /data/cityscapes --out cityscapes-n
   hf-noisy build coco-wan --coco-root /data/coco --wan-dir wan/ --out coco-wan
   hf-noisy build shapes-n --out shapes-n
+  hf-noisy build coco-n --coco-root /data/coco --levels clean --precomputed coco-rem=instances_train2017_rem.json \\
+      --out coco-rem      # a config wrapping a file made elsewhere (README: "Released files as configs")
   python -c "from datasets import load_dataset; print(load_dataset('coco-n', 'hard'))"
 """.format(sources="\n".join(f"  {name:<13} {benchmarks.get(name).source_help}" for name in benchmarks.ids()),
            defaults=_default_storage())
@@ -67,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to create")
     parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs: clean, easy, medium, hard, or NAME=SPEC, a config noised by a "
                              "preset or spec file, e.g. erode7=erode.yaml (default: clean,easy,medium,hard)")
+    parser.add_argument("--precomputed", action="append", default=[], metavar="NAME=FILE",
+                        help="add a config NAME wrapping a COCO annotation file made elsewhere for the source's train "
+                        "images (a released noisy set, a re-annotation); repeatable; its SHA-256 goes in the card")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0; not for coco-wan)")
     parser.add_argument("--images", choices=["embedded", "shared", "none"], default=None,
                         help="image storage (default: the benchmark's, following its source's terms; see above)")
@@ -90,11 +95,18 @@ def run(args: argparse.Namespace) -> int:
     if record.generated and (args.max_images is not None or args.no_verify_images):
         raise HfNoisyError(f"{args.dataset} is generated: use --num-train/--num-val, not --max-images or "
                            "--no-verify-images")
+    precomputed: dict[str, str] = {}
+    for item in args.precomputed:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip() or name.strip() in precomputed:
+            raise HfNoisyError(f"--precomputed takes distinct NAME=FILE, got {item!r}")
+        precomputed[name.strip()] = path.strip()
     result = build_benchmark(
         args.dataset, args.out, configs=[level.strip() for level in args.levels.split(",") if level.strip()],
         seed=args.seed, images=args.images, num_proc=args.num_proc, max_images=args.max_images,
         images_per_shard=args.images_per_shard, overwrite=args.overwrite,
         progress=not args.no_progress and sys.stderr.isatty(), verify_images=not args.no_verify_images,
+        precomputed=precomputed,
         **{name: getattr(args, name) for name in record.options})
     meta = result.metadata
     print(f"wrote {result.path} ({meta['benchmark']} {meta['benchmark_version']}, images {meta['images']}) "

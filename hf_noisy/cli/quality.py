@@ -9,17 +9,22 @@ DESCRIPTION = """\
 Score a noisy COCO file against the clean file it was made from: the noisy annotations as detections
 (score 1.0) give mask AP and Boundary AP; each noisy annotation paired with the clean annotation of the same
 id gives mean mask IoU and mean boundary IoU. Broken down by the op recorded in each annotation's
-`noise_op` field when the noisy file has it.
+`noise_op` field when the noisy file has it. With --build, --clean and --noisy name two configs of a dataset
+built by `hf-noisy build` (their train splits), e.g. a config wrapping a released file (`--precomputed`).
 
-example:
+examples:
   hf-noisy noise instances_val2017.json -o noisy.json --spec medium
   hf-noisy quality --clean instances_val2017.json --noisy noisy.json
+  hf-noisy quality --build coco-n --clean clean --noisy coco-n-hard-released
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clean", required=True, help="clean COCO instance file")
-    parser.add_argument("--noisy", required=True, help="noisy COCO instance file over the same images")
+    parser.add_argument("--clean", required=True, help="clean COCO instance file (with --build: a config name)")
+    parser.add_argument("--noisy", required=True, help="noisy COCO instance file over the same images (with --build: "
+                        "a config name)")
+    parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: --clean and --noisy "
+                        "are configs")
     parser.add_argument("--dilation-ratio", type=float, default=None,
                         help="boundary width / image diagonal (default: the Boundary IoU paper's, "
                              "hf_noisy.metrics.DEFAULT_DILATION_RATIO)")
@@ -29,11 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..coco import load_coco
     from ..metrics import DEFAULT_DILATION_RATIO, score_quality
+    from ._pair import load_pair
 
-    clean = load_coco(args.clean, allow_empty_masks=True)
-    noisy = load_coco(args.noisy, allow_empty_masks=True)
+    clean, noisy = load_pair(args.clean, args.noisy, args.build)
     ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
     report = score_quality(clean, noisy, dilation_ratio=ratio)
     if args.json:

@@ -21,7 +21,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
 from .. import benchmarks
 from ..benchmarks import CONFIGS
@@ -142,6 +142,21 @@ def _precomputed_configs(record: benchmarks.Benchmark, configs: Sequence[str],
     return {name: Clean() if name == "clean" else Precomputed(Path(folder) / files[name]) for name in configs}
 
 
+def _released_configs(record: benchmarks.Benchmark, files: Mapping[str, str | os.PathLike],
+                      taken: Mapping[str, ConfigRule]) -> dict[str, ConfigRule]:
+    """``{name: Precomputed(file, keep_ids=False)}`` for files made elsewhere; each must exist, names new."""
+    if record.generated:
+        raise HfNoisyError(f"{record.id} is generated: no file made elsewhere covers its images")
+    rules: dict[str, ConfigRule] = {}
+    for name, path in files.items():
+        if not name or not name.replace("-", "").replace("_", "").isalnum() or name in taken or name == "clean":
+            raise HfNoisyError(f"precomputed config names must be new, of letters, digits, - and _; got {name!r}")
+        if not Path(path).is_file():
+            raise HfNoisyError(f"precomputed config {name!r}: no such file {path}")
+        rules[name] = Precomputed(Path(path), keep_ids=False)
+    return rules
+
+
 def build_benchmark(
     benchmark: str,
     out_dir: str | os.PathLike,
@@ -155,6 +170,7 @@ def build_benchmark(
     overwrite: bool = False,
     progress: bool = False,
     verify_images: bool = True,
+    precomputed: Mapping[str, str | os.PathLike] | None = None,
     **source: Any,
 ) -> BuildResult:
     """Build ``benchmark`` (an id of :mod:`hf_noisy.benchmarks`) into the dataset folder ``out_dir``.
@@ -173,6 +189,11 @@ def build_benchmark(
             ``"none"``: ``load_coco_n(folder, config, image_root=cityscapes_root)`` joins your own copy back).
         max_images: only the first N images of each split (not for a generated source: size it instead).
         verify_images: decode every image before writing (sizes are always checked).
+        precomputed: more configs, ``{name: file}``, after ``configs``: each wraps a COCO annotation file made
+            elsewhere for the source's train images (a released noisy set, a re-annotation such as COCO-ReM),
+            whatever its annotation ids (:class:`~hf_noisy.hub.build.Precomputed` with ``keep_ids=False``). It
+            must list every train image with the source's size and only the source's categories (same ids and
+            names); the card records its SHA-256. The build is then ``custom``.
         num_proc, images_per_shard, overwrite, progress: as :func:`~hf_noisy.hub.build.build_dataset`.
 
     The version is ``v1.0`` for the paper's configs with seed 1 on a whole source of a versioned benchmark,
@@ -196,6 +217,8 @@ def build_benchmark(
         rules, official = _precomputed_configs(record, configs, source.pop(record.precomputed_from)), False
     else:
         rules, official = _noise_configs(configs, seed)
+    if precomputed:
+        rules, official = {**rules, **_released_configs(record, precomputed, rules)}, False
     version = BENCHMARK_VERSION if record.versioned and official and max_images is None else "custom"
     extra: dict[str, Any] = {} if record.precomputed else {"seed": seed}
     if not record.generated:

@@ -94,9 +94,12 @@ class Noised:
 class Precomputed:
     """A COCO file of train annotations made elsewhere (e.g. by ``hf-noisy wan``) over the source's train
     images. It must keep the clean annotation ids (they pair each derived instance with its clean one) and use
-    the source's categories; images missing from the source split (e.g. in a subset build) are left out."""
+    the source's categories; images missing from the source split (e.g. in a subset build) are left out.
+    ``keep_ids=False`` wraps a file made by others (a released noisy set, a re-annotation): its ids need not be
+    clean ids and it may list a subset of the source's categories (same ids and names)."""
 
     path: Path
+    keep_ids: bool = True
 
 
 ConfigRule = Union[Clean, Noised, Precomputed]
@@ -296,15 +299,20 @@ def _maker(name: str, rule: ConfigRule, train: "SourceSplit"):
 
         return _NoiseMaker(name, rule.spec, InstanceNoiser(rule.spec, train.header["categories"], allow_empty_masks=False))
     if isinstance(rule, Precomputed):
-        annotations, made = _precomputed(name, Path(rule.path), train)
+        annotations, made = _precomputed(name, Path(rule.path), train, rule.keep_ids)
         return _PrecomputedMaker(annotations, _by_image(train.images, annotations), made["file"])
     raise HfNoisyError(f"config {name!r}: unknown rule {rule!r}")
 
 
-def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict], dict]:
+def _precomputed(name: str, path: Path, train: "SourceSplit", keep_ids: bool = True) -> tuple[list[dict], dict]:
     data = load_coco(path, allow_empty_masks=True)
-    if [c["id"] for c in data["categories"]] != [c["id"] for c in train.header["categories"]]:
+    if keep_ids and [c["id"] for c in data["categories"]] != [c["id"] for c in train.header["categories"]]:
         raise HfNoisyError(f"config {name!r}: {path} has other categories than the source's train split")
+    known = {c["id"]: c["name"] for c in train.header["categories"]}
+    strange = [c for c in data["categories"] if known.get(c["id"]) != c["name"]]
+    if strange:
+        raise HfNoisyError(f"config {name!r}: {path}: category {strange[0]['id']} ({strange[0]['name']!r}) is not a "
+                           "category of the source's train split (same id and name)")
     sizes = {image["id"]: (image["height"], image["width"]) for image in train.images}
     theirs = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
     wrong = [i for i, size in theirs.items() if i in sizes and size != sizes[i]]
@@ -316,7 +324,7 @@ def _precomputed(name: str, path: Path, train: "SourceSplit") -> tuple[list[dict
                            f"e.g. image id {missing[0]}")
     clean = {ann["id"]: ann["image_id"] for ann in train.annotations}
     annotations = [ann for ann in data["annotations"] if ann["image_id"] in sizes]
-    strangers = [ann["id"] for ann in annotations if clean.get(ann["id"]) != ann["image_id"]]
+    strangers = [ann["id"] for ann in annotations if keep_ids and clean.get(ann["id"]) != ann["image_id"]]
     if strangers:
         raise HfNoisyError(f"config {name!r}: {path}: annotation {strangers[0]} is not a clean annotation of the same "
                            f"image; precomputed annotations must keep the clean ids")

@@ -60,8 +60,11 @@ class ShardStats:
     arrow_bytes: int
 
 
-def _iou(derived: dict, clean: dict, height: int, width: int, known: Mapping[int, tuple[Any, dict]]) -> float:
-    if derived.get("noise_op", "none") == "none":
+def _iou(derived: dict, clean: dict | None, height: int, width: int, known: Mapping[int, tuple[Any, dict]]) -> float:
+    """Mask IoU to the clean annotation of the same id (0 without one: a file that does not keep clean ids)."""
+    if clean is None:
+        return 0.0
+    if derived.get("noise_op", "none") == "none" and derived["segmentation"] == clean["segmentation"]:
         return 1.0
     return mask_iou(annotation_rle(derived, height, width, known), annotation_rle(clean, height, width, known))
 
@@ -81,7 +84,7 @@ def write_shard(task: ShardTask) -> ShardStats:
                               object_extras=task.object_extras, known_rles=known))
         instances += len(anns)
         if task.clean is not None:
-            iou_sum += sum(_iou(ann, task.clean[ann["id"]], image["height"], image["width"], known) for ann in anns)
+            iou_sum += sum(_iou(ann, task.clean.get(ann["id"]), image["height"], image["width"], known) for ann in anns)
     features = row_features(task.category_names, with_image=with_image, image_extras=task.image_extras,
                             object_extras=task.object_extras)
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)

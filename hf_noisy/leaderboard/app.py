@@ -64,7 +64,10 @@ always: the paper measures what noisy *training* labels cost, against clean labe
   with Boundary AP.
 * Rows marked **reported** are the paper's published numbers (each with its tables: mask and Boundary AP from
   Tables 2, 6 and 8, box AP from Table 5; SCE is the symmetric cross-entropy of Table 8); rows marked
-  **evaluated** were scored here from submitted predictions.
+  **evaluated** were scored here from submitted predictions. Reported rows whose submitter is **authors' later
+  repository** are the numbers the authors' later code repository gives for its own COCO-N (made by a newer
+  generator): a second source beside the paper's v1 numbers, with its own version label, not comparable row for
+  row with v1.
 * **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on
   the full published benchmark (`{published}`) are comparable with the paper's; rows scored on anything else
   (`custom`: a subset built with `--max-images`, another seed, a COCO file) are hidden unless "Show custom
@@ -174,7 +177,7 @@ def robustness_figure(rows: list[dict], benchmark: str) -> Any:
     styles = (("mask AP", "-", "o"), ("Boundary AP", "--", "s"))
     for index, ((model, method, submitter, source), points) in enumerate(sorted(groups.items())):
         colour = colours(index % colours.N)
-        label = _plain(f"{model} ({', '.join(filter(None, [method, 'paper' if source == 'reported' else submitter]))})")
+        label = _plain(f"{model} ({', '.join(filter(None, [method, submitter]))})")
         for column, (metric, style, marker) in enumerate(styles):
             # NaN where a level was not measured: matplotlib breaks the line there and draws no marker
             y = [points[c][column] if c in points and points[c][column] is not None else float("nan")

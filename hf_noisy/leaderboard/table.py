@@ -58,17 +58,20 @@ def _ratio(value: float | None, clean: float | None) -> float | None:
 
 
 def _reported_rows(reported: dict) -> dict[str, list[dict]]:
-    """One row per benchmark, model, method and config; the tables giving its numbers are its reference (Table 2
-    gives mask and Boundary AP, Table 5 box AP of the same models). Two tables disagreeing on a number is an
-    error in ``reported.json``."""
+    """One row per reporter, benchmark, model, method and config; the tables giving its numbers are its reference
+    (Table 2 gives mask and Boundary AP, Table 5 box AP of the same models). A table's ``reported_by`` (default
+    ``paper``: the v1 paper) is the rows' Submitter and its ``version`` (default ``paper``) their Version, so a
+    later report by the authors (their repository) is a second row beside the paper's, never a conflict. Two
+    tables of one reporter disagreeing on a number is an error in ``reported.json``."""
     merged: dict[tuple, dict] = {}
     for table in reported["tables"]:
+        reporter, version = table.get("reported_by", "paper"), table.get("version", "paper")
         for entry in table["entries"]:
-            key = (entry["benchmark"], entry["model_name"], entry.get("method", ""), entry["trained_on"])
+            key = (reporter, entry["benchmark"], entry["model_name"], entry.get("method", ""), entry["trained_on"])
             row = merged.setdefault(key, {
-                "Source": "reported", "Model": key[1], "Method": key[2], "Trained on": key[3], "Mask AP": None,
+                "Source": "reported", "Model": key[2], "Method": key[3], "Trained on": key[4], "Mask AP": None,
                 "Boundary AP": None, "Box AP": None, "Mask AP50": None, "Mask AP75": None, "Retention": None,
-                "Boundary retention": None, "Submitter": "paper", "Version": "paper", "Reference": []})
+                "Boundary retention": None, "Submitter": reporter, "Version": version, "Reference": []})
             for column, field in _METRICS.items():
                 if field in entry:
                     if row[column] is not None and row[column] != entry[field]:
@@ -78,13 +81,16 @@ def _reported_rows(reported: dict) -> dict[str, list[dict]]:
             if table["table"] not in row["Reference"]:
                 row["Reference"].append(table["table"])
     rows: dict[str, list[dict]] = {}
-    for (benchmark, model, method, config), row in merged.items():
+    for (reporter, benchmark, model, method, config), row in merged.items():
         if config != "clean":
-            clean = merged.get((benchmark, model, method, "clean"), {})
+            clean = merged.get((reporter, benchmark, model, method, "clean"), {})
             row["Retention"] = _ratio(row["Mask AP"], clean.get("Mask AP"))
             row["Boundary retention"] = _ratio(row["Boundary AP"], clean.get("Boundary AP"))
-        numbers = [name.split()[-1] for name in row["Reference"]]
-        row["Reference"] = f"Table{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"  # of the paper (About)
+        if all(name.startswith("Table ") for name in row["Reference"]):
+            numbers = [name.split()[-1] for name in row["Reference"]]
+            row["Reference"] = f"Table{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"  # of the paper (About)
+        else:
+            row["Reference"] = ", ".join(row["Reference"])
         rows.setdefault(benchmark, []).append(row)
     return rows
 
@@ -207,9 +213,9 @@ def board_rows(store: str | os.PathLike | Backend | None, *, reported: dict | No
 
 
 def default_view(rows: list[dict]) -> list[dict]:
-    """The rows shown unless asked for more: reported ones and those scored on the published benchmark version
-    (not ``custom`` builds, subsets or COCO files)."""
-    return [row for row in rows if row["Version"] in ("paper", PUBLISHED_VERSION)]
+    """The rows shown unless asked for more: reported ones (the paper's and the authors' later ones) and those
+    scored on the published benchmark version (not ``custom`` builds, subsets or COCO files)."""
+    return [row for row in rows if row["Source"] == "reported" or row["Version"] == PUBLISHED_VERSION]
 
 
 def queue_rows(store: str | os.PathLike | Backend) -> list[dict]:

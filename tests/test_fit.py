@@ -49,6 +49,7 @@ def hard(clean: dict) -> tuple[dict, object]:
     return noisy, fit_spec(clean, _stripped(noisy))
 
 
+@pytest.mark.slow
 def test_hard_round_trip_recovers_the_spec(clean: dict, hard):
     noisy, result = hard
     realised = _realised(noisy)
@@ -73,6 +74,7 @@ def test_hard_round_trip_recovers_the_spec(clean: dict, hard):
     assert sigma.param_low < sigma.param < sigma.param_high
 
 
+@pytest.mark.slow
 def test_the_fitted_spec_is_a_valid_spec_that_noises_alike(clean: dict, hard):
     _, result = hard
     again = NoiseSpec.from_dict(json.loads(result.spec.to_json()))
@@ -81,6 +83,7 @@ def test_the_fitted_spec_is_a_valid_spec_that_noises_alike(clean: dict, hard):
     assert abs(refit.spec.class_noise.rate - result.spec.class_noise.rate) <= 0.06
 
 
+@pytest.mark.slow
 def test_provenance_fields_are_never_read(clean: dict, hard):
     noisy, result = hard
     with_provenance = fit_spec(clean, noisy)
@@ -91,6 +94,7 @@ def test_provenance_fields_are_never_read(clean: dict, hard):
     assert fit_spec(clean, lies).to_dict() == result.to_dict()
 
 
+@pytest.mark.slow
 def test_renumbered_ids_are_matched_by_iou(clean: dict, hard):
     noisy, by_id = hard
     renumbered = _stripped(noisy)
@@ -114,6 +118,7 @@ def test_renumbered_ids_are_matched_by_iou(clean: dict, hard):
     ("dilate", 5, {"dilate"}), ("erode", 3, {"erode"}), ("scale", 5, {"scale"}),
     ("localization", 2.0, {"localization"}), ("approximation", 10.0, {"approximation"}),
 ])
+@pytest.mark.slow
 def test_single_ops_are_found_alone(clean: dict, op: str, param, expected: set):
     key = {"localization": "sigma", "approximation": "tolerance"}.get(op, "kernel")
     spec = NoiseSpec.from_dict({"seed": 3, "spatial": [{"op": op, "prob": 0.3, key: param}]})
@@ -130,6 +135,7 @@ def test_single_ops_are_found_alone(clean: dict, op: str, param, expected: set):
         assert got.param == param
 
 
+@pytest.mark.slow
 def test_class_noise_kinds(clean: dict, tmp_path: Path):
     asym = fit_spec(clean, _stripped(_noised(clean, NoiseSpec.from_dict(
         {"class_noise": {"kind": "asymmetric", "rate": 0.3}}))))
@@ -153,6 +159,7 @@ def test_clean_against_itself_is_no_noise(clean: dict):
     assert result.ops["none"].rate.value == 1.0 and len(result.matching.pairs) == len(clean["annotations"])
 
 
+@pytest.mark.slow
 def test_fit_is_deterministic(clean: dict, hard):
     noisy, result = hard
     assert fit_spec(clean, _stripped(noisy)).to_dict() == result.to_dict()
@@ -171,6 +178,7 @@ def test_a_file_of_other_images_is_refused(clean: dict):
         fit_spec(clean, other)
 
 
+@pytest.mark.slow
 def test_cli_writes_a_spec_that_load_spec_reads(coco_tiny: Path, tmp_path: Path, capsys):
     train = coco_tiny / "annotations" / "instances_train2017.json"
     noisy = tmp_path / "medium.json"
@@ -191,6 +199,7 @@ def test_cli_writes_a_spec_that_load_spec_reads(coco_tiny: Path, tmp_path: Path,
     assert report["class_kind"] == "symmetric" and report["eligible"] == 699
 
 
+@pytest.mark.slow
 def test_cli_matrix_kind_writes_its_matrix_beside_the_spec(clean: dict, coco_tiny: Path, tmp_path: Path, capsys):
     from hf_noisy.coco import write_coco
 
@@ -230,6 +239,7 @@ def _applied(noisy: dict, op: str) -> int:
     return sum(a["noise_op"] == op for a in anns)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", list(NEW_OPS))
 def test_each_annotation_error_op_alone(clean: dict, op: str):
     spec = NoiseSpec.from_dict({"seed": 1, "spatial": [{"op": op, "prob": 0.3, **NEW_OPS[op]}]})
@@ -251,6 +261,7 @@ def test_each_annotation_error_op_alone(clean: dict, op: str):
         assert abs(got.param - value) <= 0.02, (name, got.param)
 
 
+@pytest.mark.slow
 def test_annotation_error_ops_together_with_the_paper_level(clean: dict):
     spatial = [{"op": op, "prob": 0.05, **params} for op, params in NEW_OPS.items()]
     spatial += [{"op": "scale", "prob": 0.1, "kernel": 5}, {"op": "approximation", "prob": 0.1, "tolerance": 10}]
@@ -264,6 +275,7 @@ def test_annotation_error_ops_together_with_the_paper_level(clean: dict):
     assert result.class_kind == "symmetric" and abs(result.class_rate.value - 0.2) <= 0.03
 
 
+@pytest.mark.slow
 def test_max_images_fits_a_sample(clean: dict, hard):
     noisy, _ = hard
     keep = {image["id"] for image in clean["images"][:40]}

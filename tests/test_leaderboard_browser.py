@@ -113,6 +113,7 @@ def _launch(demo, port: int) -> None:
                 css=CSS)
 
 
+@pytest.mark.slow
 def test_the_board_in_a_browser(tmp_path: Path, free_port):
     _require_browser()
     from playwright.sync_api import expect, sync_playwright
@@ -203,6 +204,7 @@ def test_the_board_in_a_browser(tmp_path: Path, free_port):
     assert [s.meta.model_name for s in list_submissions(store)] == ["Browser M2F"]
 
 
+@pytest.mark.slow
 def test_a_failing_check_shows_its_reason_in_the_browser(tmp_path: Path, free_port):
     """The store's ground truth has gone (moved, deleted): the status says why, not a bare red "Error"."""
     _require_browser()
@@ -239,6 +241,7 @@ def test_a_failing_check_shows_its_reason_in_the_browser(tmp_path: Path, free_po
     assert list_submissions(store) == []
 
 
+@pytest.mark.slow
 def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
     """Every benchmark's table, every robustness plot, the submit and about tabs, with all the paper's rows, an
     evaluated row and a stored record with a lone surrogate in its name (skipped, not fatal)."""
@@ -309,6 +312,7 @@ def test_every_tab_with_the_paper_tables(tmp_path: Path, free_port):
         demo.close()
 
 
+@pytest.mark.slow
 def test_the_space_signs_in_with_hugging_face(tmp_path: Path, free_port, hub):
     """``main()`` as a Space runs it (``SYSTEM=spaces``, ``SPACE_ID``, OAuth variables): it starts, shows the
     sign-in button, refuses a signed-out submission, and submits as the signed-in user a small file and a

@@ -84,6 +84,7 @@ def test_detections_exercise_every_rule(case):
     assert len(set(scores)) < len(scores)  # ties, whose order the rules fix
 
 
+@pytest.mark.slow
 def test_core_matches_references(case):
     _, gt, detections, expected = case
     results = evaluate_lvis(gt, detections)
@@ -154,6 +155,7 @@ def test_rules_one_by_one(case):
     assert list(coco) == list(STAT_NAMES) and coco["AP"] != full["AP"]
 
 
+@pytest.mark.slow
 def test_not_exhaustive_detections_are_not_false_positives(case):
     _, gt, detections, _ = case
     image = next(i for i in gt["images"] if i["not_exhaustive_category_ids"])
@@ -175,6 +177,7 @@ def _corner(image: dict) -> str:
     return encode(mask)["counts"]
 
 
+@pytest.mark.slow
 def test_is_lvis_and_validation(case, coco_tiny):
     _, gt, _, _ = case
     assert is_lvis(gt)

@@ -90,6 +90,7 @@ def test_quality_scores_two_configs_of_the_build(built: Path, files: dict[str, P
     assert "dilate" in table and "localization" in table  # a config that keeps provenance is broken down per op
 
 
+@pytest.mark.slow
 def test_fit_runs_on_two_configs_of_the_build(built: Path, files: dict[str, Path], coco_tiny: Path, capsys):
     assert main(["fit", "--build", str(built), "clean", "rem", "--json"]) == 0
     from_build = json.loads(capsys.readouterr().out)

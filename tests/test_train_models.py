@@ -143,6 +143,7 @@ def rows():
                              features=features)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["full", "transformers"])
 def test_predict_gives_valid_coco_results_at_image_size(rows, mode: str):
     from hf_noisy.masks import decode

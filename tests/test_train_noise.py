@@ -180,6 +180,7 @@ def test_gce_and_bootstrapping_runs(two_level_runs: dict[str, Path]):
         assert metrics["step"] == 2 and set(metrics["metrics"]) == {"segm", "bbox", "boundary"}
 
 
+@pytest.mark.slow
 def test_analyze_confidence_on_two_levels(two_level_runs: dict[str, Path], capsys):
     from hf_noisy.analysis import analyze_confidence
     from hf_noisy.cli import main as cli

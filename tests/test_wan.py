@@ -349,6 +349,7 @@ def test_random_sam_is_seeded_and_leaves_the_global_rng_alone(tmp_path):
         random_sam(tmp_path / "d", size="giant")
 
 
+@pytest.mark.slow
 def test_stored_iou_has_the_documented_precision(medium):
     ious = [a["sam_iou"] for a in json.loads(medium.read_text())["annotations"] if a["sam_iou"] is not None]
     assert ious and all(round(v, SAM_IOU_DECIMALS) == v for v in ious)

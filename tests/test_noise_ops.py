@@ -383,3 +383,31 @@ def test_mask_ops_equal_their_full_image_definitions(train):
         side = axis @ centred >= 0
         agree = (side == second[ys, xs].astype(bool)).mean()
         assert agree > 0.99 or agree < 0.01  # the same cut (the axis's sign aside), up to pixels on the line
+
+
+@pytest.mark.parametrize("num_proc", [1, 2])
+def test_a_build_holds_configs_of_the_new_ops_as_hf_noisy_noise_makes_them(coco_tiny, tmp_path, num_proc):
+    """``missing`` (noised chunk by chunk) and ``duplicate`` (planned over the whole split) configs build, for any
+    ``num_proc``, with exactly the annotations ``apply_noise`` gives the train file, and load with datasets."""
+    from datasets import load_dataset
+
+    from hf_noisy.coco import load_coco
+    from hf_noisy.hub import build_benchmark
+
+    specs = {"miss": one_op("missing"), "dup": one_op("duplicate")}
+    for name, spec in specs.items():
+        (tmp_path / f"{name}.json").write_text(spec.to_json())
+    out = build_benchmark("coco-n", tmp_path / f"built{num_proc}", coco_root=coco_tiny, images="none",
+                          num_proc=num_proc, images_per_shard=30, verify_images=False,
+                          configs=["clean"] + [f"{name}={tmp_path / f'{name}.json'}" for name in specs]).path
+    train = load_coco(coco_tiny / "annotations" / "instances_train2017.json")
+    counts = {}
+    for name, spec in specs.items():
+        expected = apply_noise(train, spec.with_seed(1)).data["annotations"]
+        rows = load_dataset(str(out), name, split="train")
+        ids = [obj["id"] for objects in rows["objects"] for obj in objects]
+        assert sorted(ids) == sorted(ann["id"] for ann in expected), name
+        ops = [obj["noise_op"] for objects in rows["objects"] for obj in objects]
+        assert ops.count("duplicate") == sum(ann.get("noise_op") == "duplicate" for ann in expected), name
+        counts[name] = len(ids)
+    assert counts["miss"] < len(train["annotations"]) < counts["dup"]

@@ -245,14 +245,15 @@ class _NoiseMaker:
 
     def derive(self, groups: list[list[dict]], heights_widths: list[tuple[int, int]],
                start: int) -> tuple[list[list[dict]], "NoiseSummary"]:
+        from ..noise.annotation_ops import output_annotations
         from ..noise.engine import NoiseSummary
 
         items = [(ann, *size) for anns, size in zip(groups, heights_widths) for ann in anns]
         outputs = self.noiser.noise_many(items)
         summary = NoiseSummary.of([ann for ann, _, _ in items], outputs, self.spec)
         noisy, at = [], 0
-        for anns in groups:
-            noisy.append([out for out in outputs[at:at + len(anns)] if out is not None])
+        for anns in groups:  # dropped (None) and removed (``missing``) instances leave their image's row
+            noisy.append(list(output_annotations(outputs[at:at + len(anns)])))
             at += len(anns)
         return noisy, summary
 
@@ -269,6 +270,35 @@ class _NoiseMaker:
         from ..noise import apply_noise
 
         return apply_noise(train.data, self.spec, validate=False).data["annotations"]
+
+
+@dataclass(frozen=True)
+class _WholeFileNoiseMaker:
+    """A :class:`Noised` config whose spec may draw ``duplicate``, ``split`` or ``merge``: new ids and neighbours
+    depend on the whole split, so the train split is noised once here (in memory, as ``hf-noisy noise`` would)
+    and its annotations are served by image row like a precomputed file's."""
+
+    list_: list[dict]
+    groups: list[list[dict]]
+    summary: dict
+    derives = True
+
+    @classmethod
+    def of(cls, spec: "NoiseSpec", train: "SourceSplit") -> "_WholeFileNoiseMaker":
+        from ..noise import apply_noise
+
+        result = apply_noise(train.data, spec, validate=False)
+        annotations = result.data["annotations"]
+        return cls(annotations, _by_image(train.images, annotations), result.summary.to_dict())
+
+    def derive(self, groups: list[list[dict]], heights_widths: list, start: int) -> tuple[list[list[dict]], None]:
+        return self.groups[start:start + len(groups)], None
+
+    def made(self, done: list) -> dict:
+        return {"summary": self.summary}
+
+    def annotations(self, train: "SourceSplit") -> list[dict]:
+        return self.list_
 
 
 @dataclass(frozen=True)
@@ -294,6 +324,8 @@ def _maker(name: str, rule: ConfigRule, train: "SourceSplit"):
     """What makes the config's train annotations chunk by chunk; bad specs and files fail here, before writing."""
     if isinstance(rule, Clean):
         return _CleanMaker()
+    if isinstance(rule, Noised) and rule.spec.structural:
+        return _WholeFileNoiseMaker.of(rule.spec, train)
     if isinstance(rule, Noised):
         from ..noise.engine import InstanceNoiser
 

@@ -71,6 +71,14 @@ _OP_TEXT = {
     "opening": "opening (k={kernel})",
     "localization": "localization (Gaussian vertex shift, sigma={sigma} px)",
     "approximation": "approximation (polygon simplification, tolerance {tolerance} px)",
+    "missing": "missing (the annotation is dropped)",
+    "duplicate": "duplicate (a copy shifted by up to {max_offset} of its box)",
+    "merge": "merge (united with the nearest same-class neighbour)",
+    "split": "split (cut in two across its principal axis)",
+    "box": "box (the mask becomes its box)",
+    "shift": "shift (moved by up to {max_offset} of its box)",
+    "vertex_dropout": "vertex dropout ({fraction} of the polygon vertices dropped)",
+    "crowd_flip": "crowd flip (iscrowd flipped)",
 }
 
 

@@ -417,7 +417,7 @@ class _Job:
         outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations], partners)
         summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
         if self.as_json:
-            return b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)]), summary
+            return orjson.dumps(list(output_annotations(outputs)))[1:-1], summary  # the same as joined by ","
         return outputs, summary
 
 

@@ -71,7 +71,7 @@ class _StreamJob:
                     for ann in annotations if ann["id"] in merges}
         outputs = self.noiser.noise_many([(ann, *self.header.sizes[ann["image_id"]]) for ann in annotations], partners)
         ids = array("q", [ann["id"] for ann in annotations]).tobytes()
-        text = b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)])
+        text = orjson.dumps(list(output_annotations(outputs)))[1:-1]  # the annotations joined by ","
         return text, NoiseSummary.of(annotations, outputs, self.noiser.spec), ids
 
 

@@ -580,6 +580,96 @@ static PyObject *scan_json_array(PyObject *self, PyObject *args) {
     return Py_BuildValue("(N(iiiii))", ends, depth, in_string, escaped, started, ended);
 }
 
+/* json_array_spans(data, from, base, state) -> (starts: bytes, ends: bytes, state, done)
+ * The elements of a JSON array read in pieces: `data` holds the file's bytes from absolute offset `base`, and the
+ * scan starts at data[from] (the array's '[' on the first call). `state` is (depth, in_string, escaped, started,
+ * need_value, gap, element_start, element_end) carried from the previous piece ((0, 0, 0, 0, 0, 0, -1, -1) at the
+ * start; gap: white space seen after an element's top level).
+ * Returns the absolute offsets of each element completed in this piece, its first byte and one past its last
+ * (int64, native order), and `done`: one past the array's closing ']', or -1 when the piece ended first. Only the
+ * structure is followed (strings, nesting); the elements are parsed (and validated) by the caller. Raises
+ * ValueError on a missing value (",," "[," ",]"), two values without a comma between them or an
+ * unbalanced closing bracket. */
+static PyObject *json_array_spans(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t from;
+    long long base, element_start, element_end;
+    int depth, in_string, escaped, started, need_value, gap;
+    if (!PyArg_ParseTuple(args, "y*nL(iiiiiiLL)", &view, &from, &base, &depth, &in_string, &escaped, &started,
+                          &need_value, &gap, &element_start, &element_end))
+        return NULL;
+    const unsigned char *s = view.buf;
+    Py_ssize_t n = view.len, count = 0, capacity = 0;
+    int64_t *spans = NULL; /* start, end pairs */
+    long long done = -1;
+    const char *error = NULL;
+    for (Py_ssize_t i = from < 0 ? 0 : from; i < n && !error; i++) {
+        unsigned char c = s[i];
+        long long at = base + i;
+        if (in_string) {
+            if (escaped) escaped = 0;
+            else if (c == '\\') escaped = 1;
+            else if (c == '"') in_string = 0, element_end = at + 1;
+            continue;
+        }
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            if (depth == 1 && element_start >= 0) gap = 1;
+            continue;
+        }
+        if (!started) {
+            if (c != '[') error = "expected an array";
+            started = 1, depth = 1;
+            continue;
+        }
+        if (depth == 1 && (c == ',' || c == ']')) {
+            if (element_start < 0) {
+                if (c == ',' || need_value) { error = "expected a value"; continue; }
+                done = at + 1; /* an empty array */
+                break;
+            }
+            if (count == capacity) {
+                capacity = capacity ? 2 * capacity : 256;
+                int64_t *grown = realloc(spans, (size_t)capacity * 2 * sizeof(int64_t));
+                if (!grown) { error = "out of memory"; continue; }
+                spans = grown;
+            }
+            spans[2 * count] = element_start, spans[2 * count + 1] = element_end, count++;
+            element_start = element_end = -1;
+            need_value = c == ',', gap = 0;
+            if (c == ']') { done = at + 1; break; }
+            continue;
+        }
+        if (depth == 1 && gap) { error = "expected ',' or ']'"; continue; }
+        if (element_start < 0) element_start = at;
+        element_end = at + 1;
+        if (c == '"') in_string = 1;
+        else if (c == '[' || c == '{') depth++;
+        else if (c == ']' || c == '}') {
+            if (depth <= 1) error = "unbalanced closing bracket";
+            depth--;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (error) {
+        free(spans);
+        PyErr_SetString(error[0] == 'o' ? PyExc_MemoryError : PyExc_ValueError, error);
+        return NULL;
+    }
+    PyObject *starts = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    PyObject *ends = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    if (starts && ends) {
+        int64_t *a = (int64_t *)PyBytes_AS_STRING(starts), *b = (int64_t *)PyBytes_AS_STRING(ends);
+        for (Py_ssize_t k = 0; k < count; k++) a[k] = spans[2 * k], b[k] = spans[2 * k + 1];
+    }
+    free(spans);
+    if (!starts || !ends) {
+        Py_XDECREF(starts), Py_XDECREF(ends);
+        return NULL;
+    }
+    return Py_BuildValue("(NN(iiiiiiLL)L)", starts, ends, depth, in_string, escaped, started, need_value, gap,
+                         element_start, element_end, done);
+}
+
 /* accumulate_category(codes, rank, n_gt, max_dets, recall_thresholds, T)
  *   -> (precision: bytes of T x R x A x M doubles, recall: bytes of T x A x M doubles)
  * faster-coco-eval's Accumulate (ComputePrecisionRecallCurve) for one category. `codes` are uint8 [n, A, T]
@@ -752,6 +842,7 @@ static PyMethodDef methods[] = {
     {"boundary_counts", boundary_counts, METH_VARARGS, "Boundary IoU's band of an RLE mask, as RLE counts."},
     {"accumulate_category", accumulate_category, METH_VARARGS, "COCO accumulation of one category."},
     {"scan_json_array", scan_json_array, METH_VARARGS, "Split the top level of a JSON array read in pieces."},
+    {"json_array_spans", json_array_spans, METH_VARARGS, "Spans of a JSON array's elements, read in pieces."},
     {"polygon_bounds", polygon_bounds, METH_O, "Bounds of a flat coordinate list of finite plain numbers."},
     {NULL, NULL, 0, NULL},
 };

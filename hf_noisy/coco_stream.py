@@ -26,6 +26,8 @@ from typing import Any, BinaryIO, Iterator
 
 import orjson
 
+from . import _rle
+
 __all__ = ["BLOCK_BYTES", "AnnotationFile", "CocoLayout", "NotStreamable", "parse_value", "read_coco_header", "scan_coco"]
 
 #: bytes read at a time (the scanner's own memory is about one block)
@@ -234,22 +236,22 @@ def scan_coco(path: str | os.PathLike) -> CocoLayout:
 
 
 def _scan_array(blocks: _Blocks, at: int, starts: array, ends: array) -> int:
-    """Record the span of each element of the array at ``at``; returns one past its ``]``."""
-    at, byte = blocks.skip_space(at + 1)
-    if byte == ord("]"):
-        return at + 1
+    """Record the span of each element of the array at ``at`` (its structure followed in C, a block at a time);
+    returns one past its ``]``."""
+    state = (0, 0, 0, 0, 0, 0, -1, -1)
     while True:
-        if byte == -1:
+        try:
+            first, last, state, done = _rle.json_array_spans(blocks.buf, at - blocks.base, blocks.base, state)
+        except ValueError as err:
+            raise NotStreamable(str(err)) from None
+        starts.frombytes(first)
+        ends.frombytes(last)
+        if done >= 0:
+            return done
+        if blocks.eof:
             raise NotStreamable("the file ends inside the annotations")
-        end = blocks.value_end(at)
-        starts.append(at)
-        ends.append(end)
-        at, byte = blocks.skip_space(end)
-        if byte == ord("]"):
-            return at + 1
-        if byte != ord(","):
-            raise NotStreamable("expected ',' or ']' in the annotations")
-        at, byte = blocks.skip_space(at + 1)
+        at = blocks.base + len(blocks.buf)
+        blocks.more(at)  # what was scanned is dropped: only the spans are kept
 
 
 #: annotations parsed at a time when a file's annotations are read one after the other

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from . import _rle
 from .errors import HfNoisyError
@@ -38,6 +37,7 @@ __all__ = [
     "Encoded",
     "RLE",
     "segmentation_to_rle",
+    "compress_counts",
     "box_polygon",
     "check_rle",
     "mask_iou",
@@ -54,12 +54,27 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
     """
     if isinstance(segmentation, list):
         return Crop.from_segmentation(segmentation, height, width).to_rle()
-    if isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    counts = rle["counts"]
+    counts = segmentation["counts"]
+    if isinstance(counts, list):
+        counts = compress_counts(counts)
     return {"size": [int(height), int(width)], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def compress_counts(counts: list[int]) -> str:
+    """Uncompressed RLE runs (non-negative ints) as COCO's compressed string, as pycocotools' ``rleToString``
+    writes it: each run (from the fourth on, minus the run two before it) in 5-bit groups, low first, each
+    group with a continuation bit and a sign-extended last group, plus 48."""
+    out = []
+    for i, run in enumerate(counts):
+        x = run - counts[i - 2] if i > 2 else run
+        while True:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr((c | 0x20 if more else c) + 48))
+            if not more:
+                break
+    return "".join(out)
 
 
 def box_polygon(bbox: list[float]) -> list[list[float]]:
@@ -72,6 +87,8 @@ def box_polygon(bbox: list[float]) -> list[list[float]]:
 
 def mask_iou(a: RLE, b: RLE) -> float:
     """Intersection over union of two masks of the same image (non-crowd rule; 0 when both are empty)."""
+    from pycocotools import mask as mask_utils
+
     return float(mask_utils.iou([a], [b], [0])[0][0])
 
 

@@ -3,7 +3,7 @@ import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from hf_noisy.masks import Crop, MaskError, check_rle
+from hf_noisy.masks import Crop, MaskError, check_rle, compress_counts
 
 
 def _reference_rle(mask):
@@ -135,3 +135,21 @@ def test_full_height_windows_and_runs_across_columns():
     decoded = Crop.from_rle({"size": [6, 5], "counts": _reference_rle(mask)})
     assert (decoded.x0, decoded.y0, decoded.mask.shape) == (1, 0, (6, 4))
     assert np.array_equal(decoded.to_full(), mask)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compress_counts_writes_pycocotools_strings(seed):
+    """Uncompressed RLE is compressed without pycocotools (kept off the noise path's imports): same string."""
+    rng = np.random.default_rng(seed)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(1, 80, 2))
+        runs, left = [], h * w
+        while left:
+            run = int(min(left, rng.choice([0, 1, 2, rng.integers(0, 50), rng.integers(0, h * w + 1)])))
+            run = run or (1 if runs and runs[-1] == 0 else 0)
+            runs.append(run)
+            left -= run
+        expected = mask_utils.frPyObjects({"size": [h, w], "counts": runs}, h, w)["counts"].decode("ascii")
+        assert compress_counts(runs) == expected
+    big = [0, 2**31 - 7, 3, 4]  # long runs and negative differences (run - the run two before)
+    assert compress_counts(big) == mask_utils.frPyObjects({"size": [1, sum(big)], "counts": big}, 1, sum(big))["counts"].decode()

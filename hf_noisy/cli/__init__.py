@@ -34,9 +34,10 @@ COMMANDS = {
 }
 
 
-def _available() -> dict:
+def _available(names: list[str]) -> dict:
     modules = {}
-    for name, module in COMMANDS.items():
+    for name in names:
+        module = COMMANDS[name]
         try:
             modules[name] = importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as err:
@@ -45,7 +46,9 @@ def _available() -> dict:
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``hf-noisy`` parser with every command, or only ``command`` (a name in :data:`COMMANDS`): parsing
+    that command's arguments then imports no other command's module (start-up of e.g. ``hf-noisy noise``)."""
     parser = argparse.ArgumentParser(
         prog="hf-noisy",
         description="Label-noise benchmarks for instance segmentation: make noisy COCO-style datasets "
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hf-noisy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _available().items():
+    for name, module in _available([command] if command in COMMANDS else list(COMMANDS)).items():
         command = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command)
@@ -62,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

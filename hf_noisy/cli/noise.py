@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
+
+    # Noising makes no BLAS call, but OpenBLAS (numpy's, and OpenCV's own copy) starts a thread pool at import
+    # whose threads spin: ~0.1-0.2 CPU-s per run on 2 cores. One thread unless the user chose otherwise;
+    # set before numpy is imported (below).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     from ..fsutil import check_output
     from ..noise import load_spec, noise_file

@@ -38,7 +38,6 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 import cv2
 import numpy as np
 import orjson
-from pycocotools import mask as mask_utils
 
 from .. import __version__
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
@@ -334,7 +333,7 @@ def _emptied(out: dict, spec: NoiseSpec) -> bool:
     """Whether a mask this run made is empty (a thinned polygon keeps 3 vertices or more: not counted)."""
     if spec.recompute_geometry:
         return out["area"] == 0
-    return not isinstance(out["segmentation"], list) and mask_utils.area(out["segmentation"]) == 0
+    return not isinstance(out["segmentation"], list) and Crop.from_rle(out["segmentation"]).area == 0
 
 
 @dataclass
@@ -418,7 +417,7 @@ class _Job:
         outputs = self.noiser.noise_many([(ann, *self.sizes[ann["image_id"]]) for ann in annotations], partners)
         summary = NoiseSummary.of(annotations, outputs, self.noiser.spec)
         if self.as_json:
-            return b",".join([orjson.dumps(ann) for ann in output_annotations(outputs)]), summary
+            return orjson.dumps(list(output_annotations(outputs)))[1:-1], summary  # the same as joined by ","
         return outputs, summary
 
 

@@ -3,7 +3,6 @@ that decides which exceptions a user gets as one line (:func:`user_error`) inste
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Any, Callable
 
@@ -54,6 +53,8 @@ def _first_line(text: str, limit: int = 300) -> str:
 def network_error(err: BaseException) -> NetworkError | None:
     """``err`` as a :class:`NetworkError` when it, or an exception it came from, is a failure to reach a host
     (DNS, refused or timed-out connection, offline mode with nothing cached); ``None`` otherwise."""
+    import socket  # here, not at import: hf-noisy's start-up stays lean (bench_noise)
+
     for link in _chain(err):
         if isinstance(link, NetworkError):
             return link

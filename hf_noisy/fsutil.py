@@ -37,7 +37,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import sys
@@ -322,7 +321,7 @@ def _sibling(path: Path, token: str, kind: str) -> Path:
 def _create(parent: Path, name: str, kind: str, make):
     """A fresh ``parent/.name.<token>.kind`` made by ``make(path)`` (which must fail if it exists)."""
     for _ in range(100):
-        candidate = parent / f".{name}.{secrets.token_hex(6)}.{kind}"
+        candidate = parent / f".{name}.{os.urandom(6).hex()}.{kind}"
         try:
             return candidate, make(candidate)
         except FileExistsError:
@@ -340,7 +339,7 @@ def _take_ownership(path: Path) -> tuple[int, str]:
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, f"{os.getpid()}\n".encode())
         while True:
-            token = secrets.token_hex(6)
+            token = os.urandom(6).hex()
             if not any(os.path.lexists(_sibling(path, token, kind)) for kind in _KINDS):
                 break
         os.rename(staging, _sibling(path, token, "lock"))

@@ -63,18 +63,8 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> RLE:
 def compress_counts(counts: list[int]) -> str:
     """Uncompressed RLE runs (non-negative ints) as COCO's compressed string, as pycocotools' ``rleToString``
     writes it: each run (from the fourth on, minus the run two before it) in 5-bit groups, low first, each
-    group with a continuation bit and a sign-extended last group, plus 48."""
-    out = []
-    for i, run in enumerate(counts):
-        x = run - counts[i - 2] if i > 2 else run
-        while True:
-            c = x & 0x1F
-            x >>= 5
-            more = x != -1 if c & 0x10 else x != 0
-            out.append(chr((c | 0x20 if more else c) + 48))
-            if not more:
-                break
-    return "".join(out)
+    group with a continuation bit and a sign-extended last group, plus 48 (in C: ``_rle.compress_counts``)."""
+    return _rle.compress_counts(counts)
 
 
 def box_polygon(bbox: list[float]) -> list[list[float]]:

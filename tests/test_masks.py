@@ -153,3 +153,7 @@ def test_compress_counts_writes_pycocotools_strings(seed):
         assert compress_counts(runs) == expected
     big = [0, 2**31 - 7, 3, 4]  # long runs and negative differences (run - the run two before)
     assert compress_counts(big) == mask_utils.frPyObjects({"size": [1, sum(big)], "counts": big}, 1, sum(big))["counts"].decode()
+    with pytest.raises(TypeError):
+        compress_counts([1, 2.5])
+    with pytest.raises(OverflowError):
+        compress_counts([0, 2**63])

@@ -273,48 +273,25 @@ class _NoiseMaker:
 
 
 @dataclass(frozen=True)
-class _WholeFileNoiseMaker:
-    """A :class:`Noised` config whose spec may draw ``duplicate``, ``split`` or ``merge``: new ids and neighbours
-    depend on the whole split, so the train split is noised once here (in memory, as ``hf-noisy noise`` would)
-    and its annotations are served by image row like a precomputed file's."""
+class _HeldMaker:
+    """A config whose train annotations are made whole before any shard (a :class:`Precomputed` file, or a
+    :class:`Noised` spec that may draw ``duplicate``, ``split`` or ``merge``: new ids and neighbours depend on
+    the whole split), held here and served by train image row; ``record`` is what the metadata keeps of it."""
 
     list_: list[dict]
     groups: list[list[dict]]
-    summary: dict
+    record: dict
     derives = True
 
     @classmethod
-    def of(cls, spec: "NoiseSpec", train: "SourceSplit") -> "_WholeFileNoiseMaker":
-        from ..noise import apply_noise
-
-        result = apply_noise(train.data, spec, validate=False)
-        annotations = result.data["annotations"]
-        return cls(annotations, _by_image(train.images, annotations), result.summary.to_dict())
+    def of(cls, annotations: list[dict], train: "SourceSplit", record: dict) -> "_HeldMaker":
+        return cls(annotations, _by_image(train.images, annotations), record)
 
     def derive(self, groups: list[list[dict]], heights_widths: list, start: int) -> tuple[list[list[dict]], None]:
         return self.groups[start:start + len(groups)], None
 
     def made(self, done: list) -> dict:
-        return {"summary": self.summary}
-
-    def annotations(self, train: "SourceSplit") -> list[dict]:
-        return self.list_
-
-
-@dataclass(frozen=True)
-class _PrecomputedMaker:
-    """A :class:`Precomputed` config: the file's annotations (held here) grouped by train image row."""
-
-    list_: list[dict]
-    groups: list[list[dict]]
-    file: dict
-    derives = True
-
-    def derive(self, groups: list[list[dict]], heights_widths: list, start: int) -> tuple[list[list[dict]], None]:
-        return self.groups[start:start + len(groups)], None
-
-    def made(self, done: list) -> dict:
-        return {"file": self.file}
+        return self.record
 
     def annotations(self, train: "SourceSplit") -> list[dict]:
         return self.list_
@@ -324,15 +301,18 @@ def _maker(name: str, rule: ConfigRule, train: "SourceSplit"):
     """What makes the config's train annotations chunk by chunk; bad specs and files fail here, before writing."""
     if isinstance(rule, Clean):
         return _CleanMaker()
-    if isinstance(rule, Noised) and rule.spec.structural:
-        return _WholeFileNoiseMaker.of(rule.spec, train)
+    if isinstance(rule, Noised) and rule.spec.structural:  # noised once, as `hf-noisy noise` does
+        from ..noise import apply_noise
+
+        result = apply_noise(train.data, rule.spec, validate=False)
+        return _HeldMaker.of(result.data["annotations"], train, {"summary": result.summary.to_dict()})
     if isinstance(rule, Noised):
         from ..noise.engine import InstanceNoiser
 
         return _NoiseMaker(name, rule.spec, InstanceNoiser(rule.spec, train.header["categories"], allow_empty_masks=False))
     if isinstance(rule, Precomputed):
-        annotations, made = _precomputed(name, Path(rule.path), train, rule.keep_ids)
-        return _PrecomputedMaker(annotations, _by_image(train.images, annotations), made["file"])
+        annotations, record = _precomputed(name, Path(rule.path), train, rule.keep_ids)
+        return _HeldMaker.of(annotations, train, record)
     raise HfNoisyError(f"config {name!r}: unknown rule {rule!r}")
 
 

@@ -142,9 +142,7 @@ def noise_layout(
         except CocoFormatError as err:
             _validate(layout, header, source)  # an annotation problem in a later chunk comes before this one
             raise err.with_source(source) from None
-    if not _distinct(ids):
-        _validate(layout, header, source)
-        raise AssertionError("duplicate annotation ids that validation did not find")
+    _check_distinct(ids, layout, header, source)
     head = with_provenance({key: parse_value(raw) for key, raw in layout.head.items()}, spec, layout.sha256, summary)
     before, after = json_around_annotations(head)
     return before, after, summary
@@ -165,10 +163,16 @@ def _plan(layout: CocoLayout, header: CocoHeader, spec: NoiseSpec, source: str) 
     except CocoFormatError as err:
         _validate(layout, header, source)  # a duplicate id before this problem is the one to report
         raise err.with_source(source) from None
+    _check_distinct(ids, layout, header, source)
+    return structure
+
+
+def _check_distinct(ids: array, layout: CocoLayout, header: CocoHeader, source: str) -> None:
+    """Raise, as the whole-file validation words it, when ``ids`` (every annotation's, read chunk by chunk)
+    repeat one."""
     if not _distinct(ids):
         _validate(layout, header, source)
         raise AssertionError("duplicate annotation ids that validation did not find")
-    return structure
 
 
 def _in_order(pool, ranges: list[tuple[int, int]], window: int) -> Iterator[_Result]:

@@ -11,6 +11,8 @@ import pytest
 from hf_noisy.audit import SUSPECTS, AuditConfig, AuditError, audit_coco
 from hf_noisy.cli import main
 from hf_noisy.masks import encode
+from hf_noisy.viz.panel import title_height
+from hf_noisy.viz.text import text_px
 
 H, W = 240, 320
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "bird"}]
@@ -75,8 +77,12 @@ def test_output_schema_and_cli(tmp_path):
     assert len(folds["info"]["predictions_files"]) == 2 == len(folds["info"]["predictions_sha256"])
     overlays = sorted((tmp_path / "audit_overlays").iterdir())
     assert [p.name for p in overlays] == ["001_ann10.png"]  # the one flagged annotation (spurious)
-    height, width, _ = cv2.imread(str(overlays[0])).shape  # two halves, cut around the disc and scaled up
-    assert max(height, (width - 6) // 2) == 480 and (width - 6) % 2 == 0
+    picture = cv2.imread(str(overlays[0]))  # two halves, cut around the disc and scaled up, under their titles
+    width = picture.shape[1]
+    assert (width - 6) % 2 == 0
+    gap = picture[:, (width - 6) // 2 : (width - 6) // 2 + 6]  # white between the panels, title strip included
+    height = int((gap == 255).all(axis=(1, 2)).sum()) - title_height(text_px(480, (width - 6) // 2))
+    assert max(height, (width - 6) // 2) == 480
 
 
 def test_deterministic_whatever_the_order(tmp_path):

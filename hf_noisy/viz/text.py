@@ -1,8 +1,8 @@
 """Text for overlays: a font scaled to the picture, and labels drawn as light text on a semi-opaque dark box.
 
-The font is Pillow's bundled scalable one (``ImageFont.load_default(size=...)``, Pillow >= 10.1 with FreeType),
-so that the same input gives the same pixels on every machine with the same Pillow; without FreeType, Pillow's
-fixed bitmap font. Pictures are BGR ``uint8`` arrays, as OpenCV reads them.
+The font is Pillow's bundled scalable one (``ImageFont.load_default(size=...)``, Pillow >= 10.1 with FreeType, as
+in Pillow's wheels), so that the same input gives the same pixels on every machine with the same Pillow. Pictures
+are BGR ``uint8`` arrays, as OpenCV reads them.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import HfNoisyError
 from .placement import Box
 
 __all__ = ["Label", "draw_labels", "fit_text", "label_size", "load_font", "text_px"]
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Font = ImageFont.FreeTypeFont
 
 
 def text_px(height: int, width: int) -> int:
@@ -25,16 +26,17 @@ def text_px(height: int, width: int) -> int:
     return max(12, round(0.022 * min(height, width)))
 
 
-def load_font(px: int) -> Font:
-    """Pillow's bundled font at ``px`` pixels (its bitmap font where Pillow has no FreeType)."""
-    try:
-        return ImageFont.load_default(size=px)
-    except (TypeError, ImportError, OSError):  # Pillow < 10.1, or built without FreeType
-        return ImageFont.load_default()
+def load_font(px: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled font at ``px`` pixels; :class:`~hf_noisy.errors.HfNoisyError` where Pillow has no FreeType."""
+    from PIL import features
+
+    if not features.check("freetype2"):
+        raise HfNoisyError("overlays need Pillow built with FreeType (Pillow's wheels are); this one is not")
+    return ImageFont.load_default(size=px)
 
 
 def _pad(font: Font) -> int:
-    return max(2, round(getattr(font, "size", 12) / 5))
+    return max(2, round(font.size / 5))
 
 
 def label_size(font: Font, text: str) -> tuple[int, int]:
@@ -45,7 +47,7 @@ def label_size(font: Font, text: str) -> tuple[int, int]:
 
 
 def _swatch(font: Font) -> int:
-    return max(3, round(getattr(font, "size", 12) / 4))
+    return max(3, round(font.size / 4))
 
 
 def fit_text(font: Font, text: str, width: int) -> str:

@@ -74,7 +74,7 @@ def _render(rank: int, row: dict, ann: dict, results: list, picture: np.ndarray,
     right = [Item(mask, category_colour(pred["category_id"]),
                   f"{names.get(pred['category_id'], pred['category_id'])} {pred['score']:.2f}")
              for pred, mask in zip(shown, masks[1:])]
-    empty = "" if masks[0].any() else " - empty mask" + (", its bbox dashed" if box is not None else ": nothing to draw")
+    empty = "" if masks[0].any() else " - empty mask" + (", its bbox dashed" if box else ": nothing to draw")
     px = text_px(*picture.shape[:2])
     panels = [draw_panel(picture, left, marks, title=f"#{rank} ann {row['id']}{empty}", px=px),
               draw_panel(picture, right, title=f"predictions: {row['suspected']} {row['score']:.2f}", px=px)]

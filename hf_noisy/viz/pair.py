@@ -22,7 +22,8 @@ from ..masks import Crop
 from .panel import RED, BoxMark, Item, LegendEntry, compose, draw_panel
 from .text import text_px
 
-__all__ = ["OP_COLOURS", "category_colour", "changed", "instance_label", "legend_entries", "op_colour", "render_overlays", "render_pair"]
+__all__ = ["OP_COLOURS", "category_colour", "changed", "instance_label", "legend_entries", "op_colour",
+           "render_overlays", "render_pair"]
 
 #: Outline colour (BGR) of each noise op on the noisy side; an op not listed gets a grey-white.
 OP_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -122,9 +123,9 @@ def legend_entries(clean: Sequence[dict], noisy: Sequence[dict], names: dict[int
     return entries
 
 
-def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict], names: dict[int, str], title: str = "noisy",
-                left_title: str = "clean", mark_removed: bool = False, *, changed_only: bool = False,
-                legend: bool = True, min_side: int = 400) -> np.ndarray:
+def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict], names: dict[int, str],
+                title: str = "noisy", left_title: str = "clean", mark_removed: bool = False, *,
+                changed_only: bool = False, legend: bool = True, min_side: int = 400) -> np.ndarray:
     """Side-by-side BGR picture: ``clean`` annotations on the left (titled ``left_title``), ``noisy`` on the right,
     the titles in a strip above and (with ``legend``) a legend strip below; the picture itself is not covered.
 
@@ -147,8 +148,9 @@ def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict],
                 x, y, w, h = ann["bbox"]
                 box = (int(x), int(y), int(np.ceil(x + w)), int(np.ceil(y + h)))
                 marks.append(BoxMark(tuple(v * scale for v in box), label))
-    arrows = [(ann["noise_source_ids"][0], ann["id"]) for ann in noisy
-              if ann.get("noise_op") == "duplicate" and ann.get("noise_source_ids") and ann.get("id") != ann["noise_source_ids"][0]]
+    arrows = [(ann["noise_source_ids"][0], ann["id"]) for ann in noisy  # a duplicate's copy: from its source
+              if ann.get("noise_op") == "duplicate" and ann.get("noise_source_ids")
+              and ann.get("id") != ann["noise_source_ids"][0]]
     if scale > 1:
         image = cv2.resize(image, (width * scale, height * scale), interpolation=cv2.INTER_LINEAR)
     px = text_px(*image.shape[:2])

@@ -71,7 +71,8 @@ class Panel:
     hidden: int = 0
 
 
-def _dashed_rectangle(out: np.ndarray, box: tuple[int, int, int, int], colour: tuple, dash: int, thickness: int) -> None:
+def _dashed_rectangle(out: np.ndarray, box: tuple[int, int, int, int], colour: tuple, dash: int,
+                      thickness: int) -> None:
     x0, y0, x1, y1 = box
     for xa in range(x0, x1, 2 * dash):
         for y in (y0, y1):
@@ -89,9 +90,16 @@ def _anchor(mask: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[int, int
     return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), (int(xs[nearest]), int(ys[nearest]))
 
 
+def _clip(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` with its corners (inclusive) moved inside a ``width`` x ``height`` picture."""
+    x0, y0, x1, y1 = box
+    return (min(max(x0, 0), width - 1), min(max(y0, 0), height - 1),
+            min(max(x1, 0), width - 1), min(max(y1, 0), height - 1))
+
+
 def _edges(box: tuple[int, int, int, int], width: int, height: int) -> list[tuple[int, int, int, int]]:
     """The four 1-pixel-wide sides of ``box`` (corners inclusive, clipped to the picture) as boxes."""
-    x0, y0, x1, y1 = (min(max(v, 0), limit - 1) for v, limit in zip(box, (width, height, width, height)))
+    x0, y0, x1, y1 = _clip(box, width, height)
     return [(x0, y0, x1 + 1, y0 + 1), (x0, y1, x1 + 1, y1 + 1), (x0, y0, x0 + 1, y1 + 1), (x1, y0, x1 + 1, y1 + 1)]
 
 
@@ -101,7 +109,8 @@ def draw_panel(image: np.ndarray, items: Sequence[Item], marks: Sequence[BoxMark
     item keyed by the first key to the one keyed by the second) on a copy of ``image``. Labels are placed by
     :func:`~hf_noisy.viz.placement.place_labels`: marks' and ``first`` items' labels first, then the rest by
     ascending area; none overlaps another, a mark's dashed outline or leaves the picture, a moved label (at
-    most 3 label heights away) has a leader line, and a label with no room is left out (counted in ``hidden``). Text is ``px`` pixels (default: :func:`text_px`)."""
+    most 3 label heights away) has a leader line, and a label with no room is left out (counted in ``hidden``).
+    Text is ``px`` pixels (default: :func:`text_px`)."""
     height, width = image.shape[:2]
     px = px or text_px(height, width)
     font = load_font(px)
@@ -126,13 +135,14 @@ def draw_panel(image: np.ndarray, items: Sequence[Item], marks: Sequence[BoxMark
         box, point = _anchor(region)
         if item.key is not None:
             anchors[item.key] = point
-        wanted.append(((0 if item.first else 1, int(region.sum())), box, item.label, _WHITE, item.outline or item.colour, point))
+        wanted.append(((0 if item.first else 1, int(region.sum())), box, item.label, _WHITE,
+                       item.outline or item.colour, point))
     for start, end in arrows:
         if start in anchors and end in anchors:
             cv2.arrowedLine(out, anchors[start], anchors[end], (0, 0, 0), thick + 2, cv2.LINE_AA, tipLength=0.25)
             cv2.arrowedLine(out, anchors[start], anchors[end], _WHITE, thin, cv2.LINE_AA, tipLength=0.25)
     for mark in marks:
-        x0, y0, x1, y1 = (min(max(v, 0), limit - 1) for v, limit in zip(mark.box, (width, height, width, height)))
+        x0, y0, x1, y1 = _clip(mark.box, width, height)
         _dashed_rectangle(out, (x0, y0, x1, y1), mark.colour, max(4, px // 2), thin)
         wanted.append(((0, 0), (x0, y0, x1 + 1, y1 + 1), mark.label, (150, 150, 255), mark.colour,
                        ((x0 + x1) // 2, (y0 + y1) // 2)))

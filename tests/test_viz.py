@@ -174,3 +174,17 @@ def test_small_pictures_are_drawn_at_a_whole_scale():
     picture = render_pair(small, half, half, NAMES)
     assert picture.shape[1] == 2 * W + 6  # 280 x 210 drawn at 2x (shorter side under 400)
     assert render_pair(small, half, half, NAMES, min_side=1).shape[1] == W + 6
+
+
+def test_a_mask_noise_emptied_is_a_dashed_box_where_it_was():
+    from hf_noisy.viz.panel import RED
+
+    image, clean, noisy = _scene()
+    emptied = {**noisy[2], "segmentation": encode(np.zeros((H, W), np.uint8)), "noise_op": "erode",
+               "bbox": [0, 0, 0, 0], "area": 0}
+    top = title_height(text_px(H, W))
+    x0, y0 = clean[2]["bbox"][:2]
+    for marked in (True, False):
+        picture = render_pair(image, clean[:3], [*noisy[:2], emptied], NAMES, mark_removed=marked)
+        edge = picture[top + y0, W + 6 + x0 : W + 6 + x0 + 5]
+        assert (edge == RED).all(axis=1).any() == marked

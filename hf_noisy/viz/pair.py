@@ -2,10 +2,11 @@
 
 Fill colour is the class. On the noisy side, an instance a noise op changed has a thick outline in the op's
 colour and the op in brackets after its name; ``*`` after a name marks a flipped class. The annotation-error ops
-read at a glance: a clean instance with no output (``missing``, or a ``merge``'s removed neighbour) is a dashed
-red box labelled ``missing`` / ``merged into <id>``; a ``duplicate``'s copy has an arrow from its source; a crowd
-region (after ``crowd_flip`` or not) has a dashed white outline and ``(crowd)`` in its label. The legend lists
-the classes, ops and marks the picture shows, and how many labels found no room.
+read at a glance: a clean instance with no output (``missing``, a ``merge``'s removed neighbour, or a mask noise
+emptied) is a dashed red box labelled ``missing`` / ``merged into <id>`` / ``emptied``; a ``duplicate``'s copy
+has an arrow from its source; a crowd region (after ``crowd_flip`` or not) has a dashed white outline and
+``(crowd)`` in its label. The legend lists the classes, ops and marks the picture shows, and how many labels
+found no room.
 """
 
 from __future__ import annotations
@@ -76,13 +77,22 @@ def _items(annotations: Sequence[dict], names: dict[int, str], height: int, widt
     return items
 
 
-def _removed(clean: Sequence[dict], noisy: Sequence[dict]) -> list[tuple[dict, str]]:
-    """The clean annotations with no output, each with its label (``missing`` or ``merged into <id>``)."""
+def _removed(clean: Sequence[dict], noisy: Sequence[dict], height: int, width: int) -> list[tuple[dict, str]]:
+    """The clean annotations with no output, each with its label: ``missing``, ``merged into <id>``, or
+    ``emptied [op]`` (kept with an empty mask)."""
     kept = {ann["id"] for ann in noisy}
     merged_into = {source: ann["id"] for ann in noisy if ann.get("noise_op") == "merge"
                    for source in ann.get("noise_source_ids", [])[1:]}
-    return [(ann, f"merged into {merged_into[ann['id']]}" if ann["id"] in merged_into else "missing")
-            for ann in clean if ann["id"] not in kept]
+    emptied = {ann["id"]: ann.get("noise_op") for ann in noisy
+               if Crop.from_segmentation(ann["segmentation"], height, width).area == 0}
+    removed = []
+    for ann in clean:
+        if ann["id"] in emptied:
+            op = emptied[ann["id"]]
+            removed.append((ann, "emptied" + (f" [{op}]" if op not in (None, "none") else "")))
+        elif ann["id"] not in kept:
+            removed.append((ann, f"merged into {merged_into[ann['id']]}" if ann["id"] in merged_into else "missing"))
+    return removed
 
 
 def _changed_only(clean: Sequence[dict], noisy: Sequence[dict]) -> tuple[list[dict], list[dict]]:
@@ -113,7 +123,7 @@ def legend_entries(clean: Sequence[dict], noisy: Sequence[dict], names: dict[int
     if any(ann.get("class_flipped") for ann in noisy):
         entries.append(LegendEntry("none", "* = class flipped"))
     if marks:
-        entries.append(LegendEntry("dashed", "clean instance with no output (missing / merged)", RED))
+        entries.append(LegendEntry("dashed", "clean instance with no output (missing / merged / emptied)", RED))
     if arrows:
         entries.append(LegendEntry("arrow", "duplicate: from source to copy"))
     if any(ann.get("iscrowd") for ann in [*clean, *noisy]):
@@ -130,8 +140,9 @@ def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict],
     the titles in a strip above and (with ``legend``) a legend strip below; the picture itself is not covered.
 
     Marks are as the module docstring says. With ``mark_removed`` (both sides annotations with ids), a clean
-    instance that no noisy annotation has the id of or names in ``noise_source_ids`` is marked on the right:
-    ``missing`` (left out, or dropped as empty) or ``merged into <id>``. With ``changed_only``, only the noisy
+    instance that no noisy annotation has the id of or names in ``noise_source_ids`` is marked on the right (its
+    clean box, dashed): ``missing`` (left out, or dropped as empty) or ``merged into <id>``; one whose noisy mask
+    is empty, ``emptied [op]``. With ``changed_only``, only the noisy
     annotations noise changed (:func:`changed`), the sources they name and their clean counterparts are drawn.
     Labels are :func:`~hf_noisy.viz.text.text_px` pixels high, placed without overlap inside the picture. A
     picture whose shorter side is under ``min_side`` pixels is drawn at the smallest whole scale that reaches it
@@ -143,7 +154,7 @@ def render_pair(image: np.ndarray, clean: Sequence[dict], noisy: Sequence[dict],
         clean, noisy = _changed_only(clean, noisy)
     marks = []
     if mark_removed:
-        for ann, label in _removed(clean, noisy):
+        for ann, label in _removed(clean, noisy, height, width):
             if ann.get("bbox"):
                 x, y, w, h = ann["bbox"]
                 box = (int(x), int(y), int(np.ceil(x + w)), int(np.ceil(y + h)))

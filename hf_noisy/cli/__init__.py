@@ -11,6 +11,9 @@ import importlib
 import sys
 
 from .. import __version__
+from ._options import add_option
+
+__all__ = ["COMMANDS", "add_option", "build_parser", "main"]
 
 #: command name -> module under hf_noisy.cli
 COMMANDS = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import add_option
+
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
 losses RUN_DIR       a run of train_mask2former.py --log-instance-losses: mean and 25-75% band of class and mask
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     losses = sub.add_parser("losses", help="per-instance losses of a run, by noise provenance")
     losses.add_argument("run_dir", metavar="RUN_DIR", help="the training run's output folder")
-    losses.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/instance_losses.png)")
+    add_option(losses, "-o", "--out", default=None, help="PNG to write (default: RUN_DIR/instance_losses.png)")
     losses.add_argument("--by", choices=("epoch", "step"), default="epoch", help="bucket rows by epoch or by step range")
     losses.add_argument("--buckets", type=int, default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
-    confidence.add_argument("--out", default="confidence.png", help="PNG to write (default: confidence.png)")
+    add_option(confidence, "-o", "--out", default="confidence.png", help="PNG to write (default: confidence.png)")
     confidence.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option
+
 HELP = "score every annotation of a COCO file for being wrong (class, mask, spurious) and list missing ones"
 DESCRIPTION = """\
 Audit a COCO instance file (e.g. a train split) with a model's COCO results on the same images: every
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", required=True, nargs="+",
                         help="COCO results JSON of a model on the same images; several files are read as one "
                              "(the held-out folds of train_mask2former.py --fold K/N --predict-split train)")
-    parser.add_argument("-o", "--output", required=True, help="audit JSON to write")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="audit JSON to write")
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
     parser.add_argument("--top", type=int, default=20, help="how many overlays (default 20)")
     parser.add_argument("--overlays", help="overlay folder (default: <output>_overlays)")
@@ -38,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from ..audit import AuditConfig, audit_files
 
     config = AuditConfig(flag_score=args.flag_score, missing_score=args.missing_score)
-    audit = audit_files(args.annotations, args.predictions, args.output, config=config, images=args.images,
+    audit = audit_files(args.annotations, args.predictions, args.out, config=config, images=args.images,
                         top=args.top, overlays=args.overlays, overwrite=args.overwrite)
     est = audit["estimated"]
     print(f"audited {est['annotations']} annotations: suspected {est['suspected']}, missing {est['missing']}; "
-          f"wrote {args.output}")
+          f"wrote {args.out}")
     return 0

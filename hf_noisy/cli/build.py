@@ -7,6 +7,8 @@ import sys
 
 from .. import benchmarks
 
+from ._options import add_option
+
 
 def _takes(option: str) -> str:
     """``(coco-n, lvis-n, coco-wan)``: the benchmarks whose source takes ``option``."""
@@ -66,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shapes.add_argument("--image-size", type=int, default=128, help="image side in pixels (default 128)")
     shapes.add_argument("--generator-seed", type=int, default=0,
                         help="seed of the images and clean annotations (default 0); --seed is the noise's")
-    parser.add_argument("--out", required=True, help="dataset folder to create")
+    add_option(parser, "-o", "--out", required=True, help="dataset folder to create")
     parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs: clean, easy, medium, hard, or NAME=SPEC, a config noised by a "
                              "preset or spec file, e.g. erode7=erode.yaml (default: clean,easy,medium,hard)")
     parser.add_argument("--precomputed", action="append", default=[], metavar="NAME=FILE",

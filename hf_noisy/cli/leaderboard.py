@@ -7,6 +7,8 @@ import argparse
 
 from ..benchmarks import CONFIGS, board_ids
 
+from ._options import add_option
+
 
 def _one_of(names: tuple[str, ...]) -> str:
     """``a, b or c``."""
@@ -25,7 +27,7 @@ prints its reference, which submit (and the board's form) take in place of a loc
 
 examples:
   hf-noisy leaderboard init --store board --benchmark coco-n=noisy-seg/coco-n@v1.0
-  hf-noisy leaderboard upload-results hard.json.gz --repo alice/m2f-r50-results
+  hf-noisy leaderboard upload-results hard.json.gz --repo-id alice/m2f-r50-results
   hf-noisy leaderboard submit hf://datasets/alice/m2f-r50-results@COMMIT/hard.json.gz --store board \\
       --benchmark coco-n --trained-on hard --model-name "M2F R50" --method CE --submitter alice
   hf-noisy leaderboard evaluate --store board
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     upload = sub.add_parser("upload-results", help="push a results file to your Hub dataset repo and print the "
                                                    "reference to submit")
     upload.add_argument("results", help="COCO results file (.json or .json.gz)")
-    upload.add_argument("--repo", required=True, help="your dataset repo, USER/NAME (created if missing)")
+    add_option(upload, "--repo-id", aliases=("--repo",), required=True, help="your dataset repo, USER/NAME (created if missing)")
     upload.add_argument("--path-in-repo", default=None, help="its name in the repo (default: the file's name)")
     upload.add_argument("--private", action="store_true", help="create the repo private (the board cannot read it "
                                                                "unless its token may)")
@@ -116,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if not Path(args.results).is_file():
             raise FileNotFoundError(f"{args.results}: no such file")
-        print(upload_results(args.results, args.repo, path_in_repo=args.path_in_repo, private=args.private))
+        print(upload_results(args.results, args.repo_id, path_in_repo=args.path_in_repo, private=args.private))
         return 0
     if args.action == "submit":
         from pathlib import Path

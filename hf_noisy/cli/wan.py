@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import add_option
+
 HELP = "re-make every mask with SAM from a weak prompt (COCO-WAN: box, point, point + class noise)"
 DESCRIPTION = """\
 Re-make every mask of a COCO instance file with SAM (transformers' SamModel) from a weak prompt made from the
@@ -44,7 +46,7 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="clean COCO instance JSON")
     parser.add_argument("--images", required=True, help="folder holding the images (each image's file_name)")
-    parser.add_argument("-o", "--output", required=True, help="where to write the COCO JSON (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="where to write the COCO JSON (atomic)")
     parser.add_argument("--prompt", choices=("box", "point"), required=True, help="box (easy) or point (medium, hard)")
     parser.add_argument("--class-noise", type=float, default=None, metavar="RATE",
                         help="symmetric class-noise rate on the SAM output (hard: 0.4)")
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..wan import weak_annotate
 
     summary = weak_annotate(
-        args.input, args.images, args.output,
+        args.input, args.images, args.out,
         prompt=args.prompt, class_noise=args.class_noise, seed=args.seed, model=args.model,
         batch_size=args.batch_size, image_batch_size=args.image_batch_size, device=args.device, dtype=args.dtype,
         decoder_dtype=args.decoder_dtype,
@@ -89,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:  # not the main process: it has nothing to report
         return 0
     if args.json:
-        print(json.dumps({"output": str(args.output), **summary.to_dict()}))
+        print(json.dumps({"output": str(args.out), **summary.to_dict()}))
     else:
-        print(f"wrote {args.output} (prompt {args.prompt}, model {args.model})")
+        print(f"wrote {args.out} (prompt {args.prompt}, model {args.model})")
         print(summary.table())
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._options import add_option
+from ._options import add_option, at_least, number_in
 
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
@@ -27,16 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     losses.add_argument("run_dir", metavar="RUN_DIR", help="the training run's output folder")
     add_option(losses, "-o", "--out", default=None, help="PNG to write (default: RUN_DIR/instance_losses.png)")
     losses.add_argument("--by", choices=("epoch", "step"), default="epoch", help="bucket rows by epoch or by step range")
-    losses.add_argument("--buckets", type=int, default=10, help="--by step: number of equal step ranges")
+    losses.add_argument("--buckets", type=at_least(1), default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
     losses.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
     add_option(confidence, "-o", "--out", default="confidence.png", help="PNG to write (default: confidence.png)")
-    confidence.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
+    confidence.add_argument("--threshold", type=number_in(0, 1, open_high=True), default=0.5, help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's
+        subcommand.set_defaults(_prog=subcommand.prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"figure: {report.figure}")
         return 0
     check_output(args.out, args.results, overwrite=args.overwrite)
+    for path in args.results:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
     names = args.names.split(",") if args.names else None
     report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
     if args.json:

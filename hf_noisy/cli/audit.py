@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_option
+from ._options import add_option, at_least
 
 HELP = "score every annotation of a COCO file for being wrong (class, mask, spurious) and list missing ones"
 DESCRIPTION = """\
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the held-out folds of train_mask2former.py --fold K/N --predict-split train)")
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="audit JSON to write")
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
-    parser.add_argument("--top", type=int, default=20, help="how many overlays (default 20)")
+    parser.add_argument("--top", type=at_least(0), default=20, help="how many overlays (default 20)")
     parser.add_argument("--overlays", help="overlay folder (default: <output>_overlays)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing audit JSON and overlay folder")
     parser.add_argument("--flag-score", type=float, default=0.3, help="score from which an annotation is flagged")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_option
+from ._options import add_option, at_least
 
 HELP = "make a small synthetic COCO dataset, noise it at every paper level, and summarise (no downloads)"
 DESCRIPTION = """\
@@ -23,7 +23,7 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "-o", "--out", default="hf-noisy-demo",
                help="output folder (default: hf-noisy-demo in the current folder)")
-    add_option(parser, "--num-images", aliases=("--images",), type=int, default=12,
+    add_option(parser, "--num-images", aliases=("--images",), type=at_least(1), default=12,
                help="number of synthetic images (default 12)")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1, as the paper)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_option
+from ._options import add_option, number_in
 
 HELP = "estimate a noise spec (class noise, spatial ops, rates, parameters) from a clean/noisy pair"
 DESCRIPTION = """\
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "-o", "--out", aliases=("--output",), help="spec YAML to write (atomic); without it, only the table")
     add_option(parser, "--dataset", aliases=("--build",),
                help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are configs")
-    parser.add_argument("--min-iou", type=float, default=0.1,
+    parser.add_argument("--min-iou", type=number_in(0, 1, open_low=True), default=0.1,
                         help="least mask IoU of a pair matched by IoU (default 0.1)")
     parser.add_argument("--max-images", type=int, default=None,
                         help="fit on the first N images of CLEAN only (a sample of a large file: a few ms per "

@@ -4,10 +4,13 @@ and board."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..benchmarks import CONFIGS, board_ids
+from ._options import add_option, at_least, number_in
 
-from ._options import add_option
+#: an argparse type: a budget, a number > 0
+_positive = number_in(0, math.inf, open_low=True)
 
 
 def _one_of(names: tuple[str, ...]) -> str:
@@ -68,11 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     evaluate = sub.add_parser("evaluate", help="score every pending submission in a resource-limited child process")
     evaluate.add_argument("--store", required=True)
-    evaluate.add_argument("--cpu-seconds", type=float, default=None,
+    evaluate.add_argument("--cpu-seconds", type=_positive, default=None,
                           help="CPU time per submission, s (default: its benchmark's; the About tab lists them)")
-    evaluate.add_argument("--memory-mb", type=float, default=None,
+    evaluate.add_argument("--memory-mb", type=_positive, default=None,
                           help="memory per submission beyond the loaded ground truth, MB (default: its benchmark's)")
-    evaluate.add_argument("--wall-seconds", type=float, default=None,
+    evaluate.add_argument("--wall-seconds", type=_positive, default=None,
                           help="real time per submission (default: twice the CPU time plus 600)")
     evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
                                                             "(default $HF_HOME/hf_noisy/leaderboard)")
@@ -83,8 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="who submits from this local board (on a Space: the logged-in Hub user instead); "
                             "without it the submit tab is read-only")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--port", type=at_least(0, 65535), default=7860, help="TCP port (default 7860)")
     serve.add_argument("--no-evaluate", action="store_true", help="do not score submissions as they arrive")
+    for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's
+        subcommand.set_defaults(_prog=subcommand.prog)
 
 
 def run(args: argparse.Namespace) -> int:

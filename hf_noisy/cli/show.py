@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_option
+from ._options import add_option, at_least
 
 HELP = "render clean vs noisy overlays of a few images to PNG (like the paper's Fig. 3)"
 DESCRIPTION = """\
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("noisy", help="noisy COCO JSON (from hf-noisy noise)")
     parser.add_argument("--images", required=True, help="folder holding the images (file_name)")
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="folder for the PNG files")
-    add_option(parser, "--num-images", aliases=("--num",), type=int, default=4, help="number of images (first ones in the file; default 4)")
+    add_option(parser, "--num-images", aliases=("--num",), type=at_least(1), default=4, help="number of images (first ones in the file; default 4)")
     parser.add_argument("--image-ids", type=int, nargs="+", help="these image ids instead")
     parser.add_argument("--overwrite", action="store_true", help="replace existing PNG files (never an input)")
 

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         precomputed=precomputed,
         **{name: getattr(args, name) for name in record.options})
     meta = result.metadata
-    print(f"wrote {result.path} ({meta['benchmark']} {meta['benchmark_version']}, images {meta['images']}) "
+    print(f"wrote {result.path} ({meta['benchmark']} {benchmarks.version_label(meta)}, images {meta['images']}) "
           f"in {result.seconds:.1f} s")
     print(result.summary())
     return 0

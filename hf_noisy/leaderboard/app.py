@@ -70,7 +70,7 @@ always: the paper measures what noisy *training* labels cost, against clean labe
   row with v1.
 * **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on
   the full published benchmark (`{published}`) are comparable with the paper's; rows scored on anything else
-  (`custom`: a subset built with `--max-images`, another seed, a COCO file) are hidden unless "Show custom
+  (`custom`: a subset of the source, e.g. coco-tiny or `--max-images`; another seed; a COCO file) are hidden unless "Show custom
   builds" is ticked.
 
 ## Submitting

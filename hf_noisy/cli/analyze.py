@@ -16,8 +16,8 @@ confidence RESULTS.. COCO results files (e.g. one run per noise level): score hi
                      legend, and each run's mean score and share of detections above 0.5
 
 examples:
-  hf-noisy analyze losses runs/tiny-hard --out losses.png
-  hf-noisy analyze confidence runs/*/results.json --names clean,easy,medium,hard --out confidence.png
+  hf-noisy analyze losses runs/tiny-hard -o runs/tiny-hard/losses.png
+  hf-noisy analyze confidence runs/*/results.json --names clean,easy,medium,hard -o runs/confidence.png
 """
 
 
@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
-    add_option(confidence, "-o", "--out", default="confidence.png", help="PNG to write (default: confidence.png)")
+    add_option(confidence, "-o", "--out", default=None,
+               help="PNG to write (default: confidence.png beside the first RESULTS file)")
     confidence.add_argument("--threshold", type=number_in(0, 1, open_high=True), default=0.5, help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
@@ -57,12 +58,13 @@ def run(args: argparse.Namespace) -> int:
             print(report.format_table())
             print(f"figure: {report.figure}")
         return 0
-    check_output(args.out, args.results, overwrite=args.overwrite)
+    out = args.out or str(Path(args.results[0]).parent / "confidence.png")
+    check_output(out, args.results, overwrite=args.overwrite)
     for path in args.results:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
     names = args.names.split(",") if args.names else None
-    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
+    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=out)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
     else:

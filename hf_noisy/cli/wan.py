@@ -28,8 +28,9 @@ any thread count (on a CPU the mask decoder runs in float64; sam_iou is stored w
 
 examples:
   # offline smoke run: a random SAM (meaningless masks, every code path real) on the first 2 images
-  hf-noisy random-sam tiny-sam
-  hf-noisy wan instances_train2017.json --images train2017/ -o smoke.json --prompt box --model tiny-sam --max-images 2
+  hf-noisy random-sam smoke/tiny-sam
+  hf-noisy wan instances_train2017.json --images train2017/ -o smoke/box.json --prompt box --model smoke/tiny-sam \\
+      --max-images 2
 
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/easy.json --prompt box
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/medium.json --prompt point

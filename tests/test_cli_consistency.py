@@ -42,6 +42,8 @@ ALIASES = [
     (["demo", "-o", "d"], ["demo", "--out", "d"], "out"),
     (["demo", "--num-images", "5"], ["demo", "--images", "5"], "num_images"),
     (["build", "shapes-n", "-o", "d"], ["build", "shapes-n", "--out", "d"], "out"),
+    (["build", "coco-n", "-o", "d", "--image-storage", "none"], ["build", "coco-n", "-o", "d", "--images", "none"],
+     "image_storage"),
     (["analyze", "losses", "run", "-o", "l.png"], ["analyze", "losses", "run", "--out", "l.png"], "out"),
     (["analyze", "confidence", "r.json", "-o", "c.png"], ["analyze", "confidence", "r.json", "--out", "c.png"], "out"),
     (["leaderboard", "upload-results", "r.json", "--repo-id", "a/b"],
@@ -49,6 +51,8 @@ ALIASES = [
 ]
 #: spellings no command shows in its --help any more (each still parses, see ALIASES)
 RETIRED = {"--output", "--gt", "--build", "--num", "--repo", "--output-dir", "--hub-private", "--clean", "--noisy"}
+#: options that name a folder of images wherever they appear (build's storage mode is --image-storage)
+IMAGE_FOLDER = {"hf-noisy show", "hf-noisy wan", "hf-noisy audit"}
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -80,6 +84,8 @@ def test_help_shows_one_vocabulary():
         shown = {s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings}
         help_text = parser.format_help()
         assert not shown & RETIRED and not any(f"{name} " in help_text for name in RETIRED - {"--num"}), prog
+        if "--images" in shown:
+            assert prog in IMAGE_FOLDER, prog
         writes = {a.dest for a in parser._actions if "--out" in a.option_strings}
         if writes:  # the output option is -o/--out wherever there is one
             assert next(a for a in parser._actions if "--out" in a.option_strings).option_strings == ["-o", "--out"]

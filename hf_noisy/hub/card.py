@@ -199,7 +199,7 @@ def _mode(metadata: dict, info: BenchmarkInfo) -> str:
     if metadata["images"] != "none" and not metadata.get("images_redistributable", info.images_redistributable):
         text += (f" {info.source_name}'s terms do not allow redistributing its images: keep this folder private to "
                  "people who accepted them (`hf-noisy push` refuses it without `--i-have-redistribution-rights`); "
-                 "build with `--images none` to publish the annotations.")
+                 "build with `--image-storage none` to publish the annotations.")
     return text
 
 

@@ -23,8 +23,8 @@ the lvis package). --lvis / --no-lvis override the detection.
 example:
   hf-noisy evaluate --annotations instances_val2017.json --predictions results.json
   hf-noisy evaluate --annotations instances_val2017.json --predictions results.json --iou-types segm,boundary --json
-  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --json          # LVIS rules, detected
-  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --num-proc 4     # same numbers, 4 processes
+  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --json        # LVIS rules, detected
+  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --num-proc 4   # same numbers
 
 The results file is read in bounded memory (a few hundred bytes per detection), whatever its size.
 """

@@ -239,3 +239,10 @@ def test_confidence_figure_defaults_beside_its_results(tmp_path: Path, capsys, m
     monkeypatch.chdir(tmp_path)
     assert main(["analyze", "confidence", "runs/a.json", "runs/b.json", "--json"]) == 0
     assert (runs / "confidence.png").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_demo_takes_o(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "-o", "named", "--num-images", "3"]) == 0
+    assert "wrote named/" in capsys.readouterr().out
+    assert (tmp_path / "named" / "summary.md").is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["named"]

@@ -181,6 +181,8 @@ USAGE_ERRORS = [
     (["leaderboard", "submit", "{tmp}/missing.json", "--store", "{tmp}/st", "--benchmark", "coco-n", "--trained-on",
       "hard", "--model-name", "m", "--submitter", "a"], "hf-noisy leaderboard submit", "missing.json"),
     (["push", "{tmp}/nope", "--repo-id", "a/b"], "hf-noisy push", "nope"),
+    (["push-metric", "--repo-id", "a/b", "--module", "{tmp}/nope"], "hf-noisy push-metric", "nope"),
+    (["leaderboard", "upload-results", "{tmp}/p.json"], "hf-noisy leaderboard upload-results", "--repo-id"),
 ]
 
 

@@ -4,9 +4,10 @@ kept working without being shown.
 One concept has one name everywhere: ``-o/--out`` for what a command writes, ``--annotations`` for a COCO
 instance file read as the reference, ``--predictions`` for a COCO results file, ``--dataset`` for a built
 dataset folder or Hub id, ``--dataset-config`` for one of its configs, ``--num-images`` for how many images to
-make or draw, ``--repo-id`` for a Hub repository, ``--private`` for a private one (and ``--num-proc``,
-``--seed``, ``--overwrite``, ``--no-progress``, ``--json`` as they always were). Names a command had before
-(``--output``, ``--gt``, ``--build``, ...) still parse, as hidden aliases.
+make or draw, ``--images`` for a folder of images (build's storage mode is ``--image-storage``), ``--repo-id``
+for a Hub repository, ``--private`` for a private one (and ``--num-proc``, ``--seed``, ``--overwrite``,
+``--no-progress``, ``--json`` as they always were). Names a command had before (``--output``, ``--gt``,
+``--build``, ...) still parse, as hidden aliases.
 """
 
 from __future__ import annotations

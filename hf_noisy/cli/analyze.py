@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
     add_option(confidence, "-o", "--out", default=None,
                help="PNG to write (default: confidence.png beside the first RESULTS file)")
-    confidence.add_argument("--threshold", type=number_in(0, 1, open_high=True), default=0.5, help="score threshold (default 0.5)")
+    confidence.add_argument("--threshold", type=number_in(0, 1, open_high=True), default=0.5,
+                            help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
     for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's

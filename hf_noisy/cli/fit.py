@@ -27,7 +27,8 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clean", help="clean COCO instance file (with --dataset: a config name, e.g. clean)")
     parser.add_argument("noisy", help="noisy COCO instance file over the same images (with --dataset: a config name)")
-    add_option(parser, "-o", "--out", aliases=("--output",), help="spec YAML to write (atomic); without it, only the table")
+    add_option(parser, "-o", "--out", aliases=("--output",),
+               help="spec YAML to write (atomic); without it, only the table")
     add_option(parser, "--dataset", aliases=("--build",),
                help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are configs")
     parser.add_argument("--min-iou", type=number_in(0, 1, open_low=True), default=0.1,

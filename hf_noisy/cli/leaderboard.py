@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     upload = sub.add_parser("upload-results", help="push a results file to your Hub dataset repo and print the "
                                                    "reference to submit")
     upload.add_argument("results", help="COCO results file (.json or .json.gz)")
-    add_option(upload, "--repo-id", aliases=("--repo",), required=True, help="your dataset repo, USER/NAME (created if missing)")
+    add_option(upload, "--repo-id", aliases=("--repo",), required=True,
+               help="your dataset repo, USER/NAME (created if missing)")
     upload.add_argument("--path-in-repo", default=None, help="its name in the repo (default: the file's name)")
     upload.add_argument("--private", action="store_true", help="create the repo private (the board cannot read it "
                                                                "unless its token may)")

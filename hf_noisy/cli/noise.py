@@ -31,7 +31,8 @@ example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="COCO instance JSON to noise")
-    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="where to write the noisy COCO JSON (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True,
+               help="where to write the noisy COCO JSON (atomic)")
     parser.add_argument("--spec", default="hard", help="easy | medium | hard | PATH to a YAML/JSON spec (default: hard)")
     parser.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")

@@ -19,7 +19,8 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output", help="folder to write, e.g. smoke/tiny-sam (refused if it exists, unless --overwrite)")
+    parser.add_argument("output", help="folder to write, e.g. smoke/tiny-sam (refused if it exists, unless "
+                        "--overwrite)")
     parser.add_argument("--size", choices=("tiny", "mid", "huge"), default="tiny", help="model size (default: tiny)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("noisy", help="noisy COCO JSON (from hf-noisy noise)")
     parser.add_argument("--images", required=True, help="folder holding the images (file_name)")
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="folder for the PNG files")
-    add_option(parser, "--num-images", aliases=("--num",), type=at_least(1), default=4, help="number of images (first ones in the file; default 4)")
+    add_option(parser, "--num-images", aliases=("--num",), type=at_least(1), default=4,
+               help="number of images (first ones in the file; default 4)")
     parser.add_argument("--image-ids", type=int, nargs="+", help="these image ids instead")
     parser.add_argument("--overwrite", action="store_true", help="replace existing PNG files (never an input)")
 

@@ -47,7 +47,8 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="clean COCO instance JSON")
     parser.add_argument("--images", required=True, help="folder holding the images (each image's file_name)")
-    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="where to write the COCO JSON (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True,
+               help="where to write the COCO JSON (atomic)")
     parser.add_argument("--prompt", choices=("box", "point"), required=True, help="box (easy) or point (medium, hard)")
     parser.add_argument("--class-noise", type=float, default=None, metavar="RATE",
                         help="symmetric class-noise rate on the SAM output (hard: 0.4)")

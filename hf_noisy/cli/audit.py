@@ -29,13 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the held-out folds of train_mask2former.py --fold K/N --predict-split train)")
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="audit JSON to write")
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
-<<<<<<< HEAD
-    parser.add_argument("--top", type=int, default=20,
+    parser.add_argument("--top", type=at_least(0), default=20,
                         help="overlays of the first N flagged annotations, each numbered by its rank in the audit JSON "
                              "(default 20)")
-=======
-    parser.add_argument("--top", type=at_least(0), default=20, help="how many overlays (default 20)")
->>>>>>> consist
     parser.add_argument("--overlays", help="overlay folder (default: <output>_overlays)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing audit JSON and overlay folder")
     parser.add_argument("--flag-score", type=float, default=0.3, help="score from which an annotation is flagged")

@@ -161,6 +161,22 @@ def test_blocks_are_found_and_skip_markers_precede_a_fence():
             assert "readme-test:" not in line, f"{_id(page)}:{i + 1}: the marker is now <!-- docs-test: skip ... -->"
 
 
+def test_tables_that_the_code_also_states_agree():
+    """Tables a page copies from the code: the board's limits, and the levels of the paper's Table 7."""
+    from hf_noisy.leaderboard.policy import limits_text
+
+    assert limits_text() in (DOCS / "guide" / "leaderboard.md").read_text(encoding="utf-8")
+    noise = (DOCS / "guide" / "noise.md").read_text(encoding="utf-8")
+    rows = {cells[0]: cells[1:] for line in noise.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    for level, spec in PRESETS.items():
+        ops = {op.op: op for op in spec.spatial}
+        assert rows[level] == [f"{spec.class_noise.rate:.0%}", f"k = {ops['scale'].param:g}",
+                               f"sigma = {ops['localization'].param:g}", f"d = {ops['approximation'].param:g}",
+                               f"{ops['scale'].prob:.2f}"], level
+        assert len({op.prob for op in spec.spatial}) == 1
+
+
 @pytest.mark.parametrize("block", [b for page in pages() for b in page_blocks(page) if b.skip],
                          ids=lambda b: b.where)
 def test_skipped_block(block: Block):

@@ -28,13 +28,16 @@ Conventions (for whoever adds a page or a block; the shared contract is the docs
   (predictions on ``coco-n``'s clean validation split, for the leaderboard). The dataset roots ``"/data/coco"``,
   ``"/data/cityscapes"`` and ``"/data/lvis"`` in python code stand for the shipped tiny copies
   (cityscapes-tiny's one val frame serves as train too).
-  Python blocks run in this process, each in a fresh namespace, in page order in the page's workspace (so a
-  block sees the files an earlier block of its page wrote). Of a guide page's bash blocks, the lines
-  ``hf-noisy spec ... > FILE`` and ``hf-noisy leaderboard init ...`` run as written (through the CLI's entry
-  point, in page order, to make the files later blocks read); every other line that starts with ``hf-noisy``
-  is parsed by the CLI's own argument parser (an unknown command or option fails the test) but not run, and
-  the other lines (``pip``, ``python``, ``accelerate launch``, loops) are not run: running every command of
-  the guides (full-size builds, multi-GPU training) is impractical, and the tutorials run those jobs for real.
+  Blocks run in page order in the page's workspace, so a block sees the files an earlier block of its page
+  wrote: python blocks in this process, each in a fresh namespace; of a bash block, each line that starts with
+  ``hf-noisy`` is parsed by the CLI's own argument parser (an unknown command or option fails the test), and
+  runs as written (through the CLI's entry point, the dataset roots replaced as in python) when it is
+  ``hf-noisy spec ... > FILE`` or ``hf-noisy leaderboard init ...``, or a ``noise``, ``show``, ``fit``,
+  ``export`` or ``convert`` command whose every input file or folder is in the workspace. The other lines are
+  not run: ``pip``, ``python``, ``accelerate launch`` and loops; ``build``, ``push``, ``wan``, ``train`` and the
+  board's ``submit``/``evaluate``/``serve`` (full-size builds, multi-GPU training, the Hub, a server that does
+  not return); and ``evaluate``, ``quality`` and ``audit``, whose ``results.json`` is a different model's on
+  each page. The tutorials run those jobs for real.
 * Some python blocks get extra checks of what they made (``CHECKS``, keyed by a call the block contains).
 """
 
@@ -69,6 +72,8 @@ SKIP = re.compile(r"^<!--\s*docs-test:\s*skip\s+(?P<reason>.*?)\s*-->\s*$")
 FENCE = re.compile(r"^```(?P<lang>bash|python)\n(?P<code>.*?)^```", re.S | re.M)
 #: guide bash lines run as written to make workspace files (``hf-noisy ...`` with an optional ``> FILE``)
 BASH_SETUP = ("hf-noisy spec ", "hf-noisy leaderboard init ")
+#: guide commands run as written when every file or folder they read is in the page's workspace
+RUN_COMMANDS = {"noise", "show", "fit", "export", "convert"}
 #: the README's first lines, unchanged: the heading and the two set-up commands
 README_HEAD = [
     "# hf-noisy",
@@ -276,8 +281,9 @@ def run_bash_line(line: str) -> None:
         Path(target).write_text(out.getvalue(), encoding="utf-8")
 
 
-def parse_bash_line(line: str, where: str) -> None:
-    """``hf-noisy ARGS`` parsed (not run) by the CLI's own parser: the command and its options must exist."""
+def parse_bash_line(line: str, where: str):
+    """``hf-noisy ARGS`` parsed (not run) by the CLI's own parser: the command and its options must exist.
+    Returns the parsed namespace."""
     words = shlex.split(line, comments=True)
     for stop in (">", "|", "&&", ";"):
         if stop in words:
@@ -285,9 +291,33 @@ def parse_bash_line(line: str, where: str) -> None:
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            build_parser(words[1] if len(words) > 1 else None).parse_args(words[1:])
+            return build_parser(words[1] if len(words) > 1 else None).parse_args(words[1:])
     except SystemExit as exit:
         pytest.fail(f"{where}: `{line}` does not parse (exit {exit.code}): {err.getvalue().strip()[-300:]}")
+
+
+def _inputs(args) -> list[str]:
+    """The files and folders a parsed ``hf-noisy`` command of :data:`RUN_COMMANDS` reads."""
+    if args.command == "convert":
+        return [args.root]
+    if args.command == "fit" and args.build:
+        return [args.build]
+    return [v for k in ("input", "clean", "noisy", "images", "dataset") if isinstance(v := getattr(args, k, None), str)]
+
+
+def run_guide_bash(code: str, where: str, roots: dict) -> list[str]:
+    """A guide's bash block (see the module docstring); returns the lines that ran."""
+    ran = []
+    for line in bash_commands(code):
+        if not line.startswith("hf-noisy "):
+            continue
+        for literal, path in roots.items():  # the reader's dataset roots: the shipped tiny copies
+            line = re.sub(rf"(?<![\w/.]){re.escape(literal)}(?=[/\s]|$)", str(path), line)
+        args = parse_bash_line(line, where)
+        if line.startswith(BASH_SETUP) or (args.command in RUN_COMMANDS and all(Path(p).exists() for p in _inputs(args))):
+            run_bash_line(line)
+            ran.append(line)
+    return ran
 
 
 #: extra checks for python blocks containing a key: what the block made must be what the page says
@@ -354,11 +384,7 @@ def test_guide_page_runs(page: Path, prebuilt: Prebuilt, tmp_path: Path, monkeyp
     monkeypatch.setattr(sys, "path", list(sys.path))  # a block's sys.path.insert stays its own
     for block in blocks:
         if block.lang == "bash":
-            for line in bash_commands(block.code):
-                if line.startswith(BASH_SETUP):
-                    run_bash_line(line)
-                elif line.startswith("hf-noisy "):
-                    parse_bash_line(line, block.where)
+            run_guide_bash(block.code, block.where, roots)
             continue
         code = block.code
         for literal, path in roots.items():

@@ -317,10 +317,9 @@ def test_streamed_path_refuses_bad_input_as_the_whole_file_does(train, tmp_path,
     assert not (tmp_path / "out.json").exists()
 
 
-def test_readme_spec_of_the_new_ops_loads(tmp_path):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Annotation errors beyond the paper", 1)[1]
-    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_docs_spec_of_the_new_ops_loads(tmp_path):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "annotation-errors.md").read_text(encoding="utf-8")
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "readme.yaml"
     path.write_text(block)
     spec = load_spec(path)

@@ -50,7 +50,7 @@ examples:
   hf-noisy build coco-wan --coco-root /data/coco --wan-dir wan/ --out coco-wan
   hf-noisy build shapes-n --out shapes-n
   hf-noisy build coco-n --coco-root /data/coco --levels clean --precomputed coco-rem=instances_train2017_rem.json \\
-      --out coco-rem      # a config wrapping a file made elsewhere (README: "Released files as configs")
+      --out coco-rem      # a config wrapping a file made elsewhere (docs/guide/datasets.md, "Released files as configs")
   python -c "from datasets import load_dataset; print(load_dataset('coco-n', 'hard'))"
 """.format(sources="\n".join(f"  {name:<13} {benchmarks.get(name).source_help}" for name in benchmarks.ids()),
            defaults=_default_storage())

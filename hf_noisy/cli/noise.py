@@ -15,7 +15,7 @@ records the spec, its hash, the package version and the input's SHA-256. Same in
 byte-identical output for any --num-proc.
 
 A spec may also draw annotation errors: missing, duplicate, merge, split, box, shift, vertex_dropout,
-crowd_flip (README, "Annotation errors beyond the paper"). Instances they add get new ids that collide with
+crowd_flip (docs/guide/annotation-errors.md). Instances they add get new ids that collide with
 no other; they record noise_source_ids (and noise_offset for shift/duplicate).
 
 Levels (Grad et al. 2024, Table 7):

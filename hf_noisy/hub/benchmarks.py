@@ -198,7 +198,10 @@ def build_benchmark(
             whatever its annotation ids (:class:`~hf_noisy.hub.build.Precomputed` with ``keep_ids=False``). It
             must list every train image with the source's size and only the source's categories (same ids and
             names); the card records its SHA-256. The build is then ``custom``.
-        num_proc, images_per_shard, overwrite, progress: as :func:`~hf_noisy.hub.build.build_dataset`.
+        num_proc: as :func:`~hf_noisy.hub.build.build_dataset`.
+        images_per_shard: as :func:`~hf_noisy.hub.build.build_dataset`.
+        overwrite: as :func:`~hf_noisy.hub.build.build_dataset`.
+        progress: as :func:`~hf_noisy.hub.build.build_dataset`.
 
     The version is ``v1.0`` for the paper's configs with seed 1 on a whole source of a versioned benchmark
     (every split with the official number of images), else ``custom`` (always for COCO-WAN, whose SAM masks

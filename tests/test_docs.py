@@ -300,8 +300,8 @@ def _inputs(args) -> list[str]:
     """The files and folders a parsed ``hf-noisy`` command of :data:`RUN_COMMANDS` reads."""
     if args.command == "convert":
         return [args.root]
-    if args.command == "fit" and args.build:
-        return [args.build]
+    if args.command == "fit" and args.dataset:
+        return [args.dataset]
     return [v for k in ("input", "clean", "noisy", "images", "dataset") if isinstance(v := getattr(args, k, None), str)]
 
 

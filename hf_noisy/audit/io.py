@@ -42,7 +42,7 @@ def audit_files(annotations: str | os.PathLike, predictions: str | os.PathLike |
     folder = None
     if images is not None:
         if not Path(images).is_dir():
-            raise HfNoisyError(f"--images {images}: no such folder")
+            raise HfNoisyError(f"image folder {images}: no such folder")
         output_path = Path(output)
         folder = Path(overlays) if overlays is not None else output_path.with_name(output_path.stem + "_overlays")
         check_output(folder, inputs, overwrite=overwrite)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._progress import add_progress_argument, show_progress
+
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
 losses RUN_DIR       a run of train_mask2former.py --log-instance-losses: mean and 25-75% band of class and mask
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     losses.add_argument("--buckets", type=int, default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
     losses.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    add_progress_argument(losses)
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
@@ -35,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     confidence.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    add_progress_argument(confidence)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "losses":
         out = args.out or str(Path(args.run_dir) / "instance_losses.png")
         check_output(out, [args.run_dir] if args.out else [], overwrite=args.overwrite)
-        report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets)
+        report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets,
+                                progress=show_progress(args))
         if args.json:
             print(json.dumps({"by": report.by, "summary": report.summary, "separability": report.separability}))
         else:
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_output(args.out, args.results, overwrite=args.overwrite)
     names = args.names.split(",") if args.names else None
-    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
+    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out,
+                                progress=show_progress(args))
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
     else:

@@ -215,6 +215,8 @@ COMMANDS = {
     "quality": (["quality", "--clean", "gt.json", "--noisy", "noisy.json", "--json"], {"pairing", "AP per group"}),
     "audit": (["audit", "--annotations", "gt.json", "--predictions", "results.json", "-o", "audit.json",
                "--overwrite"], {"auditing"}),
+    "fit": (["fit", "gt.json", "noisy.json", "--max-images", "6", "--json"],
+            {"replaying pairs", "simulating localization"}),
     "analyze losses": (["analyze", "losses", "run", "--json", "--out", "losses.png", "--overwrite"],
                        {"reading losses", "summarising"}),
     "analyze confidence": (["analyze", "confidence", "results.json", "--json", "--out", "confidence.png",

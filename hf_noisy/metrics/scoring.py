@@ -179,8 +179,9 @@ def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str],
 
         for rows in _ordered(pool, _validate, tasks(), num_proc):
             store.add_compact(rows)
-            stored += sizes[0]
-            on_bytes(sizes.popleft())
+            done = sizes.popleft()
+            stored += done
+            on_bytes(done)
     on_bytes(max(0, os.path.getsize(predictions) - stored))  # the brackets, commas and white space around them
 
 

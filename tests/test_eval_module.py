@@ -99,7 +99,8 @@ def test_the_published_space_script_is_the_packaged_one():
     byte (edit hf_noisy/metrics/mask_boundary_ap.py, then copy it to eval/mask_boundary_ap/)."""
     packaged = Path(MODULE)
     assert packaged.name == "mask_boundary_ap.py" and packaged.parent == REPO / "hf_noisy" / "metrics"
-    assert (REPO / "eval" / "mask_boundary_ap" / "mask_boundary_ap.py").read_bytes() == packaged.read_bytes()
+    assert (REPO / "eval" / "mask_boundary_ap" / "mask_boundary_ap.py").read_bytes() == packaged.read_bytes(), \
+        "edit hf_noisy/metrics/mask_boundary_ap.py, then: cp hf_noisy/metrics/mask_boundary_ap.py eval/mask_boundary_ap/"
 
 
 _INSTALLED_CHECK = """

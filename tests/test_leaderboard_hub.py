@@ -58,9 +58,10 @@ def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, c
     # the ground truth came from the Hub dataset's v1.0 tag, exported in the evaluator
     record = list_results(STORE)[submission.id]
     assert record["metrics"]["segm"] == evaluate_coco(gt, detections)["segm"].stats
-    # the evaluator's claim (made before scoring) and the result, in the results repo
+    # the evaluator's claim (made before scoring) and the result, in the results repo (with the token of the last
+    # transaction: see storage.HubBackend.transact)
     assert sorted(api.list_repo_files(RESULTS, repo_type="dataset")) == [
-        ".gitattributes", f"claims/{submission.id}.json", f"results/{submission.id}.json"]
+        ".gitattributes", ".transaction.json", f"claims/{submission.id}.json", f"results/{submission.id}.json"]
     assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
     assert "nothing pending" in capsys.readouterr().out
 

@@ -153,25 +153,31 @@ def test_a_submit_that_read_the_store_before_the_same_submission_was_stored_is_a
 
     with ThreadPoolExecutor(2) as pool:
         if store.startswith("hf://"):
+            # The Hub: the first's commit waits while the second runs to its end and is stored; then the first
+            # must find it.
             hold = request.getfixturevalue("hub").server.hold(
                 "POST", r"/api/datasets/noisy-seg/leaderboard-submissions/preupload/.+", b"/meta.json")
             first = pool.submit(outcome, store)
-            assert hold.reached.wait(120), "the first submit never reached its commit"
-            second = outcome(store)  # runs to its end while the first's commit waits
-            hold.release.set()
-            first, second = first.result(), second
+            try:
+                assert hold.reached.wait(120), "the first submit never reached its commit"
+                assert outcome(store) == "accepted"
+            finally:
+                hold.release.set()
+            assert first.result() == "duplicate"
         else:
+            # A local store: the second waits for the first's lock, then finds its submission.
             held = _HeldLocalBackend(store)
             first = pool.submit(outcome, held)
-            assert held.reached.wait(120), "the first submit never reached its write"
-            second = pool.submit(outcome, store)
-            deadline = time.monotonic() + 120
-            while not _blocked_on(Path(store) / ".lock-submissions") and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert _blocked_on(Path(store) / ".lock-submissions"), "the second submit never waited for the first"
-            held.release.set()
-            first, second = first.result(), second.result()
-    assert sorted([first, second]) == ["accepted", "duplicate"]
+            try:
+                assert held.reached.wait(120), "the first submit never reached its write"
+                second = pool.submit(outcome, store)
+                deadline = time.monotonic() + 120
+                while not _blocked_on(Path(store) / ".lock-submissions") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert _blocked_on(Path(store) / ".lock-submissions"), "the second submit never waited"
+            finally:
+                held.release.set()
+            assert (first.result(), second.result()) == ("accepted", "duplicate")
     assert len(list_submissions(store)) == 1
 
 
@@ -193,9 +199,11 @@ def test_a_hub_transaction_whose_files_were_written_byte_for_byte_after_its_read
     hold = hub.server.hold("POST", r"/api/datasets/noisy-seg/leaderboard-results/preupload/.+", b"claims/one.json")
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(HubBackend("noisy-seg").transact, "results", decide, "first")
-        assert hold.reached.wait(120), "the first transaction never reached its commit"
-        assert HubBackend("noisy-seg").transact("results", decide, "second") is True
-        hold.release.set()
+        try:
+            assert hold.reached.wait(120), "the first transaction never reached its commit"
+            assert HubBackend("noisy-seg").transact("results", decide, "second") is True
+        finally:
+            hold.release.set()
         assert first.result() is False
     assert seen == [None, None, b"the same bytes\n"]
 

@@ -136,6 +136,7 @@ class HubState:
         self.counter = 0
         self.page_size = 50
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests to inspect
+        self.connections = 0  # TCP connections accepted: a client that drops its keep-alive ones opens more
         self.holds: list[Hold] = []  # requests to keep waiting, see HubServer.hold
         self.endpoint = ""  # set by HubServer: the base of the URLs in answers
 
@@ -262,6 +263,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: pytest shows failures, not access logs
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.state.lock:
+            self.server.state.connections += 1
 
     # ---- plumbing
     def _body(self) -> bytes:
@@ -713,3 +719,4 @@ class HubServer:
             self.state.lfs.clear()
             self.state.uploads.clear()
             self.state.requests.clear()
+            self.state.connections = 0

@@ -103,3 +103,17 @@ def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch
 def test_a_hub_store_name_is_an_org(hub):
     with pytest.raises(HfNoisyError, match="user or organisation name"):
         open_backend("hf://noisy-seg/extra")
+
+
+def test_reading_files_that_do_not_exist_keeps_the_connection(hub):
+    """A Hub store reads many files that are not there (the name index, leases): each 404's short body is
+    read, so the keep-alive connection is reused (unread, it was dropped: one new connection and a reset on the
+    server each time)."""
+    backend = HubBackend("noisy-seg")
+    backend.create()
+    backend.write({"store.json": b"{}"}, "a file that exists")
+    before = hub.state.connections
+    for i in range(10):
+        assert backend.read(f"names/missing-{i}.json") is None
+        assert backend.read("store.json") == b"{}"
+    assert hub.state.connections - before <= 1

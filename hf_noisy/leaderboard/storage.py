@@ -213,9 +213,9 @@ class HubBackend:
                                                           follow_redirects=True))
         if answer.status_code != 200:
             with stack:
+                answer.read()  # the (short) error body: unread, it would cost the connection (a reset, a new one)
                 if answer.headers.get("X-Error-Code") == "EntryNotFound":
                     return None
-                answer.read()
                 hf_raise_for_status(answer)
 
         def chunks() -> Iterator[bytes]:

@@ -43,7 +43,7 @@ from .. import __version__
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_header, dumps_coco, empty_mask_error, validate_coco
 from ..errors import HfNoisyError
 from ..masks import Crop
-from ..runtime import single_threaded_opencv
+from ..runtime import paused_gc, single_threaded_opencv
 from ..workers import worker_pool
 from . import spatial
 from .annotation_ops import Outcome, apply_annotation_op, output_annotations
@@ -469,7 +469,7 @@ def _noise_chunks(
 
         bar = tqdm(total=len(annotations), desc="noising", unit="ann", dynamic_ncols=True)
     chunks, summary, pool = [], NoiseSummary(), None
-    with single_threaded_opencv():  # workers fork inside and inherit it
+    with single_threaded_opencv(), paused_gc():  # workers fork inside and inherit both; noising makes no cycles
         try:
             if processes == 1:
                 outputs = map(job.run, ranges)

@@ -151,8 +151,9 @@ def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fi
     owners: list[int] = []  # which crop each polygon comes from, in order
     shells: list[np.ndarray] = []
     interiors: list[list[np.ndarray] | None] = []  # the hole contours of a component that has some, else None
+    empty = [crop.area == 0 for crop in crops]
     for index, crop in enumerate(crops):
-        if crop.area == 0:
+        if empty[index]:
             continue
         for outer, inner in _components(*_contours(crop, holes), holes):
             if len(outer) >= 4:
@@ -167,7 +168,7 @@ def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fi
             kept = [np.asarray(ring.coords).astype(np.int32) for ring in shape.interiors] if inner is not None else []
             parts[owner].append((exterior, kept))
     # simplified vertices are contour points, which are foreground pixels of the crop's window
-    return [crop if crop.area == 0 else _fill(crop.image_size, part, crop) for crop, part in zip(crops, parts)]
+    return [crop if is_empty else _fill(crop.image_size, part, crop) for crop, part, is_empty in zip(crops, parts, empty)]
 
 
 def _polygons(shells: list[np.ndarray], interiors: list[list[np.ndarray] | None]) -> np.ndarray:

@@ -31,7 +31,7 @@ import orjson
 from ..coco import CocoFormatError, CocoHeader, check_annotation, check_annotations, check_header
 from ..coco_stream import CocoLayout, parse_value
 from ..errors import HfNoisyError
-from ..runtime import single_threaded_opencv
+from ..runtime import paused_gc, single_threaded_opencv
 from ..workers import worker_pool
 from .annotation_ops import output_annotations
 from .engine import (InstanceNoiser, NoiseSummary, chunk_ranges, json_around_annotations, plan, structure_records,
@@ -123,6 +123,9 @@ def noise_layout(
 
             bar = stack.enter_context(tqdm(total=len(layout), desc="noising", unit="ann", dynamic_ncols=True))
         stack.enter_context(single_threaded_opencv())  # workers fork inside and inherit it
+        # noising makes no reference cycles: collections triggered by the chunks' objects would find nothing
+        # (~0.04 CPU-s at coco-tiny x10); workers fork inside and inherit the pause
+        stack.enter_context(paused_gc())
         if processes == 1:
             handle = stack.enter_context(open(layout.path, "rb"))
             results: Iterable[_Result] = (job.run(bounds, handle) for bounds in ranges)

@@ -36,13 +36,14 @@ def main() -> None:
     picture = cv2.imread(str(root / "val2017" / image["file_name"]))
     names = {c["id"]: c["name"] for c in data["categories"]}
     width = picture.shape[1]
-    panels = [render_pair(picture, clean, clean, names, "clean")[:, :width]]
+    panels = [render_pair(picture, clean, clean, names, "clean", legend=False, min_side=1)[:, :width]]
     for op, params in OPS:
         spec = NoiseSpec.from_dict({"seed": 1, "spatial": [{"op": op, "prob": args.prob, **params}]})
         noisy = apply_noise(subset, spec).data["annotations"]
         title = f"{op} (p={args.prob:g}{''.join(f', {k}={v:g}' for k, v in params.items())})"
-        panels.append(render_pair(picture, clean, noisy, names, title, mark_removed=True)[:, width + 6 :])
-    gap = np.full((picture.shape[0], 6, 3), 255, np.uint8)
+        panels.append(render_pair(picture, clean, noisy, names, title, mark_removed=True, legend=False,
+                                  min_side=1)[:, width + 6 :])
+    gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
     rows = [np.hstack([panels[i], gap, panels[i + 1], gap, panels[i + 2]]) for i in range(0, 9, 3)]
     sheet = np.vstack([np.vstack([row, np.full((6, row.shape[1], 3), 255, np.uint8)]) for row in rows])
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from typing import Any, Literal, Mapping
 from .errors import HfNoisyError
 
 __all__ = ["CONFIGS", "Benchmark", "BoardBudgets", "Card", "Ref", "SourceFolder",
-           "UnknownBenchmark", "board_ids", "detections_per_image", "get", "ids"]
+           "UnknownBenchmark", "board_ids", "detections_per_image", "get", "ids", "version_label"]
 
 ImageMode = Literal["embedded", "shared", "none"]
 
@@ -125,6 +125,9 @@ class Benchmark:
             whose configs are files made beforehand (COCO-WAN) rather than noise specs.
         versioned: a build of the paper's configs with seed 1 on the whole source is the official version
             (otherwise always ``custom``); ``generated``: the source is drawn, not read (no ``max_images``).
+        full_source: the number of images of each split (``train``, ``validation``) of the whole official
+            source (COCO 2017: 118,287 and 5,000): a build with fewer is a subset (:meth:`subset`), never the
+            official version; empty for a generated source.
         quality: the card scores each derived config against the clean one.
         source_folder: how a raw source folder is told from a build (for the loader's hint), or ``None``.
     """
@@ -143,6 +146,7 @@ class Benchmark:
     precomputed: Mapping[str, str] = field(default_factory=dict)
     precomputed_from: str | None = None
     versioned: bool = True
+    full_source: Mapping[str, int] = field(default_factory=dict)
     generated: bool = False
     quality: bool = False
     source_folder: SourceFolder | None = None
@@ -151,6 +155,14 @@ class Benchmark:
     def images_redistributable(self) -> bool:
         """Whether the source's terms let anyone redistribute its images (its default storage embeds them)."""
         return self.images != "none"
+
+    def subset(self, images: Mapping[str, int]) -> dict[str, dict[str, int]] | None:
+        """``{split: {"images": n, "of": full}}`` for a build with ``images[split]`` images per split when any
+        split has fewer than :attr:`full_source` says the whole source has (coco-tiny's 80 train images of
+        COCO's 118,287; ``--max-images``), else ``None`` (the whole source, or a generated one)."""
+        if not self.full_source or all(images.get(split, 0) >= n for split, n in self.full_source.items()):
+            return None
+        return {split: {"images": int(images.get(split, 0)), "of": n} for split, n in self.full_source.items()}
 
     @property
     def detections_per_image(self) -> int:
@@ -166,6 +178,10 @@ def detections_per_image(protocol: str) -> int:
     return get_protocol(protocol).max_detections
 
 
+#: image counts of the whole official sources (COCO 2017 / LVIS v1 / Cityscapes fine: train and val)
+_COCO_IMAGES = {"train": 118287, "validation": 5000}
+_LVIS_IMAGES = {"train": 100170, "validation": 19809}
+_CITYSCAPES_IMAGES = {"train": 2975, "validation": 500}
 _COCO_CARD = dict(source_name="COCO 2017", source_url="https://cocodataset.org",
                   license_text=Ref("hf_noisy.sources.coco", "COCO_LICENSE"),
                   source_citation=Ref("hf_noisy.sources.coco", "COCO_CITATION"), tags=("coco",))
@@ -183,6 +199,7 @@ _RECORDS = (
         needs=("coco_root",), options=("coco_root",),
         source_help="--coco-root DIR: annotations/instances_{train,val}2017.json, train2017/, val2017/",
         images="embedded", license_tag="cc-by-4.0", protocol="coco", board=_COCO_BOARD, source_folder=_COCO_FOLDER,
+        full_source=_COCO_IMAGES,
         card=Card(pretty_name="COCO-N: COCO 2017 with benchmark label noise",
                   about=f"COCO-N reproduces the noisy training sets of {_PAPER}: class noise and spatial noise "
                   "(scale, localization, approximation) at the levels of the paper's Table 7.", **_COCO_CARD)),
@@ -191,7 +208,7 @@ _RECORDS = (
         needs=("cityscapes_root",), options=("cityscapes_root",),
         source_help="--cityscapes-root DIR: leftImg8bit/{train,val}/, gtFine/{train,val}/ (instanceIds PNGs or "
         "polygons)",
-        images="none", license_tag="other", protocol="coco", board=_COCO_BOARD,
+        images="none", license_tag="other", protocol="coco", board=_COCO_BOARD, full_source=_CITYSCAPES_IMAGES,
         source_folder=SourceFolder("cityscapes_root", "a Cityscapes source folder", ("leftImg8bit", "gtFine")),
         card=Card(pretty_name="Cityscapes-N: Cityscapes instances with benchmark label noise",
                   about=f"Cityscapes-N applies the noise levels of {_PAPER} (Table 7) to the 8 instance classes of "
@@ -204,7 +221,7 @@ _RECORDS = (
         needs=("lvis_root", "coco_root"), options=("lvis_root", "coco_root"),
         source_help="--lvis-root DIR (lvis_v1_{train,val}.json or lvis_v0.5_*) and --coco-root DIR (the COCO 2017 "
         "images)",
-        images="embedded", license_tag="cc-by-4.0", protocol="lvis", board=_LVIS_BOARD,
+        images="embedded", license_tag="cc-by-4.0", protocol="lvis", board=_LVIS_BOARD, full_source=_LVIS_IMAGES,
         source_folder=SourceFolder("lvis_root", "an LVIS source folder", (
             "lvis_v1_train.json", "lvis_v1_val.json", "lvis_v0.5_train.json", "lvis_v0.5_val.json")),
         card=Card(pretty_name="LVIS-N: LVIS with benchmark label noise",
@@ -221,7 +238,7 @@ _RECORDS = (
         source_help="--coco-root DIR and --wan-dir DIR holding easy.json, medium.json, hard.json from `hf-noisy wan`",
         images="embedded", license_tag="cc-by-4.0", protocol="coco", board=_COCO_BOARD,
         precomputed={"easy": "easy.json", "medium": "medium.json", "hard": "hard.json"}, precomputed_from="wan_dir",
-        versioned=False, quality=True,
+        versioned=False, quality=True, full_source=_COCO_IMAGES,
         source_folder=SourceFolder("wan_dir", "a folder of `hf-noisy wan` outputs", ("easy.json", "medium.json",
                                                                                      "hard.json")),
         card=Card(pretty_name="COCO-WAN: COCO 2017 with weak-annotation noise (SAM masks from weak prompts)",
@@ -259,6 +276,17 @@ def ids() -> tuple[str, ...]:
 def board_ids() -> tuple[str, ...]:
     """The ids of the benchmarks a leaderboard holds (those with :attr:`Benchmark.board` budgets)."""
     return tuple(record.id for record in _RECORDS if record.board is not None)
+
+
+def version_label(metadata: Mapping[str, Any]) -> str:
+    """A build's version as its card and ``hf-noisy build`` show it, from its ``hf_noisy_benchmark.json``:
+    ``v1.0``, ``custom``, or for a subset of the source ``custom (subset: 80 of 118,287 train images, 80 of
+    5,000 validation images)``."""
+    version, subset = str(metadata.get("benchmark_version") or "custom"), metadata.get("source_subset")
+    if not subset:
+        return version
+    parts = ", ".join(f"{n['images']:,} of {n['of']:,} {split} images" for split, n in subset.items())
+    return f"{version} (subset: {parts})"
 
 
 def get(benchmark: str) -> Benchmark:

@@ -11,6 +11,8 @@ import pytest
 from hf_noisy.audit import SUSPECTS, AuditConfig, AuditError, audit_coco
 from hf_noisy.cli import main
 from hf_noisy.masks import encode
+from hf_noisy.viz.panel import title_height
+from hf_noisy.viz.text import text_px
 
 H, W = 240, 320
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "bird"}]
@@ -75,8 +77,12 @@ def test_output_schema_and_cli(tmp_path):
     assert len(folds["info"]["predictions_files"]) == 2 == len(folds["info"]["predictions_sha256"])
     overlays = sorted((tmp_path / "audit_overlays").iterdir())
     assert [p.name for p in overlays] == ["001_ann10.png"]  # the one flagged annotation (spurious)
-    height, width, _ = cv2.imread(str(overlays[0])).shape  # two halves, cut around the disc and scaled up
-    assert max(height, (width - 6) // 2) == 480 and (width - 6) % 2 == 0
+    picture = cv2.imread(str(overlays[0]))  # two halves, cut around the disc and scaled up, under their titles
+    width = picture.shape[1]
+    assert (width - 6) % 2 == 0
+    gap = picture[:, (width - 6) // 2 : (width - 6) // 2 + 6]  # white between the panels, title strip included
+    height = int((gap == 255).all(axis=(1, 2)).sum()) - title_height(text_px(480, (width - 6) // 2))
+    assert max(height, (width - 6) // 2) == 480
 
 
 def test_deterministic_whatever_the_order(tmp_path):
@@ -204,3 +210,28 @@ def test_finds_coco_n_hard_noise_on_real_coco_tiny(coco_tiny):
     assert right >= 0.9 * len(flagged)
     spatial = [a for a, u in zip(anns, untouched) if not a["class_flipped"]]
     assert _auroc([rows[a["id"]]["score"] for a in spatial], [a["noise_op"] != "none" for a in spatial]) > 0.75
+
+
+def test_overlays_are_numbered_by_their_audit_rank_and_an_empty_mask_keeps_its_number(tmp_path):
+    """An emptied mask (top score) is drawn under its rank with a note, not skipped: overlay #k is row k."""
+    from hf_noisy.audit import render_audit_overlays
+
+    gt, preds, masks = _scene()
+    gt["annotations"][0]["segmentation"] = encode(np.zeros((H, W), np.uint8))  # emptied, bbox kept
+    gt["annotations"][4]["segmentation"] = encode(cv2.erode(masks[21], np.ones((15, 15), np.uint8)))
+    gt["annotations"][7]["category_id"] = 1 + gt["annotations"][7]["category_id"] % 3  # a flipped class
+    audit = audit_coco(gt, preds)
+    rank = {row["id"]: k for k, row in enumerate(audit["annotations"], 1)}
+    flagged = [row["id"] for row in audit["annotations"] if row["suspected"] != "none"]
+    assert rank[gt["annotations"][0]["id"]] == 1 and len(flagged) >= 3  # the empty mask scores 1: row 1
+    (tmp_path / "images").mkdir()
+    written = render_audit_overlays(audit, gt, preds, tmp_path / "images", tmp_path / "ov", top=len(flagged))
+    assert [p.name for p in written] == [f"{rank[i]:03d}_ann{i}.png" for i in flagged]
+    assert [int(p.name[:3]) for p in written] == list(range(1, len(flagged) + 1))  # 001, 002, ...: no gap
+    empty = cv2.imread(str(written[0]))
+    # drawn from its bbox: the dashed box's red on the left panel (below the title strip)
+    half = (empty.shape[1] - 6) // 2
+    top = title_height(text_px(480, half))
+    assert (empty[top:, :half] == (40, 40, 230)).all(axis=2).sum() > 20
+    again = render_audit_overlays(audit, gt, preds, tmp_path / "images", tmp_path / "ov2", top=len(flagged))
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]  # byte-identical

@@ -385,16 +385,16 @@ def test_cli_bad_root_exits_2_and_writes_nothing(tmp_path, capsys):
     assert out.read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["cityscapes", "val.json"]
 
 
-def test_readme_cityscapes_example_runs(shared_dir):
+def test_docs_cityscapes_example_runs(shared_dir):
     import re
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### Cityscapes"):]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "sources.md").read_text()
+    section = page[page.index("## Cityscapes"):]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     root = str(shared_dir / "data" / "cityscapes-tiny")
     namespace: dict = {}
     exec(compile(block.replace('"/data/cityscapes"', repr(root)).replace("progress=True", "progress=False"),
-                 "README.md", "exec"), namespace)
+                 "docs/guide/sources.md", "exec"), namespace)
     assert namespace["path"].is_file() and len(namespace["coco"]["annotations"]) == 7
     assert namespace["split"].data["annotations"] == namespace["coco"]["annotations"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hf_noisy.benchmarks import version_label
 from hf_noisy.coco import CocoFormatError, file_sha256, load_coco
 from hf_noisy.errors import HfNoisyError
 from hf_noisy.hub import build_benchmark, export_coco
@@ -104,6 +105,9 @@ def test_card_and_metadata_record_the_version(built: Path, coco_tiny: Path):
     assert meta["source"]["train"]["sha256"] == file_sha256(coco_tiny / "annotations" / "instances_train2017.json")
     assert meta["configs"]["hard"]["spec_sha256"] == PRESETS["hard"].sha256
     assert meta["benchmark_version"] == "custom"  # a subset build is not v1.0
+    assert meta["source_subset"] == {"train": {"images": N, "of": 118287}, "validation": {"images": N, "of": 5000}}
+    assert (f"**Subset build:** {N} of the 118,287 train images and {N} of the 5,000 validation images of COCO 2017 "
+            f"(the first {N} of each split, `--max-images`)") in card
     for needle in (PRESETS["hard"].sha256, "CC BY 4.0", "Flickr", "Spatial Noise Matters", "seed **1**", "0=1:person",
                    "obtain COCO 2017 yourself", "Lin, Tsung-Yi"):
         assert needle in card
@@ -112,10 +116,17 @@ def test_card_and_metadata_record_the_version(built: Path, coco_tiny: Path):
     assert sum(hard["ops"].values()) == hard["instances"] == meta["configs"]["hard"]["splits"]["train"]["num_instances"]
 
 
-def test_full_preset_build_is_v1_and_shared_images_are_stored_once(coco_tiny: Path, tmp_path: Path):
+def test_a_small_source_is_a_subset_and_shared_images_are_stored_once(coco_tiny: Path, tmp_path: Path):
+    # the paper's configs with seed 1 on the whole of coco-tiny: still 80 of COCO's 118,287 train images, so
+    # not v1.0 (which the README defines on the full source), whatever --max-images says
     result = build_benchmark("coco-n", tmp_path / "full", coco_root=coco_tiny, configs=["clean", "hard"],
                              images="shared")
-    assert result.metadata["benchmark_version"] == "v1.0"
+    meta = result.metadata
+    assert meta["benchmark_version"] == "custom" and meta["max_images"] is None
+    assert meta["source_subset"] == {"train": {"images": 80, "of": 118287}, "validation": {"images": 80, "of": 5000}}
+    assert version_label(meta) == "custom (subset: 80 of 118,287 train images, 80 of 5,000 validation images)"
+    card = (tmp_path / "full" / "README.md").read_text()
+    assert "Benchmark version **custom**" in card and "**Subset build:** 80 of the 118,287 train images" in card
     images = sum(p.stat().st_size for d in ("train2017", "val2017") for p in (coco_tiny / d).iterdir())
     stored = sum(p.stat().st_size for p in (tmp_path / "full" / "data").rglob("*.parquet"))
     assert images < stored < 1.15 * images  # two configs, one copy of the images

@@ -94,7 +94,7 @@ def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch
         monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
     assert main(["leaderboard", "init", "--store", STORE, "--benchmark", f"coco-n={built}"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hf-noisy leaderboard: error: ") and err.count("\n") == 1, err
+    assert err.startswith("hf-noisy leaderboard init: error: ") and err.count("\n") == 1, err
     assert ("no Hugging Face token found" if case == "missing" else "the Hub refused the token") in err, err
     assert hub.state.repos == {}
 

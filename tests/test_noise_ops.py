@@ -317,10 +317,9 @@ def test_streamed_path_refuses_bad_input_as_the_whole_file_does(train, tmp_path,
     assert not (tmp_path / "out.json").exists()
 
 
-def test_readme_spec_of_the_new_ops_loads(tmp_path):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Annotation errors beyond the paper", 1)[1]
-    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_docs_spec_of_the_new_ops_loads(tmp_path):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "annotation-errors.md").read_text(encoding="utf-8")
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "readme.yaml"
     path.write_text(block)
     spec = load_spec(path)
@@ -332,7 +331,9 @@ def test_show_marks_what_the_ops_did(coco_tiny, train, tmp_path):
     """hf-noisy show's overlays: a missing instance is a red dashed box on the noisy side, a copy is drawn."""
     import cv2
 
-    from hf_noisy.viz import _RED, render_overlays, render_pair
+    from hf_noisy.viz import render_overlays, render_pair
+    from hf_noisy.viz.panel import RED, title_height
+    from hf_noisy.viz.text import text_px
 
     val = json.loads((coco_tiny / "annotations/instances_val2017.json").read_text())
     noisy = apply_noise(val, ALL_OPS).data
@@ -340,7 +341,9 @@ def test_show_marks_what_the_ops_did(coco_tiny, train, tmp_path):
     written = render_overlays(val, noisy, coco_tiny / "val2017", tmp_path, image_ids=[image_id])
     picture = cv2.imread(str(written[0]))
     meta = next(i for i in val["images"] if i["id"] == image_id)
-    assert picture.shape[:2] == (meta["height"], 2 * meta["width"] + 6)
+    assert picture.shape[1] == 2 * meta["width"] + 6 and min(meta["height"], meta["width"]) >= 400  # not scaled
+    top = title_height(text_px(meta["height"], meta["width"]))  # the titles' strip, above the pictures
+    assert picture.shape[0] > top + meta["height"]  # and the legend's, below
     clean = [ann for ann in val["annotations"] if ann["image_id"] == image_id]
     gone = [ann for ann in clean if ann["id"] not in {a["id"] for a in noisy["annotations"]}]
     assert gone, "ALL_OPS removes at least one instance of this image"
@@ -350,8 +353,8 @@ def test_show_marks_what_the_ops_did(coco_tiny, train, tmp_path):
     for ann in gone:  # each removed instance: a red dash on its box's top edge, on the noisy side only
         x0, y0 = int(ann["bbox"][0]), int(ann["bbox"][1])
         right = slice(meta["width"] + 6 + x0, meta["width"] + 6 + x0 + 5)
-        assert (picture[y0, right] == np.array(_RED)).all(axis=1).any()
-        assert not (plain[y0, right] == np.array(_RED)).all(axis=1).any()  # unmarked without mark_removed
+        assert (picture[top + y0, right] == np.array(RED)).all(axis=1).any()
+        assert not (plain[top + y0, right] == np.array(RED)).all(axis=1).any()  # unmarked without mark_removed
 
 
 def test_mask_ops_equal_their_full_image_definitions(train):

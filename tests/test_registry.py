@@ -183,3 +183,25 @@ def test_evaluate_memory_flag_keeps_the_lvis_n_cpu_budget(shared_dir: Path, tmp_
     (record,) = list_results(store).values()
     assert record["status"] == "done", record.get("reason")
     assert record["limits"] == {"cpu_seconds": benchmarks.get("lvis-n").board.cpu_seconds, "memory_mb": 2048.0}
+
+
+@pytest.mark.parametrize("name", ["coco-n", "lvis-n", "cityscapes-n", "coco-wan"])
+def test_a_build_with_fewer_images_than_the_whole_source_is_a_subset(name):
+    record = benchmarks.get(name)
+    full = dict(record.full_source)
+    assert set(full) == {"train", "validation"} and all(n > 0 for n in full.values())
+    assert record.subset(full) is None  # the whole source
+    assert record.subset({split: n + 5 for split, n in full.items()}) is None  # --max-images above the size: whole
+    fewer = dict(full, validation=full["validation"] - 1)  # one image short in one split is a subset
+    assert record.subset(fewer) == {"train": {"images": full["train"], "of": full["train"]},
+                                    "validation": {"images": full["validation"] - 1, "of": full["validation"]}}
+
+
+def test_a_generated_source_is_never_a_subset_and_labels_read_as_the_card_shows():
+    assert benchmarks.get("shapes-n").subset({"train": 3, "validation": 1}) is None
+    assert benchmarks.get("coco-n").full_source == {"train": 118287, "validation": 5000}
+    assert benchmarks.version_label({"benchmark_version": "v1.0", "source_subset": None}) == "v1.0"
+    assert benchmarks.version_label({"benchmark_version": "custom"}) == "custom"  # a folder built before the field
+    assert benchmarks.version_label({"benchmark_version": "custom", "source_subset": {
+        "train": {"images": 10, "of": 2975}, "validation": {"images": 500, "of": 500}}}) == \
+        "custom (subset: 10 of 2,975 train images, 500 of 500 validation images)"

@@ -3,7 +3,7 @@
 hf-noisy's metric (mask AP, Boundary AP, box AP) on the clean validation split.
 
     accelerate launch train/train_mask2former.py --config r50 --dataset noisy-seg/coco-n --dataset-config hard \\
-        --output-dir runs/r50-hard
+        -o runs/r50-hard
 
 Configs (``train/configs/<name>.yaml`` or a path; keys: :class:`hf_noisy.models.TrainConfig`): ``tiny`` (random
 tiny Swin, tests and smoke runs), ``r50`` and ``swin-s`` (the paper's rows; ImageNet-pretrained backbones). Every
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_noisy import HfNoisyError
+from hf_noisy.cli import add_option
 from hf_noisy.models import (TrainConfig, checkpoint_folder, claim_output_dir, create_model_repo, latest_checkpoint,
                              load_checkpoint, publish, resume_hint, save_checkpoint, save_model, train_config,
                              upload_model, write_json)
@@ -41,13 +42,14 @@ load_config = functools.partial(train_config.load_config, config_dir=CONFIG_DIR)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, TrainConfig]:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(  # prog: usage errors read `train_mask2former.py: error: ...`, as the others
+        prog=Path(__file__).name, description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python train/train_mask2former.py --config tiny --dataset coco-n --dataset-config hard --output-dir out\n"
+               "  python train/train_mask2former.py --config tiny --dataset coco-n --dataset-config hard -o out\n"
                "  accelerate launch --multi_gpu --num_processes 8 train/train_mask2former.py --config r50 \\\n"
-               "      --dataset noisy-seg/coco-n --dataset-config hard --output-dir runs/r50-hard\n"
-               "  python train/train_mask2former.py --eval-only runs/r50-hard/model --dataset coco-n --output-dir ev \\\n"
+               "      --dataset noisy-seg/coco-n --dataset-config hard -o runs/r50-hard\n"
+               "  python train/train_mask2former.py --eval-only runs/r50-hard/model --dataset coco-n -o ev \\\n"
                "      --predictions-out ev/results.json")
     add = parser.add_argument
     add("--config", default="tiny", help="tiny | r50 | swin-s, or a YAML file (default: tiny)")
@@ -56,7 +58,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
     add("--revision", default=None, help="dataset revision (Hub tag, e.g. v1.0)")
     add("--image-root", default=None, help="your copy of the source's images, for an annotation-only build "
         "(Cityscapes-N's default): the source root given to hf-noisy build, e.g. /data/cityscapes")
-    add("--output-dir", required=True, help="where checkpoints, metrics and the model go")
+    add_option(parser, "-o", "--out", aliases=("--output-dir",), dest="output_dir", metavar="OUTPUT_DIR", required=True,
+               help="the run's folder: checkpoints, metrics, the model")
     add("--resume", nargs="?", const="latest", default=None,
         help="continue from a checkpoint folder (default: the latest in OUTPUT_DIR/checkpoints)")
     add("--eval-only", metavar="CKPT", default=None,
@@ -70,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Train
         help="what --predictions-out holds: the evaluation split's results (default), or the train split's "
              "(with --fold: only the held-out fold's, out of sample)")
     add("--push-to-hub", metavar="REPO", default=None, help="upload the final model and metrics")
-    add("--hub-private", action="store_true", help="create the Hub repo as private")
+    add_option(parser, "--private", aliases=("--hub-private",), dest="hub_private", action="store_true",
+               help="with --push-to-hub: create the Hub repo as private")
     add("--allow-coco-pretrained", action="store_true",
         help="allow starting from a Mask2Former already trained on COCO (leaks clean labels)")
     add("--overwrite", action="store_true", help="train into a non-empty OUTPUT_DIR")

@@ -11,6 +11,9 @@ import importlib
 import sys
 
 from .. import __version__
+from ._options import add_option
+
+__all__ = ["COMMANDS", "add_option", "build_parser", "main"]
 
 #: command name -> module under hf_noisy.cli
 COMMANDS = {
@@ -60,7 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        command.set_defaults(_run=module.run, _prog=command.prog)  # a module's subcommands set their own _prog
     return parser
 
 
@@ -73,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ..errors import run_reporting_errors
 
-    try:  # known errors (hf_noisy.errors.user_error) become one line and exit 2 (bad input) or 1 (no network)
-        return run_reporting_errors(args._run, f"hf-noisy {args.command}", args)
+    # usage errors exit 2 from argparse (`hf-noisy COMMAND: error: ...`); known errors (hf_noisy.errors.user_error)
+    # become one line with the same prefix and exit 2 (bad input) or 1 (no network)
+    try:
+        return run_reporting_errors(args._run, args._prog, args)
     except KeyboardInterrupt:
-        print(f"hf-noisy {args.command}: interrupted; nothing was written", file=sys.stderr)
+        print(f"{args._prog}: interrupted; nothing was written", file=sys.stderr)
         return 130
 
 

@@ -1,5 +1,5 @@
 """The clean/noisy pair that ``hf-noisy quality`` and ``hf-noisy fit`` compare: two COCO files, or two configs
-of a dataset built by ``hf-noisy build`` (``--build DIR``: their train splits)."""
+of a dataset built by ``hf-noisy build`` (``--dataset DIR``: their train splits)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import add_option, at_least, number_in
+
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
 losses RUN_DIR       a run of train_mask2former.py --log-instance-losses: mean and 25-75% band of class and mask
@@ -14,8 +16,8 @@ confidence RESULTS.. COCO results files (e.g. one run per noise level): score hi
                      legend, and each run's mean score and share of detections above 0.5
 
 examples:
-  hf-noisy analyze losses runs/tiny-hard --out losses.png
-  hf-noisy analyze confidence runs/*/results.json --names clean,easy,medium,hard --out confidence.png
+  hf-noisy analyze losses runs/tiny-hard -o runs/tiny-hard/losses.png
+  hf-noisy analyze confidence runs/*/results.json --names clean,easy,medium,hard -o runs/confidence.png
 """
 
 
@@ -23,18 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     losses = sub.add_parser("losses", help="per-instance losses of a run, by noise provenance")
     losses.add_argument("run_dir", metavar="RUN_DIR", help="the training run's output folder")
-    losses.add_argument("--out", default=None, help="PNG to write (default: RUN_DIR/instance_losses.png)")
+    add_option(losses, "-o", "--out", default=None, help="PNG to write (default: RUN_DIR/instance_losses.png)")
     losses.add_argument("--by", choices=("epoch", "step"), default="epoch", help="bucket rows by epoch or by step range")
-    losses.add_argument("--buckets", type=int, default=10, help="--by step: number of equal step ranges")
+    losses.add_argument("--buckets", type=at_least(1), default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
     losses.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
-    confidence.add_argument("--out", default="confidence.png", help="PNG to write (default: confidence.png)")
-    confidence.add_argument("--threshold", type=float, default=0.5, help="score threshold (default 0.5)")
+    add_option(confidence, "-o", "--out", default=None,
+               help="PNG to write (default: confidence.png beside the first RESULTS file)")
+    confidence.add_argument("--threshold", type=number_in(0, 1, open_high=True), default=0.5,
+                            help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's
+        subcommand.set_defaults(_prog=subcommand.prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,9 +59,13 @@ def run(args: argparse.Namespace) -> int:
             print(report.format_table())
             print(f"figure: {report.figure}")
         return 0
-    check_output(args.out, args.results, overwrite=args.overwrite)
+    out = args.out or str(Path(args.results[0]).parent / "confidence.png")
+    check_output(out, args.results, overwrite=args.overwrite)
+    for path in args.results:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
     names = args.names.split(",") if args.names else None
-    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=args.out)
+    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=out)
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option, at_least
+
 HELP = "score every annotation of a COCO file for being wrong (class, mask, spurious) and list missing ones"
 DESCRIPTION = """\
 Audit a COCO instance file (e.g. a train split) with a model's COCO results on the same images: every
@@ -25,9 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", required=True, nargs="+",
                         help="COCO results JSON of a model on the same images; several files are read as one "
                              "(the held-out folds of train_mask2former.py --fold K/N --predict-split train)")
-    parser.add_argument("-o", "--output", required=True, help="audit JSON to write")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="audit JSON to write")
     parser.add_argument("--images", help="image folder: draw overlays of the most suspicious annotations")
-    parser.add_argument("--top", type=int, default=20, help="how many overlays (default 20)")
+    parser.add_argument("--top", type=at_least(0), default=20,
+                        help="overlays of the first N flagged annotations, each numbered by its rank in the audit JSON "
+                             "(default 20)")
     parser.add_argument("--overlays", help="overlay folder (default: <output>_overlays)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing audit JSON and overlay folder")
     parser.add_argument("--flag-score", type=float, default=0.3, help="score from which an annotation is flagged")
@@ -38,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from ..audit import AuditConfig, audit_files
 
     config = AuditConfig(flag_score=args.flag_score, missing_score=args.missing_score)
-    audit = audit_files(args.annotations, args.predictions, args.output, config=config, images=args.images,
+    audit = audit_files(args.annotations, args.predictions, args.out, config=config, images=args.images,
                         top=args.top, overlays=args.overlays, overwrite=args.overwrite)
     est = audit["estimated"]
     print(f"audited {est['annotations']} annotations: suspected {est['suspected']}, missing {est['missing']}; "
-          f"wrote {args.output}")
+          f"wrote {args.out}")
     return 0

@@ -6,6 +6,9 @@ import argparse
 import sys
 
 from .. import benchmarks
+from ._options import add_option
+
+from ._options import add_option
 
 
 def _takes(option: str) -> str:
@@ -37,7 +40,7 @@ Image storage: `embedded` puts the images in every config, so `load_dataset(DIR,
 `clean`, for disk-limited local builds (hf_noisy.hub.load_coco_n joins them back); `none` stores annotations only
 (load_coco_n(DIR, config, image_root=SOURCE_ROOT) joins your own images). The default follows the source's
 terms: {defaults}
-(Cityscapes forbids redistributing its images; `--images embedded` makes a private copy, which `hf-noisy push`
+(Cityscapes forbids redistributing its images; `--image-storage embedded` makes a private copy, which `hf-noisy push`
 refuses without --i-have-redistribution-rights).
 
 examples:
@@ -47,7 +50,7 @@ examples:
   hf-noisy build coco-wan --coco-root /data/coco --wan-dir wan/ --out coco-wan
   hf-noisy build shapes-n --out shapes-n
   hf-noisy build coco-n --coco-root /data/coco --levels clean --precomputed coco-rem=instances_train2017_rem.json \\
-      --out coco-rem      # a config wrapping a file made elsewhere (README: "Released files as configs")
+      --out coco-rem      # a config wrapping a file made elsewhere (docs/guide/datasets.md, "Released files as configs")
   python -c "from datasets import load_dataset; print(load_dataset('coco-n', 'hard'))"
 """.format(sources="\n".join(f"  {name:<13} {benchmarks.get(name).source_help}" for name in benchmarks.ids()),
            defaults=_default_storage())
@@ -66,14 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shapes.add_argument("--image-size", type=int, default=128, help="image side in pixels (default 128)")
     shapes.add_argument("--generator-seed", type=int, default=0,
                         help="seed of the images and clean annotations (default 0); --seed is the noise's")
-    parser.add_argument("--out", required=True, help="dataset folder to create")
+    add_option(parser, "-o", "--out", required=True, help="dataset folder to create")
     parser.add_argument("--levels", default="clean,easy,medium,hard", help="comma-separated configs: clean, easy, medium, hard, or NAME=SPEC, a config noised by a "
                              "preset or spec file, e.g. erode7=erode.yaml (default: clean,easy,medium,hard)")
     parser.add_argument("--precomputed", action="append", default=[], metavar="NAME=FILE",
                         help="add a config NAME wrapping a COCO annotation file made elsewhere for the source's train "
                         "images (a released noisy set, a re-annotation); repeatable; its SHA-256 goes in the card")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1 = benchmark v1.0; not for coco-wan)")
-    parser.add_argument("--images", choices=["embedded", "shared", "none"], default=None,
+    add_option(parser, "--image-storage", aliases=("--images",), choices=["embedded", "shared", "none"], default=None,
                         help="image storage (default: the benchmark's, following its source's terms; see above)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images of each split (quick builds)")
@@ -103,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
         precomputed[name.strip()] = path.strip()
     result = build_benchmark(
         args.dataset, args.out, configs=[level.strip() for level in args.levels.split(",") if level.strip()],
-        seed=args.seed, images=args.images, num_proc=args.num_proc, max_images=args.max_images,
+        seed=args.seed, images=args.image_storage, num_proc=args.num_proc, max_images=args.max_images,
         images_per_shard=args.images_per_shard, overwrite=args.overwrite,
         progress=not args.no_progress and sys.stderr.isatty(), verify_images=not args.no_verify_images,
         precomputed=precomputed,
         **{name: getattr(args, name) for name in record.options})
     meta = result.metadata
-    print(f"wrote {result.path} ({meta['benchmark']} {meta['benchmark_version']}, images {meta['images']}) "
+    print(f"wrote {result.path} ({meta['benchmark']} {benchmarks.version_label(meta)}, images {meta['images']}) "
           f"in {result.seconds:.1f} s")
     print(result.summary())
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import add_option
+
 HELP = "convert a dataset in its own layout (Cityscapes) to a COCO instance JSON"
 DESCRIPTION = """\
 Convert a local copy of a public dataset to a COCO instance-annotation file (compressed RLE masks, xywh boxes,
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", choices=sorted(SOURCES), help="which dataset layout to read")
     parser.add_argument("--root", required=True, help="the dataset's root folder (read only)")
     parser.add_argument("--split", required=True, help="which split to convert: train | val (or validation) | test")
-    parser.add_argument("-o", "--output", required=True, help="COCO JSON to write (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="COCO JSON to write (atomic)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
@@ -47,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from ..coco import write_coco
     from ..fsutil import check_output
 
-    check_output(args.output, [os.path.join(args.root, name) for name in READS[args.dataset]], overwrite=args.overwrite)
+    check_output(args.out, [os.path.join(args.root, name) for name in READS[args.dataset]], overwrite=args.overwrite)
     module, function = SOURCES[args.dataset]
     convert = getattr(importlib.import_module(f"hf_noisy.sources.{module}"), function)
     data = convert(args.root, args.split, progress=not args.no_progress and sys.stderr.isatty(),
                    num_proc=args.num_proc)
-    write_coco(data, args.output, overwrite=args.overwrite)
+    write_coco(data, args.out, overwrite=args.overwrite)
     crowd = sum(ann["iscrowd"] for ann in data["annotations"])
-    print(f"wrote {args.output}: {len(data['images'])} images, {len(data['annotations']) - crowd} instances, "
+    print(f"wrote {args.out}: {len(data['images'])} images, {len(data['annotations']) - crowd} instances, "
           f"{crowd} crowd regions ({args.dataset} {args.split})")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option, at_least
+
 HELP = "make a small synthetic COCO dataset, noise it at every paper level, and summarise (no downloads)"
 DESCRIPTION = """\
 Run the whole pipeline on built-in data: a deterministic synthetic dataset of shapes (holes, thin objects,
@@ -14,13 +16,15 @@ Output goes to one folder (default ./hf-noisy-demo), written atomically; --overw
 
 example:
   hf-noisy demo
-  hf-noisy demo --out /tmp/demo --images 50 --num-proc 2
+  hf-noisy demo -o /tmp/demo --num-images 50 --num-proc 2
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="hf-noisy-demo", help="output folder (default: ./hf-noisy-demo)")
-    parser.add_argument("--images", type=int, default=12, help="number of synthetic images (default 12)")
+    add_option(parser, "-o", "--out", default="hf-noisy-demo",
+               help="output folder (default: hf-noisy-demo in the current folder)")
+    add_option(parser, "--num-images", aliases=("--images",), type=at_least(1), default=12,
+               help="number of synthetic images (default 12)")
     parser.add_argument("--seed", type=int, default=1, help="noise seed (default 1, as the paper)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (atomically, once the new one is complete)")
@@ -29,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    report = run_demo(args.out, num_images=args.images, seed=args.seed, num_proc=args.num_proc,
+    report = run_demo(args.out, num_images=args.num_images, seed=args.seed, num_proc=args.num_proc,
                       overwrite=args.overwrite)
     made = "coco/, noisy/{easy,medium,hard}.json, overlays/" + (", demo-shapes/" if report.hub_rows else "") + ", summary.md"
     print(f"hf-noisy demo: wrote {report.out_dir}/ ({made})\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option
+
 HELP = "score COCO results (RLE masks) against COCO or LVIS ground truth: mask AP, Boundary AP, box AP"
 DESCRIPTION = """\
 Evaluate detections in COCO results format (a JSON list of {image_id, category_id, segmentation RLE, score,
@@ -19,17 +21,18 @@ per image are kept, and the numbers are AP, AP50, AP75, APs, APm, APl, APr, APc,
 the lvis package). --lvis / --no-lvis override the detection.
 
 example:
-  hf-noisy evaluate --gt instances_val2017.json --predictions results.json
-  hf-noisy evaluate --gt instances_val2017.json --predictions results.json --iou-types segm,boundary --json
-  hf-noisy evaluate --gt lvis_v1_val.json --predictions results.json --json          # LVIS rules, detected
-  hf-noisy evaluate --gt lvis_v1_val.json --predictions results.json --num-proc 4     # same numbers, 4 processes
+  hf-noisy evaluate --annotations instances_val2017.json --predictions results.json
+  hf-noisy evaluate --annotations instances_val2017.json --predictions results.json --iou-types segm,boundary --json
+  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --json        # LVIS rules, detected
+  hf-noisy evaluate --annotations lvis_v1_val.json --predictions results.json --num-proc 4   # same numbers
 
 The results file is read in bounded memory (a few hundred bytes per detection), whatever its size.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gt", required=True, help="ground-truth COCO or LVIS instance file")
+    add_option(parser, "--annotations", aliases=("--gt",), required=True,
+               help="ground truth: the COCO or LVIS instance file")
     parser.add_argument("--predictions", required=True, help="COCO results JSON file")
     parser.add_argument("--iou-types", default="segm,bbox,boundary", help="comma-separated: segm, bbox, boundary")
     parser.add_argument("--dilation-ratio", type=float, default=None,
@@ -56,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import (DEFAULT_DILATION_RATIO, LVIS, PredictionError, available_cpus, check_ground_truth, evaluate,
                            protocol_for)
 
-    gt = load_coco(args.gt, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
+    gt = load_coco(args.annotations, allow_empty_masks=True, require_segmentation=False)  # box-only: bbox scoring only
     predictions = args.predictions  # streamed from the file, in bounded memory
     num_proc = available_cpus() if args.num_proc is None else args.num_proc
     iou_types = [name.strip() for name in args.iou_types.split(",") if name.strip()]
-    check_ground_truth(gt, iou_types, source=args.gt)
+    check_ground_truth(gt, iou_types, source=args.annotations)
     protocol = protocol_for(gt, {None: "auto", True: "lvis", False: "coco"}[args.lvis])
     max_dets = protocol.max_detections if args.max_dets is None else args.max_dets
     dilation_ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio

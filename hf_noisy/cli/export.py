@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option
+
 HELP = "write a config/split of a COCO-N dataset (folder or Hub id) as a COCO instance JSON"
 DESCRIPTION = """\
 Turn one config and split of a dataset built by `hf-noisy build` (a local folder, or a Hub id with --revision)
@@ -11,15 +13,16 @@ back into a COCO instance file for detectron2 / MMDetection: COCO category ids, 
 (detectron2: INPUT.MASK_FORMAT=bitmask), noise provenance on each annotation. Written atomically.
 
 example:
-  hf-noisy export coco-n --config hard --split train -o instances_train2017_hard.json
+  hf-noisy export coco-n --dataset-config hard --split train -o instances_train2017_hard.json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", help="dataset folder or Hub id")
-    parser.add_argument("--config", required=True, help="clean | easy | medium | hard")
+    add_option(parser, "--dataset-config", aliases=("--config",), required=True,
+               help="the config to write: clean | easy | medium | hard | ...")
     parser.add_argument("--split", default="train", help="train | validation (or val) (default: train)")
-    parser.add_argument("-o", "--output", required=True, help="COCO JSON to write")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="COCO JSON to write")
     parser.add_argument("--revision", default=None, help="Hub revision (tag), e.g. v1.0")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..hub import export_coco
 
     kwargs = {"revision": args.revision} if args.revision else {}
-    data = export_coco(args.dataset, args.config, args.split, args.output, overwrite=args.overwrite, **kwargs)
-    print(f"wrote {args.output}: {len(data['images'])} images, {len(data['annotations'])} annotations "
-          f"({args.config}/{args.split})")
+    data = export_coco(args.dataset, args.dataset_config, args.split, args.out, overwrite=args.overwrite, **kwargs)
+    print(f"wrote {args.out}: {len(data['images'])} images, {len(data['annotations'])} annotations "
+          f"({args.dataset_config}/{args.split})")
     return 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_option, number_in
+
 HELP = "estimate a noise spec (class noise, spatial ops, rates, parameters) from a clean/noisy pair"
 DESCRIPTION = """\
-Estimate the noise spec that turns CLEAN into NOISY (COCO files of the same images, or with --build two
+Estimate the noise spec that turns CLEAN into NOISY (COCO files of the same images, or with --dataset two
 configs of a dataset built by `hf-noisy build`), in the units of `hf-noisy noise --spec`: the class-noise
 kind (symmetric, asymmetric within supercategory, or a matrix), its rate; which spatial ops, with their
 rates and parameters, including the annotation-error ops (missing, duplicate, merge, split, box, shift,
@@ -18,17 +20,18 @@ writes SPEC.matrix.json beside it). A fit cannot know the seed: the spec's is 0.
 examples:
   hf-noisy noise instances_train2017.json -o hard.json --spec hard
   hf-noisy fit instances_train2017.json hard.json -o fitted.yaml
-  hf-noisy fit --build coco-n clean coco-rem -o rem.yaml      # two configs of a build
+  hf-noisy fit --dataset coco-n clean coco-rem -o rem.yaml      # two configs of a build
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("clean", help="clean COCO instance file (with --build: a config name, e.g. clean)")
-    parser.add_argument("noisy", help="noisy COCO instance file over the same images (with --build: a config name)")
-    parser.add_argument("-o", "--output", help="spec YAML to write (atomic); without it, only the table")
-    parser.add_argument("--build", help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are "
-                        "configs")
-    parser.add_argument("--min-iou", type=float, default=0.1,
+    parser.add_argument("clean", help="clean COCO instance file (with --dataset: a config name, e.g. clean)")
+    parser.add_argument("noisy", help="noisy COCO instance file over the same images (with --dataset: a config name)")
+    add_option(parser, "-o", "--out", aliases=("--output",),
+               help="spec YAML to write (atomic); without it, only the table")
+    add_option(parser, "--dataset", aliases=("--build",),
+               help="dataset folder (or Hub id) built by `hf-noisy build`: CLEAN and NOISY are configs")
+    parser.add_argument("--min-iou", type=number_in(0, 1, open_low=True), default=0.1,
                         help="least mask IoU of a pair matched by IoU (default 0.1)")
     parser.add_argument("--max-images", type=int, default=None,
                         help="fit on the first N images of CLEAN only (a sample of a large file: a few ms per "
@@ -46,24 +49,24 @@ def run(args: argparse.Namespace) -> int:
     from ..noise.fit import fit_spec
     from ._pair import load_pair
 
-    inputs = [args.build] if args.build else [args.clean, args.noisy]
+    inputs = [args.dataset] if args.dataset else [args.clean, args.noisy]
     matrix_path = None
-    if args.output:
-        check_output(args.output, inputs, overwrite=args.overwrite)
-        matrix_path = Path(args.output).with_suffix(".matrix.json")
+    if args.out:
+        check_output(args.out, inputs, overwrite=args.overwrite)
+        matrix_path = Path(args.out).with_suffix(".matrix.json")
         check_output(matrix_path, inputs, overwrite=True)
-    clean, noisy = load_pair(args.clean, args.noisy, args.build)
+    clean, noisy = load_pair(args.clean, args.noisy, args.dataset)
     result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images)
     spec = result.spec_for(matrix_path.name if matrix_path else "matrix.json")
-    if args.output:
+    if args.out:
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":
             atomic_write_text(matrix_path, json.dumps(result.matrix) + "\n")
-        atomic_write_text(args.output, spec.to_yaml(), overwrite=args.overwrite)
+        atomic_write_text(args.out, spec.to_yaml(), overwrite=args.overwrite)
     if args.json:
-        print(json.dumps({**result.to_dict(), "spec": spec.to_dict(), "output": args.output}))
+        print(json.dumps({**result.to_dict(), "spec": spec.to_dict(), "output": args.out}))
         return 0
     print(result.table())
-    print(f"wrote {args.output}" if args.output else "spec (not written: pass -o SPEC.yaml):")
-    if not args.output:
+    print(f"wrote {args.out}" if args.out else "spec (not written: pass -o SPEC.yaml):")
+    if not args.out:
         print(spec.to_yaml().rstrip())
     return 0

@@ -4,8 +4,13 @@ and board."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..benchmarks import CONFIGS, board_ids
+from ._options import add_option, at_least, number_in
+
+#: an argparse type: a budget, a number > 0
+_positive = number_in(0, math.inf, open_low=True)
 
 
 def _one_of(names: tuple[str, ...]) -> str:
@@ -25,7 +30,7 @@ prints its reference, which submit (and the board's form) take in place of a loc
 
 examples:
   hf-noisy leaderboard init --store board --benchmark coco-n=noisy-seg/coco-n@v1.0
-  hf-noisy leaderboard upload-results hard.json.gz --repo alice/m2f-r50-results
+  hf-noisy leaderboard upload-results hard.json.gz --repo-id alice/m2f-r50-results
   hf-noisy leaderboard submit hf://datasets/alice/m2f-r50-results@COMMIT/hard.json.gz --store board \\
       --benchmark coco-n --trained-on hard --model-name "M2F R50" --method CE --submitter alice
   hf-noisy leaderboard evaluate --store board
@@ -46,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     upload = sub.add_parser("upload-results", help="push a results file to your Hub dataset repo and print the "
                                                    "reference to submit")
     upload.add_argument("results", help="COCO results file (.json or .json.gz)")
-    upload.add_argument("--repo", required=True, help="your dataset repo, USER/NAME (created if missing)")
+    add_option(upload, "--repo-id", aliases=("--repo",), required=True,
+               help="your dataset repo, USER/NAME (created if missing)")
     upload.add_argument("--path-in-repo", default=None, help="its name in the repo (default: the file's name)")
     upload.add_argument("--private", action="store_true", help="create the repo private (the board cannot read it "
                                                                "unless its token may)")
@@ -66,11 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     evaluate = sub.add_parser("evaluate", help="score every pending submission in a resource-limited child process")
     evaluate.add_argument("--store", required=True)
-    evaluate.add_argument("--cpu-seconds", type=float, default=None,
+    evaluate.add_argument("--cpu-seconds", type=_positive, default=None,
                           help="CPU time per submission, s (default: its benchmark's; the About tab lists them)")
-    evaluate.add_argument("--memory-mb", type=float, default=None,
+    evaluate.add_argument("--memory-mb", type=_positive, default=None,
                           help="memory per submission beyond the loaded ground truth, MB (default: its benchmark's)")
-    evaluate.add_argument("--wall-seconds", type=float, default=None,
+    evaluate.add_argument("--wall-seconds", type=_positive, default=None,
                           help="real time per submission (default: twice the CPU time plus 600)")
     evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
                                                             "(default $HF_HOME/hf_noisy/leaderboard)")
@@ -81,8 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="who submits from this local board (on a Space: the logged-in Hub user instead); "
                             "without it the submit tab is read-only")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--port", type=at_least(0, 65535), default=7860, help="TCP port (default 7860)")
     serve.add_argument("--no-evaluate", action="store_true", help="do not score submissions as they arrive")
+    for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's
+        subcommand.set_defaults(_prog=subcommand.prog)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if not Path(args.results).is_file():
             raise FileNotFoundError(f"{args.results}: no such file")
-        print(upload_results(args.results, args.repo, path_in_repo=args.path_in_repo, private=args.private))
+        print(upload_results(args.results, args.repo_id, path_in_repo=args.path_in_repo, private=args.private))
         return 0
     if args.action == "submit":
         from pathlib import Path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import add_option
+
 HELP = "noise a COCO instance file (class + spatial noise, paper levels or your own spec)"
 DESCRIPTION = """\
 Noise a COCO instance-annotation file and write a new one. Every output annotation keeps its id and records
@@ -13,7 +15,7 @@ records the spec, its hash, the package version and the input's SHA-256. Same in
 byte-identical output for any --num-proc.
 
 A spec may also draw annotation errors: missing, duplicate, merge, split, box, shift, vertex_dropout,
-crowd_flip (README, "Annotation errors beyond the paper"). Instances they add get new ids that collide with
+crowd_flip (docs/guide/annotation-errors.md). Instances they add get new ids that collide with
 no other; they record noise_source_ids (and noise_offset for shift/duplicate).
 
 Levels (Grad et al. 2024, Table 7):
@@ -29,7 +31,8 @@ example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="COCO instance JSON to noise")
-    parser.add_argument("-o", "--output", required=True, help="where to write the noisy COCO JSON (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True,
+               help="where to write the noisy COCO JSON (atomic)")
     parser.add_argument("--spec", default="hard", help="easy | medium | hard | PATH to a YAML/JSON spec (default: hard)")
     parser.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
@@ -51,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from ..fsutil import check_output
     from ..noise import load_spec, noise_file
 
-    check_output(args.output, [args.input, args.spec], overwrite=args.overwrite)
+    check_output(args.out, [args.input, args.spec], overwrite=args.overwrite)
     spec = load_spec(args.spec, seed=args.seed)
-    check_output(args.output, spec.input_files(), overwrite=args.overwrite)  # e.g. its class-noise matrix
+    check_output(args.out, spec.input_files(), overwrite=args.overwrite)  # e.g. its class-noise matrix
     summary = noise_file(
         args.input,
-        args.output,
+        args.out,
         spec,
         num_proc=args.num_proc,
         progress=not args.no_progress and sys.stderr.isatty(),
@@ -64,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     if args.json:
-        print(json.dumps({"output": str(args.output), "spec_sha256": spec.sha256, **summary.to_dict()}))
+        print(json.dumps({"output": str(args.out), "spec_sha256": spec.sha256, **summary.to_dict()}))
     else:
-        print(f"wrote {args.output} (spec {spec.name or args.spec}, seed {spec.seed}, sha256 {spec.sha256[:12]})")
+        print(f"wrote {args.out} (spec {spec.name or args.spec}, seed {spec.seed}, sha256 {spec.sha256[:12]})")
         print(summary.table())
     return 0

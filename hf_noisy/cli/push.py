@@ -10,9 +10,10 @@ Upload a folder written by `hf-noisy build` to a dataset repository (created if 
 tag that commit with --revision (default: the build's benchmark version, e.g. v1.0). A tag that exists already
 is an error: published versions never move. Authentication: `hf auth login` or HF_TOKEN.
 
-A folder holding images whose source terms forbid redistribution (Cityscapes-N built with --images embedded or
-shared) is refused unless --i-have-redistribution-rights; annotation-only folders (--images none, Cityscapes-N's
-default) and COCO/LVIS images (Flickr, under their owners' Creative Commons licences) are pushed as they are.
+A folder holding images whose source terms forbid redistribution (Cityscapes-N built with --image-storage
+embedded or shared) is refused unless --i-have-redistribution-rights; annotation-only folders (--image-storage
+none, Cityscapes-N's default) and COCO/LVIS images (Flickr, under their owners' Creative Commons licences) are
+pushed as they are.
 
 example:
   hf-noisy push coco-n --repo-id noisy-seg/coco-n --revision v1.0

@@ -12,13 +12,15 @@ Sizes: tiny (64-d, 256 px; seconds per image on a CPU), mid (SAM's real-size dec
 ViT-H configuration, 1024 px; for timing on a GPU).
 
 example:
-  hf-noisy random-sam tiny-sam
-  hf-noisy wan instances_val2017.json --images val2017/ -o smoke.json --prompt box --model tiny-sam --max-images 2
+  hf-noisy random-sam smoke/tiny-sam          # smoke/: one folder for the whole smoke run
+  hf-noisy wan instances_val2017.json --images val2017/ -o smoke/box.json --prompt box --model smoke/tiny-sam \\
+      --max-images 2
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output", help="folder to write (refused if it exists, unless --overwrite)")
+    parser.add_argument("output", help="folder to write, e.g. smoke/tiny-sam (refused if it exists, unless "
+                        "--overwrite)")
     parser.add_argument("--size", choices=("tiny", "mid", "huge"), default="tiny", help="model size (default: tiny)")
     parser.add_argument("--seed", type=int, default=0, help="weight seed (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._options import add_option
+
 HELP = "re-make every mask with SAM from a weak prompt (COCO-WAN: box, point, point + class noise)"
 DESCRIPTION = """\
 Re-make every mask of a COCO instance file with SAM (transformers' SamModel) from a weak prompt made from the
@@ -26,8 +28,9 @@ any thread count (on a CPU the mask decoder runs in float64; sam_iou is stored w
 
 examples:
   # offline smoke run: a random SAM (meaningless masks, every code path real) on the first 2 images
-  hf-noisy random-sam tiny-sam
-  hf-noisy wan instances_train2017.json --images train2017/ -o smoke.json --prompt box --model tiny-sam --max-images 2
+  hf-noisy random-sam smoke/tiny-sam
+  hf-noisy wan instances_train2017.json --images train2017/ -o smoke/box.json --prompt box --model smoke/tiny-sam \\
+      --max-images 2
 
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/easy.json --prompt box
   hf-noisy wan instances_train2017.json --images train2017/ -o wan/medium.json --prompt point
@@ -44,7 +47,8 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="clean COCO instance JSON")
     parser.add_argument("--images", required=True, help="folder holding the images (each image's file_name)")
-    parser.add_argument("-o", "--output", required=True, help="where to write the COCO JSON (atomic)")
+    add_option(parser, "-o", "--out", aliases=("--output",), required=True,
+               help="where to write the COCO JSON (atomic)")
     parser.add_argument("--prompt", choices=("box", "point"), required=True, help="box (easy) or point (medium, hard)")
     parser.add_argument("--class-noise", type=float, default=None, metavar="RATE",
                         help="symmetric class-noise rate on the SAM output (hard: 0.4)")
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ..wan import weak_annotate
 
     summary = weak_annotate(
-        args.input, args.images, args.output,
+        args.input, args.images, args.out,
         prompt=args.prompt, class_noise=args.class_noise, seed=args.seed, model=args.model,
         batch_size=args.batch_size, image_batch_size=args.image_batch_size, device=args.device, dtype=args.dtype,
         decoder_dtype=args.decoder_dtype,
@@ -89,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:  # not the main process: it has nothing to report
         return 0
     if args.json:
-        print(json.dumps({"output": str(args.output), **summary.to_dict()}))
+        print(json.dumps({"output": str(args.out), **summary.to_dict()}))
     else:
-        print(f"wrote {args.output} (prompt {args.prompt}, model {args.model})")
+        print(f"wrote {args.out} (prompt {args.prompt}, model {args.model})")
         print(summary.table())
     return 0

@@ -6,6 +6,10 @@ A source reader is a context manager ``reader(progress=..., **options) -> Source
 
 Benchmark version ``v1.0`` = the paper's levels (``PRESETS``) with seed 1 on the full source of a versioned
 benchmark; anything else (another seed, a subset, custom specs, COCO-WAN, Shapes-N) is recorded as ``custom``.
+A subset is any build with fewer images in a split than the whole official source has
+(:attr:`hf_noisy.benchmarks.Benchmark.full_source`): ``--max-images``, or a small source such as coco-tiny; its
+``hf_noisy_benchmark.json`` says how many in ``source_subset`` (``{split: {"images", "of"}}``, ``null`` for the
+whole source), which the card shows beside the version.
 
 Image storage follows each source's terms by default (:attr:`hf_noisy.benchmarks.Benchmark.images`): COCO's and
 LVIS's images come from Flickr under their owners' Creative Commons licences (named per image by the ``license``
@@ -194,10 +198,15 @@ def build_benchmark(
             whatever its annotation ids (:class:`~hf_noisy.hub.build.Precomputed` with ``keep_ids=False``). It
             must list every train image with the source's size and only the source's categories (same ids and
             names); the card records its SHA-256. The build is then ``custom``.
-        num_proc, images_per_shard, overwrite, progress: as :func:`~hf_noisy.hub.build.build_dataset`.
+        num_proc: as :func:`~hf_noisy.hub.build.build_dataset`.
+        images_per_shard: as :func:`~hf_noisy.hub.build.build_dataset`.
+        overwrite: as :func:`~hf_noisy.hub.build.build_dataset`.
+        progress: as :func:`~hf_noisy.hub.build.build_dataset`.
 
-    The version is ``v1.0`` for the paper's configs with seed 1 on a whole source of a versioned benchmark,
-    else ``custom`` (always for COCO-WAN, whose SAM masks depend on checkpoint and hardware, and for Shapes-N).
+    The version is ``v1.0`` for the paper's configs with seed 1 on a whole source of a versioned benchmark
+    (every split with the official number of images), else ``custom`` (always for COCO-WAN, whose SAM masks
+    depend on checkpoint and hardware, and for Shapes-N); ``source_subset`` in the metadata counts the images
+    of a subset build against the whole source's.
     Same arguments give the same bytes for any ``num_proc``.
     """
     record = benchmarks.get(benchmark)
@@ -219,12 +228,15 @@ def build_benchmark(
         rules, official = _noise_configs(configs, seed)
     if precomputed:
         rules, official = {**rules, **_released_configs(record, precomputed, rules)}, False
-    version = BENCHMARK_VERSION if record.versioned and official and max_images is None else "custom"
     extra: dict[str, Any] = {} if record.precomputed else {"seed": seed}
     if not record.generated:
         extra["max_images"] = max_images
     with record.reader.load()(progress=progress, **source) as read:
         splits = {split: data.head(max_images) for split, data in read.splits.items()}
+        subset = record.subset({split: len(data.images) for split, data in splits.items()})
+        version = BENCHMARK_VERSION if record.versioned and official and subset is None else "custom"
+        if not record.generated:
+            extra["source_subset"] = subset
         return build_dataset(benchmark_info(record.id), splits, rules, out_dir,
                              images=record.images if images is None else images,
                              num_proc=num_proc, images_per_shard=images_per_shard, overwrite=overwrite,

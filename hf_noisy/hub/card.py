@@ -199,7 +199,7 @@ def _mode(metadata: dict, info: BenchmarkInfo) -> str:
     if metadata["images"] != "none" and not metadata.get("images_redistributable", info.images_redistributable):
         text += (f" {info.source_name}'s terms do not allow redistributing its images: keep this folder private to "
                  "people who accepted them (`hf-noisy push` refuses it without `--i-have-redistribution-rights`); "
-                 "build with `--images none` to publish the annotations.")
+                 "build with `--image-storage none` to publish the annotations.")
     return text
 
 
@@ -265,6 +265,19 @@ def _obtain(info: BenchmarkInfo) -> str:
             "accept its\nterms before using this dataset; see the licence below.")
 
 
+def _subset(metadata: dict, info: BenchmarkInfo) -> str:
+    """The card's line on a build from part of its source (``source_subset``, ``max_images``)."""
+    counts = metadata.get("source_subset")
+    line = "**Subset build:** "
+    if counts:
+        line += " and ".join(f"{n['images']:,} of the {n['of']:,} {split} images" for split, n in counts.items())
+        line += f" of {info.source_name}"
+        if metadata.get("max_images"):
+            line += f" (the first {metadata['max_images']} of each split, `--max-images`)"
+        return line + "; the official benchmark version is built from the whole source."
+    return line + f"only the first {metadata['max_images']} images of each split."
+
+
 def render_card(metadata: dict, info: BenchmarkInfo) -> str:
     """README.md text for a build's metadata."""
     inputs = "\n".join(
@@ -273,8 +286,7 @@ def render_card(metadata: dict, info: BenchmarkInfo) -> str:
         for split, s in metadata["source"].items()
     )
     configs = "\n".join(_config_line(name, c, info) for name, c in metadata["configs"].items())
-    subset = (f"\n\n**Subset build:** only the first {metadata['max_images']} images of each split."
-              if metadata.get("max_images") else "")
+    subset = f"\n\n{_subset(metadata, info)}" if metadata.get("source_subset") or metadata.get("max_images") else ""
     seed = f"noise seed **{metadata['seed']}**, " if "seed" in metadata else ""
     return f"""{_header(metadata, info)}
 # {info.pretty_name}

@@ -36,7 +36,7 @@ def check_redistribution(metadata: dict, *, have_rights: bool = False) -> None:
     if metadata.get("images", "embedded") != "none" and not allowed and not have_rights:
         raise HfNoisyError(
             f"{metadata.get('benchmark', 'this folder')} holds images ({metadata.get('images')}) whose source terms "
-            "forbid redistribution; rebuild with --images none (annotation-only), or pass "
+            "forbid redistribution; rebuild with --image-storage none (annotation-only), or pass "
             "--i-have-redistribution-rights if you hold them")
 
 

@@ -58,7 +58,7 @@ always: the paper measures what noisy *training* labels cost, against clean labe
 * **Mask AP**, **Boundary AP** (Boundary IoU, dilation ratio {dilation}; IoU = min(mask IoU, boundary IoU)) and
   **box AP**, COCO rules (AP at IoU 0.50:0.95, at most {coco_dets} detections per image) for COCO-N, Cityscapes-N and
   COCO-WAN; LVIS rules for LVIS-N (federated negatives, {lvis_dets} detections per image, APr/APc/APf). The numbers
-  equal `hf-noisy evaluate --gt VAL.json --predictions RESULTS.json --json`.
+  equal `hf-noisy evaluate --annotations VAL.json --predictions RESULTS.json --json`.
 * **Retention** (%) = AP of a model trained on a noisy config / AP of the same model name (same submitter)
   trained on `clean`: how much of its clean AP a method keeps under noise. **Boundary retention**: the same
   with Boundary AP.
@@ -70,7 +70,7 @@ always: the paper measures what noisy *training* labels cost, against clean labe
   row with v1.
 * **Version**: the benchmark version a row was scored against (`paper` for reported rows). Only rows scored on
   the full published benchmark (`{published}`) are comparable with the paper's; rows scored on anything else
-  (`custom`: a subset built with `--max-images`, another seed, a COCO file) are hidden unless "Show custom
+  (`custom`: a subset of the source, e.g. coco-tiny or `--max-images`; another seed; a COCO file) are hidden unless "Show custom
   builds" is ticked.
 
 ## Submitting

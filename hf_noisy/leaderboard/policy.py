@@ -104,7 +104,7 @@ def check_limits(benchmark: str) -> SandboxLimits:
 
 def limits_text(names: tuple[str, ...] | None = None) -> str:
     """The per-benchmark limits as a Markdown table (default: every benchmark a board holds), for the protocol
-    page and the README."""
+    page and the leaderboard guide (docs/guide/leaderboard.md)."""
     lines = ["| benchmark | rules | detections per image | upload (compressed) | uncompressed | CPU time | memory |",
              "|---|---|---|---|---|---|---|"]
     for name in benchmarks.board_ids() if names is None else names:

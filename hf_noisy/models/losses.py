@@ -57,7 +57,8 @@ def symmetric_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight:
         logits: ``(N, K)`` class logits.
         targets: ``(N,)`` class indices in ``[0, K)``.
         weight: ``(K,)`` per-class weights (``None``: all 1); each row counts with its target's weight.
-        alpha, beta: weights of the forward and reverse terms.
+        alpha: weight of the forward term (CE).
+        beta: weight of the reverse term (RCE).
         log_floor: ``A``, the value that replaces ``log 0`` in the reverse term (``< 0``).
     """
     weight = torch.ones(logits.shape[-1], dtype=logits.dtype, device=logits.device) if weight is None else weight

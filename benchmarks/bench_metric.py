@@ -113,7 +113,7 @@ def run_cli(gt_path: str, dt_path: str, num_proc: str) -> dict[str, list[float]]
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        main(["evaluate", "--gt", gt_path, "--predictions", dt_path, "--iou-types", "segm,boundary",
+        main(["evaluate", "--annotations", gt_path, "--predictions", dt_path, "--iou-types", "segm,boundary",
               "--num-proc", num_proc, "--json"])
     return {name: list(stats.values()) for name, stats in json.loads(out.getvalue()).items()}
 

@@ -1,7 +1,7 @@
 """Memory of a streaming mask-AP metric at 100k detections: hf-noisy's InstanceSegmentationAP against torchmetrics'
 MeanAveragePrecision(iou_type="segm"), same inputs, same run.
 
-A seeded synthetic validation set is fed batch by batch as a training loop would feed it: ``--images`` images of
+A seeded synthetic validation set is fed batch by batch as a training loop would feed it: ``--num-images`` images of
 ``--size`` x ``--size`` pixels, ``--detections`` predicted masks per image (bool tensors, N x H x W) and 20 ground
 truths, 10 categories; boxes and ellipses of random size, the predictions jittered copies of the ground truths
 plus false positives. Each contender runs in its own child process (so that each peak is its own), from the
@@ -32,6 +32,8 @@ import sys
 import time
 
 import numpy as np
+
+from hf_noisy.cli import add_option
 
 
 def batches(images: int, size: int, detections: int, batch: int, seed: int = 0):
@@ -127,7 +129,7 @@ def child(contender: str, args: argparse.Namespace) -> dict:
         import hf_noisy.metrics.engine  # noqa: F401
     before, n = _rss(), 0
     start = time.perf_counter()
-    for preds, target in batches(args.images, args.size, args.detections, args.batch):
+    for preds, target in batches(args.num_images, args.size, args.detections, args.batch):
         n += sum(len(p["scores"]) for p in preds)
         if metric is not None:
             metric.update(preds, target)
@@ -152,7 +154,7 @@ def child(contender: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=1000)
+    add_option(parser, "--num-images", aliases=("--images",), type=int, default=1000)
     parser.add_argument("--detections", type=int, default=100, help="predicted masks per image")
     parser.add_argument("--size", type=int, default=320, help="image height and width")
     parser.add_argument("--batch", type=int, default=8, help="images per update")
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
     mb = 2**20
-    print(f"{rows[0]['detections']:,} detections, {args.images} images of {args.size}x{args.size}, "
+    print(f"{rows[0]['detections']:,} detections, {args.num_images} images of {args.size}x{args.size}, "
           f"{args.batch} images per update")
     print(f"{'':>14}{'state MB':>10}{'B/det':>8}{'held MB':>9}{'peak MB':>9}{'update s':>10}{'compute s':>11}"
           f"{'mask AP':>9}")

@@ -7,7 +7,7 @@ of annotations on the same images to LVIS v1 train's 1.27M annotations. Each fil
 
 ``build`` runs ``build coco-n`` on a COCO root whose train file is the COCO-size file, and ``build lvis-n``
 on an LVIS root whose train file is the LVIS-size one (lvis-tiny as val; stand-in image files of the right
-sizes, since ``--images none`` reads only their headers), both with ``--images none --no-verify-images``.
+sizes, since ``--image-storage none`` reads only their headers), both with ``--image-storage none --no-verify-images``.
 
 Each command runs as users run it, a whole ``python -m hf_noisy.cli`` process, and is measured from outside:
 wall seconds; CPU seconds (user + system, the process and its workers, ``RUSAGE_CHILDREN``: less sensitive than
@@ -20,7 +20,7 @@ time. The released generator (pycocotools + OpenCV, one process) runs on a slice
 the same file in the same run, with hf-noisy on the same slice beside it.
 
     python benchmarks/bench_scale_data.py --size coco lvis --num-proc 1 2 --commands noise build
-    python benchmarks/bench_scale_data.py --size coco --images 10000 --commands noise   # a small replica
+    python benchmarks/bench_scale_data.py --size coco --num-images 10000 --commands noise   # a small replica
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+from hf_noisy.cli import add_option
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_noise import LEVELS, REFERENCE, REFERENCE_RUNNER, SHARED  # noqa: E402
@@ -188,7 +190,7 @@ def coco_root(folder: Path, annotations: Path) -> Path:
 def lvis_roots(folder: Path, annotations: Path) -> tuple[Path, Path]:
     """An LVIS root for ``build lvis-n`` (the replicated file as train, lvis-tiny as val) and a COCO root holding
     a stand-in image file of the right size for each distinct image of lvis-tiny (whose own images are not in
-    the shared data): ``--images none --no-verify-images`` reads only their headers."""
+    the shared data): ``--image-storage none --no-verify-images`` reads only their headers."""
     from PIL import Image
 
     lvis, coco = folder / "lvis-root", folder / "lvis-images"
@@ -205,7 +207,7 @@ def lvis_roots(folder: Path, annotations: Path) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", nargs="+", choices=SIZES, default=list(SIZES))
-    parser.add_argument("--images", type=int, default=None, help="fewer images than the full size (a small replica)")
+    add_option(parser, "--num-images", aliases=("--images",), type=int, default=None, help="fewer images than the full size (a small replica)")
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--commands", nargs="+", choices=["noise", "build"], default=["noise", "build"])
     parser.add_argument("--level", choices=LEVELS, default="hard")
@@ -225,9 +227,9 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
         for size in args.size:
             source, images, annotations = SIZES[size]
-            if args.images:
-                annotations = None if annotations is None else annotations * args.images // images
-                images = args.images
+            if args.num_images:
+                annotations = None if annotations is None else annotations * args.num_images // images
+                images = args.num_images
             data = tmp / f"{size}.json"
             n_images, n_annotations = replicate(SHARED / source, images, annotations, data)
             megabytes = data.stat().st_size / 1e6
@@ -270,8 +272,8 @@ def main() -> None:
                     roots = list(lvis_roots(tmp, data))
                     where = ["lvis-n", "--lvis-root", str(roots[0]), "--coco-root", str(roots[1])]
                 for num_proc in args.num_proc:
-                    row(f"hf-noisy build {where[0]} --images none", str(num_proc), measure(cli + [
-                        "build", *where, "--out", str(tmp / "built"), "--images", "none",
+                    row(f"hf-noisy build {where[0]} --image-storage none", str(num_proc), measure(cli + [
+                        "build", *where, "--out", str(tmp / "built"), "--image-storage", "none",
                         "--num-proc", str(num_proc), "--no-progress", "--no-verify-images", "--overwrite"], env,
                         args.stop_after), n_annotations)
                     shutil.rmtree(tmp / "built", ignore_errors=True)

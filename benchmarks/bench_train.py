@@ -2,7 +2,7 @@
 the pipeline of transformers' example run_instance_segmentation_no_trainer.py, steps/s of the tiny model, and
 the cost of ``--log-instance-losses`` (tiny model steps/s with per-instance recording on vs off, interleaved).
 
-    python benchmarks/bench_train.py [--coco-root ../shared/data/coco-tiny] [--images 40] [--rounds 2]
+    python benchmarks/bench_train.py [--coco-root ../shared/data/coco-tiny] [--num-images 40] [--rounds 2]
 
 Both pipelines start from the same dataset rows (images as stored bytes, masks as COCO RLE) and end with what
 Mask2Former's forward takes (normalised pixel values, per-instance binary masks, class labels) at 1024:
@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from hf_noisy.cli import add_option
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "train"))
@@ -59,7 +61,7 @@ def run_example(inputs, transform, processor) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coco-root", default=str(REPO.parent / "shared" / "data" / "coco-tiny"))
-    parser.add_argument("--images", type=int, default=40, help="training images per round")
+    add_option(parser, "--num-images", aliases=("--images",), type=int, default=40, help="training images per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="timed steps of the tiny model")
     parser.add_argument("--config", default="tiny", help="training config of the steps/s timings (tiny, cpu-fit)")
@@ -80,7 +82,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         built = build_benchmark("coco-n", Path(tmp) / "coco-n", coco_root=args.coco_root, configs=["clean"],
-                                images="embedded", max_images=args.images).path
+                                images="embedded", max_images=args.num_images).path
         rows = load_coco_n(built, "clean", split="train")
         if not args.steps_only:
             import albumentations as A

@@ -18,7 +18,7 @@ Models are random-initialised by :func:`hf_noisy.wan.random_sam` (no weights can
 (64-d, 256 px input), ``mid`` (256-d ViT with 4 layers at 512 px and SAM's real-size prompt encoder and mask
 decoder) and ``huge`` (the ViT-H config, 1024 px: for a GPU, e.g. ``--device cuda --dtype bfloat16``).
 
-    python benchmarks/bench_wan.py --models tiny mid --images 12 --prompt point
+    python benchmarks/bench_wan.py --models tiny mid --num-images 12 --prompt point
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from hf_noisy.cli import add_option
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HF_NOISY_SHARED", REPO.parent / "shared"))
@@ -161,7 +163,7 @@ def bench(size: str, n_images: int, kind: str, device: str, dtype: str, batch_si
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["tiny"], choices=["tiny", "mid", "huge"])
-    parser.add_argument("--images", type=int, default=12, help="coco-tiny train images (default 12)")
+    add_option(parser, "--num-images", aliases=("--images",), type=int, default=12, help="coco-tiny train images (default 12)")
     parser.add_argument("--prompt", choices=["box", "point"], default="point")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -181,7 +183,7 @@ def main() -> None:
           f"{'encoder s':>11}{'decoder 1-by-1 s':>18}{'batched s':>11}{'ratio':>8}{'batched f32 s':>15}  masks")
     for size in args.models:
         with tempfile.TemporaryDirectory() as tmp:
-            row = bench(size, args.images, args.prompt, args.device, args.dtype, args.batch_size,
+            row = bench(size, args.num_images, args.prompt, args.device, args.dtype, args.batch_size,
                         args.image_batch_size, args.repeats, Path(tmp))
         same = "identical" if row["pixels_differ"] == 0 else f"{row['pixels_differ']} of {row['pixels']} pixels differ"
         print(f"{row['model']:<6}{row['images']:>7}{row['prompts']:>8}{row['reference_img_per_s']:>11.2f}"

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hf_noisy.cli import add_option
 from hf_noisy.noise import NoiseSpec, apply_noise
 from hf_noisy.viz import render_pair
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-id", type=int, default=360960)
     parser.add_argument("--prob", type=float, default=0.5)
-    parser.add_argument("-o", "--output", default="benchmarks/results/noise_ops/noise_ops.jpg")
+    add_option(parser, "-o", "--out", aliases=("--output",), default="benchmarks/results/noise_ops/noise_ops.jpg")
     args = parser.parse_args()
     root = SHARED / "data" / "coco-tiny"
     data = json.loads((root / "annotations/instances_val2017.json").read_text())
@@ -46,9 +47,9 @@ def main() -> None:
     gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
     rows = [np.hstack([panels[i], gap, panels[i + 1], gap, panels[i + 2]]) for i in range(0, 9, 3)]
     sheet = np.vstack([np.vstack([row, np.full((6, row.shape[1], 3), 255, np.uint8)]) for row in rows])
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(args.output, sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
-    print(args.output)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(args.out, sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(args.out)
 
 
 if __name__ == "__main__":

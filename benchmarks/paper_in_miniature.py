@@ -73,7 +73,7 @@ def build(out: Path, args: argparse.Namespace) -> Path:
         path.write_text(yaml.safe_dump({"version": 1, "seed": 1, **body}, sort_keys=False), encoding="utf-8")
         configs.append(f"{name}={path}")
     command = [sys.executable, "-m", "hf_noisy.cli", "build", "shapes-n", "--out", str(dataset),
-               "--levels", ",".join(configs), "--images", "shared", "--num-train", str(args.num_train),
+               "--levels", ",".join(configs), "--image-storage", "shared", "--num-train", str(args.num_train),
                "--num-val", str(args.num_val), "--generator-seed", str(args.generator_seed), "--no-progress"]
     subprocess.run(command, check=True)
     return dataset
@@ -87,7 +87,7 @@ def train(run: dict, dataset: Path, out: Path, args: argparse.Namespace) -> dict
         return {**run, "missing": True}
     if not done.is_file():
         command = [sys.executable, str(TRAIN), "--config", args.config, "--dataset", str(dataset),
-                   "--dataset-config", run["config"], "--output-dir", str(folder), "--seed", str(run["seed"]),
+                   "--dataset-config", run["config"], "-o", str(folder), "--seed", str(run["seed"]),
                    "--class-loss", run["loss"], "--overwrite", *run.get("extra", [])]
         if args.steps:
             command += ["--max-steps", str(args.steps)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-__all__ = ["HfNoisyError", "NetworkError", "network_error", "run_reporting_errors", "user_error"]
+__all__ = ["HfNoisyError", "NetworkError", "OutputExistsError", "network_error", "run_reporting_errors", "user_error"]
 
 
 class HfNoisyError(Exception):
@@ -17,6 +17,27 @@ class HfNoisyError(Exception):
 
 class NetworkError(HfNoisyError):
     """A remote host (the Hugging Face Hub) could not be reached; the message says which and what to do."""
+
+
+class OutputExistsError(FileExistsError):
+    """An output file or folder exists and replacing it was not asked for.
+
+    The message speaks Python (``pass overwrite=True``); the command line reports the same error with its own
+    option (:meth:`cli_message`: ``pass --overwrite``). A ``FileExistsError``, as before 0.2."""
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path)
+        super().__init__(f"{self.path} already exists (pass overwrite=True to replace it)")
+
+    def __str__(self) -> str:  # OSError's own would be "[Errno None] ..."
+        return self.args[0]
+
+    def __reduce__(self):  # rebuilt from its path when it crosses processes (worker pools)
+        return type(self), (self.path,)
+
+    def cli_message(self) -> str:
+        """The message as the ``hf-noisy`` commands and the training script report it."""
+        return f"{self.path} already exists (pass --overwrite to replace it)"
 
 
 #: Connection failures of the HTTP stacks under huggingface_hub and datasets (matched by class name, so that
@@ -78,6 +99,8 @@ def user_error(err: BaseException) -> tuple[str, int] | None:
     network = network_error(err)
     if network is not None:
         return _first_line(network), 1
+    if isinstance(err, OutputExistsError):
+        return err.cli_message(), 2
     if isinstance(err, (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return _first_line(err), 2
     if _names(err) & _HUB_ERRORS and type(err).__module__.split(".")[0] in ("huggingface_hub", "datasets"):

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
-from .errors import HfNoisyError
+from .errors import HfNoisyError, OutputExistsError
 
 try:
     import fcntl
@@ -68,7 +68,8 @@ def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike |
     folder: ``os.path.samefile``, or the same real path through symlinks), when an input lies inside an
     ``output`` folder (replacing the folder would delete it), or when ``output`` is an existing file inside an
     input folder (it may be read as input); all of these even with ``overwrite``. Raises
-    :class:`FileExistsError` when ``output`` exists and ``overwrite`` is false. ``None`` inputs are skipped
+    :class:`~hf_noisy.errors.OutputExistsError` (a ``FileExistsError``) when ``output`` exists and ``overwrite``
+    is false. ``None`` inputs are skipped
     (optional arguments); inputs that do not exist on disk (e.g. Hub ids) cannot be destroyed and are skipped.
     """
     output = Path(output)
@@ -88,7 +89,7 @@ def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike |
             raise HfNoisyError(f"{output} already exists inside the input folder {item}; "
                                "choose another output path")
     if exists and not overwrite:
-        raise FileExistsError(f"{output} already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(output)
     return output
 
 
@@ -203,7 +204,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
     if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(path)
     lock_fd, token = _take_ownership(path)
     tmp = _sibling(path, token, "partial")
     try:
@@ -359,9 +360,9 @@ def _install(tmp: Path, path: Path, token: str, overwrite: bool) -> None:
             return
         except FileExistsError:
             if not overwrite:
-                raise FileExistsError(f"{path} already exists (pass --overwrite to replace it)") from None
+                raise OutputExistsError(path) from None
     if not overwrite:
-        raise FileExistsError(f"{path} already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(path)
     if os.environ.get("HF_NOISY_SWAP") != "rename" and _renameat2(tmp, path, _RENAME_EXCHANGE):
         _fault_point("exchanged")
     else:

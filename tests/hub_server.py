@@ -14,7 +14,9 @@ are uploaded with the "basic" transfer (one PUT) to this same server, and every 
 extension (as in the Hub's default ``.gitattributes``) is stored in LFS, whatever its size.
 
 Use :class:`HubServer`: ``server = HubServer(); server.start(); ...; server.stop()``; ``server.endpoint`` is
-the value for ``HF_ENDPOINT``; ``server.add_user(name, token, orgs)`` registers a token.
+the value for ``HF_ENDPOINT``; ``server.add_user(name, token, orgs)`` registers a token; ``server.hold(...)``
+keeps the next matching request waiting until the test lets it through (a deterministic interleaving of two
+clients: one of them stopped between two of its requests while the other runs).
 """
 
 from __future__ import annotations
@@ -102,6 +104,26 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
+@dataclass
+class Hold:
+    """One request that the server keeps waiting, before it looks at it, until the test sets ``release``:
+    the first request whose method is ``method``, whose path matches ``path`` (a regular expression, whole
+    path) and whose body contains ``body``. ``reached`` is set when it arrives."""
+
+    method: str
+    path: re.Pattern
+    body: bytes = b""
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        return method == self.method and self.path.fullmatch(path) is not None and self.body in body
+
+
+#: The longest a held request waits for its release (s): a test that forgets one fails instead of hanging.
+HOLD_TIMEOUT = 120.0
+
+
 class HubState:
     """Users, repos and LFS objects, behind one lock; every method is one client-visible operation."""
 
@@ -114,6 +136,8 @@ class HubState:
         self.counter = 0
         self.page_size = 50
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests to inspect
+        self.connections = 0  # TCP connections accepted: a client that drops its keep-alive ones opens more
+        self.holds: list[Hold] = []  # requests to keep waiting, see HubServer.hold
         self.endpoint = ""  # set by HubServer: the base of the URLs in answers
 
     # -- identity -------------------------------------------------------------------------------------------
@@ -173,6 +197,15 @@ class HubState:
     def url(self, repo_type: str, repo_id: str) -> str:
         return f"{self.endpoint}/{URL_PREFIX[repo_type]}{repo_id}"
 
+    def take_hold(self, method: str, path: str, body: bytes) -> Hold | None:
+        """The first hold this request matches, removed (each hold stops one request), or ``None``."""
+        with self.lock:
+            for hold in self.holds:
+                if hold.matches(method, path, body):
+                    self.holds.remove(hold)
+                    return hold
+        return None
+
 
 # -- helpers shared by the routes ---------------------------------------------------------------------------------
 
@@ -231,6 +264,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - quiet: pytest shows failures, not access logs
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.state.lock:
+            self.server.state.connections += 1
+
     # ---- plumbing
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -258,6 +296,10 @@ class Handler(BaseHTTPRequestHandler):
         self.body = self._body() if method in ("POST", "PUT", "DELETE") else b""
         with state.lock:
             state.requests.append((method, split.path))
+        hold = state.take_hold(method, split.path, self.body)
+        if hold is not None:  # outside the lock: every other client is served meanwhile
+            hold.reached.set()
+            hold.release.wait(HOLD_TIMEOUT)
         try:
             for route_method, pattern, handler in ROUTES:
                 match = pattern.fullmatch(split.path)
@@ -660,10 +702,21 @@ class HubServer:
             self.state.users[token] = (name, tuple(orgs))
         return token
 
-    def reset(self) -> None:
-        """Forget every repo, LFS object and logged request (users stay)."""
+    def hold(self, method: str, path: str, body: bytes = b"") -> Hold:
+        """Keep the next ``method`` request whose path matches ``path`` (a regular expression) and whose body
+        contains ``body`` waiting, before the server reads any state for it, until ``release`` is set (or
+        :data:`HOLD_TIMEOUT` passes); ``reached`` is set when it arrives."""
+        hold = Hold(method, re.compile(path), body)
         with self.state.lock:
+            self.state.holds.append(hold)
+        return hold
+
+    def reset(self) -> None:
+        """Forget every repo, LFS object, logged request and unused hold (users stay)."""
+        with self.state.lock:
+            self.state.holds.clear()
             self.state.repos.clear()
             self.state.lfs.clear()
             self.state.uploads.clear()
             self.state.requests.clear()
+            self.state.connections = 0

@@ -161,7 +161,12 @@ def test_existing_outputs_inputs_and_absent_image_folders_are_refused(tmp_path, 
     assert main([*args, "-o", str(ann), "--overwrite"]) == 2 and "is the input" in capsys.readouterr().err
     assert json.loads(ann.read_text()) == gt
     assert main([*args, "-o", str(out), "--overwrite", "--images", str(tmp_path / "absent")]) == 2
-    assert "no such folder" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert f"image folder {tmp_path / 'absent'}: no such folder" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    from hf_noisy.audit import audit_files
+
+    with pytest.raises(FileExistsError, match=r"audit.json already exists \(pass overwrite=True to replace it\)"):
+        audit_files(ann, res, out)  # the Python API names its keyword
     assert main([*args, "-o", str(out), "--overwrite"]) == 0 and "annotations" in json.loads(out.read_text())
 
 

@@ -36,7 +36,7 @@ def test_demo_replaces_the_folder_atomically(tmp_path):
     out = tmp_path / "demo"
     run_demo(out, num_images=2, hub=False)
     (out / "stale.txt").write_text("old")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match=r"pass overwrite=True to replace it"):
         run_demo(out, num_images=2, hub=False)  # a user's folder is never replaced without asking
     assert (out / "stale.txt").exists()
     run_demo(out, num_images=2, hub=False, overwrite=True)

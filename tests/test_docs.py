@@ -43,6 +43,7 @@ Conventions (for whoever adds a page or a block; the shared contract is the docs
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import importlib.util
@@ -281,19 +282,63 @@ def run_bash_line(line: str) -> None:
         Path(target).write_text(out.getvalue(), encoding="utf-8")
 
 
+def hidden_aliases(parser: argparse.ArgumentParser, words: list[str]) -> dict[str, str]:
+    """Old spellings (``hf_noisy.cli.add_option``'s hidden aliases) that ``words`` use, each with the name the
+    help shows, in the (sub)command ``words`` run: the docs show only the names of ``--help``."""
+    while (sub := next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)) \
+            and words and words[0] in sub.choices:
+        parser, words = sub.choices[words[0]], words[1:]
+    table = parser._option_string_actions
+    return {word.split("=")[0]: "/".join(table[word.split("=")[0]].option_strings) for word in words
+            if word.startswith("-") and word.split("=")[0] in table
+            and word.split("=")[0] not in table[word.split("=")[0]].option_strings}
+
+
 def parse_bash_line(line: str, where: str):
-    """``hf-noisy ARGS`` parsed (not run) by the CLI's own parser: the command and its options must exist.
-    Returns the parsed namespace."""
+    """``hf-noisy ARGS`` parsed (not run) by the CLI's own parser: the command and its options must exist, under
+    the names its ``--help`` shows (not an old spelling kept as a hidden alias). Returns the parsed namespace."""
     words = shlex.split(line, comments=True)
     for stop in (">", "|", "&&", ";"):
         if stop in words:
             words = words[:words.index(stop)]
     err = io.StringIO()
+    parser = build_parser(words[1] if len(words) > 1 else None)
     try:
         with contextlib.redirect_stderr(err):
-            return build_parser(words[1] if len(words) > 1 else None).parse_args(words[1:])
+            args = parser.parse_args(words[1:])
     except SystemExit as exit:
         pytest.fail(f"{where}: `{line}` does not parse (exit {exit.code}): {err.getvalue().strip()[-300:]}")
+    old = hidden_aliases(parser, words[1:])
+    assert not old, f"{where}: `{line}` uses old option names: " + ", ".join(f"{o} (now {n})" for o, n in old.items())
+    return args
+
+
+def _training_parser(monkeypatch) -> argparse.ArgumentParser:
+    """``train/train_mask2former.py``'s argument parser (caught as it parses; the script imports no torch)."""
+    spec = importlib.util.spec_from_file_location("train_mask2former_docs", REPO / "train" / "train_mask2former.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    caught = []
+    parse = argparse.ArgumentParser.parse_args
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
+                        lambda self, *a, **k: caught.append(self) or parse(self, *a, **k))
+    script.parse_args(["--dataset", "coco-n", "-o", "out"])
+    return caught[0]
+
+
+def test_training_commands_use_the_options_help_shows(monkeypatch):
+    """Every ``train_mask2former.py`` command of the docs (skipped blocks too) uses options the script has,
+    under the names its ``--help`` shows, not an old spelling kept as a hidden alias (``--output-dir``)."""
+    table = _training_parser(monkeypatch)._option_string_actions
+    commands = [(b.where, line) for page in pages() for b in page_blocks(page) for line in bash_commands(b.code)
+                if "train_mask2former.py" in line]
+    assert len(commands) >= 5
+    for where, line in commands:
+        words = [w.split("=")[0] for w in line.split("train_mask2former.py", 1)[1].split() if w.startswith("-")]
+        unknown = [w for w in words if w not in table]
+        assert not unknown, f"{where}: `{line}`: train_mask2former.py has no option {unknown}"
+        old = [f"{w} (now {'/'.join(table[w].option_strings)})" for w in words if w not in table[w].option_strings]
+        assert not old, f"{where}: `{line}` uses old option names: {', '.join(old)}"
 
 
 def _inputs(args) -> list[str]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hf_noisy.coco import CocoFormatError, load_coco
-from hf_noisy.metrics import STAT_NAMES, PredictionError
+from hf_noisy.metrics import STAT_NAMES, PredictionError, evaluate_module_path
 
-MODULE = str(Path(__file__).resolve().parents[1] / "eval" / "mask_boundary_ap")
+REPO = Path(__file__).resolve().parents[1]
+MODULE = evaluate_module_path()
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +92,61 @@ def test_a_bad_batch_fails_at_add_batch(per_image):
         metric.add(prediction={k: v for k, v in predictions[2].items() if k != "image_size"}, reference=no_width)
     metric.add_batch(predictions=predictions[2:], references=references[2:])  # the good images still count
     assert metric.compute(iou_types=["segm"])["segm_AP"] > 0.3
+
+
+def test_the_published_space_script_is_the_packaged_one():
+    """One source of truth: the Space folder's script (what push-metric uploads) is the packaged file, byte for
+    byte (edit hf_noisy/metrics/mask_boundary_ap.py, then copy it to eval/mask_boundary_ap/)."""
+    packaged = Path(MODULE)
+    assert packaged.name == "mask_boundary_ap.py" and packaged.parent == REPO / "hf_noisy" / "metrics"
+    assert (REPO / "eval" / "mask_boundary_ap" / "mask_boundary_ap.py").read_bytes() == packaged.read_bytes(), \
+        "edit hf_noisy/metrics/mask_boundary_ap.py, then: cp hf_noisy/metrics/mask_boundary_ap.py eval/mask_boundary_ap/"
+
+
+_INSTALLED_CHECK = """
+import json, os, sys
+import evaluate
+import hf_noisy
+from hf_noisy.metrics import evaluate_module_path
+from pycocotools import mask as mask_utils
+import numpy as np
+
+lib = os.path.realpath(sys.argv[1])
+path = evaluate_module_path()
+assert os.path.realpath(hf_noisy.__file__).startswith(lib + os.sep), hf_noisy.__file__
+assert os.path.realpath(path).startswith(os.path.join(lib, "hf_noisy", "metrics") + os.sep), path
+square = np.zeros((20, 20), np.uint8, order="F")
+square[4:14, 5:15] = 1
+rle = mask_utils.encode(square)
+rle["counts"] = rle["counts"].decode()
+reference = {"image_id": 1, "height": 20, "width": 20,
+             "annotations": [{"id": 1, "category_id": 1, "segmentation": rle, "iscrowd": 0}]}
+prediction = {"masks": [rle], "scores": [0.9], "labels": [1]}
+metric = evaluate.load(path)
+metric.add_batch(predictions=[prediction], references=[reference])
+print(json.dumps({"cwd": os.getcwd(), "result": metric.compute(iou_types=["segm", "boundary"])}))
+"""
+
+
+@pytest.mark.slow  # starts setuptools and a Python process
+def test_an_installed_package_loads_its_evaluate_module_from_any_folder(tmp_path):
+    """hf-noisy as a wheel lays it out (setuptools' build_py: the packages and package data that pyproject.toml
+    declares, no source checkout, no eval/ folder) loads its evaluate module from an unrelated working folder."""
+    pytest.importorskip("evaluate")
+    import importlib.util
+
+    lib = tmp_path / "lib"
+    subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path), "build_py",
+                    "--build-lib", str(lib)], cwd=REPO, check=True, capture_output=True, timeout=300)
+    assert (lib / "hf_noisy" / "metrics" / "mask_boundary_ap.py").read_bytes() == Path(MODULE).read_bytes()
+    assert not (lib / "eval").exists()
+    codec = Path(importlib.util.find_spec("hf_noisy._rle").origin)  # the compiled part of the wheel
+    shutil.copy(codec, lib / "hf_noisy" / codec.name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(lib), "HF_HOME": str(tmp_path / "hf-home")}
+    run = subprocess.run([sys.executable, "-c", _INSTALLED_CHECK, str(lib)], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["cwd"] == str(elsewhere) and out["result"]["segm_AP"] == 1.0 and out["result"]["boundary_AP"] == 1.0

@@ -126,7 +126,7 @@ def test_check_output_compares_files_not_spellings(tmp_path: Path):
         check_output(tmp_path / "x" / ".." / "data" / "a.json", [data / "a.json"], overwrite=True)
     with pytest.raises(HfNoisyError, match="holds the input"):
         check_output(tmp_path, [data / "a.json"], overwrite=True)
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match=r"pass overwrite=True to replace it\)$"):
         check_output(data / "a.json", [])
 
 
@@ -137,6 +137,28 @@ def small_build(coco_tiny: Path, tmp_path_factory) -> Path:
 
     return build_benchmark("coco-n", tmp_path_factory.mktemp("files") / "cn", coco_root=coco_tiny, max_images=1,
                            configs=["clean"]).path
+
+
+def test_the_python_api_says_overwrite_true_and_the_cli_says_dash_dash_overwrite(coco_file: Path, tmp_path: Path,
+                                                                                 capsys):
+    import pickle
+
+    from hf_noisy.errors import OutputExistsError, user_error
+    from hf_noisy.noise import noise_file
+
+    target = tmp_path / "noisy.json"
+    target.write_text("my own work")
+    with pytest.raises(FileExistsError) as caught:  # the Python API names its own keyword, no CLI option
+        noise_file(coco_file, target, PRESETS["easy"])
+    assert str(caught.value) == f"{target} already exists (pass overwrite=True to replace it)"
+    assert "--" not in str(caught.value) and isinstance(caught.value, OutputExistsError)
+    assert user_error(caught.value) == (f"{target} already exists (pass --overwrite to replace it)", 2)
+    again = pickle.loads(pickle.dumps(caught.value))  # as it comes back from a worker process
+    assert type(again) is OutputExistsError and str(again) == str(caught.value) and again.path == str(target)
+    assert main(["noise", str(coco_file), "-o", str(target), "--spec", "easy", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hf-noisy noise: error: {target} already exists (pass --overwrite to replace it)\n"
+    assert target.read_text() == "my own work"
 
 
 def test_existing_outputs_are_kept_without_overwrite(coco_file: Path, small_build: Path, tmp_path: Path, capsys):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from _leaderboard import dumps, predictions, shapes_gt, write_gt
 
-from hf_noisy.leaderboard import (SandboxLimits, SubmissionMeta, init_store, list_results, list_submissions,
-                                  parse_benchmark_sources, submit)
+from hf_noisy.leaderboard import (Limits, LocalBackend, SandboxLimits, SubmissionError, SubmissionMeta, init_store,
+                                  list_results, list_submissions, parse_benchmark_sources, submit)
 from hf_noisy.leaderboard.sandbox import score_upload
 
 #: One submitter process: waits for the start file (so all of them run the rules at once), submits, prints
@@ -105,6 +105,107 @@ def test_four_concurrent_submits_of_one_name_give_one(any_board, tmp_path: Path)
                         tmp_path / "go")
     assert sorted(outputs) == ["accepted"] + ["duplicate"] * 3
     assert len(list_submissions(store)) == 1
+
+
+class _HeldLocalBackend(LocalBackend):
+    """A local store whose first write of a submission's marker (``meta.json``) waits for ``release``: its
+    submit stops after its last read of the store, just before the write, inside its transaction."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        super().__init__(root)
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def write(self, files, message: str) -> None:
+        if any(path.endswith("/meta.json") for path in files) and not self.reached.is_set():
+            self.reached.set()
+            self.release.wait(120)
+        super().write(files, message)
+
+
+def _blocked_on(lock_file: Path) -> bool:
+    """Whether some thread waits for the ``flock`` on ``lock_file`` (a ``->`` line of /proc/locks)."""
+    inode = f":{lock_file.stat().st_ino}"
+    return any(fields[1] == "->" and fields[-3].endswith(inode)
+               for fields in map(str.split, Path("/proc/locks").read_text().splitlines()) if len(fields) > 3)
+
+
+def test_a_submit_that_read_the_store_before_the_same_submission_was_stored_is_a_duplicate(any_board, request):
+    """Two submits of one model name by one submitter in the same second with the same file make the very same
+    files. The first stops between its last read of the store and its write (the loopback Hub holds its commit's
+    upload request; a local store holds it inside its transaction) while the second runs: one is stored, the
+    other is refused as a duplicate. On the Hub, ``create_commit`` leaves out files that the branch already has
+    with the same content, so the first's commit had nothing left to send (no ``parentCommit`` check) and
+    both were accepted, the bug this pins."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime, timezone
+
+    store, upload = any_board
+    raw = upload.read_bytes()
+    meta = SubmissionMeta("Same Model", "coco-n", "hard", "alice")
+    now = datetime.now(timezone.utc)
+
+    def outcome(target) -> str:
+        try:
+            submit(target, raw, meta, now=now, limits=Limits(per_day=5, attempts_per_day=100))
+            return "accepted"
+        except SubmissionError as err:
+            return err.kind
+
+    with ThreadPoolExecutor(2) as pool:
+        if store.startswith("hf://"):
+            # The Hub: the first's commit waits while the second runs to its end and is stored; then the first
+            # must find it.
+            hold = request.getfixturevalue("hub").server.hold(
+                "POST", r"/api/datasets/noisy-seg/leaderboard-submissions/preupload/.+", b"/meta.json")
+            first = pool.submit(outcome, store)
+            try:
+                assert hold.reached.wait(120), "the first submit never reached its commit"
+                assert outcome(store) == "accepted"
+            finally:
+                hold.release.set()
+            assert first.result() == "duplicate"
+        else:
+            # A local store: the second waits for the first's lock, then finds its submission.
+            held = _HeldLocalBackend(store)
+            first = pool.submit(outcome, held)
+            try:
+                assert held.reached.wait(120), "the first submit never reached its write"
+                second = pool.submit(outcome, store)
+                deadline = time.monotonic() + 120
+                while not _blocked_on(Path(store) / ".lock-submissions") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert _blocked_on(Path(store) / ".lock-submissions"), "the second submit never waited"
+            finally:
+                held.release.set()
+            assert (first.result(), second.result()) == ("accepted", "duplicate")
+    assert len(list_submissions(store)) == 1
+
+
+def test_a_hub_transaction_whose_files_were_written_byte_for_byte_after_its_read_decides_again(hub):
+    """The rule under the one above, in :meth:`HubBackend.transact` itself: a transaction that read the repo
+    before another one committed the very files it is about to write is not told it wrote them; it decides
+    again on the new head (and there finds them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hf_noisy.leaderboard import HubBackend
+
+    HubBackend("noisy-seg").create()
+    seen = []
+
+    def decide(view) -> tuple[dict, bool]:
+        seen.append(view.read("claims/one.json"))
+        return ({} if seen[-1] is not None else {"claims/one.json": b"the same bytes\n"}), seen[-1] is None
+
+    hold = hub.server.hold("POST", r"/api/datasets/noisy-seg/leaderboard-results/preupload/.+", b"claims/one.json")
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(HubBackend("noisy-seg").transact, "results", decide, "first")
+        try:
+            assert hold.reached.wait(120), "the first transaction never reached its commit"
+            assert HubBackend("noisy-seg").transact("results", decide, "second") is True
+        finally:
+            hold.release.set()
+        assert first.result() is False
+    assert seen == [None, None, b"the same bytes\n"]
 
 
 def _submit(store: Path | str, upload: Path, count: int) -> list[str]:

@@ -58,9 +58,10 @@ def test_init_submit_evaluate_serve_on_the_hub(benchmark, hub, tmp_path: Path, c
     # the ground truth came from the Hub dataset's v1.0 tag, exported in the evaluator
     record = list_results(STORE)[submission.id]
     assert record["metrics"]["segm"] == evaluate_coco(gt, detections)["segm"].stats
-    # the evaluator's claim (made before scoring) and the result, in the results repo
+    # the evaluator's claim (made before scoring) and the result, in the results repo (with the token of the last
+    # transaction: see storage.HubBackend.transact)
     assert sorted(api.list_repo_files(RESULTS, repo_type="dataset")) == [
-        ".gitattributes", f"claims/{submission.id}.json", f"results/{submission.id}.json"]
+        ".gitattributes", ".transaction.json", f"claims/{submission.id}.json", f"results/{submission.id}.json"]
     assert main(["leaderboard", "evaluate", "--store", STORE, "--cache-dir", str(tmp_path / "cache")]) == 0
     assert "nothing pending" in capsys.readouterr().out
 
@@ -102,3 +103,17 @@ def test_token_problems_are_one_line(benchmark, hub, tmp_path: Path, monkeypatch
 def test_a_hub_store_name_is_an_org(hub):
     with pytest.raises(HfNoisyError, match="user or organisation name"):
         open_backend("hf://noisy-seg/extra")
+
+
+def test_reading_files_that_do_not_exist_keeps_the_connection(hub):
+    """A Hub store reads many files that are not there (the name index, leases): each 404's short body is
+    read, so the keep-alive connection is reused (unread, it was dropped: one new connection and a reset on the
+    server each time)."""
+    backend = HubBackend("noisy-seg")
+    backend.create()
+    backend.write({"store.json": b"{}"}, "a file that exists")
+    before = hub.state.connections
+    for i in range(10):
+        assert backend.read(f"names/missing-{i}.json") is None
+        assert backend.read("store.json") == b"{}"
+    assert hub.state.connections - before <= 1

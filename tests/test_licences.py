@@ -97,7 +97,7 @@ def test_embedded_cityscapes_needs_redistribution_rights_to_push(embedded: Path,
         push_dataset(embedded, repo_id)
     assert main(["push", str(embedded), "--repo-id", repo_id]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--i-have-redistribution-rights" in err and "--images none" in err
+    assert err.count("\n") == 1 and "--i-have-redistribution-rights" in err and "--image-storage none" in err
     assert hub.state.repos == {}  # refused before anything was sent
     assert main(["push", str(embedded), "--repo-id", repo_id, "--i-have-redistribution-rights"]) == 0
     assert _tags(repo_id) == [read_metadata(embedded)["benchmark_version"]]

@@ -208,11 +208,11 @@ def test_upload_caps_per_benchmark_fit_complete_submissions():
     assert scoring_limits("lvis-n", memory_mb=2048) == SandboxLimits(7200.0, 2048.0, 2 * 7200.0 + 600)
     assert scoring_limits("coco-n", cpu_seconds=60, wall_seconds=90) == SandboxLimits(
         60, scoring_limits("coco-n").memory_mb, 90)
-    # The board's About tab states them, and the README as the About tab does.
+    # The board's About tab states them, and the leaderboard guide as the About tab does.
     from hf_noisy.leaderboard.app import ABOUT
 
     assert limits_text() in ABOUT
-    assert limits_text() in (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert limits_text() in (Path(__file__).resolve().parents[1] / "docs" / "guide" / "leaderboard.md").read_text()
 
 
 @pytest.mark.parametrize("change", [{"score": "high"}, {"bbox": None}, {"image_id": 10**6}])

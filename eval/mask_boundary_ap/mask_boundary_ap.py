@@ -4,6 +4,10 @@ A thin wrapper over :class:`hf_noisy.metrics.InstanceSegmentationAP`: each image
 (a bad batch fails at ``add_batch``, naming the image and the field), stored as JSON strings (evaluate's cache,
 which also gathers the processes of a distributed run), and matched and accumulated by the metric class at
 ``compute()``, whose options (IoU types, rules, categories) decide the matching.
+
+This file ships inside the hf-noisy package (:func:`hf_noisy.metrics.evaluate_module_path` is its path, for
+``evaluate.load``) and is published, byte for byte, as ``eval/mask_boundary_ap/mask_boundary_ap.py``: the
+Space folder of ``hf-noisy push-metric``. Edit it here; tests/test_eval_module.py checks the two are the same.
 """
 
 import json
@@ -42,10 +46,11 @@ Returns:
     ARm, ARl (COCO) or AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR, ARs, ARm, ARl (LVIS); -1.0 where
     undefined.
 Examples:
-    >>> metric = evaluate.load("eval/mask_boundary_ap")
+    >>> from hf_noisy.metrics import evaluate_module_path      # this script, installed with hf-noisy
+    >>> metric = evaluate.load(evaluate_module_path())          # or from its Space: "noisy-seg/mask_boundary_ap"
     >>> metric.add_batch(predictions=[prediction], references=[reference])
     >>> metric.compute()["boundary_AP"]
-    >>> lvis_metric = evaluate.load("eval/mask_boundary_ap", "lvis")       # LVIS federated rules
+    >>> lvis_metric = evaluate.load(evaluate_module_path(), "lvis")       # LVIS federated rules
 """
 
 

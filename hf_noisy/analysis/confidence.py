@@ -61,12 +61,14 @@ def _scores(path: Path) -> np.ndarray:
 
 def analyze_confidence(results: Sequence[str | os.PathLike], *, names: Sequence[str] | None = None,
                        threshold: float = 0.5, bins: int = 20,
-                       figure: str | os.PathLike | None = None) -> ConfidenceReport:
+                       figure: str | os.PathLike | None = None, progress: bool = False) -> ConfidenceReport:
     """Score statistics of each results file and (with ``figure``) one histogram figure with a legend.
 
     ``names`` label the runs (default: each file's parent folder and name); ``bins`` equal bins over
-    ``(threshold, 1]``.
+    ``(threshold, 1]``. ``progress``: a progress bar on stderr of the bytes of the files read.
     """
+    from ..progress import progress_bar
+
     paths = [Path(p) for p in results]
     if not paths:
         raise HfNoisyError("give at least one results file")
@@ -74,12 +76,17 @@ def analyze_confidence(results: Sequence[str | os.PathLike], *, names: Sequence[
         raise HfNoisyError(f"{len(names)} names for {len(paths)} results files")
     labels = list(names) if names is not None else [f"{p.parent.name}/{p.name}" if p.parent.name else p.name for p in paths]
     runs = []
-    for label, path in zip(labels, paths):
-        scores = _scores(path)
-        runs.append({"name": label, "path": str(path), "detections": int(len(scores)),
-                     "mean_score": float(scores.mean()) if len(scores) else float("nan"),
-                     "share_above": float((scores > threshold).mean()) if len(scores) else float("nan"),
-                     "scores": scores})
+    total = sum(path.stat().st_size for path in paths if path.is_file())
+    with progress_bar(progress, total=total, desc="reading results", unit="B", unit_scale=True,
+                      unit_divisor=1024) as bar:
+        for label, path in zip(labels, paths):
+            bar.set_postfix_str(label)
+            scores = _scores(path)
+            runs.append({"name": label, "path": str(path), "detections": int(len(scores)),
+                         "mean_score": float(scores.mean()) if len(scores) else float("nan"),
+                         "share_above": float((scores > threshold).mean()) if len(scores) else float("nan"),
+                         "scores": scores})
+            bar.update(path.stat().st_size)
     report = ConfidenceReport(threshold, runs)
     if figure is not None:
         report.figure = _draw(report, bins, Path(figure))

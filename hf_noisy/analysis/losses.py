@@ -32,11 +32,14 @@ LOSSES = ("class_loss", "mask_loss", "mask_bce", "mask_dice")
 _COLUMNS = ("step", "epoch", "class_loss", "mask_bce", "mask_dice", "noise_op", "class_flipped")
 
 
-def load_instance_losses(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+def load_instance_losses(run_dir: str | os.PathLike, *, progress: bool = False) -> dict[str, np.ndarray]:
     """Every rank's rows of ``run_dir/instance_losses`` (or of ``run_dir`` itself if it holds the parquet
-    files), as column arrays sorted by ``(step, rank, micro_batch)`` file order; adds ``mask_loss``."""
+    files), as column arrays sorted by ``(step, rank, micro_batch)`` file order; adds ``mask_loss``.
+    ``progress``: a progress bar on stderr of the files read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from ..progress import progress_bar
 
     root = Path(run_dir)
     folder = root / "instance_losses" if (root / "instance_losses").is_dir() else root
@@ -44,7 +47,12 @@ def load_instance_losses(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     if not files:
         raise HfNoisyError(f"{folder}: no instance-loss files (rank-*/steps-*.parquet); train with "
                            "--log-instance-losses")
-    table = pa.concat_tables([pq.read_table(path, columns=list(_COLUMNS)) for path in files])
+    tables = []
+    with progress_bar(progress, total=len(files), desc="reading losses", unit="file") as bar:
+        for path in files:
+            tables.append(pq.read_table(path, columns=list(_COLUMNS)))
+            bar.update(1)
+    table = pa.concat_tables(tables)
     if table.num_rows == 0:
         raise HfNoisyError(f"{folder}: the instance-loss files hold no rows")
     columns = {name: table[name].to_numpy(zero_copy_only=False) for name in _COLUMNS}
@@ -117,33 +125,38 @@ def _buckets(columns: dict[str, np.ndarray], by: str, num_buckets: int) -> tuple
 
 
 def analyze_losses(run_dir: str | os.PathLike, *, figure: str | os.PathLike | None = None, by: str = "epoch",
-                   num_buckets: int = 10) -> LossReport:
+                   num_buckets: int = 10, progress: bool = False) -> LossReport:
     """Summarise and (with ``figure``) draw a run's per-instance losses by group (module docstring).
 
     ``by="epoch"`` buckets rows by their epoch; ``by="step"`` by ``num_buckets`` equal ranges of steps.
+    ``progress``: progress bars on stderr of the files read, then of the buckets summarised.
     """
-    columns = load_instance_losses(run_dir)
+    from ..progress import progress_bar
+
+    columns = load_instance_losses(run_dir, progress=progress)
     bucket, labels = _buckets(columns, by, num_buckets)
     groups = instance_groups(columns["noise_op"], columns["class_flipped"])
     names = [CLEAN] + sorted(set(groups.tolist()) - {CLEAN, FLIPPED}) + ([FLIPPED] if FLIPPED in groups else [])
     summary, separability = [], []
-    for b, label in enumerate(labels):
-        here = bucket == b
-        for group in names:
-            chosen = here & (groups == group)
-            for loss in LOSSES:
-                values = columns[loss][chosen]
-                if len(values):
-                    q25, q75 = np.percentile(values, [25, 75])
-                    summary.append({"bucket": label, "group": group, "loss": loss, "n": int(len(values)),
-                                    "mean": float(values.mean()), "q25": float(q25), "q75": float(q75)})
-        clean = here & (groups == CLEAN)
-        for group in names[1:]:
-            noisy = here & (groups == group)
-            if noisy.any():
-                separability.append({"bucket": label, "group": group, "n_noisy": int(noisy.sum()),
-                                     "n_clean": int(clean.sum()),
-                                     **{loss: auroc(columns[loss][noisy], columns[loss][clean]) for loss in LOSSES}})
+    with progress_bar(progress, total=len(labels), desc="summarising", unit="bucket") as bar:
+        for b, label in enumerate(labels):
+            here = bucket == b
+            for group in names:
+                chosen = here & (groups == group)
+                for loss in LOSSES:
+                    values = columns[loss][chosen]
+                    if len(values):
+                        q25, q75 = np.percentile(values, [25, 75])
+                        summary.append({"bucket": label, "group": group, "loss": loss, "n": int(len(values)),
+                                        "mean": float(values.mean()), "q25": float(q25), "q75": float(q75)})
+            clean = here & (groups == CLEAN)
+            for group in names[1:]:
+                noisy = here & (groups == group)
+                if noisy.any():
+                    aurocs = {loss: auroc(columns[loss][noisy], columns[loss][clean]) for loss in LOSSES}
+                    separability.append({"bucket": label, "group": group, "n_noisy": int(noisy.sum()),
+                                         "n_clean": int(clean.sum()), **aurocs})
+            bar.update(1)
     report = LossReport(by, labels, summary, separability)
     if figure is not None:
         report.figure = _draw(report, names, Path(figure))

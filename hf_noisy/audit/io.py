@@ -20,7 +20,8 @@ __all__ = ["audit_files"]
 def audit_files(annotations: str | os.PathLike, predictions: str | os.PathLike | Sequence[str | os.PathLike],
                 output: str | os.PathLike, *,
                 config: AuditConfig = AuditConfig(), images: str | os.PathLike | None = None, top: int = 20,
-                overlays: str | os.PathLike | None = None, overwrite: bool = False) -> dict:
+                overlays: str | os.PathLike | None = None, overwrite: bool = False,
+                progress: bool = False) -> dict:
     """Audit the COCO file ``annotations`` with the COCO results file ``predictions``; write the audit to
     ``output`` (JSON, atomically) and return it.
 
@@ -32,7 +33,8 @@ def audit_files(annotations: str | os.PathLike, predictions: str | os.PathLike |
     into ``overlays`` (default: ``<output without .json>_overlays/``). An existing ``output`` or overlay folder is
     refused unless ``overwrite``, and one that is an input always (:func:`~hf_noisy.fsutil.check_output`). Bad input raises
     :class:`~hf_noisy.coco.CocoFormatError` or :class:`~hf_noisy.metrics.PredictionError` naming the file,
-    item and field, before anything is written. ``info`` records both files' paths and SHA-256.
+    item and field, before anything is written. ``info`` records both files' paths and SHA-256. ``progress``: a
+    progress bar on stderr of the images audited.
     """
     files = [predictions] if isinstance(predictions, (str, os.PathLike)) else list(predictions)
     if not files:
@@ -42,14 +44,14 @@ def audit_files(annotations: str | os.PathLike, predictions: str | os.PathLike |
     folder = None
     if images is not None:
         if not Path(images).is_dir():
-            raise HfNoisyError(f"--images {images}: no such folder")
+            raise HfNoisyError(f"image folder {images}: no such folder")
         output_path = Path(output)
         folder = Path(overlays) if overlays is not None else output_path.with_name(output_path.stem + "_overlays")
         check_output(folder, inputs, overwrite=overwrite)
     gt = load_coco(annotations, allow_empty_masks=True)
     results = [r for path in files for r in load_predictions(path)]
     try:
-        audit = audit_coco(gt, results, config)
+        audit = audit_coco(gt, results, config, progress=progress)
     except PredictionError as err:
         raise PredictionError(f"{', '.join(map(str, files))}: {err}") from None
     audit["info"].update(annotations=str(annotations), annotations_sha256=file_sha256(annotations))

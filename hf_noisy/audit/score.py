@@ -225,10 +225,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig()) -> dict[str, Any]:
+def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig(), *,
+               progress: bool = False) -> dict[str, Any]:
     """Audit a validated COCO instance dict ``gt`` with ``results`` (COCO results format, validated here:
     bad input raises :class:`~hf_noisy.metrics.PredictionError`). Returns the audit dict described in
-    :mod:`hf_noisy.audit`; ``gt`` and ``results`` are not modified."""
+    :mod:`hf_noisy.audit`; ``gt`` and ``results`` are not modified. ``progress``: a progress bar on stderr of
+    the images audited."""
+    from ..progress import progress_bar
+
     if not isinstance(config, AuditConfig):
         raise AuditError(f"config must be an AuditConfig, got {type(config).__name__}")
     prepared = prepare_predictions(results, gt)
@@ -245,16 +249,18 @@ def audit_coco(gt: dict, results: list, config: AuditConfig = AuditConfig()) -> 
     evidence: list[_Evidence] = []
     missing: list[tuple[int, dict]] = []
     used = 0
-    for image in gt["images"]:
-        image_id = image["id"]
-        preds = sorted(preds_by_image.get(image_id, []), key=lambda p: (-p[1]["score"], p[0]))
-        preds = preds[: config.max_predictions_per_image]
-        used += len(preds)
-        anns = anns_by_image.get(image_id, [])
-        rles = [segmentation_to_rle(a["segmentation"], *sizes[image_id]) for a in anns]
-        image_evidence, image_missing = _image_evidence(anns, rles, preds, config)
-        evidence += image_evidence
-        missing += image_missing
+    with progress_bar(progress, total=len(gt["images"]), desc="auditing", unit="img") as bar:
+        for image in gt["images"]:
+            image_id = image["id"]
+            preds = sorted(preds_by_image.get(image_id, []), key=lambda p: (-p[1]["score"], p[0]))
+            preds = preds[: config.max_predictions_per_image]
+            used += len(preds)
+            anns = anns_by_image.get(image_id, [])
+            rles = [segmentation_to_rle(a["segmentation"], *sizes[image_id]) for a in anns]
+            image_evidence, image_missing = _image_evidence(anns, rles, preds, config)
+            evidence += image_evidence
+            missing += image_missing
+            bar.update(1)
 
     references = _references(evidence, config)
     nonempty = [ev for ev in evidence if ev.area > 0]

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ._options import add_option, at_least, number_in
+from ._progress import add_progress_argument, show_progress
 
 HELP = "noise diagnostics: per-instance losses by noise type (Fig. 7/10), detection confidence (Fig. 6)"
 DESCRIPTION = """\
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     losses.add_argument("--buckets", type=at_least(1), default=10, help="--by step: number of equal step ranges")
     losses.add_argument("--json", action="store_true", help="print the summary and separability as JSON")
     losses.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    add_progress_argument(losses)
     confidence = sub.add_parser("confidence", help="detection score histograms of several results files")
     confidence.add_argument("results", metavar="RESULTS", nargs="+", help="COCO results JSON files (.gz allowed)")
     confidence.add_argument("--names", default=None, help="comma-separated run names, one per file")
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="score threshold (default 0.5)")
     confidence.add_argument("--json", action="store_true", help="print the per-run numbers as JSON")
     confidence.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never an input)")
+    add_progress_argument(confidence)
     for subcommand in sub.choices.values():  # errors read `{subcommand.prog}: error: ...`, as argparse's
         subcommand.set_defaults(_prog=subcommand.prog)
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "losses":
         out = args.out or str(Path(args.run_dir) / "instance_losses.png")
         check_output(out, [args.run_dir] if args.out else [], overwrite=args.overwrite)
-        report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets)
+        report = analyze_losses(args.run_dir, figure=out, by=args.by, num_buckets=args.buckets,
+                                progress=show_progress(args))
         if args.json:
             print(json.dumps({"by": report.by, "summary": report.summary, "separability": report.separability}))
         else:
@@ -65,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
     names = args.names.split(",") if args.names else None
-    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=out)
+    report = analyze_confidence(args.results, names=names, threshold=args.threshold, figure=out,
+                                progress=show_progress(args))
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if k != "scores"} for r in report.runs]))
     else:

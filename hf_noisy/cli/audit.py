@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import add_option, at_least
+from ._progress import add_progress_argument, show_progress
 
 HELP = "score every annotation of a COCO file for being wrong (class, mask, spurious) and list missing ones"
 DESCRIPTION = """\
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing audit JSON and overlay folder")
     parser.add_argument("--flag-score", type=float, default=0.3, help="score from which an annotation is flagged")
     parser.add_argument("--missing-score", type=float, default=0.5, help="prediction score for a missing annotation")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = AuditConfig(flag_score=args.flag_score, missing_score=args.missing_score)
     audit = audit_files(args.annotations, args.predictions, args.out, config=config, images=args.images,
-                        top=args.top, overlays=args.overlays, overwrite=args.overwrite)
+                        top=args.top, overlays=args.overlays, overwrite=args.overwrite,
+                        progress=show_progress(args))
     est = audit["estimated"]
     print(f"audited {est['annotations']} annotations: suspected {est['suspected']}, missing {est['missing']}; "
           f"wrote {args.out}")

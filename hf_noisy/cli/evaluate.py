@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "score COCO results (RLE masks) against COCO or LVIS ground truth: mask AP, Boundary AP, box AP"
 DESCRIPTION = """\
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the numbers are the same for any value")
     parser.add_argument("--per-category", action="store_true", help="also report AP per category")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     dilation_ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
     try:
         results = evaluate(gt, predictions, protocol, iou_types, dilation_ratio=dilation_ratio,
-                           max_dets=max_dets, num_proc=num_proc)
+                           max_dets=max_dets, num_proc=num_proc, progress=show_progress(args))
     except PredictionError as err:  # name the file the detection is in
         if str(err).startswith(str(args.predictions)):
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import add_option, number_in
+from ._progress import add_progress_argument, show_progress
 
 HELP = "estimate a noise spec (class noise, spatial ops, rates, parameters) from a clean/noisy pair"
 DESCRIPTION = """\
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sigma simulations and bootstrap (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         matrix_path = Path(args.out).with_suffix(".matrix.json")
         check_output(matrix_path, inputs, overwrite=True)
     clean, noisy = load_pair(args.clean, args.noisy, args.dataset)
-    result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images)
+    result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images,
+                      progress=show_progress(args))
     spec = result.spec_for(matrix_path.name if matrix_path else "matrix.json")
     if args.out:
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":

@@ -11,6 +11,7 @@ from ._options import add_option, at_least, number_in
 
 #: an argparse type: a budget, a number > 0
 _positive = number_in(0, math.inf, open_low=True)
+from ._progress import add_progress_argument, show_progress
 
 
 def _one_of(names: tuple[str, ...]) -> str:
@@ -80,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="real time per submission (default: twice the CPU time plus 600)")
     evaluate.add_argument("--cache-dir", default=None, help="where exported ground truth is kept "
                                                             "(default $HF_HOME/hf_noisy/leaderboard)")
+    add_progress_argument(evaluate)
 
     serve = sub.add_parser("serve", help="run the Gradio board locally (needs the leaderboard extra)")
     serve.add_argument("--store", required=True)
@@ -146,15 +148,24 @@ def _run(args: argparse.Namespace) -> int:
         def limits(benchmark: str) -> lb.SandboxLimits:  # each benchmark's budgets, with the flags given
             return lb.scoring_limits(benchmark, args.cpu_seconds, args.memory_mb, args.wall_seconds)
 
+        progress = show_progress(args)
+
         def report(record: dict) -> None:
             if record["status"] == "done":
                 metrics = record["metrics"]
-                print(f"done    {record['submission']}: mask AP {metrics['segm']['AP']:.4f}, "
-                      f"boundary AP {metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
+                line = (f"done    {record['submission']}: mask AP {metrics['segm']['AP']:.4f}, "
+                        f"boundary AP {metrics['boundary']['AP']:.4f}, box AP {metrics['bbox']['AP']:.4f}")
             else:
-                print(f"failed  {record['submission']}: {record['reason']}")
+                line = f"failed  {record['submission']}: {record['reason']}"
+            if progress:  # above the bar, which is drawn again below it
+                from tqdm.auto import tqdm
 
-        written = lb.evaluate_pending(args.store, limits=limits, cache_dir=args.cache_dir, on_result=report)
+                tqdm.write(line)
+            else:
+                print(line)
+
+        written = lb.evaluate_pending(args.store, limits=limits, cache_dir=args.cache_dir, on_result=report,
+                                      progress=progress)
         if not written:
             print("nothing pending")
         return 0

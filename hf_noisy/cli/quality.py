@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "score noisy annotations against the clean ones: mask AP, Boundary AP, mean mask/boundary IoU per op"
 DESCRIPTION = """\
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="boundary width / image diagonal (default: the Boundary IoU paper's, "
                              "hf_noisy.metrics.DEFAULT_DILATION_RATIO)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_progress_argument(parser)
 
 
 def _pair_names(args: argparse.Namespace) -> tuple[str, str]:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     clean, noisy = load_pair(*_pair_names(args), args.dataset)
     ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
-    report = score_quality(clean, noisy, dilation_ratio=ratio)
+    report = score_quality(clean, noisy, dilation_ratio=ratio, progress=show_progress(args))
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

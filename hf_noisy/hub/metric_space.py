@@ -40,7 +40,7 @@ def _check_module(folder: Path, repo_id: str) -> tuple[str, ...]:
     if missing:
         raise HfNoisyError(f"{folder} is not a metric module folder: {', '.join(missing)} missing")
     if repo_id.count("/") != 1 or repo_id.split("/")[1] != name:
-        raise HfNoisyError(f"--repo-id {repo_id!r}: evaluate.load('ORG/NAME') fetches NAME.py from the Space ORG/NAME, "
+        raise HfNoisyError(f"repo id {repo_id!r}: evaluate.load('ORG/NAME') fetches NAME.py from the Space ORG/NAME, "
                            f"so the Space must be named {name!r} (e.g. ORG/{name})")
     card = (folder / "README.md").read_text(encoding="utf-8")
     header = card.split("---", 2)[1] if card.startswith("---") and card.count("---") >= 2 else ""

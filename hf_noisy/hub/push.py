@@ -36,8 +36,8 @@ def check_redistribution(metadata: dict, *, have_rights: bool = False) -> None:
     if metadata.get("images", "embedded") != "none" and not allowed and not have_rights:
         raise HfNoisyError(
             f"{metadata.get('benchmark', 'this folder')} holds images ({metadata.get('images')}) whose source terms "
-            "forbid redistribution; rebuild with --image-storage none (annotation-only), or pass "
-            "--i-have-redistribution-rights if you hold them")
+            "forbid redistribution; rebuild it annotation-only (images='none'; hf-noisy build --image-storage none), "
+            "or pass have_redistribution_rights=True (hf-noisy push --i-have-redistribution-rights) if you hold them")
 
 
 def push_dataset(folder: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool = False,

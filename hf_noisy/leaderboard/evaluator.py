@@ -83,6 +83,7 @@ def evaluate_pending(
     cache_dir: str | os.PathLike | None = None,
     on_result: Callable[[dict], None] | None = None,
     lease_seconds: float = leases.LEASE_SECONDS,
+    progress: bool = False,
 ) -> list[dict]:
     """Score every pending submission of ``store`` that no other evaluator has claimed; return the result
     records this call wrote, in order.
@@ -92,7 +93,9 @@ def evaluate_pending(
     "evaluated_at", "limits"}``. ``limits``: the sandbox's budgets for every submission, or a function of the
     benchmark giving them (default: each benchmark's, :func:`~.policy.scoring_limits`). ``on_result`` is called
     after each one is stored (progress reporting). ``lease_seconds``: how long a lease lives without a
-    renewal (:mod:`.leases`; this evaluator renews its own every quarter of it).
+    renewal (:mod:`.leases`; this evaluator renews its own every quarter of it). ``progress``: a progress bar on
+    stderr of the pending submissions handled (scored here, or held by another evaluator), naming the one at
+    hand (submitter: model name); each is scored whole in its sandboxed child.
     """
     backend = open_backend(store)
     if isinstance(backend, LocalBackend) and not backend.root.is_dir():  # an error, not "nothing pending"
@@ -102,7 +105,7 @@ def evaluate_pending(
     holder = leases.owner()
     written = []
     gt_paths: dict[str, os.PathLike] = {}
-    for submission in pending:
+    for submission in _counted(pending, progress):
         benchmark = submission.meta.benchmark
         budget = (scoring_limits(benchmark) if limits is None else limits(benchmark) if callable(limits)
                   else limits)
@@ -140,3 +143,14 @@ def evaluate_pending(
             if on_result is not None:
                 on_result(record)
     return written
+
+
+def _counted(pending: list[Submission], progress: bool) -> Iterator[Submission]:
+    """``pending``, one at a time, counted by a progress bar (when ``progress``) as each one is handled."""
+    from ..progress import progress_bar
+
+    with progress_bar(progress, total=len(pending), desc="scoring submissions", unit="sub") as bar:
+        for submission in pending:
+            bar.set_postfix_str(f"{submission.meta.submitter}: {submission.meta.model_name}"[:40])
+            yield submission
+            bar.update(1)

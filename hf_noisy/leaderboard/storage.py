@@ -12,8 +12,13 @@ Rules that read the store and then write to it (at most 5 submissions a day, one
 through :meth:`Backend.transact`, the one place that makes check-then-write atomic across processes and
 machines: the local folder holds an exclusive ``fcntl.flock`` on ``DIR/.lock-<area>`` around the check and the
 write; the Hub reads the repo at its head commit, and commits with that commit as ``parent_commit``, so a
-writer that lost the race gets HTTP 412 and runs its check again on the new head. An *area* is one
-repo's worth of paths: ``"results"`` (``results/``, ``claims/``) or ``"submissions"`` (everything else).
+writer that lost the race gets HTTP 412 and runs its check again on the new head. Each such commit also
+rewrites ``.transaction.json`` (repo root) with a token of its own: ``HfApi.create_commit`` drops the files
+that the branch already holds with the same bytes, and when none is left it sends no commit at all (so no
+``parent_commit`` check) and returns as if it had committed -- without the token, a writer whose files
+another writer had just committed byte for byte (the same submission in the same second) would pass its
+check on a stale head and be told it had written. An *area* is one repo's worth of paths: ``"results"``
+(``results/``, ``claims/``) or ``"submissions"`` (everything else).
 
 :func:`open_backend` reads a ``--store`` value: ``hf://ORG`` is the Hub, anything else a local folder.
 """
@@ -21,8 +26,12 @@ repo's worth of paths: ``"results"`` (``results/``, ``claims/``) or ``"submissio
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import random
+import socket
+import threading
 import time
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Protocol, TypeVar
@@ -33,6 +42,8 @@ __all__ = ["Backend", "HubBackend", "LocalBackend", "Snapshot", "area_of", "open
 
 HUB_PREFIX = "hf://"
 AREAS = ("submissions", "results")
+#: Rewritten by every Hub transaction's commit (both repos): see :meth:`HubBackend.transact`.
+TRANSACTION_FILE = ".transaction.json"
 #: Top-level folders that live with the results (the results repo on the Hub).
 _RESULTS_TOPS = ("results", "claims")
 T = TypeVar("T")
@@ -202,9 +213,9 @@ class HubBackend:
                                                           follow_redirects=True))
         if answer.status_code != 200:
             with stack:
+                answer.read()  # the (short) error body: unread, it would cost the connection (a reset, a new one)
                 if answer.headers.get("X-Error-Code") == "EntryNotFound":
                     return None
-                answer.read()
                 hf_raise_for_status(answer)
 
         def chunks() -> Iterator[bytes]:
@@ -232,6 +243,11 @@ class HubBackend:
             yield Path(f"/proc/self/fd/{local.fileno()}")
 
     def transact(self, area: str, decide: Callable[[Snapshot], Decision], message: str) -> T:
+        """Read ``area``'s repo at its head commit, ``decide``, and commit the files with that head as
+        ``parent_commit`` (HTTP 412 when another commit came first: decide again on the new head), together
+        with :data:`TRANSACTION_FILE` holding a token of this attempt alone, so the commit is never empty and
+        always sent: ``create_commit`` skips files the branch already holds byte for byte, and sends nothing
+        (no ``parent_commit`` check) when it skips them all. A decision that writes nothing commits nothing."""
         from huggingface_hub import CommitOperationAdd
         from huggingface_hub.errors import HfHubHTTPError
 
@@ -244,7 +260,7 @@ class HubBackend:
             if not files:
                 return value
             operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=_content(data))
-                          for path, data in files.items()]
+                          for path, data in {**files, TRANSACTION_FILE: _transaction_token(head)}.items()]
             try:
                 self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset",
                                        parent_commit=head)
@@ -265,6 +281,13 @@ class HubBackend:
                 CommitOperationAdd(path_in_repo=path, path_or_fileobj=_content(data)))
         for repo, operations in by_repo.items():
             self.api.create_commit(repo, operations=operations, commit_message=message, repo_type="dataset")
+
+
+def _transaction_token(head: str) -> bytes:
+    """:data:`TRANSACTION_FILE`'s content for one commit attempt on ``head``: unique to this machine, process,
+    thread and moment (hashed: no host name is published), without a random draw."""
+    origin = f"{socket.gethostname()}/{os.getpid()}/{threading.get_ident()}/{time.time_ns()}/{head}"
+    return (json.dumps({"token": hashlib.sha256(origin.encode()).hexdigest()[:32]}) + "\n").encode()
 
 
 def _content(data: Blob) -> bytes | str:

@@ -17,6 +17,8 @@ nothing here imports torch, the hub or the leaderboard.
   :class:`PredictionError`.
 * :func:`boundary_rle` — the boundary of a mask as used by Boundary IoU.
 * :func:`score_quality` — noisy annotations scored against the clean ones (see :mod:`.quality`).
+* :func:`evaluate_module_path` — the Hugging Face ``evaluate`` module of these numbers, installed with the
+  package: ``evaluate.load(evaluate_module_path())`` (extra ``[metric]``).
 """
 
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle, dilation_pixels
@@ -50,6 +52,7 @@ __all__ = [
     "dilation_pixels",
     "evaluate",
     "evaluate_coco",
+    "evaluate_module_path",
     "evaluate_lvis",
     "get_protocol",
     "is_lvis",
@@ -59,3 +62,17 @@ __all__ = [
     "prepare_predictions",
     "score_quality",
 ]
+
+
+def evaluate_module_path() -> str:
+    """The path of hf-noisy's ``evaluate`` metric script, ``mask_boundary_ap.py``, inside the installed package:
+    what ``evaluate.load`` takes, from any working folder and from an installed (non-editable) hf-noisy.
+
+    ``evaluate.load(evaluate_module_path())`` gives mask AP, Boundary AP and box AP from per-image predictions
+    and references (``evaluate.load(evaluate_module_path(), "lvis")``: LVIS's federated rules); the same
+    script is published as the Space ``noisy-seg/mask_boundary_ap`` (``hf-noisy push-metric``). Needs the
+    ``[metric]`` extra (``evaluate``, ``datasets``).
+    """
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().with_name("mask_boundary_ap.py"))

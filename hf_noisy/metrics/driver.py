@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 import numpy as np
 
@@ -95,6 +95,8 @@ def evaluate(
     dilation_ratio: float = DEFAULT_DILATION_RATIO,
     max_dets: int | None = None,
     num_proc: int = 1,
+    progress: bool = False,
+    on_images: Callable[[int], None] | None = None,
 ) -> dict[str, Evaluation]:
     """Evaluate detections against a ground truth, once per IoU type: the one entry point of hf-noisy's scoring.
 
@@ -110,12 +112,17 @@ def evaluate(
         max_dets: detections kept (COCO: per image and category; LVIS: per image); ``None``: the protocol's
             ``max_detections`` (100, 300).
         num_proc: processes that evaluate images (1: this one); the numbers are the same for any value.
+        progress: progress bars on stderr (:func:`hf_noisy.progress.progress_bar`): the bytes of a results file
+            read and validated, then the images scored.
+        on_images: called with ``n`` each time ``n`` more images are scored (``len(gt["images"])`` in all), to
+            drive a progress display of the caller's own.
 
     Returns:
         ``{iou_type: Evaluation}`` in the order of ``iou_types``.
     """
     from contextlib import ExitStack
 
+    from ..progress import progress_bar
     from .engine import Setup
     from .predictions import check_ground_truth
     from .scoring import DetectionStore, fill, open_pool, score, spill_directory
@@ -127,8 +134,10 @@ def evaluate(
     check_num_proc(num_proc)
     check_ground_truth(gt, iou_types)  # masks for segm/boundary (a box-only ground truth scores bbox only)
     setup = Setup(iou_types, tuple(rules.evaluated_categories(gt)), limits, dilation_ratio, rules.federated)
+    reading = isinstance(predictions, (str, os.PathLike))
     with ExitStack() as stack:
-        if isinstance(predictions, (str, os.PathLike)):
+        size = 0
+        if reading:
             size = os.path.getsize(predictions) if os.path.isfile(predictions) else 0
             store = DetectionStore(gt, stack.enter_context(spill_directory()), expected_bytes=size)
             stack.callback(store.close)
@@ -137,13 +146,21 @@ def evaluate(
         pool = open_pool(num_proc, gt, store)
         if pool is not None:
             stack.enter_context(pool)
-        fill(store, predictions, gt, iou_types, pool, num_proc)
+        with progress_bar(progress and reading, total=size, desc="reading results", unit="B", unit_scale=True,
+                          unit_divisor=1024) as bar:
+            fill(store, predictions, gt, iou_types, pool, num_proc, on_bytes=bar.update)
         store.finish()
         keep = rules.keep_rows(store.columns, gt, store.position, limits[-1])
         if keep is not None:
             store.select(keep)
         store.sort()
-        matches = score(gt, store, setup, pool, num_proc)
+        with progress_bar(progress, total=len(store.image_ids), desc="scoring", unit="img") as bar:
+            def scored(n: int) -> None:
+                bar.update(n)
+                if on_images is not None:
+                    on_images(n)
+
+            matches = score(gt, store, setup, pool, num_proc, on_images=scored)
     return summarize(matches, setup, rules, gt["categories"])
 
 

@@ -68,7 +68,7 @@ def _finite(value: Any) -> bool:
 
 #: IoU types that compare masks: they need a ``segmentation`` on every detection and ground truth.
 MASK_IOU_TYPES = ("segm", "boundary")
-_BOX_ONLY = "boxes alone are scored for box AP: iou types bbox, --iou-types bbox"
+_BOX_ONLY = "boxes alone are scored for box AP only: iou_types=['bbox'] (hf-noisy evaluate --iou-types bbox)"
 
 
 def _is_int(value: Any) -> bool:

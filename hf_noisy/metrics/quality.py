@@ -20,7 +20,6 @@ from typing import Any
 
 from ..errors import HfNoisyError
 from .boundary import DEFAULT_DILATION_RATIO, boundary_rle
-from .coco_eval import evaluate_coco
 
 __all__ = ["GroupQuality", "QualityReport", "QualityError", "score_quality"]
 
@@ -69,9 +68,15 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_DILATION_RATIO) -> QualityReport:
-    """Score ``noisy`` against ``clean`` (both validated COCO dicts over the same images); see the module docstring."""
+def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_DILATION_RATIO,
+                  progress: bool = False) -> QualityReport:
+    """Score ``noisy`` against ``clean`` (both validated COCO dicts over the same images); see the module docstring.
+    ``progress``: progress bars on stderr, of the noisy annotations paired, then of the images scored for the AP
+    of each group (every group scores every image)."""
     from ..masks import mask_iou, segmentation_to_rle
+    from ..progress import progress_bar
+    from .driver import evaluate
+    from .protocol import COCO
 
     _check_compatible(clean, noisy)
     sizes = {image["id"]: (image["height"], image["width"]) for image in clean["images"]}
@@ -88,34 +93,40 @@ def score_quality(clean: dict, noisy: dict, *, dilation_ratio: float = DEFAULT_D
             groups[op] = [ann for ann in noisy["annotations"] if str(ann.get("noise_op", "none")) == op]
 
     ious: dict[int, tuple[float, float]] = {}
-    for ann in noisy["annotations"]:
-        match = clean_by_id.get(ann["id"])
-        if match is None or match.get("iscrowd", 0) or match["image_id"] != ann["image_id"]:
-            continue
-        noisy_rle, clean_rle = rle_of(ann), rle_of(match)
-        ious[ann["id"]] = (
-            mask_iou(noisy_rle, clean_rle),
-            mask_iou(boundary_rle(noisy_rle, dilation_ratio), boundary_rle(clean_rle, dilation_ratio)),
-        )
+    with progress_bar(progress, total=len(noisy["annotations"]), desc="pairing", unit="ann") as bar:
+        for ann in noisy["annotations"]:
+            bar.update(1)
+            match = clean_by_id.get(ann["id"])
+            if match is None or match.get("iscrowd", 0) or match["image_id"] != ann["image_id"]:
+                continue
+            noisy_rle, clean_rle = rle_of(ann), rle_of(match)
+            ious[ann["id"]] = (
+                mask_iou(noisy_rle, clean_rle),
+                mask_iou(boundary_rle(noisy_rle, dilation_ratio), boundary_rle(clean_rle, dilation_ratio)),
+            )
 
     report = {}
-    for name, anns in groups.items():
-        predictions = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": rle_of(a),
-                        "score": 1.0} for a in anns]
-        if name == "all":
-            gt = clean
-        else:
-            ids = {a["id"] for a in anns}
-            gt = {**clean, "annotations": [c for c in clean["annotations"] if c["id"] in ids and not c.get("iscrowd", 0)] + crowd}
-        results = evaluate_coco(gt, predictions, ("segm", "boundary"), dilation_ratio=dilation_ratio)
-        paired = [ious[a["id"]] for a in anns if a["id"] in ious]
-        report[name] = GroupQuality(
-            annotations=len(anns),
-            paired=len(paired),
-            class_flipped=sum(bool(a.get("class_flipped", False)) for a in anns),
-            mask_AP=results["segm"].stats["AP"],
-            boundary_AP=results["boundary"].stats["AP"],
-            mean_mask_iou=_mean([p[0] for p in paired]),
-            mean_boundary_iou=_mean([p[1] for p in paired]),
-        )
+    with progress_bar(progress, total=len(groups) * len(clean["images"]), desc="AP per group", unit="img") as bar:
+        for name, anns in groups.items():
+            bar.set_postfix_str(name)
+            predictions = [{"image_id": a["image_id"], "category_id": a["category_id"], "segmentation": rle_of(a),
+                            "score": 1.0} for a in anns]
+            if name == "all":
+                gt = clean
+            else:
+                ids = {a["id"] for a in anns}
+                kept = [c for c in clean["annotations"] if c["id"] in ids and not c.get("iscrowd", 0)]
+                gt = {**clean, "annotations": kept + crowd}
+            results = evaluate(gt, predictions, COCO, ("segm", "boundary"), dilation_ratio=dilation_ratio,
+                               on_images=bar.update)
+            paired = [ious[a["id"]] for a in anns if a["id"] in ious]
+            report[name] = GroupQuality(
+                annotations=len(anns),
+                paired=len(paired),
+                class_flipped=sum(bool(a.get("class_flipped", False)) for a in anns),
+                mask_AP=results["segm"].stats["AP"],
+                boundary_AP=results["boundary"].stats["AP"],
+                mean_mask_iou=_mean([p[0] for p in paired]),
+                mean_boundary_iou=_mean([p[1] for p in paired]),
+            )
     return QualityReport(report, dilation_ratio)

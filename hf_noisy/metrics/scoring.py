@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -139,10 +139,12 @@ def compact(detections: list[dict], position: dict[int, int]) -> tuple:
             b"".join(counts), np.array([len(c) for c in counts], np.int32))
 
 
-def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str], pool=None, num_proc: int = 1) -> None:
+def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str], pool=None, num_proc: int = 1,
+         on_bytes: Callable[[int], None] | None = None) -> None:
     """Read, validate and store ``predictions`` (a results list, or a results file read in batches, validated
     in ``pool``'s workers when given, in file order) for scoring ``iou_types`` (``bbox`` alone accepts
-    box-only results)."""
+    box-only results). ``on_bytes(n)``: ``n`` more bytes of a results file are stored (progress); over the
+    whole file it is called with the file's size in all."""
     import os
 
     from .predictions import prepare_predictions
@@ -151,22 +153,36 @@ def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str],
     if not isinstance(predictions, (str, os.PathLike)):
         store.add(prepare_predictions(predictions, gt, iou_types))
         return
+    on_bytes = on_bytes or (lambda n: None)
     iou_types = tuple(iou_types)
     images = {image["id"]: image for image in gt["images"]}
     texts = iter_texts(predictions)
-    first = None
+    first, stored = None, 0
     for start, _, text in texts:  # the first batch here: it holds the detection every batch is checked with
         store.add(prepare_text(predictions, text, start, None, images, gt["categories"], iou_types))
         first = first_of(predictions, text)
+        stored += len(text)
+        on_bytes(len(text))
         break
     if pool is None:
         for start, _, text in texts:
             store.add(prepare_text(predictions, text, start, first, images, gt["categories"], iou_types))
-        return
-    for rows in _ordered(pool, _validate, ((str(predictions), text, start, first, iou_types)
-                                           for start, _, text in texts),
-                         num_proc):
-        store.add_compact(rows)
+            stored += len(text)
+            on_bytes(len(text))
+    else:
+        sizes: deque = deque()  # the text length of each task in flight, in task order (the results' order)
+
+        def tasks() -> Iterator[tuple]:
+            for start, _, text in texts:
+                sizes.append(len(text))
+                yield str(predictions), text, start, first, iou_types
+
+        for rows in _ordered(pool, _validate, tasks(), num_proc):
+            store.add_compact(rows)
+            done = sizes.popleft()
+            stored += done
+            on_bytes(done)
+    on_bytes(max(0, os.path.getsize(predictions) - stored))  # the brackets, commas and white space around them
 
 
 #: The ground truth a worker reads (its images by id, categories, image positions, and the images and annotations
@@ -293,16 +309,24 @@ def _evaluate_chunk(chunk: _Chunk, setup: Setup, truth: _Truth | None = None) ->
     return concat(parts, setup)
 
 
-def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: int = 1) -> Matches:
+def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: int = 1,
+          on_images: Callable[[int], None] | None = None) -> Matches:
     """The matches of every image of ``gt`` (see the module docstring), in ``pool``'s workers when given.
     Each chunk's rows are copied into arrays sized for every stored detection as they arrive (a chunk keeps
-    at most as many rows as it has detections), so the matches are never held twice."""
-    chunks = _chunks(store)
+    at most as many rows as it has detections), so the matches are never held twice. ``on_images(n)``: ``n``
+    more images are scored (progress), in all the number of images of ``gt``."""
+    sizes: deque = deque()  # the images of each chunk handed out, in chunk order (the results' order)
+
+    def chunks() -> Iterator[_Chunk]:
+        for chunk in _chunks(store):
+            sizes.append(chunk.stop - chunk.first)
+            yield chunk
+
     if pool is None:
         truth = _Truth.of(gt, store)
-        parts = (_evaluate_chunk(chunk, setup, truth) for chunk in chunks)
+        parts = (_evaluate_chunk(chunk, setup, truth) for chunk in chunks())
     else:
-        parts = _ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks), num_proc)
+        parts = _ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks()), num_proc)
     n, A, T = len(store.columns["id"]), len(setup.area_ranges), len(setup.iou_thresholds)
     out = Matches(np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64),
                   {t: np.empty((n, A, T), np.uint8) for t in setup.iou_types},
@@ -316,6 +340,9 @@ def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: in
             out.codes[t][rows] = part.codes[t]
         out.ground_truth += part.ground_truth
         k = rows.stop
+        images = sizes.popleft()
+        if on_images is not None:
+            on_images(images)
     return Matches(out.category[:k], out.image[:k], out.rank[:k], out.score[:k],
                    {t: v[:k] for t, v in out.codes.items()}, out.ground_truth)
 

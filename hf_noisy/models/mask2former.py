@@ -48,7 +48,8 @@ def build_model(config: TrainConfig, class_names: list[str], *, allow_coco_pretr
             if not allow_coco_pretrained:
                 raise PretrainedLeakError(
                     f"{config.model_name_or_path} looks trained on COCO (or on these labels); starting from it leaks "
-                    "clean labels into a noisy-label run. Pass --allow-coco-pretrained to do it anyway.")
+                    "clean labels into a noisy-label run. Pass allow_coco_pretrained=True (train_mask2former.py "
+                    "--allow-coco-pretrained) to do it anyway.")
             log(f"WARNING: starting from {config.model_name_or_path}, a Mask2Former trained on COCO or on these "
                 "labels: clean labels leak into this run, so its numbers are not comparable to the benchmark's.")
         return Mask2FormerForUniversalSegmentation.from_pretrained(

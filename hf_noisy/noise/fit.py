@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -341,10 +341,12 @@ def _log(x: float) -> float:
 
 # -- spatial ops ------------------------------------------------------------------------------------------------
 
-def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list[set], list[int], list, list[str]]:
+def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict, bar: Any
+                  ) -> tuple[list[set], list[int], list, list[str]]:
     """For each pair, the set of the paper's deterministic explanations ``(op, param)`` that replay its noisy
     mask exactly (``("none", None)`` for an unchanged mask); the indices of the changed pairs; the clean crops
-    and the noisy masks' RLE counts."""
+    and the noisy masks' RLE counts. ``bar`` (a progress bar) counts the pairs replayed: once by the mask ops,
+    once per approximation tolerance."""
     from pycocotools import mask as mask_utils
 
     from ..masks import Crop, segmentation_to_rle
@@ -362,6 +364,7 @@ def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list
     found: list[set] = [set() for _ in pairs]
     changed = []
     for i, crop in enumerate(crops):
+        bar.update(1)
         if crop.to_rle()["counts"] == targets[i]:
             found[i].add(("none", None))
             continue
@@ -380,6 +383,7 @@ def _explanations(pairs: Sequence[tuple[dict, dict]], sizes: dict) -> tuple[list
         for i, replay in zip(range(len(crops)), spatial.approximate_many(crops, d)):
             if replay.to_rle()["counts"] == targets[i]:
                 found[i].add(("approximation", d))
+        bar.update(len(crops))
     return found, changed, crops, targets
 
 
@@ -580,21 +584,25 @@ def _disagreement(a, b_rle: dict) -> float:
 
 
 def _sigma_fit(crops: list, noisy_rles: list[dict], seed: int, boot: int = 400,
-               replicates: int = 2) -> tuple[float, float, float]:
+               replicates: int = 2, progress: bool = False) -> tuple[float, float, float]:
     """Localization sigma (pixels) and its 95% bootstrap interval: the sigma whose simulations on these clean
     masks (``replicates`` per mask and sigma) give the observed mean of ``|clean XOR noisy| / perimeter``
     (linear interpolation on SIGMAS). The bootstrap resamples the instances and, for each, one of its
-    simulation replicates, so the interval holds the calibration's own noise too."""
+    simulation replicates, so the interval holds the calibration's own noise too. ``progress``: a progress bar
+    of the simulations."""
+    from ..progress import progress_bar
     from . import spatial
 
     perimeters = np.array([_perimeter(c) for c in crops])
     observed = np.array([_disagreement(c, r) for c, r in zip(crops, noisy_rles)]) / perimeters
     simulated = np.empty((replicates, len(SIGMAS), len(crops)))
-    for r in range(replicates):
-        for g, sigma in enumerate(SIGMAS):
-            for i, crop in enumerate(crops):
-                noisy = spatial.localize(crop, sigma, np.random.default_rng([seed, r, g, i]))
-                simulated[r, g, i] = _disagreement(crop, noisy.to_rle()) / perimeters[i]
+    with progress_bar(progress, total=simulated.size, desc="simulating localization", unit="mask") as bar:
+        for r in range(replicates):
+            for g, sigma in enumerate(SIGMAS):
+                for i, crop in enumerate(crops):
+                    noisy = spatial.localize(crop, sigma, np.random.default_rng([seed, r, g, i]))
+                    simulated[r, g, i] = _disagreement(crop, noisy.to_rle()) / perimeters[i]
+                bar.update(len(crops))
 
     def invert(curve: np.ndarray, target: float) -> float:
         return float(np.interp(target, np.maximum.accumulate(curve), SIGMAS))  # monotone up to simulation noise
@@ -631,11 +639,14 @@ def _binomial_two_sided(k: float, n: float) -> float:
 # -- the fit ----------------------------------------------------------------------------------------------------
 
 def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0,
-             max_images: int | None = None) -> FitResult:
+             max_images: int | None = None, progress: bool = False) -> FitResult:
     """Fit a :class:`~hf_noisy.noise.NoiseSpec` to ``noisy`` as made from ``clean`` (validated COCO dicts over
     the same images; see the module docstring). ``seed`` seeds the localization simulations and the bootstrap
     (same inputs and seed, same result). ``max_images``: fit on the first N images of ``clean`` only (a fit
-    costs a few ms per instance: a sample of a large file; the intervals widen accordingly)."""
+    costs a few ms per instance: a sample of a large file; the intervals widen accordingly). ``progress``: progress
+    bars on stderr of the replays of the pairs, then of the localization simulations."""
+    from ..progress import progress_bar
+
     if max_images is not None:
         if max_images < 1:
             raise FitError("max_images must be >= 1")
@@ -653,7 +664,9 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0,
                              or c.get("iscrowd", 0) != x.get("iscrowd", 0)))
     kind, class_rate, loglik, counts, matrix = _class_fit(eligible_pairs, clean["categories"])
 
-    found, changed, crops, targets = _explanations(eligible_pairs, sizes)
+    with progress_bar(progress, total=len(eligible_pairs) * (1 + len(TOLERANCES)), desc="replaying pairs",
+                      unit="pair") as bar:
+        found, changed, crops, targets = _explanations(eligible_pairs, sizes, bar)
     errors = _annotation_errors(eligible_pairs, matching, sizes, found, changed, crops, targets)
     # every eligible clean instance: the pairs, then the unmatched ones (missing, or merged into a pair)
     n = len(eligible_pairs) + errors.missing + errors.merged_away
@@ -675,7 +688,7 @@ def fit_spec(clean: dict, noisy: dict, *, min_iou: float = 0.1, seed: int = 0,
 
         rles = [segmentation_to_rle(eligible_pairs[i][1]["segmentation"], *sizes[eligible_pairs[i][0]["image_id"]])
                 for i in unexplained]
-        sigma, low, high = _sigma_fit([crops[i] for i in unexplained], rles, seed)
+        sigma, low, high = _sigma_fit([crops[i] for i in unexplained], rles, seed, progress=progress)
         ops["localization"] = OpFit(wilson(len(unexplained), n), round(sigma, 2), round(low, 2), round(high, 2))
 
     spec = _spec(kind, class_rate, ops, eligible_pairs, found, crowd_changed)

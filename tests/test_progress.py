@@ -256,18 +256,3 @@ def test_leaderboard_evaluate_counts_submissions_on_a_terminal(inputs: Path, tmp
             status, out, err = _run([*argv, mode], inputs, terminal=True)
             assert status == 0 and err == ""
         assert re.fullmatch(r"done    \S+: mask AP 0\.\d{4}, boundary AP 0\.\d{4}, box AP 0\.\d{4}\n", out), out
-
-
-@pytest.mark.slow  # builds a small benchmark and starts a process per command and mode
-def test_commands_reading_a_build_keep_the_datasets_library_quiet_with_no_progress(tmp_path: Path):
-    """``export`` and ``quality --dataset`` read parquet through ``datasets``, whose own bars (e.g. "Generating
-    train split") go to stderr: ``--no-progress`` turns them off too, and the output stays the same."""
-    status, _, err = _run(["build", "shapes-n", "-o", "built", "--num-train", "3", "--num-val", "1",
-                           "--levels", "clean,hard", "--no-progress"], tmp_path, terminal=False)
-    assert status == 0, err[-2000:]
-    for argv in (["export", "built", "--dataset-config", "hard", "-o", "hard.json", "--overwrite"],
-                 ["quality", "--dataset", "built", "clean", "hard", "--json"]):
-        status, out, loud_err = _run(argv, tmp_path, terminal=True)
-        assert status == 0, loud_err[-2000:]
-        status, quiet_out, quiet_err = _run([*argv, "--no-progress"], tmp_path, terminal=True)
-        assert status == 0 and quiet_err == "" and quiet_out == out, quiet_err[-2000:]

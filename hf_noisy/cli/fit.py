@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from ._options import add_option, number_in
-from ._progress import add_progress_argument, datasets_bars, show_progress
+from ._progress import add_progress_argument, show_progress
 
 HELP = "estimate a noise spec (class noise, spatial ops, rates, parameters) from a clean/noisy pair"
 DESCRIPTION = """\
@@ -58,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.out, inputs, overwrite=args.overwrite)
         matrix_path = Path(args.out).with_suffix(".matrix.json")
         check_output(matrix_path, inputs, overwrite=True)
-    with datasets_bars(show_progress(args)) if args.dataset else contextlib.nullcontext():
-        clean, noisy = load_pair(args.clean, args.noisy, args.dataset)
+    clean, noisy = load_pair(args.clean, args.noisy, args.dataset)
     result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images,
                       progress=show_progress(args))
     spec = result.spec_for(matrix_path.name if matrix_path else "matrix.json")

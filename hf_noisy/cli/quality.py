@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from ._options import add_option
-from ._progress import add_progress_argument, datasets_bars, show_progress
+from ._progress import add_progress_argument, show_progress
 
 HELP = "score noisy annotations against the clean ones: mask AP, Boundary AP, mean mask/boundary IoU per op"
 DESCRIPTION = """\
@@ -58,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import DEFAULT_DILATION_RATIO, score_quality
     from ._pair import load_pair
 
-    with datasets_bars(show_progress(args)) if args.dataset else contextlib.nullcontext():
-        clean, noisy = load_pair(*_pair_names(args), args.dataset)
+    clean, noisy = load_pair(*_pair_names(args), args.dataset)
     ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
     report = score_quality(clean, noisy, dilation_ratio=ratio, progress=show_progress(args))
     if args.json:

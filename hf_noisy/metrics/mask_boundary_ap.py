@@ -6,8 +6,8 @@ which also gathers the processes of a distributed run), and matched and accumula
 ``compute()``, whose options (IoU types, rules, categories) decide the matching.
 
 This file ships inside the hf-noisy package (:func:`hf_noisy.metrics.evaluate_module_path` is its path, for
-``evaluate.load``) and is published, byte for byte, as ``eval/mask_boundary_ap/mask_boundary_ap.py``: the
-Space folder of ``hf-noisy push-metric``. Edit it here; tests/test_eval_module.py checks the two are the same.
+``evaluate.load``). The Space folder of ``hf-noisy push-metric``, ``eval/mask_boundary_ap/``, imports its
+class from here rather than holding a copy.
 """
 
 import json

@@ -211,13 +211,15 @@ def main() -> None:
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--commands", nargs="+", choices=["noise", "build"], default=["noise", "build"])
     parser.add_argument("--level", choices=LEVELS, default="hard")
-    parser.add_argument("--workdir", type=Path, default=None, help="where the files go (default: a temporary folder)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where the files go (made if missing; default: a temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="stop a full-size command after this many seconds (a partial run: its peak RSS so far)")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     rows = []
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmp = Path(tmp)
         runner = tmp / "reference_runner.py"

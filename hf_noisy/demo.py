@@ -107,23 +107,15 @@ def run_demo(
             from .hub import Clean, Noised, build_dataset, load_coco_n
             from .sources import read_coco_split
 
-            import datasets
-
             splits = {split: read_coco_split(root, split) for split in ("train", "validation")}
             configs = {"clean": Clean(), **{level: Noised(PRESETS[level].with_seed(seed)) for level in NOISE_LEVELS}}
             built = build_dataset(demo_shapes_info(), splits, configs, tmp / "demo-shapes", num_proc=num_proc,
                                   extra_metadata={"seed": seed})
-            quiet = datasets.are_progress_bars_disabled()
-            datasets.disable_progress_bars()  # the tables are the output; restored below
-            try:
-                for config in ("clean", *NOISE_LEVELS):
-                    rows = load_coco_n(built.path, config, split="train")
-                    hub_rows[config] = len(rows)
-                    if rows[0]["image"] is None or not rows[0]["objects"]:
-                        raise RuntimeError(f"config {config!r} loaded back without images or objects")
-            finally:
-                if not quiet:
-                    datasets.enable_progress_bars()
+            for config in ("clean", *NOISE_LEVELS):
+                rows = load_coco_n(built.path, config, split="train")  # no bars: the tables are the output
+                hub_rows[config] = len(rows)
+                if rows[0]["image"] is None or not rows[0]["objects"]:
+                    raise RuntimeError(f"config {config!r} loaded back without images or objects")
             table += (
                 "\n\nHugging Face dataset folder demo-shapes/ (load_dataset(folder, config) for "
                 f"{', '.join(hub_rows)}; mean IoU = mean mask IoU of noisy to clean):\n\n" + built.summary()

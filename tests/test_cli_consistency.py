@@ -95,6 +95,28 @@ def test_help_shows_one_vocabulary():
     assert {"-o", "--out", "--private"} <= shown and not shown & RETIRED
 
 
+#: the commands that draw progress bars (they can run long): each has --no-progress, from the one helper
+PROGRESS = {"noise", "convert", "build", "export", "wan", "evaluate", "quality", "fit", "audit", "analyze losses",
+            "analyze confidence", "leaderboard evaluate"}
+
+
+def test_long_running_commands_share_one_no_progress_option():
+    from hf_noisy.cli._progress import add_progress_argument
+
+    reference = argparse.ArgumentParser()
+    add_progress_argument(reference)
+    expected = reference._option_string_actions["--no-progress"].help
+    commands = _commands()
+    for name in PROGRESS:
+        action = commands[f"hf-noisy {name}"]._option_string_actions.get("--no-progress")
+        assert action is not None and action.help == expected, name
+    with_option = {prog for prog, parser in commands.items() if "--no-progress" in parser._option_string_actions}
+    assert with_option == {f"hf-noisy {name}" for name in PROGRESS}
+    # when bars show is decided in one place: no command reads the option itself
+    readers = sorted(p.name for p in (REPO / "hf_noisy" / "cli").glob("*.py") if "no_progress" in p.read_text())
+    assert readers == ["_progress.py"]
+
+
 def m2f_parser() -> argparse.ArgumentParser:
     """The training script's parser (captured from its parse_args, without running anything)."""
     captured = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hf_noisy.progress import progress_bar
+from hf_noisy.progress import datasets_bars, progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -161,10 +161,10 @@ def test_analyze_counts_files_buckets_and_bytes(tmp_path: Path, capsys):
 
 
 # -- the commands: bars on a terminal, none with --no-progress or without a terminal ---------------------------
-def _run(argv: list[str], cwd: Path, terminal: bool) -> tuple[int, str, str]:
+def _run(argv: list[str], cwd: Path, terminal: bool, **env_vars: str) -> tuple[int, str, str]:
     """``hf-noisy ARGV`` in a child process, its stderr a pseudo-terminal (80 columns, as a terminal window has)
-    or a pipe: (exit status, stdout, stderr)."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    or a pipe, ``env_vars`` added to its environment: (exit status, stdout, stderr)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **env_vars}
     command = [sys.executable, "-m", "hf_noisy.cli", *argv]
     if not terminal:
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -256,3 +256,77 @@ def test_leaderboard_evaluate_counts_submissions_on_a_terminal(inputs: Path, tmp
             status, out, err = _run([*argv, mode], inputs, terminal=True)
             assert status == 0 and err == ""
         assert re.fullmatch(r"done    \S+: mask AP 0\.\d{4}, boundary AP 0\.\d{4}, box AP 0\.\d{4}\n", out), out
+
+
+# -- the datasets library's own bars: they follow progress=, and the caller's setting is kept ----------------
+@pytest.fixture(scope="module")
+def small_build(coco_tiny: Path, tmp_path_factory) -> Path:
+    """A coco-n build of 2 images with the clean and easy configs."""
+    from hf_noisy.hub import build_benchmark
+
+    return build_benchmark("coco-n", tmp_path_factory.mktemp("build") / "coco-n", coco_root=coco_tiny,
+                           max_images=2, configs=["clean", "easy"]).path
+
+
+@pytest.fixture
+def datasets_bars_setting():
+    """datasets' global bar setting, put back as it was after the test whatever the test did."""
+    import datasets
+
+    was_disabled = datasets.are_progress_bars_disabled()
+    yield datasets
+    (datasets.disable_progress_bars if was_disabled else datasets.enable_progress_bars)()
+
+
+@pytest.mark.parametrize("disabled_before", [False, True])
+def test_export_coco_turns_the_datasets_bars_off_around_its_own_calls_only(small_build: Path, tmp_path: Path,
+                                                                          capsys, datasets_bars_setting,
+                                                                          disabled_before: bool):
+    from hf_noisy.hub import export_coco, load_coco_n
+
+    datasets = datasets_bars_setting
+    (datasets.disable_progress_bars if disabled_before else datasets.enable_progress_bars)()
+    # a fresh cache_dir each call, so that datasets generates the split (and would draw its bar) every time
+    quiet = export_coco(small_build, "easy", "train", cache_dir=str(tmp_path / "a"))
+    assert load_coco_n(small_build, "easy", split="train", cache_dir=str(tmp_path / "b")).num_rows == 2
+    assert capsys.readouterr().err == ""
+    assert datasets.are_progress_bars_disabled() is disabled_before
+    loud = export_coco(small_build, "easy", "train", cache_dir=str(tmp_path / "c"), progress=True)
+    err = capsys.readouterr().err
+    assert ("Generating train split" in err) is not disabled_before  # progress=True never overrides the caller
+    assert datasets.are_progress_bars_disabled() is disabled_before
+    assert loud == quiet and len(quiet["annotations"]) > 0
+
+
+def test_datasets_bars_restores_the_setting_after_an_error(datasets_bars_setting):
+    datasets = datasets_bars_setting
+    datasets.enable_progress_bars()
+    with pytest.raises(KeyError), datasets_bars(False):
+        assert datasets.are_progress_bars_disabled()
+        raise KeyError("inside")
+    assert not datasets.are_progress_bars_disabled()
+
+
+DATASET_COMMANDS = {
+    "export": ["export", "{build}", "--dataset-config", "easy", "-o", "easy.json", "--overwrite"],
+    "quality --dataset": ["quality", "--dataset", "{build}", "clean", "easy", "--json"],
+    "fit --dataset": ["fit", "--dataset", "{build}", "clean", "easy", "--json"],
+}
+
+
+@pytest.mark.slow  # starts a process per command and mode
+@pytest.mark.parametrize("command", list(DATASET_COMMANDS))
+def test_datasets_bars_show_on_a_terminal_only_and_never_with_no_progress(small_build: Path, tmp_path: Path,
+                                                                         command: str):
+    argv = [arg.replace("{build}", str(small_build)) for arg in DATASET_COMMANDS[command]]
+    runs = {}
+    for mode in ("terminal", "--no-progress", "pipe"):
+        home = str(tmp_path / mode)  # an empty datasets cache: the splits are generated, with their bars
+        extra = ["--no-progress"] if mode == "--no-progress" else []
+        runs[mode] = _run([*argv, *extra], tmp_path, terminal=mode != "pipe", HF_HOME=home)
+        assert runs[mode][0] == 0, runs[mode][2][-2000:]
+    err = runs["terminal"][2]
+    assert _bars(err)["Generating train split"] == "2/2" and "%|" in err, err[-2000:]
+    for mode in ("--no-progress", "pipe"):
+        status, out, err = runs[mode]
+        assert err == "" and out == runs["terminal"][1], (mode, err[-2000:])  # no bar; the same output

@@ -94,7 +94,7 @@ def load_split(args: argparse.Namespace, config: str, split: str, limit: int | N
     from hf_noisy.hub import load_coco_n
 
     kwargs = {"revision": args.revision} if args.revision else {}
-    rows = load_coco_n(args.dataset, config, split=split, image_root=args.image_root, **kwargs)
+    rows = load_coco_n(args.dataset, config, split=split, image_root=args.image_root, progress=True, **kwargs)
     if "image" not in rows.features:
         raise HfNoisyError(f"{args.dataset} is annotation-only (its source's images may not be redistributed): "
                            "pass --image-root with your copy of the source, e.g. --image-root /data/cityscapes")

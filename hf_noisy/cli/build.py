@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .. import benchmarks
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 from ._options import add_option
 
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images of each split (quick builds)")
     parser.add_argument("--images-per-shard", type=int, default=1000, help="rows per parquet file (default 1000)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out once the new folder is complete")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(parser)
     parser.add_argument("--no-verify-images", action="store_true",
                         help="skip decoding every image before writing (each image's size is checked anyway)")
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, args.out, configs=[level.strip() for level in args.levels.split(",") if level.strip()],
         seed=args.seed, images=args.image_storage, num_proc=args.num_proc, max_images=args.max_images,
         images_per_shard=args.images_per_shard, overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(), verify_images=not args.no_verify_images,
+        progress=show_progress(args), verify_images=not args.no_verify_images,
         precomputed=precomputed,
         **{name: getattr(args, name) for name in record.options})
     meta = result.metadata

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "convert a dataset in its own layout (Cityscapes) to a COCO instance JSON"
 DESCRIPTION = """\
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", required=True, help="which split to convert: train | val (or validation) | test")
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="COCO JSON to write (atomic)")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
 
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, [os.path.join(args.root, name) for name in READS[args.dataset]], overwrite=args.overwrite)
     module, function = SOURCES[args.dataset]
     convert = getattr(importlib.import_module(f"hf_noisy.sources.{module}"), function)
-    data = convert(args.root, args.split, progress=not args.no_progress and sys.stderr.isatty(),
-                   num_proc=args.num_proc)
+    data = convert(args.root, args.split, progress=show_progress(args), num_proc=args.num_proc)
     write_coco(data, args.out, overwrite=args.overwrite)
     crowd = sum(ann["iscrowd"] for ann in data["annotations"])
     print(f"wrote {args.out}: {len(data['images'])} images, {len(data['annotations']) - crowd} instances, "

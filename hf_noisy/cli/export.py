@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "write a config/split of a COCO-N dataset (folder or Hub id) as a COCO instance JSON"
 DESCRIPTION = """\
@@ -25,13 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "-o", "--out", aliases=("--output",), required=True, help="COCO JSON to write")
     parser.add_argument("--revision", default=None, help="Hub revision (tag), e.g. v1.0")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..hub import export_coco
 
     kwargs = {"revision": args.revision} if args.revision else {}
-    data = export_coco(args.dataset, args.dataset_config, args.split, args.out, overwrite=args.overwrite, **kwargs)
+    data = export_coco(args.dataset, args.dataset_config, args.split, args.out, overwrite=args.overwrite,
+                       progress=show_progress(args), **kwargs)
     print(f"wrote {args.out}: {len(data['images'])} images, {len(data['annotations'])} annotations "
           f"({args.dataset_config}/{args.split})")
     return 0

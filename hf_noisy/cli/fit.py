@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.out, inputs, overwrite=args.overwrite)
         matrix_path = Path(args.out).with_suffix(".matrix.json")
         check_output(matrix_path, inputs, overwrite=True)
-    clean, noisy = load_pair(args.clean, args.noisy, args.dataset)
+    progress = show_progress(args)
+    clean, noisy = load_pair(args.clean, args.noisy, args.dataset, progress=progress)
     result = fit_spec(clean, noisy, min_iou=args.min_iou, seed=args.seed, max_images=args.max_images,
-                      progress=show_progress(args))
+                      progress=progress)
     spec = result.spec_for(matrix_path.name if matrix_path else "matrix.json")
     if args.out:
         if spec.class_noise is not None and spec.class_noise.kind == "matrix":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "noise a COCO instance file (class + spatial noise, paper levels or your own spec)"
 DESCRIPTION = """\
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     parser.add_argument("--num-proc", type=int, default=1, help="worker processes (output is identical for any value)")
     parser.add_argument("--allow-empty-masks", action="store_true", help="accept input annotations whose mask is empty")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         spec,
         num_proc=args.num_proc,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=show_progress(args),
         allow_empty_masks=args.allow_empty_masks,
         overwrite=args.overwrite,
     )

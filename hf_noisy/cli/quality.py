@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import DEFAULT_DILATION_RATIO, score_quality
     from ._pair import load_pair
 
-    clean, noisy = load_pair(*_pair_names(args), args.dataset)
+    progress = show_progress(args)
+    clean, noisy = load_pair(*_pair_names(args), args.dataset, progress=progress)
     ratio = DEFAULT_DILATION_RATIO if args.dilation_ratio is None else args.dilation_ratio
-    report = score_quality(clean, noisy, dilation_ratio=ratio, progress=show_progress(args))
+    report = score_quality(clean, noisy, dilation_ratio=ratio, progress=progress)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

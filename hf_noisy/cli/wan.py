@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ._options import add_option
+from ._progress import add_progress_argument, show_progress
 
 HELP = "re-make every mask with SAM from a weak prompt (COCO-WAN: box, point, point + class noise)"
 DESCRIPTION = """\
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only the first N images of the input's images list (file order) and their "
                              "annotations, for a quick run; the output holds just those")
     parser.add_argument("--num-workers", type=int, default=2, help="image-reading threads (default: 2)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (never an input)")
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         decoder_dtype=args.decoder_dtype,
         cache_dir=args.cache_dir, include_crowd=args.include_crowd, max_images=args.max_images,
         num_workers=args.num_workers,
-        progress=not args.no_progress and sys.stderr.isatty(), overwrite=args.overwrite,
+        progress=show_progress(args), overwrite=args.overwrite,
     )
     if summary is None:  # not the main process: it has nothing to report
         return 0

@@ -23,6 +23,7 @@ from ..errors import HfNoisyError, NetworkError, network_error
 from ..fsutil import check_output
 from ..masks import decode
 from ..paths import looks_local
+from ..progress import datasets_bars
 from ..splits import canonical_split
 from .build import METADATA_FILE
 from .schema import IMAGE_EXTRAS, OBJECT_EXTRAS
@@ -193,7 +194,8 @@ def _user_images(rows: Any, image_root: str | os.PathLike, image_dir: str, strea
 
 
 def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | None = None, *,
-                streaming: bool = False, image_root: str | os.PathLike | None = None, **kwargs: Any) -> Any:
+                streaming: bool = False, image_root: str | os.PathLike | None = None, progress: bool = False,
+                **kwargs: Any) -> Any:
     """``load_dataset(path, config, split=..., streaming=...)`` whose rows always have ``image``.
 
     A noisy config of a ``shared``-storage build holds no image bytes; its ``image`` column is joined from the
@@ -204,11 +206,20 @@ def load_coco_n(path: str | os.PathLike, config: str = "clean", split: str | Non
     the build metadata> / file_name`` (e.g. ``leftImg8bit/train/aachen/..._leftImg8bit.png``); without
     ``image_root`` the rows come without ``image``. ``split`` may be spelt ``val`` or ``validation``.
     ``path`` is resolved by :func:`resolve_dataset` (a missing folder or a wrong config fails at once).
+    ``progress``: the ``datasets`` library's own bars (generating splits, joining images); off by default, as
+    hf-noisy's library functions are quiet unless asked (:func:`hf_noisy.progress.datasets_bars`).
     Extra ``kwargs`` go to ``load_dataset`` (e.g. ``revision``). Returns a ``Dataset``/``IterableDataset``
     with ``split``, else a ``DatasetDict``/``IterableDatasetDict``.
     """
     split = None if split is None else canonical_split(split)
     path = resolve_dataset(path, config, split, revision=kwargs.get("revision")).path  # before the heavy import
+    with datasets_bars(progress):
+        return _load_rows(path, config, split, streaming, image_root, kwargs)
+
+
+def _load_rows(path: str, config: str, split: str | None, streaming: bool, image_root: str | os.PathLike | None,
+               kwargs: dict[str, Any]) -> Any:
+    """:func:`load_coco_n` once ``path`` is resolved."""
     from datasets import DatasetDict, IterableDatasetDict, load_dataset
 
     rows = load_dataset(path, config, split=split, streaming=streaming, **kwargs)
@@ -286,7 +297,7 @@ def rows_to_coco(rows: Any, categories: list[dict]) -> dict:
 
 
 def export_coco(path: str | os.PathLike, config: str, split: str, output: str | os.PathLike | None = None, *,
-                overwrite: bool = False, **kwargs: Any) -> dict:
+                overwrite: bool = False, progress: bool = False, **kwargs: Any) -> dict:
     """A config's split as a COCO instance dict (written atomically to ``output`` if given; an existing
     ``output`` only with ``overwrite``, and never a file inside the dataset folder).
 
@@ -295,7 +306,8 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     with the categories' ``frequency``); segmentations are compressed RLE
     (detectron2: set ``INPUT.MASK_FORMAT=bitmask``; MMDetection reads RLE as is); the provenance fields stay
     on each annotation; ``info.hf_noisy`` records the benchmark version and spec hash. ``split`` may be spelt
-    ``val`` or ``validation``.
+    ``val`` or ``validation``. ``progress``: the ``datasets`` library's own bars while it reads the split (off
+    by default: :func:`hf_noisy.progress.datasets_bars`).
     """
     if output is not None:
         check_output(output, [path], overwrite=overwrite)
@@ -305,8 +317,9 @@ def export_coco(path: str | os.PathLike, config: str, split: str, output: str | 
     from datasets import load_dataset
 
     extras = [name for name in metadata.get("row_extras", {}).get("image", []) if name in IMAGE_EXTRAS]
-    rows = load_dataset(str(path), config, split=split,
-                        columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)
+    with datasets_bars(progress):
+        rows = load_dataset(str(path), config, split=split,
+                            columns=["image_id", "file_name", "width", "height", *extras, "objects"], **kwargs)
     data = rows_to_coco(rows, metadata["categories"])
     entry = metadata["configs"][config]
     data = {

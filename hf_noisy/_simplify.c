@@ -7,7 +7,10 @@
  *
  * - the ring p[0..n-1] is simplified as the closed line p[0], ..., p[n-1], p[0] by recursive Douglas-Peucker:
  *   a section (i, j) is flattened when its furthest inner point is within the tolerance (distance <= tolerance),
- *   else it is split at the furthest point (the first one on ties);
+ *   else it is split at the furthest point (the first one on ties), sections in ring order;
+ * - to keep a ring from collapsing, a section is split even within the tolerance while fewer than 3 vertices
+ *   are kept before it and it is the whole closed ring (depth 0) or a direct child of it (depth 1):
+ *   the rule "the result so far, plus one, or the depth, plus two, reaches 4 points" that fits every experiment;
  * - point-to-segment distance is the classic projection formula: the distance to the nearer end when the
  *   projection parameter r falls outside (0, 1), else |cross| / length; a degenerate segment (the whole ring's
  *   first section) gives the distance to its point.
@@ -17,9 +20,7 @@
  *   - a flattening segment touches or crosses any input segment outside its own section, or any other output
  *     segment, anywhere but the shared end of an adjacent segment;
  *   - the result would keep fewer than 4 distinct vertices;
- *   - a section of depth 1 or 2 (the whole closed ring is depth 0) would be flattened while fewer than 4
- *     vertices are kept before it (experiments show the simplifier sometimes splits such sections instead,
- *     to keep the ring from collapsing);
+
  *   - the ring's start vertex lies within the tolerance of the segment joining its kept neighbours (the
  *     simplifier may then drop the start vertex and rotate the ring);
  *   - any distance that decides the result lies within a relative 1e-9 of the tolerance, or of the section's
@@ -36,7 +37,7 @@
 
 #define COORD_LIMIT (1 << 28)
 #define NEAR 1e-9
-#define SHALLOW 3 /* sections of depth < 3 (the whole ring is depth 0) may be kept whole while the result is short */
+#define MIN_RING 4 /* points of the smallest closed ring (a triangle) */
 
 typedef struct {
     int64_t x, y;
@@ -136,7 +137,8 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
             if (d > best) best = d, at = k;
         }
         if (near(best, tolerance)) return 0;
-        if (best <= tolerance && sec.depth < SHALLOW && m < 4) return 0;
+        /* a short result is not flattened near the root: the section is split at its furthest point instead */
+        if (best <= tolerance && m + 1 < MIN_RING && sec.depth + 2 < MIN_RING) best = tolerance + 1.0;
         if (best <= tolerance) {
             kept[m++] = sec.i;
             flat[sec.i] = 1;

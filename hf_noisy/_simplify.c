@@ -11,18 +11,20 @@
  * - to keep a ring from collapsing, a section is split even within the tolerance while fewer than 3 vertices
  *   are kept before it and it is the whole closed ring (depth 0) or a direct child of it (depth 1):
  *   the rule "the result so far, plus one, or the depth, plus two, reaches 4 points" that fits every experiment;
+ * - then the ring's start vertex is dropped when it lies within the tolerance of the segment joining its kept
+ *   neighbours, and the ring starts again at the last vertex kept before it;
  * - point-to-segment distance is the classic projection formula: the distance to the nearer end when the
  *   projection parameter r falls outside (0, 1), else |cross| / length; a degenerate segment (the whole ring's
  *   first section) gives the distance to its point.
  *
  * A topology-preserving simplifier departs from plain Douglas-Peucker in cases this code does not reproduce; it
  * only *detects* them and reports the ring as not proven (the caller then asks shapely), namely when:
- *   - a flattening segment touches or crosses any input segment outside its own section, or any other output
- *     segment, anywhere but the shared end of an adjacent segment;
+ *   - a new segment (one that skips input vertices, including the one that replaces the start vertex) touches
+ *     or crosses any input segment outside its own section, or any other new segment, anywhere but one shared
+ *     end;
  *   - the result would keep fewer than 4 distinct vertices;
-
- *   - the ring's start vertex lies within the tolerance of the segment joining its kept neighbours (the
- *     simplifier may then drop the start vertex and rotate the ring);
+ *   - the start vertex would go and leave fewer than 4 distinct vertices, or the new start vertex lies within
+ *     the tolerance of the segment joining its kept neighbours too;
  *   - any distance that decides the result lies within a relative 1e-9 of the tolerance, or of the section's
  *     furthest distance (a near-tie whose float rounding could go either way);
  *   - the input is already closed (first point repeated last), has fewer than 4 points, or has a coordinate
@@ -112,16 +114,15 @@ typedef struct {
 /*
  * Simplify one ring p[0..n-1]; on success write the kept ring indices (closed: 0 first, n last) to kept and
  * their count to *count and return 1; return 0 when the result is not proven equal to the topology-preserving
- * simplifier's. stack holds n + 1 sections, kept n + 1 indices, flat n + 1 section starts.
+ * simplifier's. stack holds n + 1 sections and kept n + 1 indices.
  */
 static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section *stack, Py_ssize_t *kept,
-                         Py_ssize_t *count, unsigned char *flat) {
+                         Py_ssize_t *count) {
     if (n < 4 || (p[0].x == p[n - 1].x && p[0].y == p[n - 1].y)) return 0;
     for (Py_ssize_t k = 0; k < n; k++)
         if (p[k].x > COORD_LIMIT || p[k].x < -COORD_LIMIT || p[k].y > COORD_LIMIT || p[k].y < -COORD_LIMIT) return 0;
     /* Douglas-Peucker over the closed line 0..n, depth first, the earlier half first, so kept is in order. */
     Py_ssize_t top = 0, m = 0;
-    memset(flat, 0, (size_t)(n + 1));
     stack[top++] = (Section){0, n, 0};
     while (top) {
         Section sec = stack[--top];
@@ -141,7 +142,6 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
         if (best <= tolerance && m + 1 < MIN_RING && sec.depth + 2 < MIN_RING) best = tolerance + 1.0;
         if (best <= tolerance) {
             kept[m++] = sec.i;
-            flat[sec.i] = 1;
             continue;
         }
         for (Py_ssize_t k = sec.i + 1; k < sec.j; k++)
@@ -151,15 +151,28 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
     }
     kept[m++] = n;
     if (m < 5) return 0; /* fewer than 4 distinct vertices */
-    /* the start vertex: could the simplifier drop it? */
-    if (segment_distance(p[0], p[kept[m - 2]], p[kept[1]]) <= tolerance * (1.0 + NEAR) + NEAR) return 0;
-    /* every flattening segment against input segments outside its section and the other output segments */
+    /* The start vertex goes when it is within the tolerance of the segment joining its kept neighbours; the ring
+     * then starts at its last kept vertex. Indices become unwrapped: kept is increasing, ends n apart. */
+    double start = segment_distance(p[0], p[kept[m - 2]], p[kept[1]]);
+    if (near(start, tolerance)) return 0;
+    if (start <= tolerance) {
+        if (m < 6) return 0; /* would leave fewer than 4 distinct vertices */
+        if (segment_distance(p[kept[m - 2]], p[kept[m - 3]], p[kept[1]]) <= tolerance * (1.0 + NEAR) + NEAR)
+            return 0; /* the new start could go too */
+        Py_ssize_t last = kept[m - 2];
+        for (Py_ssize_t q = 1; q < m - 1; q++) kept[q] += n;
+        kept[0] = last;
+        kept[m - 2] = last + n;
+        m -= 1;
+    }
+    /* every new segment (one that skips input vertices) against the input segments outside its section and
+     * the other new segments */
     for (Py_ssize_t q = 0; q + 1 < m; q++) {
         Py_ssize_t s = kept[q], e = kept[q + 1];
-        if (!flat[s] || e - s < 2) continue;
-        if (p[s].x == p[e % n].x && p[s].y == p[e % n].y) return 0;
+        if (e - s < 2) continue;
+        if (p[s % n].x == p[e % n].x && p[s % n].y == p[e % n].y) return 0;
         for (Py_ssize_t k = 0; k < n; k++) {
-            if (k >= s && k < e) continue;
+            if (((k - s) % n + n) % n < e - s) continue; /* inside the section */
             if (bad_meeting(p, n, s, e, k, k + 1)) return 0;
         }
         for (Py_ssize_t r = 0; r + 1 < m; r++) {
@@ -208,7 +221,6 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
     }
     Section *stack = NULL;
     Py_ssize_t *kept = NULL;
-    unsigned char *flat = NULL;
     int32_t *out = NULL;
     int64_t *out_offsets = NULL;
     unsigned char *proven = NULL;
@@ -235,11 +247,10 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
     Point *ring = malloc(sizeof(Point) * (size_t)(longest + 1));
     stack = malloc(sizeof(Section) * (size_t)(longest + 2));
     kept = malloc(sizeof(Py_ssize_t) * (size_t)(longest + 2));
-    flat = malloc((size_t)(longest + 2));
     out = malloc(sizeof(int32_t) * 2 * (size_t)(total + rings + 1));
     out_offsets = malloc(sizeof(int64_t) * (size_t)(rings + 1));
     proven = malloc((size_t)rings + 1);
-    if (!ring || !stack || !kept || !flat || !out || !out_offsets || !proven) {
+    if (!ring || !stack || !kept || !out || !out_offsets || !proven) {
         free(ring);
         PyErr_NoMemory();
         goto done;
@@ -251,7 +262,7 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
         Py_ssize_t n = (Py_ssize_t)(offsets[r + 1] - offsets[r]), count = 0;
         const int32_t *c = coords + 2 * offsets[r];
         for (Py_ssize_t k = 0; k < n; k++) ring[k] = (Point){c[2 * k], c[2 * k + 1]};
-        proven[r] = (unsigned char)simplify_ring(ring, n, tolerance, stack, kept, &count, flat);
+        proven[r] = (unsigned char)simplify_ring(ring, n, tolerance, stack, kept, &count);
         if (proven[r])
             for (Py_ssize_t q = 0; q < count; q++, written++) {
                 Point v = ring[kept[q] % n];
@@ -268,7 +279,6 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
 done:
     free(stack);
     free(kept);
-    free(flat);
     free(out);
     free(out_offsets);
     free(proven);

@@ -106,13 +106,50 @@ typedef struct {
     Py_ssize_t i, j, depth;
 } Section;
 
+/* Bounding box of a run of BLOCK consecutive input segments, to skip runs far from a new segment. */
+#define BLOCK 16
+typedef struct {
+    int64_t x0, y0, x1, y1;
+} Box;
+
+static Box segment_box(Point a, Point b) {
+    return (Box){a.x < b.x ? a.x : b.x, a.y < b.y ? a.y : b.y, a.x > b.x ? a.x : b.x, a.y > b.y ? a.y : b.y};
+}
+
+static int boxes_meet(Box a, Box b) { return a.x0 <= b.x1 && b.x0 <= a.x1 && a.y0 <= b.y1 && b.y0 <= a.y1; }
+
+/* Whether every new segment of the closed result kept[0..m-1] (ring indices, increasing, unwrapped; a new
+ * segment skips input vertices) stays clear of the input segments outside its section and of the other new
+ * segments, but for one shared end. blocks: the boxes of the input's runs of BLOCK segments. */
+static int new_segments_clear(const Point *p, Py_ssize_t n, const Py_ssize_t *kept, Py_ssize_t m, const Box *blocks) {
+    for (Py_ssize_t q = 0; q + 1 < m; q++) {
+        Py_ssize_t s = kept[q], e = kept[q + 1];
+        if (e - s < 2) continue;
+        if (p[s % n].x == p[e % n].x && p[s % n].y == p[e % n].y) return 0;
+        Box box = segment_box(p[s % n], p[e % n]);
+        for (Py_ssize_t b = 0; b * BLOCK < n; b++) {
+            if (!boxes_meet(box, blocks[b])) continue;
+            for (Py_ssize_t k = b * BLOCK; k < n && k < (b + 1) * BLOCK; k++) {
+                if (((k - s) % n + n) % n < e - s) continue; /* inside the section */
+                if (bad_meeting(p, n, s, e, k, k + 1)) return 0;
+            }
+        }
+        for (Py_ssize_t r = 0; r + 1 < m; r++) {
+            if (r == q || kept[r + 1] - kept[r] < 2 || !boxes_meet(box, segment_box(p[kept[r] % n], p[kept[r + 1] % n])))
+                continue;
+            if (bad_meeting(p, n, s, e, kept[r], kept[r + 1])) return 0;
+        }
+    }
+    return 1;
+}
+
 /*
  * Simplify one ring p[0..n-1]; on success write the kept ring indices (closed: 0 first, n last) to kept and
  * their count to *count and return 1; return 0 when the result is not proven equal to the topology-preserving
- * simplifier's. stack holds n + 1 sections and kept n + 1 indices.
+ * simplifier's. stack holds n + 1 sections, kept n + 1 indices and blocks n / BLOCK + 1 boxes.
  */
 static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section *stack, Py_ssize_t *kept,
-                         Py_ssize_t *count) {
+                         Box *blocks, Py_ssize_t *count) {
     if (n < 4 || (p[0].x == p[n - 1].x && p[0].y == p[n - 1].y)) return 0;
     for (Py_ssize_t k = 0; k < n; k++)
         if (p[k].x > COORD_LIMIT || p[k].x < -COORD_LIMIT || p[k].y > COORD_LIMIT || p[k].y < -COORD_LIMIT) return 0;
@@ -143,6 +180,16 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
     }
     kept[m++] = n;
     if (m < 5) return 0; /* fewer than 4 distinct vertices */
+    for (Py_ssize_t b = 0; b * BLOCK < n; b++) {
+        Box box = segment_box(p[b * BLOCK], p[(b * BLOCK + 1) % n]);
+        for (Py_ssize_t k = b * BLOCK + 1; k < n && k < (b + 1) * BLOCK; k++) {
+            Box next = segment_box(p[k], p[(k + 1) % n]);
+            box = (Box){box.x0 < next.x0 ? box.x0 : next.x0, box.y0 < next.y0 ? box.y0 : next.y0,
+                        box.x1 > next.x1 ? box.x1 : next.x1, box.y1 > next.y1 ? box.y1 : next.y1};
+        }
+        blocks[b] = box;
+    }
+    if (!new_segments_clear(p, n, kept, m, blocks)) return 0;
     /* The start vertex goes when it is within the tolerance of the segment joining its kept neighbours; the ring
      * then starts at its last kept vertex. Indices become unwrapped: kept is increasing, ends n apart. */
     double start = segment_distance(p[0], p[kept[m - 2]], p[kept[1]]);
@@ -155,21 +202,7 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
         kept[0] = last;
         kept[m - 2] = last + n;
         m -= 1;
-    }
-    /* every new segment (one that skips input vertices) against the input segments outside its section and
-     * the other new segments */
-    for (Py_ssize_t q = 0; q + 1 < m; q++) {
-        Py_ssize_t s = kept[q], e = kept[q + 1];
-        if (e - s < 2) continue;
-        if (p[s % n].x == p[e % n].x && p[s % n].y == p[e % n].y) return 0;
-        for (Py_ssize_t k = 0; k < n; k++) {
-            if (((k - s) % n + n) % n < e - s) continue; /* inside the section */
-            if (bad_meeting(p, n, s, e, k, k + 1)) return 0;
-        }
-        for (Py_ssize_t r = 0; r + 1 < m; r++) {
-            if (r == q || kept[r + 1] - kept[r] < 2) continue;
-            if (bad_meeting(p, n, s, e, kept[r], kept[r + 1])) return 0;
-        }
+        if (!new_segments_clear(p, n, kept, m, blocks)) return 0; /* the segment that replaces it, too */
     }
     *count = m;
     return 1;
@@ -212,6 +245,7 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
     }
     Section *stack = NULL;
     Py_ssize_t *kept = NULL;
+    Box *blocks = NULL;
     int32_t *out = NULL;
     int64_t *out_offsets = NULL;
     unsigned char *proven = NULL;
@@ -238,10 +272,11 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
     Point *ring = malloc(sizeof(Point) * (size_t)(longest + 1));
     stack = malloc(sizeof(Section) * (size_t)(longest + 2));
     kept = malloc(sizeof(Py_ssize_t) * (size_t)(longest + 2));
+    blocks = malloc(sizeof(Box) * (size_t)(longest / BLOCK + 2));
     out = malloc(sizeof(int32_t) * 2 * (size_t)(total + rings + 1));
     out_offsets = malloc(sizeof(int64_t) * (size_t)(rings + 1));
     proven = malloc((size_t)rings + 1);
-    if (!ring || !stack || !kept || !out || !out_offsets || !proven) {
+    if (!ring || !stack || !kept || !blocks || !out || !out_offsets || !proven) {
         free(ring);
         PyErr_NoMemory();
         goto done;
@@ -253,7 +288,7 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
         Py_ssize_t n = (Py_ssize_t)(offsets[r + 1] - offsets[r]), count = 0;
         const int32_t *c = coords + 2 * offsets[r];
         for (Py_ssize_t k = 0; k < n; k++) ring[k] = (Point){c[2 * k], c[2 * k + 1]};
-        proven[r] = (unsigned char)simplify_ring(ring, n, tolerance, stack, kept, &count);
+        proven[r] = (unsigned char)simplify_ring(ring, n, tolerance, stack, kept, blocks, &count);
         if (proven[r])
             for (Py_ssize_t q = 0; q < count; q++, written++) {
                 Point v = ring[kept[q] % n];
@@ -270,6 +305,7 @@ static PyObject *simplify_rings(PyObject *self, PyObject *args) {
 done:
     free(stack);
     free(kept);
+    free(blocks);
     free(out);
     free(out_offsets);
     free(proven);

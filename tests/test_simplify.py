@@ -135,3 +135,15 @@ def test_bad_arguments_raise(points, offsets, message):
 def test_bad_tolerance_raises():
     with pytest.raises(ValueError, match="tolerance"):
         _simplify.simplify_rings(np.zeros((4, 2), np.int32), np.array([0, 4], np.int64), float("nan"))
+
+
+@pytest.mark.parametrize(
+    "ring, tolerance",
+    [  # found by the random sweep: dropping the start vertex removes a flattening segment that crosses the input
+        ([[5, 1], [5, 2], [0, 7], [2, 5], [3, 6], [3, 5], [4, 4], [4, 3], [5, 2]], 1.0),
+        ([[0, 0], [4, 3], [8, 0], [8, -10], [0, -10]], 3.0),  # a 3-4-5 tie: distance == tolerance flattens
+        ([[5, 0], [10, 0], [10, 10], [0, 10], [0, 0]], 1.0),  # the start vertex goes; the ring starts at (0, 0)
+    ],
+)
+def test_known_rings(ring, tolerance):
+    assert _compare([np.array(ring, np.int32)], tolerance)[2] == []

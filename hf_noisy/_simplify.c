@@ -12,7 +12,7 @@
  *   are kept before it and it is the whole closed ring (depth 0) or a direct child of it (depth 1):
  *   the rule "the result so far, plus one, or the depth, plus two, reaches 4 points" that fits every experiment;
  * - then the ring's start vertex is dropped when it lies within the tolerance of the segment joining its kept
- *   neighbours, and the ring starts again at the last vertex kept before it;
+ *   neighbours, and the ring starts again at the last vertex kept before it (even when that leaves a triangle);
  * - point-to-segment distance is the classic projection formula: the distance to the nearer end when the
  *   projection parameter r falls outside (0, 1), else |cross| / length; a degenerate segment (the whole ring's
  *   first section) gives the distance to its point; evaluated in doubles in exactly the order written in
@@ -25,7 +25,7 @@
  *     or crosses any input segment outside its own section, or any other new segment, anywhere but one shared
  *     end;
  *   - the result would keep fewer than 4 distinct vertices;
- *   - the start vertex would go and leave fewer than 4 distinct vertices, or the new start vertex lies within
+ *   - the start vertex goes from a result of 5 or more distinct vertices and the new start vertex lies within
  *     the tolerance of the segment joining its kept neighbours too;
  *   - the input is already closed (first point repeated last), has fewer than 4 points, or has a coordinate
  *     beyond +-2^28 (where the exact integer predicates used here could overflow).
@@ -194,9 +194,9 @@ static int simplify_ring(const Point *p, Py_ssize_t n, double tolerance, Section
      * then starts at its last kept vertex. Indices become unwrapped: kept is increasing, ends n apart. */
     double start = segment_distance(p[0], p[kept[m - 2]], p[kept[1]]);
     if (start <= tolerance) {
-        if (m < 6) return 0; /* would leave fewer than 4 distinct vertices */
-        if (segment_distance(p[kept[m - 2]], p[kept[m - 3]], p[kept[1]]) <= tolerance * (1.0 + MARGIN) + MARGIN)
-            return 0; /* the new start could go too */
+        /* the new start could go too (unless the ring is down to a triangle) */
+        if (m > 5 && segment_distance(p[kept[m - 2]], p[kept[m - 3]], p[kept[1]]) <= tolerance * (1.0 + MARGIN) + MARGIN)
+            return 0;
         Py_ssize_t last = kept[m - 2];
         for (Py_ssize_t q = 1; q < m - 1; q++) kept[q] += n;
         kept[0] = last;

@@ -83,6 +83,7 @@ def _random_crops(seed: int, count: int) -> list[Crop]:
 
 
 def _check(crops: list[Crop], tolerances=TOLERANCES) -> dict:
+    """{tolerance: (rings, proven)}, asserting that every proven ring equals shapely's."""
     rings = _rings(crops)
     report = {}
     for tolerance in tolerances:
@@ -99,19 +100,26 @@ def test_random_masks_match_shapely():
     assert sum(proven for _, proven in report.values()) > 0  # the fast path does take some rings
 
 
-def test_coco_val_lvis_cityscapes_match_shapely(shared_dir):
+def test_real_masks_with_morphology_match_shapely(shared_dir):
+    """Every outer contour of every mask of coco-tiny (train + val), lvis-tiny and cityscapes-tiny, as given
+    and after dilate / erode by 3, 5 and 7, at every tolerance: no mismatch, and the fast path takes most rings."""
     data = shared_dir / "data"
-    for crops in (_coco_crops(data / "coco-tiny/annotations/instances_val2017.json"), _coco_crops(data / "lvis-tiny/lvis_val_100.json"),
-                  _with_morphology(_cityscapes_crops(shared_dir))):
-        _check(crops, (1, 5, 15))
+    sets = {
+        "coco-tiny": _coco_crops(data / "coco-tiny/annotations/instances_train2017.json") + _coco_crops(data / "coco-tiny/annotations/instances_val2017.json"),
+        "lvis-tiny": _coco_crops(data / "lvis-tiny/lvis_val_100.json"),
+        "cityscapes-tiny": _cityscapes_crops(shared_dir),
+    }
+    pooled = Counter()
+    for name, crops in sets.items():
+        print(name, end=" ")
+        for tolerance, (count, proven) in _check(_with_morphology(crops)).items():
+            pooled[tolerance, "rings"] += count
+            pooled[tolerance, "proven"] += proven
+    assert all(pooled[t, "proven"] > 0.7 * pooled[t, "rings"] for t in TOLERANCES), pooled
 
 
 @pytest.mark.slow
-def test_all_real_masks_with_morphology_match_shapely(shared_dir):
-    data = shared_dir / "data"
-    for path in ("coco-tiny/annotations/instances_train2017.json", "coco-tiny/annotations/instances_val2017.json", "lvis-tiny/lvis_val_100.json"):
-        _check(_with_morphology(_coco_crops(data / path)))
-    _check(_with_morphology(_cityscapes_crops(shared_dir)))
+def test_many_random_masks_match_shapely():
     _check(_random_crops(1, 5000))
 
 

@@ -8,7 +8,9 @@ same op applied to the full-image mask:
   ``opening`` is ``dilate(erode(mask))``. Pixel-identical to the reference.
 * ``approximate`` traces outer contours (OpenCV, ``CHAIN_APPROX_SIMPLE``), simplifies each with
   ``shapely`` (Douglas-Peucker, ``preserve_topology=True``, tolerance in pixels, contours of fewer than 4
-  points dropped) and fills it. With ``holes="fill"`` this is pixel-identical to the reference.
+  points dropped) and fills it. With ``holes="fill"`` this is pixel-identical to the reference. Hole-less
+  polygons first go to ``hf_noisy._simplify``, a C fast path that returns shapely's exact vertices or declines
+  the ring (then shapely simplifies it), so the output does not change.
 * ``localize`` adds Gaussian noise (std ``sigma`` pixels, rounded to whole pixels) to every contour vertex
   and fills the noisy polygons. ``holes="fill"`` (default, as the reference) traces outer contours only, so
   holes are filled; ``holes="keep"`` also perturbs each hole's contour and keeps it open.

@@ -23,8 +23,8 @@
  * only *detects* them and reports the ring as not proven (the caller then asks shapely), namely when:
  *   - a new segment (one that skips input vertices, including the one that replaces the start vertex) touches
  *     or crosses any input segment outside its own section, or any other new segment, anywhere but one shared
- *     end;
- *   - the result would keep fewer than 4 distinct vertices;
+ *     end (checked on the Douglas-Peucker result and again after the start vertex goes);
+ *   - Douglas-Peucker keeps fewer than 4 distinct vertices;
  *   - the start vertex goes from a result of 5 or more distinct vertices and the new start vertex lies within
  *     the tolerance of the segment joining its kept neighbours too;
  *   - the input is already closed (first point repeated last), has fewer than 4 points, or has a coordinate

@@ -8,7 +8,9 @@ same op applied to the full-image mask:
   ``opening`` is ``dilate(erode(mask))``. Pixel-identical to the reference.
 * ``approximate`` traces outer contours (OpenCV, ``CHAIN_APPROX_SIMPLE``), simplifies each with
   ``shapely`` (Douglas-Peucker, ``preserve_topology=True``, tolerance in pixels, contours of fewer than 4
-  points dropped) and fills it. With ``holes="fill"`` this is pixel-identical to the reference.
+  points dropped) and fills it. With ``holes="fill"`` this is pixel-identical to the reference. Hole-less
+  polygons first go to ``hf_noisy._simplify``, a C fast path that returns shapely's exact vertices or declines
+  the ring (then shapely simplifies it), so the output does not change.
 * ``localize`` adds Gaussian noise (std ``sigma`` pixels, rounded to whole pixels) to every contour vertex
   and fills the noisy polygons. ``holes="fill"`` (default, as the reference) traces outer contours only, so
   holes are filled; ``holes="keep"`` also perturbs each hole's contour and keeps it open.
@@ -39,6 +41,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from .. import _simplify
 from ..masks import Crop
 
 __all__ = ["dilate", "erode", "opening", "localize", "approximate", "approximate_many", "translate", "box_mask",
@@ -146,8 +149,10 @@ def approximate(crop: Crop, tolerance: float, holes: Holes = "fill") -> Crop:
 
 
 def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fill") -> list[Crop]:
-    """:func:`approximate` of each crop, with one vectorised shapely call for all their polygons: GEOS
-    simplifies each polygon exactly as on its own, and the per-polygon Python cost is paid once."""
+    """:func:`approximate` of each crop, with one batched call for all their polygons: hole-less polygons go to
+    :mod:`hf_noisy._simplify` (an exact fast path that returns GEOS's vertices or declines a ring), the rest to one
+    vectorised shapely call; GEOS simplifies each polygon exactly as on its own, and the per-polygon Python cost
+    is paid once."""
     owners: list[int] = []  # which crop each polygon comes from, in order
     shells: list[np.ndarray] = []
     interiors: list[list[np.ndarray] | None] = []  # the hole contours of a component that has some, else None
@@ -160,15 +165,37 @@ def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fi
                 owners.append(index)
                 shells.append(outer)
                 interiors.append([h for h in inner if len(h) >= 4] if inner else None)
-    simplified = shapely.simplify(_polygons(shells, interiors), tolerance, preserve_topology=True)
-    exteriors = _exterior_coordinates(simplified)
+    exteriors = _fast_exteriors(shells, interiors, tolerance)
+    rest = [i for i, exterior in enumerate(exteriors) if exterior is None]  # rings the fast path did not prove
+    simplified = shapely.simplify(_polygons([shells[i] for i in rest], [interiors[i] for i in rest]), tolerance, preserve_topology=True)
+    for i, exterior in zip(rest, _exterior_coordinates(simplified)):
+        exteriors[i] = exterior
+    holes_of = {i: shape for i, shape in zip(rest, simplified) if interiors[i] is not None}
     parts: list[list[tuple[np.ndarray, list[np.ndarray]]]] = [[] for _ in crops]
-    for owner, shape, exterior, inner in zip(owners, simplified, exteriors, interiors):
+    for i, (owner, exterior) in enumerate(zip(owners, exteriors)):
         if len(exterior):
-            kept = [np.asarray(ring.coords).astype(np.int32) for ring in shape.interiors] if inner is not None else []
+            kept = [np.asarray(ring.coords).astype(np.int32) for ring in holes_of[i].interiors] if i in holes_of else []
             parts[owner].append((exterior, kept))
     # simplified vertices are contour points, which are foreground pixels of the crop's window
     return [crop if is_empty else _fill(crop.image_size, part, crop) for crop, part, is_empty in zip(crops, parts, empty)]
+
+
+def _fast_exteriors(shells: list[np.ndarray], interiors: list[list[np.ndarray] | None], tolerance: float) -> list[np.ndarray | None]:
+    """The simplified exterior ring (closed, int32) of each hole-less polygon that :mod:`hf_noisy._simplify` proves
+    equal to shapely's; None for the others (polygons with holes, rings it does not prove), which shapely does."""
+    out: list[np.ndarray | None] = [None] * len(shells)
+    plain = [i for i, inner in enumerate(interiors) if inner is None]
+    if not plain or not (math.isfinite(tolerance) and tolerance >= 0):
+        return out
+    points = np.ascontiguousarray(np.concatenate([shells[i] for i in plain]), dtype=np.int32)
+    offsets = np.zeros(len(plain) + 1, np.int64)
+    np.cumsum([len(shells[i]) for i in plain], out=offsets[1:])
+    kept, kept_offsets, proven = _simplify.simplify_rings(points, offsets, float(tolerance))
+    kept = np.frombuffer(kept, np.int32).reshape(-1, 2)
+    kept_offsets = np.frombuffer(kept_offsets, np.int64)
+    for j in np.flatnonzero(np.frombuffer(proven, np.uint8)):
+        out[plain[j]] = kept[kept_offsets[j] : kept_offsets[j + 1]]
+    return out
 
 
 def _polygons(shells: list[np.ndarray], interiors: list[list[np.ndarray] | None]) -> np.ndarray:

@@ -137,7 +137,7 @@ def test_busy_workers_leave_when_their_parent_is_gone(tmp_path: Path, sig: int) 
     anyway, reading the end of its task queue; a busy one, before, ran its task to the end)."""
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from test_workers import _busy; "
             "from hf_noisy.workers import worker_pool; pool = worker_pool(2); "
-            "pool.map_async(_busy, [sys.argv[2] + '/a', sys.argv[2] + '/b']); time.sleep(120)")
+            "list(pool.imap(_busy, [sys.argv[2] + '/a', sys.argv[2] + '/b']))")
     parent = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), str(tmp_path)],
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

@@ -93,11 +93,6 @@ class WorkerPool:
             self.terminate()
             raise
 
-    @property
-    def processes(self) -> list:
-        """The worker processes (``multiprocessing.Process``)."""
-        return [process for process, _ in self._workers]
-
     def imap(self, func: Callable[[Any], Any], iterable: Iterable, chunksize: int = 1,
              window: int | None = None) -> Iterator:
         """``func(item)`` for each item, in order; ``chunksize`` items go to a worker at a time, and at most
@@ -110,6 +105,8 @@ class WorkerPool:
 
     def istarmap(self, func: Callable[..., Any], iterable: Iterable[tuple], window: int | None = None) -> Iterator:
         """``func(*args)`` for each ``args``, in order, as :meth:`imap` gives them."""
+        from multiprocessing.connection import wait
+
         if not self._workers:
             raise ValueError("the pool was terminated")
         window = window or 2 * len(self._workers)
@@ -135,8 +132,6 @@ class WorkerPool:
                 elif not busy:
                     return
                 else:
-                    from multiprocessing.connection import wait
-
                     for connection in wait(list(busy)):
                         done[busy.pop(connection)] = self._receive(connection)
                         self._idle.append(connection)

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hf_noisy.workers import WATCH_SECONDS, worker_pool
+from hf_noisy.workers import WATCH_SECONDS, WorkerLost, worker_pool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_busy_workers_leave_when_their_parent_is_gone(tmp_path: Path, sig: int) 
     anyway, reading the end of its task queue; a busy one, before, ran its task to the end)."""
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from test_workers import _busy; "
             "from hf_noisy.workers import worker_pool; pool = worker_pool(2); "
-            "pool.map_async(_busy, [sys.argv[2] + '/a', sys.argv[2] + '/b']); time.sleep(120)")
+            "list(pool.imap(_busy, [sys.argv[2] + '/a', sys.argv[2] + '/b']))")
     parent = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent), str(tmp_path)],
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -157,3 +157,72 @@ def test_busy_workers_leave_when_their_parent_is_gone(tmp_path: Path, sig: int) 
 def test_pool_runs_the_initializer() -> None:
     with worker_pool(1, _sleep, (0,)) as pool:
         assert pool.apply(_sleep, (0.0,)) == 0.0
+
+
+class _Stop(Exception):
+    """The consumer's error (a bad annotation found in a result)."""
+
+
+def _big_task(task: tuple[str, int, bytes]) -> bytes:
+    """Task 1 stays in the middle of its run; the others work a little (2 ms) and send a result larger than a
+    pipe holds. Each says which worker runs it (marker files)."""
+    folder, i, payload = task
+    if i == 1:
+        Path(folder, f"busy-{os.getpid()}").touch()
+        time.sleep(600)
+    if i < 10:
+        Path(folder, f"sent-{i}-{os.getpid()}").touch()
+    end = time.perf_counter() + 0.002
+    while time.perf_counter() < end:
+        pass
+    return payload[:1] * 1_000_000
+
+
+def _fail_while_busy(folder: str, rounds: int) -> None:
+    """Leave a pool of 2 on an error raised while its results are consumed, ``rounds`` times: when the first
+    result comes, the consumer waits until one worker is in the middle of a task and the other is sending a
+    result nobody reads (tasks of 100 kB are waiting to be given out), then raises; prints the workers still
+    alive once the ``with`` block is left (``[]``)."""
+    left = []
+    for r in range(rounds):
+        here = Path(folder, str(r))
+        here.mkdir()
+        tasks = ((str(here), i, bytes([i % 256]) * 100_000) for i in range(1000))
+        try:
+            with worker_pool(2) as pool:
+                for _ in pool.imap(_big_task, tasks):
+                    while not (any(here.glob("busy-*")) and any(here.glob("sent-[2-9]-*"))):
+                        time.sleep(0.01)
+                    raise _Stop
+        except _Stop:
+            pass
+        workers = {int(p.name.rsplit("-", 1)[1]) for p in here.iterdir()}
+        assert len(workers) == 2
+        left += [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # reaped: no entry, not even a zombie
+    print("left", left, flush=True)
+
+
+def test_an_error_while_results_are_consumed_leaves_no_worker(tmp_path: Path) -> None:
+    """``multiprocessing.Pool.terminate`` could hang for ever here (its task handler or the parent waiting on
+    the result queue's lock, held by a worker blocked sending a result, or killed while sending one): the
+    scenario runs in a child process, so that a hang fails the test instead of blocking it."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from test_workers import _fail_while_busy; "
+            "_fail_while_busy(sys.argv[2], 10)")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(tmp_path)],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    except subprocess.TimeoutExpired as hung:
+        raise AssertionError(f"leaving the pool hung: {hung.stderr}") from None
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "left []"
+
+
+def _die(code: int) -> None:
+    os._exit(code)
+
+
+def test_a_worker_that_dies_during_a_task_is_an_error() -> None:
+    """(``multiprocessing.Pool`` waited for ever for its result.)"""
+    with worker_pool(2) as pool:
+        with pytest.raises(WorkerLost, match="exit code 3 during a task"):
+            list(pool.imap(_die, [3]))

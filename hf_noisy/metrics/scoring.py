@@ -177,7 +177,7 @@ def fill(store: DetectionStore, predictions, gt: dict, iou_types: Iterable[str],
                 sizes.append(len(text))
                 yield str(predictions), text, start, first, iou_types
 
-        for rows in _ordered(pool, _validate, tasks(), num_proc):
+        for rows in pool.istarmap(_validate, tasks(), window=2 * num_proc):
             store.add_compact(rows)
             done = sizes.popleft()
             stored += done
@@ -200,18 +200,6 @@ def _validate(path: str, text: bytes, start: int, first: dict, iou_types: tuple)
 
     prepared = prepare_text(path, text, start, first, _WORKER["images"], _WORKER["categories"], iou_types)
     return compact(prepared, _WORKER["position"])
-
-
-def _ordered(pool, function, tasks: Iterable[tuple], num_proc: int) -> Iterator:
-    """``function(*task)`` for each task in ``pool``, results in task order, at most ``2 * num_proc`` in
-    flight (the tasks are produced as they are needed)."""
-    pending: deque = deque()
-    for task in tasks:
-        pending.append(pool.apply_async(function, task))
-        if len(pending) >= 2 * num_proc:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
 
 
 def open_pool(num_proc: int, gt: dict, store: DetectionStore):
@@ -326,7 +314,7 @@ def score(gt: dict, store: DetectionStore, setup: Setup, pool=None, num_proc: in
         truth = _Truth.of(gt, store)
         parts = (_evaluate_chunk(chunk, setup, truth) for chunk in chunks())
     else:
-        parts = _ordered(pool, _evaluate_chunk, ((chunk, setup) for chunk in chunks()), num_proc)
+        parts = pool.istarmap(_evaluate_chunk, ((chunk, setup) for chunk in chunks()), window=2 * num_proc)
     n, A, T = len(store.columns["id"]), len(setup.area_ranges), len(setup.iou_thresholds)
     out = Matches(np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64),
                   {t: np.empty((n, A, T), np.uint8) for t in setup.iou_types},

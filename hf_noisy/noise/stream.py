@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Iterator
@@ -132,7 +131,7 @@ def noise_layout(
         else:
             pool = worker_pool(processes, _init_worker, (job,))
             stack.callback(pool.terminate)
-            results = _in_order(pool, ranges, WINDOW_PER_PROCESS * processes)
+            results = pool.imap(_run_in_worker, ranges, window=WINDOW_PER_PROCESS * processes)
         try:
             for (start, stop), (text, chunk_summary, chunk_ids) in zip(ranges, results):
                 if text:
@@ -176,17 +175,6 @@ def _check_distinct(ids: array, layout: CocoLayout, header: CocoHeader, source: 
     if not _distinct(ids):
         _validate(layout, header, source)
         raise AssertionError("duplicate annotation ids that validation did not find")
-
-
-def _in_order(pool, ranges: list[tuple[int, int]], window: int) -> Iterator[_Result]:
-    """The pool's results for ``ranges`` in order, with at most ``window`` tasks given out at a time."""
-    pending: deque = deque()
-    for bounds in ranges:
-        pending.append(pool.apply_async(_run_in_worker, (bounds,)))
-        if len(pending) >= window:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
 
 
 def _distinct(ids: bytearray | array) -> bool:

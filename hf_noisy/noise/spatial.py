@@ -167,10 +167,13 @@ def approximate_many(crops: Sequence[Crop], tolerance: float, holes: Holes = "fi
                 interiors.append([h for h in inner if len(h) >= 4] if inner else None)
     exteriors = _fast_exteriors(shells, interiors, tolerance)
     rest = [i for i, exterior in enumerate(exteriors) if exterior is None]  # rings the fast path did not prove
-    simplified = shapely.simplify(_polygons([shells[i] for i in rest], [interiors[i] for i in rest]), tolerance, preserve_topology=True)
-    for i, exterior in zip(rest, _exterior_coordinates(simplified)):
-        exteriors[i] = exterior
-    holes_of = {i: shape for i, shape in zip(rest, simplified) if interiors[i] is not None}
+    holes_of = {}  # polygon index -> shapely's simplified polygon, for those with holes
+    if rest:  # shapely only for what the fast path declined (often nothing in a small batch)
+        simplified = shapely.simplify(_polygons([shells[i] for i in rest], [interiors[i] for i in rest]), tolerance,
+                                      preserve_topology=True)
+        for i, exterior in zip(rest, _exterior_coordinates(simplified)):
+            exteriors[i] = exterior
+        holes_of = {i: shape for i, shape in zip(rest, simplified) if interiors[i] is not None}
     parts: list[list[tuple[np.ndarray, list[np.ndarray]]]] = [[] for _ in crops]
     for i, (owner, exterior) in enumerate(zip(owners, exteriors)):
         if len(exterior):
